@@ -1,0 +1,38 @@
+# Two commands for a fresh machine:  make demo   and   make test
+# Both create .venv on first use and install the exact versions in constraints.txt
+# (torch==2.13.0 there is the CPU build: no multi-GB CUDA download).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+EXTRAS ?= ocr,dev,bench
+DEMO_STORE ?= .docagent-demo
+QUESTION ?= What is the total amount due on the invoice?
+
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export ORT_DISABLE_TELEMETRY ?= 1
+export ANONYMIZED_TELEMETRY ?= False
+
+.PHONY: setup demo test bench-ingest clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip check
+	touch $@
+
+demo: setup
+	$(BIN)/docagent index examples/ --store $(DEMO_STORE)
+	$(BIN)/docagent search "$(QUESTION)" --store $(DEMO_STORE) -k 3
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench-ingest: setup
+	$(BIN)/python benchmarks/ingest.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_STORE)

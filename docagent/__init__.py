@@ -1,0 +1,72 @@
+"""docagent: question answering, chart arithmetic and form-field extraction over PDFs and scans.
+
+    import docagent
+    report = docagent.index(["examples/"])            # render, read, OCR, embed, store
+    for hit in docagent.search("invoice total", k=3):
+        print(hit.doc, hit.page, hit.score, hit.image)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from docagent.config import Settings
+from docagent.errors import (
+    ConfigError,
+    CorruptDocumentError,
+    DocagentError,
+    DocumentLoadError,
+    EmptyDocumentError,
+    EncryptedDocumentError,
+    ModelLoadError,
+    StoreError,
+    StoreMismatchError,
+    UnsupportedFileError,
+)
+from docagent.index import PageStore, index_paths
+from docagent.types import FailedFile, IndexReport, Page, PageHit, Widget, Word
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "CorruptDocumentError",
+    "DocagentError",
+    "DocumentLoadError",
+    "EmptyDocumentError",
+    "EncryptedDocumentError",
+    "FailedFile",
+    "IndexReport",
+    "ModelLoadError",
+    "Page",
+    "PageHit",
+    "PageStore",
+    "Settings",
+    "StoreError",
+    "StoreMismatchError",
+    "UnsupportedFileError",
+    "Widget",
+    "Word",
+    "__version__",
+    "index",
+    "remove",
+    "search",
+]
+
+
+def index(paths: Sequence[str | Path], settings: Settings | None = None, *, progress: bool = False) -> IndexReport:
+    """Index files and folders (PDF, PNG, JPEG, TIFF) into the store of ``settings``."""
+    return index_paths(paths, settings, progress=progress)
+
+
+def search(query: str, k: int = 5, *, docs: Iterable[str] | None = None, settings: Settings | None = None) -> list[PageHit]:
+    """The ``k`` pages that best match ``query``, each with its score, passage and page image."""
+    with PageStore(settings) as store:
+        return store.search(query, k=k, docs=docs)
+
+
+def remove(names: Iterable[str], settings: Settings | None = None) -> tuple[list[str], list[str]]:
+    """Remove documents (by file name) completely. Returns (removed, not found)."""
+    with PageStore(settings) as store:
+        return store.remove(names)

@@ -1,0 +1,5 @@
+import sys
+
+from docagent.cli import main
+
+sys.exit(main())

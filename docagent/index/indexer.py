@@ -1,0 +1,248 @@
+"""``index``: files and folders in, pages in the store out.
+
+Per file: hash it; skip it when the store holds the same content under the same name; else
+read every page (text layer, word boxes, widgets; OCR where the text layer is unusable), cut
+the text into passages, embed them, write vectors and rows, and only then make the new
+version visible and drop the old one. A bad file is reported and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from docagent.config import Settings
+from docagent.errors import DocumentLoadError
+from docagent.index.catalog import DocumentRecord
+from docagent.index.store import PageStore, write_png
+from docagent.ingest import OcrEngine, Source, get_ocr_engine, is_supported, open_source, text_is_usable
+from docagent.types import FailedFile, IndexReport, Page, Word
+
+__all__ = ["collect_files", "index_paths"]
+
+log = logging.getLogger(__name__)
+
+PAGES_PER_CHUNK = 32
+
+
+def collect_files(paths: Iterable[str | Path], skip: Path | None = None) -> tuple[list[Path], list[FailedFile]]:
+    """Files named directly, and supported files under folders (hidden ones and the store skipped)."""
+    files: list[Path] = []
+    failed: list[FailedFile] = []
+    skip = skip.resolve() if skip else None
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            for root, dirs, names in os.walk(path):
+                root_path = Path(root)
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (skip is None or (root_path / d).resolve() != skip))
+                files.extend(root_path / n for n in sorted(names) if not n.startswith(".") and is_supported(Path(n)))
+        elif path.exists():
+            files.append(path)
+        else:
+            failed.append(FailedFile(str(raw), "no such file or directory"))
+    seen: dict[str, Path] = {}
+    unique: list[Path] = []
+    for f in files:
+        other = seen.get(f.name)
+        if other is None:
+            seen[f.name] = f
+            unique.append(f)
+        elif other.resolve() != f.resolve():
+            failed.append(FailedFile(str(f), f"another file named {f.name} ({other}) is in this batch; documents are known by file name, rename one"))
+    return unique, failed
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def index_paths(
+    paths: Sequence[str | Path],
+    settings: Settings | None = None,
+    *,
+    store: PageStore | None = None,
+    progress: bool = True,
+) -> IndexReport:
+    """Index files and folders into the store. Returns what was done; never raises for a bad file."""
+    own_store = store is None
+    store = store or PageStore(settings)
+    try:
+        return Indexer(store, progress=progress).run(paths)
+    finally:
+        if own_store:
+            store.close()
+
+
+class Indexer:
+    def __init__(self, store: PageStore, *, progress: bool = True) -> None:
+        self.store = store
+        self.settings = store.settings
+        self.progress = progress
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._ocr: OcrEngine | None = None
+        self._ocr_checked = False
+
+    @property
+    def ocr(self) -> OcrEngine | None:
+        if not self._ocr_checked:
+            self._ocr = get_ocr_engine(self.settings.ocr)
+            self._ocr_checked = True
+        return self._ocr
+
+    def run(self, paths: Sequence[str | Path]) -> IndexReport:
+        report = IndexReport()
+        files, report.failed = collect_files(paths, skip=self.store.root)
+        if self.settings.ocr == "on":
+            _ = self.ocr  # fail before any work when OCR is required and missing
+        with self.store.lock():
+            self.store.recover()
+            bar = tqdm(files, unit="file", disable=None if self.progress else True, dynamic_ncols=True, desc="index")
+            for path in bar:
+                bar.set_postfix_str(path.name[:40])
+                self._one(path, report)
+            bar.close()
+        report.seconds = dict(self.seconds)
+        report.seconds["embed"] = round(self.store.embedder.seconds, 3) if self.store._embedder else 0.0
+        return report
+
+    def _one(self, path: Path, report: IndexReport) -> None:
+        t0 = time.perf_counter()
+        try:
+            sha = file_sha256(path)
+        except OSError as e:
+            report.failed.append(FailedFile(str(path), f"cannot read the file ({e.strerror or e})"))
+            return
+        current = self.store.catalog.document(path.name)
+        if current is not None and current.sha256 == sha:
+            report.skipped += 1
+            log.info("unchanged: %s", path.name)
+            self.seconds["hash"] += time.perf_counter() - t0
+            return
+        self.seconds["hash"] += time.perf_counter() - t0
+        try:
+            t0 = time.perf_counter()
+            source = open_source(path)
+            self.seconds["load"] += time.perf_counter() - t0
+        except DocumentLoadError as e:
+            report.failed.append(FailedFile(str(path), e.reason))
+            log.warning("failed: %s", e)
+            return
+        doc_id = hashlib.sha256(f"{path.name}\0{sha}".encode()).hexdigest()[:16]
+        rec = DocumentRecord(
+            doc_id=doc_id,
+            name=path.name,
+            sha256=sha,
+            source=str(path.resolve()),
+            stored_file=f"{doc_id}{path.suffix.lower() or '.' + source.kind}",
+            kind=source.kind,
+            pages=0,
+            ocr_pages=0,
+            status="indexing",
+            indexed_at=time.time(),
+        )
+        page_count = source.page_count
+        with source:
+            try:
+                self.store.check_embedder()
+                self.store.catalog.begin_document(rec)
+                ocr_pages = self._write_document(source, rec)
+            except DocumentLoadError as e:
+                self.store.purge(doc_id)
+                report.failed.append(FailedFile(str(path), e.reason))
+                log.warning("failed: %s", e)
+                return
+            # any other error aborts the run; the next run's recover() purges this version
+        old = self.store.catalog.finish_document(doc_id, rec.name, page_count, len(ocr_pages))
+        for old_id in old:
+            self.store.purge(old_id)
+        if old:
+            report.replaced.append(rec.name)
+        report.documents += 1
+        report.pages += page_count
+        report.ocr_pages += len(ocr_pages)
+        if ocr_pages:
+            report.ocr_by_doc[rec.name] = ocr_pages
+        log.info(
+            "indexed %s: %d pages%s%s",
+            rec.name,
+            page_count,
+            f", OCR on {len(ocr_pages)}" if ocr_pages else "",
+            " (replaced the older version)" if old else "",
+        )
+
+    def _write_document(self, source: Source, rec: DocumentRecord) -> list[int]:
+        """Copy the file into the store, then pages chunk by chunk: read, OCR, embed, write."""
+        t0 = time.perf_counter()
+        stored = self.store.stored_file(rec)
+        tmp = stored.with_name(stored.name + ".tmp")
+        shutil.copyfile(source.path, tmp)
+        os.replace(tmp, stored)
+        self.seconds["write"] += time.perf_counter() - t0
+        scale = source.native_scale or self.settings.dpi / 72
+        ocr_pages: list[int] = []
+        for first in range(0, source.page_count, PAGES_PER_CHUNK):
+            pages = []
+            for index in range(first, min(first + PAGES_PER_CHUNK, source.page_count)):
+                t0 = time.perf_counter()
+                page = source.read_page(index)
+                page.image_scale = scale
+                self.seconds["text"] += time.perf_counter() - t0
+                if self._needs_ocr(source, page) and self.ocr is not None:
+                    self._ocr_page(source, rec, page)
+                    ocr_pages.append(page.number)
+                elif self.settings.render == "eager" or source.kind == "image":
+                    t0 = time.perf_counter()
+                    write_png(source.render(index, scale), self.store.image_path(rec.doc_id, page.number))
+                    self.seconds["render"] += time.perf_counter() - t0
+                pages.append(page)
+            self._write_pages(rec, pages)
+        return ocr_pages
+
+    def _needs_ocr(self, source: Source, page: Page) -> bool:
+        if text_is_usable(page.text, self.settings.ocr_min_chars):
+            return False
+        # a short title on an otherwise empty born-digital page is all there is to read
+        return not page.text.strip() or source.has_images(page.number - 1)
+
+    def _ocr_page(self, source: Source, rec: DocumentRecord, page: Page) -> None:
+        assert self.ocr is not None
+        t0 = time.perf_counter()
+        image = source.render(page.number - 1, page.image_scale)
+        write_png(image, self.store.image_path(rec.doc_id, page.number))
+        self.seconds["render"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        lines = self.ocr(image)
+        s = page.image_scale
+        page.words = [Word(w.text, (w.box[0] / s, w.box[1] / s, w.box[2] / s, w.box[3] / s)) for line in lines for w in line]
+        page.text = "\n".join(" ".join(w.text for w in line) for line in lines)
+        page.ocr = True
+        self.seconds["ocr"] += time.perf_counter() - t0
+
+    def _write_pages(self, rec: DocumentRecord, pages: list[Page]) -> None:
+        embedder = self.store.embedder
+        spans = embedder.split([p.text for p in pages])
+        ids, texts, metas = [], [], []
+        for page, page_spans in zip(pages, spans, strict=True):
+            for i, (start, end) in enumerate(page_spans):
+                ids.append(f"{rec.doc_id}:{page.number}:{i}")
+                texts.append(page.text[start:end])
+                metas.append({"doc_id": rec.doc_id, "doc": rec.name, "page": page.number, "idx": i, "start": start, "end": end})
+        vectors = embedder.embed(texts)
+        t0 = time.perf_counter()
+        if ids:
+            self.store.vectors.upsert(ids, vectors, metas, texts)
+        self.store.catalog.add_pages(rec.doc_id, pages, spans)
+        self.seconds["write"] += time.perf_counter() - t0

@@ -1,0 +1,267 @@
+"""The page store: one directory holding everything docagent knows about indexed documents.
+
+    STORE/
+      catalog.sqlite    documents, pages (text, word boxes, widgets), passages
+      chroma/           passage vectors (absent when DOCAGENT_CHROMA_URL points to a server)
+      files/DOC_ID.ext  a copy of each indexed file, so page images can be rendered later
+      pages/DOC_ID/NNNN.png   page images, rendered on first use (or while indexing)
+      .lock             held by index and rm, so two writers never interleave
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from docagent.config import Settings
+from docagent.errors import DocagentError, StoreError, StoreMismatchError
+from docagent.index.catalog import Catalog, DocumentRecord
+from docagent.index.embeddings import Embedder
+from docagent.types import Page, PageHit
+
+__all__ = ["PageStore"]
+
+log = logging.getLogger(__name__)
+
+
+class PageStore:
+    """Open (creating if needed) the store that ``settings.store`` names.
+
+    Heavy parts load on first use: the Chroma client when vectors are read or written, the
+    embedding model when text is embedded. Listing documents or skipping unchanged files
+    touches only the SQLite catalog."""
+
+    def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None) -> None:
+        self.settings = settings or Settings()
+        self.root = self.settings.store
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            (self.root / "files").mkdir(exist_ok=True)
+            (self.root / "pages").mkdir(exist_ok=True)
+            self.catalog = Catalog(self.root / "catalog.sqlite")
+        except (OSError, Exception) as e:  # sqlite3.Error is not an OSError
+            if isinstance(e, DocagentError):
+                raise
+            msg = f"cannot open the store at {self.root} ({e}); choose another with --store or DOCAGENT_STORE"
+            raise StoreError(msg) from e
+        store_id = self.catalog.get_meta("store_id")
+        if store_id is None:
+            store_id = uuid.uuid4().hex[:12]
+            self.catalog.set_meta("store_id", store_id)
+        self.store_id = store_id
+        self._embedder = embedder
+        self._vectors: Any = None
+
+    # -- parts loaded on demand -----------------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            s = self.settings
+            self._embedder = Embedder(
+                s.embedding_model,
+                device=s.embedding_device,
+                dtype=s.embedding_dtype,
+                batch_size=s.embedding_batch_size,
+                passage_tokens=s.passage_tokens,
+                passage_overlap=s.passage_overlap,
+            )
+        return self._embedder
+
+    def check_embedder(self) -> None:
+        """Raise StoreMismatchError when the store's vectors came from another model."""
+        built_with = self.catalog.get_meta("embedding_model")
+        label = self.embedder.label
+        if built_with is None:
+            self.catalog.set_meta("embedding_model", label)
+        elif built_with != label:
+            msg = (
+                f"the store at {self.root} was built with the embedding model {built_with!r}, "
+                f"not {label!r}; set DOCAGENT_EMBEDDING_MODEL={built_with} or use another --store"
+            )
+            raise StoreMismatchError(msg)
+
+    @property
+    def vectors(self) -> Any:
+        if self._vectors is None:
+            from docagent.index.vectors import ChromaVectors
+
+            self._vectors = ChromaVectors(self.root / "chroma", f"docagent_{self.store_id}", self.settings.chroma_url)
+        return self._vectors
+
+    @contextmanager
+    def lock(self, timeout: float = 600) -> Iterator[None]:
+        """Exclusive right to write. Readers do not take it."""
+        lock = FileLock(str(self.root / ".lock"))
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout as e:
+            msg = f"another docagent process is writing to {self.root}; wait for it to finish or use another --store"
+            raise StoreError(msg) from e
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self) -> PageStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- paths ----------------------------------------------------------------------------------
+    def pages_dir(self, doc_id: str) -> Path:
+        return self.root / "pages" / doc_id
+
+    def image_path(self, doc_id: str, number: int) -> Path:
+        return self.pages_dir(doc_id) / f"{number:04d}.png"
+
+    def stored_file(self, rec: DocumentRecord) -> Path:
+        return self.root / "files" / rec.stored_file
+
+    # -- reading --------------------------------------------------------------------------------
+    def documents(self) -> list[DocumentRecord]:
+        return self.catalog.documents()
+
+    def document(self, name: str) -> DocumentRecord | None:
+        return self.catalog.document(name)
+
+    def page(self, doc: str, number: int) -> Page:
+        rec = self._require(doc)
+        page = self.catalog.page(rec.doc_id, number)
+        if page is None:
+            msg = f"{doc} has {rec.pages} pages; there is no page {number}"
+            raise StoreError(msg)
+        return page
+
+    def _require(self, doc: str) -> DocumentRecord:
+        rec = self.catalog.document(doc)
+        if rec is None:
+            msg = f"{doc!r} is not in the store at {self.root}; `docagent docs` lists what is"
+            raise StoreError(msg)
+        return rec
+
+    def page_image(self, doc: str, number: int) -> Path:
+        """Path of the page's PNG, rendering it from the stored copy of the file on first use."""
+        rec = self._require(doc)
+        return self.ensure_image(rec, number)
+
+    def ensure_image(self, rec: DocumentRecord, number: int) -> Path:
+        path = self.image_path(rec.doc_id, number)
+        if path.exists():
+            return path
+        scale = self.catalog.page_scale(rec.doc_id, number)
+        if scale is None:
+            msg = f"{rec.name} has no page {number}"
+            raise StoreError(msg)
+        from docagent.ingest import open_source
+
+        with open_source(self.stored_file(rec)) as source:
+            image = source.render(number - 1, scale)
+        write_png(image, path)
+        return path
+
+    # -- search (dense; the hybrid retriever builds on this) ------------------------------------
+    def search(self, query: str, k: int = 5, docs: Iterable[str] | None = None) -> list[PageHit]:
+        """The ``k`` pages whose best passage is closest to ``query``."""
+        if not query.strip():
+            msg = "the query is empty; type a question or some words to look for"
+            raise DocagentError(msg)
+        if not self.catalog.documents():
+            return []
+        self.check_embedder()
+        where: dict[str, Any] | None = None
+        if docs:
+            ids = []
+            for name in docs:
+                ids.append(self._require(name).doc_id)
+            where = {"doc_id": {"$in": ids}}
+        vector = self.embedder.embed_query(query)
+        hits = self.vectors.query(vector, n=max(k * 8, 32), where=where)
+        ready = self.catalog.ready_ids(m["doc_id"] for _, _, m, _ in hits)
+        best: dict[tuple[str, int], tuple[float, dict[str, Any], str]] = {}
+        for _id, score, meta, text in hits:
+            if meta["doc_id"] not in ready:
+                continue  # an unfinished or replaced version
+            key = (meta["doc_id"], int(meta["page"]))
+            if key not in best or score > best[key][0]:
+                best[key] = (score, meta, text)
+        ranked = sorted(best.items(), key=lambda kv: -kv[1][0])[:k]
+        results = []
+        for (doc_id, number), (score, meta, text) in ranked:
+            rec = self.catalog.document_by_id(doc_id)
+            assert rec is not None
+            results.append(
+                PageHit(
+                    doc=rec.name,
+                    page=number,
+                    score=score,
+                    text=text,
+                    image=self.ensure_image(rec, number),
+                    doc_id=doc_id,
+                    passage=(int(meta["start"]), int(meta["end"])),
+                )
+            )
+        return results
+
+    # -- removal and recovery --------------------------------------------------------------------
+    def remove(self, names: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Remove documents completely. Returns (removed, not found)."""
+        removed, missing = [], []
+        with self.lock():
+            for name in names:
+                rec = self.catalog.document(name)
+                if rec is None:
+                    missing.append(name)
+                    continue
+                self.catalog.mark_deleting(rec.doc_id)
+                self.purge(rec.doc_id)
+                removed.append(name)
+        return removed, missing
+
+    def purge(self, doc_id: str) -> None:
+        """Delete everything of one document version: vectors, images, file copy, then rows.
+        Safe to repeat after an interruption at any point."""
+        rec = self.catalog.document_by_id(doc_id)
+        self.vectors.delete_doc(doc_id)
+        shutil.rmtree(self.pages_dir(doc_id), ignore_errors=True)
+        if rec is not None:
+            self.stored_file(rec).unlink(missing_ok=True)
+        self.catalog.delete_document(doc_id)
+
+    def recover(self) -> int:
+        """Finish what an interrupted run left: purge unfinished and replaced versions, delete
+        files that no catalog row owns. Call with the lock held. Returns versions purged."""
+        leftovers = self.catalog.unfinished()
+        for rec in leftovers:
+            log.info("cleaning up an interrupted run: %s (%s)", rec.name, rec.status)
+            self.purge(rec.doc_id)
+        known = self.catalog.all_doc_ids()
+        for child in (self.root / "pages").iterdir():
+            if child.name not in known:
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                for tmp in child.glob("*.tmp*"):
+                    tmp.unlink(missing_ok=True)
+        for child in (self.root / "files").iterdir():
+            if ".tmp" in child.name or child.name.split(".", 1)[0] not in known:
+                child.unlink(missing_ok=True)
+        return len(leftovers)
+
+
+def write_png(image: Any, path: Path) -> None:
+    """Write atomically: a reader never sees half a PNG, a crash leaves only a temp file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    image.save(tmp, format="PNG", compress_level=1)
+    os.replace(tmp, path)

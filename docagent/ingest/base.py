@@ -1,0 +1,63 @@
+"""What every source of pages offers: a page count, the text layer of a page, a rendering."""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+
+from PIL import Image
+
+from docagent.types import Page
+
+__all__ = ["Source", "text_is_usable"]
+
+
+class Source(abc.ABC):
+    """An opened document. Use as a context manager or call :meth:`close`."""
+
+    kind: str
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = path.name
+
+    @property
+    @abc.abstractmethod
+    def page_count(self) -> int: ...
+
+    @property
+    def native_scale(self) -> float | None:
+        """Pixels per point of the page images when fixed by the source (page images), else None."""
+        return None
+
+    @abc.abstractmethod
+    def read_page(self, index: int) -> Page:
+        """Page ``index`` (0-based) with its text layer, word boxes and form widgets, no OCR."""
+
+    def has_images(self, index: int) -> bool:
+        """Whether the page shows raster images (a scan is one); OCR is only worth it then, or
+        when the page has no text at all."""
+        return True
+
+    @abc.abstractmethod
+    def render(self, index: int, scale: float) -> Image.Image:
+        """Page ``index`` (0-based) as an RGB image, ``scale`` pixels per point."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def text_is_usable(text: str, min_chars: int) -> bool:
+    """A text layer is usable when it has ``min_chars`` letters or digits and is not mostly
+    replacement characters (fonts without a Unicode map extract as U+FFFD)."""
+    alnum = sum(ch.isalnum() for ch in text)
+    if alnum < min_chars:
+        return False
+    garbage = text.count("\ufffd")
+    return garbage <= 0.3 * (alnum + garbage)

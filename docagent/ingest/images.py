@@ -1,0 +1,82 @@
+"""Page images (PNG, JPEG, TIFF with any number of frames) through Pillow.
+
+A page image is its own rendering: points equal pixels (``image_scale`` 1), and it has no
+text layer, so its text comes from OCR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from docagent.errors import CorruptDocumentError, EmptyDocumentError, UnsupportedFileError
+from docagent.ingest.base import Source
+from docagent.types import Page
+
+__all__ = ["ImageSource"]
+
+_FORMATS = {"PNG", "JPEG", "TIFF", "MPO"}
+
+
+class ImageSource(Source):
+    kind = "image"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        try:
+            self._image = Image.open(path)
+        except UnidentifiedImageError as e:
+            msg = "unreadable image: Pillow does not recognise its format; re-save it as PNG, JPEG or TIFF"
+            raise CorruptDocumentError(path, msg) from e
+        except OSError as e:
+            raise CorruptDocumentError(path, f"unreadable image ({e})") from e
+        if self._image.format not in _FORMATS:
+            self._image.close()
+            raise UnsupportedFileError(path, f"{self._image.format} images are not supported; convert it to PNG")
+        self._frames = getattr(self._image, "n_frames", 1)
+        if self._frames < 1:
+            raise EmptyDocumentError(path, "the image file holds no frames")
+        # Decode every frame now, so a truncated file fails here and not halfway through indexing.
+        for i in range(self._frames):
+            self._frame(i)
+
+    @property
+    def page_count(self) -> int:
+        return self._frames
+
+    @property
+    def native_scale(self) -> float:
+        return 1.0
+
+    def _frame(self, index: int) -> Image.Image:
+        try:
+            self._image.seek(index)
+            frame = self._image.copy()
+            frame.load()
+        except (OSError, EOFError, ValueError) as e:
+            msg = f"unreadable image: frame {index + 1} cannot be decoded ({e}); the file is probably truncated"
+            raise CorruptDocumentError(self.path, msg) from e
+        frame = ImageOps.exif_transpose(frame)
+        return frame if frame.mode == "RGB" else frame.convert("RGB")
+
+    def read_page(self, index: int) -> Page:
+        width, height = self._frame_size(index)
+        return Page(doc=self.name, number=index + 1, width=width, height=height, text="", image_scale=1.0)
+
+    def _frame_size(self, index: int) -> tuple[int, int]:
+        self._image.seek(index)
+        size = self._image.size
+        # EXIF rotation swaps the sides of what a person sees.
+        if self._image.getexif().get(0x0112) in (5, 6, 7, 8):
+            size = (size[1], size[0])
+        return size
+
+    def render(self, index: int, scale: float) -> Image.Image:
+        frame = self._frame(index)
+        if abs(scale - 1.0) > 1e-6:
+            size = (max(1, round(frame.width * scale)), max(1, round(frame.height * scale)))
+            frame = frame.resize(size, Image.Resampling.LANCZOS)
+        return frame
+
+    def close(self) -> None:
+        self._image.close()

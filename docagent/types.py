@@ -1,0 +1,111 @@
+"""The values docagent passes around. Boxes are ``(x0, y0, x1, y1)`` in PDF points (1/72 inch,
+origin top-left) unless a name says ``_px``; ``Page.to_pixels`` converts to page-image pixels."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Box", "FailedFile", "IndexReport", "Page", "PageHit", "Widget", "Word"]
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One word of a page's text layer or OCR, with its box in points."""
+
+    text: str
+    box: Box
+
+
+@dataclass(frozen=True, slots=True)
+class Widget:
+    """An AcroForm field widget on a page."""
+
+    name: str
+    type: str
+    """``text``, ``checkbox``, ``radiobutton``, ``combobox``, ``listbox``, ``signature``, ``button``."""
+    value: str | bool | None
+    box: Box
+    label: str = ""
+    """The field's tooltip (``/TU``), when the form has one."""
+    options: tuple[str, ...] = ()
+    """Choices of a combo/list box, or the on-state name of a checkbox/radio button."""
+
+
+@dataclass(slots=True)
+class Page:
+    """One page of a document as docagent indexes it."""
+
+    doc: str
+    """File name of the document."""
+    number: int
+    """1-based page number."""
+    width: float
+    height: float
+    text: str
+    words: list[Word] = field(default_factory=list)
+    widgets: list[Widget] = field(default_factory=list)
+    ocr: bool = False
+    """True when ``text`` and ``words`` come from OCR rather than the file's text layer."""
+    image_scale: float = 150 / 72
+    """Pixels of the page image per point."""
+
+    def to_pixels(self, box: Box) -> tuple[int, int, int, int]:
+        s = self.image_scale
+        return (round(box[0] * s), round(box[1] * s), round(box[2] * s), round(box[3] * s))
+
+
+@dataclass(frozen=True, slots=True)
+class PageHit:
+    """A page found by a search, with the passage that matched."""
+
+    doc: str
+    page: int
+    score: float
+    text: str
+    """The matching passage."""
+    image: Path
+    """PNG of the page (rendered on first use)."""
+    doc_id: str = ""
+    passage: tuple[int, int] = (0, 0)
+    """Character span of the passage in the page text."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"doc": self.doc, "page": self.page, "score": round(self.score, 6), "text": self.text, "image": str(self.image)}
+
+
+@dataclass(frozen=True, slots=True)
+class FailedFile:
+    path: str
+    error: str
+
+
+@dataclass(slots=True)
+class IndexReport:
+    """What one ``index`` run did."""
+
+    documents: int = 0
+    """Documents indexed (new or changed) in this run."""
+    pages: int = 0
+    ocr_pages: int = 0
+    skipped: int = 0
+    """Documents skipped because the store already holds the same content under the same name."""
+    failed: list[FailedFile] = field(default_factory=list)
+    ocr_by_doc: dict[str, list[int]] = field(default_factory=dict)
+    """Per document, the page numbers that were OCR'd."""
+    replaced: list[str] = field(default_factory=list)
+    """Documents whose older version was replaced."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time per stage: load, text, ocr, render, embed, write."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "documents": self.documents,
+            "pages": self.pages,
+            "ocr_pages": self.ocr_pages,
+            "skipped": self.skipped,
+            "failed": [asdict(f) for f in self.failed],
+        }

@@ -1,0 +1,67 @@
+"""Vectors on a real Chroma server (started here), the rest of the store on local disk."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from docagent.config import Settings
+from docagent.errors import StoreError
+from docagent.index.indexer import index_paths
+from docagent.index.store import PageStore
+from tests import factories
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory):
+    exe = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    port = _free_port()
+    data = tmp_path_factory.mktemp("chroma_server")
+    proc = subprocess.Popen([exe, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"chroma run exited: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("the Chroma server did not start within 60 s")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_index_and_search_through_a_chroma_server(chroma_url: str, tmp_path: Path, embedder, docs_dir: Path) -> None:
+    factories.text_pdf(docs_dir / "ferry.pdf", ["Timetable.", "The last ferry to the island leaves at 22:40 on Saturdays."])
+    settings = Settings(store=tmp_path / "store", chroma_url=chroma_url)
+    with PageStore(settings, embedder=embedder) as store:
+        report = index_paths([docs_dir], store=store, progress=False)
+        assert report.documents == 1
+        assert not (store.root / "chroma").exists()  # vectors went to the server
+        assert store.vectors.count() == 2
+        hit = store.search("when does the last boat leave", k=1)[0]
+        assert (hit.doc, hit.page) == ("ferry.pdf", 2)
+        store.remove(["ferry.pdf"])
+        assert store.vectors.count() == 0
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path: Path, embedder) -> None:
+    settings = Settings(store=tmp_path / "store", chroma_url=f"http://127.0.0.1:{_free_port()}")
+    with PageStore(settings, embedder=embedder) as store, pytest.raises(StoreError, match="cannot reach the Chroma server"):
+        _ = store.vectors

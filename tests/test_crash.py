@@ -1,0 +1,116 @@
+"""A process killed at any moment during `index` leaves a store that a rerun completes exactly:
+no page missing, no page twice, no orphan images or file copies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from docagent.config import Settings
+from docagent.index.indexer import index_paths
+from docagent.index.store import PageStore
+from tests import factories
+
+WORDS = "solar wind turbine battery inverter grid storage panel roof crew warehouse invoice delivery".split()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("crash_corpus")
+    for n, count in enumerate([70, 70, 5, 5]):  # long documents are written in several chunks of pages
+        pages = [" ".join(f"{WORDS[(n * 7 + p * 3 + i) % len(WORDS)]}{p}" for i in range(150)) for p in range(count)]
+        factories.text_pdf(d / f"doc{n}.pdf", pages, fontsize=7)
+    factories.text_image(["Scanned receipt 4471", "Total 12.50"], size=(500, 200)).save(d / "receipt.png")
+    return d
+
+
+def _args(corpus: Path, store: Path) -> list[str]:
+    return [sys.executable, "-m", "docagent", "index", str(corpus), "--store", str(store), "--render", "eager", "--dpi", "40", "-q"]
+
+
+def snapshot(store_dir: Path, embedder) -> dict:
+    with PageStore(Settings(store=store_dir), embedder=embedder) as store:
+        db = store.catalog.db
+        metas = store.vectors.metadatas()
+        ids = list(metas)
+        return {
+            "documents": sorted(db.execute("SELECT name, doc_id, status, pages, ocr_pages FROM documents").fetchall()),
+            "pages": sorted(db.execute("SELECT doc_id, page, ocr, text FROM pages").fetchall()),
+            "passages": sorted(db.execute("SELECT doc_id, page, idx, start, end FROM passages").fetchall()),
+            "vector_ids": sorted(ids),
+            "vectors_unique": len(ids) == len(set(ids)) == store.vectors.count(),
+            "vector_pages": sorted({(m["doc_id"], m["page"]) for m in metas.values()}),
+            "files": sorted(str(p.relative_to(store_dir)) for sub in ("pages", "files") for p in (store_dir / sub).rglob("*") if p.is_file()),
+        }
+
+
+@pytest.fixture(scope="module")
+def reference(corpus: Path, tmp_path_factory: pytest.TempPathFactory, embedder) -> dict:
+    store_dir = tmp_path_factory.mktemp("reference") / "store"
+    report = index_paths([corpus], Settings(store=store_dir, render="eager", dpi=40), progress=False)
+    assert report.documents == 5 and not report.failed
+    snap = snapshot(store_dir, embedder)
+    assert snap["vectors_unique"] and len(snap["pages"]) == 151
+    return snap
+
+
+def _status(store: Path) -> list[tuple[str, str, int]]:
+    db_path = store / "catalog.sqlite"
+    if not db_path.exists():
+        return []
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1)
+        rows = db.execute("SELECT d.name, d.status, (SELECT count(*) FROM pages p WHERE p.doc_id = d.doc_id) FROM documents d").fetchall()
+        db.close()
+    except sqlite3.Error:
+        return []
+    return rows
+
+
+def _kill_when(store: Path, corpus: Path, moment) -> list[tuple[str, str, int]]:
+    proc = subprocess.Popen(_args(corpus, store), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:
+            rows = _status(store)
+            if moment(rows):
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return rows
+            if proc.poll() is not None:
+                pytest.fail("index finished before the moment to kill it came")
+            time.sleep(0.01)
+        pytest.fail("the moment to kill never came")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return []
+
+
+MOMENTS = {
+    # a document row exists, no page written yet
+    "document begun": lambda rows: any(s == "indexing" for _, s, _ in rows),
+    # in the middle of a document: some of its pages written, not all
+    "mid-document": lambda rows: any(s == "indexing" and 0 < n < 70 for _, s, n in rows),
+    # between documents: two finished, the third not begun
+    "between documents": lambda rows: sum(s == "ready" for _, s, _ in rows) >= 2,
+}
+
+
+@pytest.mark.parametrize("moment", list(MOMENTS))
+def test_rerun_after_sigkill_completes_the_store_exactly(moment: str, corpus: Path, reference: dict, tmp_path: Path, embedder) -> None:
+    store = tmp_path / "store"
+    seen = _kill_when(store, corpus, MOMENTS[moment])
+    assert MOMENTS[moment](seen)
+    rerun = subprocess.run(_args(corpus, store), capture_output=True, text=True, timeout=300, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    after = snapshot(store, embedder)
+    assert after == reference

@@ -1,0 +1,39 @@
+import docagent
+
+
+def test_public_names_are_pinned() -> None:
+    assert docagent.__all__ == [
+        "ConfigError",
+        "CorruptDocumentError",
+        "DocagentError",
+        "DocumentLoadError",
+        "EmptyDocumentError",
+        "EncryptedDocumentError",
+        "FailedFile",
+        "IndexReport",
+        "ModelLoadError",
+        "Page",
+        "PageHit",
+        "PageStore",
+        "Settings",
+        "StoreError",
+        "StoreMismatchError",
+        "UnsupportedFileError",
+        "Widget",
+        "Word",
+        "__version__",
+        "index",
+        "remove",
+        "search",
+    ]
+    for name in docagent.__all__:
+        assert hasattr(docagent, name), name
+
+
+def test_library_does_not_import_app_or_connectors() -> None:
+    import pathlib
+    import re
+
+    root = pathlib.Path(docagent.__file__).parent
+    offenders = [p for p in root.rglob("*.py") if re.search(r"^\s*(from|import)\s+(app|connectors)\b", p.read_text(), re.M)]
+    assert offenders == []
