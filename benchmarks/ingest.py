@@ -39,12 +39,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def worker_docagent(folder: Path, store: Path) -> dict:
+def worker_docagent(folder: Path, store: Path, ocr: str = "auto") -> dict:
     from docagent.config import Settings
     from docagent.index.indexer import index_paths
     from docagent.index.store import PageStore
 
-    settings = Settings(store=store)
+    settings = Settings(store=store, ocr=ocr)
     t0 = time.perf_counter()
     with PageStore(settings) as s:
         report = index_paths([folder], store=s, progress=False)
@@ -110,9 +110,9 @@ def worker_baseline(folder: Path, store: Path) -> dict:
     return {"pages": len(pages), "chunks": len(chunks), "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
 
 
-def run_worker(kind: str, folder: Path) -> dict:
+def run_worker(kind: str, folder: Path, ocr: str = "auto") -> dict:
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
-        cmd = [sys.executable, __file__, "--worker", kind, "--folder", str(folder), "--store", str(Path(tmp) / "store")]
+        cmd = [sys.executable, __file__, "--worker", kind, "--folder", str(folder), "--store", str(Path(tmp) / "store"), "--ocr", ocr]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise SystemExit(f"{kind} worker failed:\n{proc.stderr[-4000:]}")
@@ -131,11 +131,14 @@ def main() -> None:
     parser.add_argument("--worker", choices=["docagent", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--store", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--ocr", default="auto", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
-        fn = worker_docagent if args.worker == "docagent" else worker_baseline
-        print(json.dumps(fn(args.folder, args.store)))
+        if args.worker == "docagent":
+            print(json.dumps(worker_docagent(args.folder, args.store, args.ocr)))
+        else:
+            print(json.dumps(worker_baseline(args.folder, args.store)))
         return
 
     missing = [name for name in args.corpus if not CORPORA[name].is_dir()]
@@ -147,21 +150,31 @@ def main() -> None:
     for name in args.corpus:
         folder = CORPORA[name]
         base = run_worker("baseline", folder)  # side by side, same run
-        ours = run_worker("docagent", folder)
-        ratio = (ours["pages"] / ours["seconds"]) / (base["pages"] / base["seconds"])
-        results["corpora"][name] = {"baseline": base, "docagent": ours, "speedup": ratio, "reindex_speedup": ours["seconds"] / ours["reindex_seconds"]}
-        rows.append((name, base, ours, ratio))
+        ours = run_worker("docagent", folder, "auto")
+        plain = run_worker("docagent", folder, "off")  # the same work as the baseline: no OCR
+        speed = {k: (r["pages"] / r["seconds"]) / (base["pages"] / base["seconds"]) for k, r in (("ocr_auto", ours), ("ocr_off", plain))}
+        results["corpora"][name] = {
+            "baseline": base,
+            "docagent": ours,
+            "docagent_ocr_off": plain,
+            "speedup": speed,
+            "reindex_speedup": ours["seconds"] / ours["reindex_seconds"],
+            "reindex_cli_speedup": ours["seconds"] / ours["reindex_cli_seconds"],
+        }
+        rows.append((name, base, ours, plain, speed))
 
-    print(f"{'corpus':<12} {'pipeline':<10} {'pages':>6} {'seconds':>8} {'pages/s':>8} {'peak RSS MB':>11}  notes")
-    for name, base, ours, ratio in rows:
-        print(f"{name:<12} {'baseline':<10} {base['pages']:>6} {base['seconds']:>8.1f} {base['pages'] / base['seconds']:>8.1f} {base['peak_rss_mb']:>11.0f}  {base['chunks']} chunks")
-        st = ours["stages"]
-        stages = ", ".join(f"{k} {v:.1f}s" for k, v in st.items())
-        print(f"{'':<12} {'docagent':<10} {ours['pages']:>6} {ours['seconds']:>8.1f} {ours['pages'] / ours['seconds']:>8.1f} {ours['peak_rss_mb']:>11.0f}  {ours['passages']} passages; {stages}")
-        print(f"{'':<12} {'ratio':<10} {'':>6} {'':>8} {ratio:>7.2f}x {'':>11}  docagent pages/s / baseline pages/s")
+    print(f"{'corpus':<12} {'pipeline':<18} {'pages':>6} {'seconds':>8} {'pages/s':>8} {'vs base':>8} {'peak RSS MB':>11}  notes")
+    for name, base, ours, plain, speed in rows:
+        print(f"{name:<12} {'baseline':<18} {base['pages']:>6} {base['seconds']:>8.1f} {base['pages'] / base['seconds']:>8.1f} {'1.00x':>8} {base['peak_rss_mb']:>11.0f}  {base['chunks']} chunks, no OCR")
+        for label, r, key in (("docagent", ours, "ocr_auto"), ("docagent --ocr off", plain, "ocr_off")):
+            stages = ", ".join(f"{k} {v:.1f}s" for k, v in r["stages"].items() if v >= 0.05)
+            print(
+                f"{'':<12} {label:<18} {r['pages']:>6} {r['seconds']:>8.1f} {r['pages'] / r['seconds']:>8.1f} {speed[key]:>7.2f}x {r['peak_rss_mb']:>11.0f}  "
+                f"{r['passages']} passages, {r['ocr_pages']} pages OCR'd; {stages}"
+            )
         print(
-            f"{'':<12} {'re-index':<10} {'':>6} {ours['reindex_seconds']:>8.3f} {'':>8} {'':>11}  unchanged files: "
-            f"{ours['seconds'] / ours['reindex_seconds']:.0f}x faster in-process, {ours['seconds'] / ours['reindex_cli_seconds']:.1f}x as a CLI process "
+            f"{'':<12} {'re-index':<18} {'':>6} {ours['reindex_seconds']:>8.3f} {'':>8} {'':>8} {'':>11}  unchanged files: "
+            f"{ours['seconds'] / ours['reindex_seconds']:.0f}x faster in-process, {ours['seconds'] / ours['reindex_cli_seconds']:.0f}x as a CLI process "
             f"({ours['reindex_cli_seconds']:.2f}s incl. interpreter start); page image on first use {ours['image_on_first_use_ms']:.0f} ms"
         )
     out_dir = ROOT / "benchmarks" / "results"

@@ -44,8 +44,9 @@ class Settings(BaseSettings):
     """``auto`` uses bfloat16 where the hardware runs it natively (CUDA, or CPUs with AMX/AVX512-BF16:
     about 2.8x faster, cosine >= 0.998 to float32) and float32 elsewhere."""
 
-    embedding_batch_size: int = Field(default=64, ge=1)
-    """Passages per forward pass of the embedding model."""
+    embedding_batch_size: int = Field(default=8, ge=1)
+    """Passages per forward pass of the embedding model. Small batches are faster on CPU (less padding,
+    activations stay in cache) and keep memory flat: 8 measured 27% faster than 64 on 2 cores."""
 
     dpi: int = Field(default=150, ge=36, le=600)
     """Resolution of page images rendered from PDFs. 150 dpi keeps 9-pt text legible to OCR and

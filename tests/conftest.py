@@ -42,3 +42,4 @@ def docs_dir(tmp_path: Path) -> Path:
     d = tmp_path / "docs"
     d.mkdir()
     return d
+

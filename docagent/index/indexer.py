@@ -107,6 +107,7 @@ class Indexer:
         files, report.failed = collect_files(paths, skip=self.store.root)
         if self.settings.ocr == "on":
             _ = self.ocr  # fail before any work when OCR is required and missing
+        embed_before = self.store.embedder.seconds
         with self.store.lock():
             self.store.recover()
             bar = tqdm(files, unit="file", disable=None if self.progress else True, dynamic_ncols=True, desc="index")
@@ -115,7 +116,7 @@ class Indexer:
                 self._one(path, report)
             bar.close()
         report.seconds = dict(self.seconds)
-        report.seconds["embed"] = round(self.store.embedder.seconds, 3) if self.store._embedder else 0.0
+        report.seconds["embed"] = self.store.embedder.seconds - embed_before
         return report
 
     def _one(self, path: Path, report: IndexReport) -> None:
@@ -209,6 +210,7 @@ class Indexer:
                     self.seconds["render"] += time.perf_counter() - t0
                 pages.append(page)
             self._write_pages(rec, pages)
+            source.trim_caches()
         return ocr_pages
 
     def _needs_ocr(self, source: Source, page: Page) -> bool:

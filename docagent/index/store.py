@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -47,9 +48,7 @@ class PageStore:
             (self.root / "files").mkdir(exist_ok=True)
             (self.root / "pages").mkdir(exist_ok=True)
             self.catalog = Catalog(self.root / "catalog.sqlite")
-        except (OSError, Exception) as e:  # sqlite3.Error is not an OSError
-            if isinstance(e, DocagentError):
-                raise
+        except (OSError, sqlite3.Error) as e:
             msg = f"cannot open the store at {self.root} ({e}); choose another with --store or DOCAGENT_STORE"
             raise StoreError(msg) from e
         store_id = self.catalog.get_meta("store_id")

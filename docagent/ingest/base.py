@@ -43,6 +43,9 @@ class Source(abc.ABC):
     def render(self, index: int, scale: float) -> Image.Image:
         """Page ``index`` (0-based) as an RGB image, ``scale`` pixels per point."""
 
+    def trim_caches(self) -> None:  # noqa: B027 - optional hook
+        """Free what the reader cached for pages already read (called between chunks of pages)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
 

@@ -107,6 +107,10 @@ class PdfSource(Source):
                 raise CorruptDocumentError(self.path, msg) from e
             return Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
 
+    def trim_caches(self) -> None:
+        with _LOCK:
+            pymupdf.TOOLS.store_shrink(100)  # MuPDF's resource store (fonts, images) grows otherwise
+
     def close(self) -> None:
         with _LOCK:
             self._doc.close()
