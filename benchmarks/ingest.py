@@ -23,12 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+from common import DATA, langchain_default_index, write_results
 CORPORA = {
     "deb": DATA / "deb_pdf_docs",
     "mmlongbench": DATA / "mmlongbench_doc" / "documents",
@@ -77,37 +72,9 @@ def worker_docagent(folder: Path, store: Path, ocr: str = "auto") -> dict:
 
 
 def worker_baseline(folder: Path, store: Path) -> dict:
-    import pymupdf
-    from langchain_chroma import Chroma
-    from langchain_core.documents import Document
-    from langchain_core.embeddings import Embeddings
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
-    from sentence_transformers import SentenceTransformer
-
-    from docagent.index.embeddings import resolve_embedding_model
-
-    class STEmbeddings(Embeddings):  # what HuggingFaceEmbeddings does, minus the extra package
-        def __init__(self) -> None:
-            self.model = SentenceTransformer(resolve_embedding_model(None).location, device="cpu")
-
-        def embed_documents(self, texts: list[str]) -> list[list[float]]:
-            return self.model.encode(texts, normalize_embeddings=False).tolist()
-
-        def embed_query(self, text: str) -> list[float]:
-            return self.embed_documents([text])[0]
-
     t0 = time.perf_counter()
-    pages = []
-    for path in sorted(folder.glob("*.pdf")):
-        with pymupdf.open(path) as doc:
-            pages += [Document(page.get_text(), metadata={"source": path.name, "page": i}) for i, page in enumerate(doc)]
-    chunks = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(pages)
-    db = Chroma(collection_name="baseline", embedding_function=STEmbeddings(), persist_directory=str(store))
-    batch = 5000
-    for i in range(0, len(chunks), batch):
-        db.add_documents(chunks[i : i + batch])
-    seconds = time.perf_counter() - t0
-    return {"pages": len(pages), "chunks": len(chunks), "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+    _, pages, chunks = langchain_default_index(sorted(folder.glob("*.pdf")), store)
+    return {"pages": pages, "chunks": chunks, "seconds": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()}
 
 
 def run_worker(kind: str, folder: Path, ocr: str = "auto") -> dict:
@@ -177,12 +144,7 @@ def main() -> None:
             f"{ours['seconds'] / ours['reindex_seconds']:.0f}x faster in-process, {ours['seconds'] / ours['reindex_cli_seconds']:.0f}x as a CLI process "
             f"({ours['reindex_cli_seconds']:.2f}s incl. interpreter start); page image on first use {ours['image_on_first_use_ms']:.0f} ms"
         )
-    out_dir = ROOT / "benchmarks" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"ingest-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2))
-    print(f"wrote {out}")
-
+    write_results("ingest", results)
 
 if __name__ == "__main__":
     main()

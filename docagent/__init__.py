@@ -25,6 +25,7 @@ from docagent.errors import (
     UnsupportedFileError,
 )
 from docagent.index import PageStore, index_paths
+from docagent.retrieve import PageRetriever
 from docagent.types import FailedFile, IndexReport, Page, PageHit, Widget, Word
 
 __version__ = "0.1.0"
@@ -41,6 +42,7 @@ __all__ = [
     "ModelLoadError",
     "Page",
     "PageHit",
+    "PageRetriever",
     "PageStore",
     "Settings",
     "StoreError",
@@ -60,10 +62,18 @@ def index(paths: Sequence[str | Path], settings: Settings | None = None, *, prog
     return index_paths(paths, settings, progress=progress)
 
 
-def search(query: str, k: int = 5, *, docs: Iterable[str] | None = None, settings: Settings | None = None) -> list[PageHit]:
-    """The ``k`` pages that best match ``query``, each with its score, passage and page image."""
+def search(
+    query: str,
+    k: int = 5,
+    *,
+    mode: str = "hybrid",
+    docs: Iterable[str] | None = None,
+    settings: Settings | None = None,
+) -> list[PageHit]:
+    """The ``k`` pages that best match ``query`` (``mode``: hybrid, dense or lexical), each with its
+    score, matching passage and page image."""
     with PageStore(settings) as store:
-        return store.search(query, k=k, docs=docs)
+        return PageRetriever(store=store, k=k).search(query, mode=mode, docs=list(docs) if docs else None)
 
 
 def remove(names: Iterable[str], settings: Settings | None = None) -> tuple[list[str], list[str]]:

@@ -45,6 +45,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("-k", type=int, default=5, help="pages to return (default 5)")
     p.add_argument("--doc", action="append", metavar="NAME", help="search only this document (repeatable)")
+    p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid", help="ranking: hybrid (default), dense or lexical")
+    p.add_argument("--pages", type=_page_range, metavar="A-B", help="only pages A to B (1-based, inclusive)")
+    p.add_argument("--rerank", metavar="DIR", help="rerank with this local cross-encoder")
+
+    p = sub.add_parser("eval", help="measure docagent on labelled data")
+    evals = p.add_subparsers(dest="eval_command", required=True, metavar="WHAT")
+    e = evals.add_parser("retrieval", parents=[common], help="recall@1/5/10 and MRR@10 of page retrieval")
+    e.add_argument("qrels", type=Path, metavar="QRELS", help='JSON lines: {"qid", "question", "relevant": [{"doc", "page"}], "scope"?}')
+    e.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid")
+    e.add_argument("--compare-modes", action="store_true", help="report hybrid, dense and lexical side by side")
 
     sub.add_parser("docs", parents=[common], help="list indexed documents")
 
@@ -53,6 +63,19 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", parents=[common], help="what is available: Python, torch, GPU, models, OCR, store")
     return parser
+
+
+def _page_range(text: str) -> tuple[int, int]:
+    try:
+        lo, _, hi = text.partition("-")
+        pages = (int(lo), int(hi or lo))
+    except ValueError:
+        msg = f"expected pages as A-B or N, not {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if pages[0] < 1 or pages[1] < pages[0]:
+        msg = f"page range {text} is empty; pages are numbered from 1"
+        raise argparse.ArgumentTypeError(msg)
+    return pages
 
 
 def _version() -> str:
@@ -141,12 +164,14 @@ def _ranges(numbers: list[int]) -> str:
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from docagent.index import PageStore
+    from docagent.retrieve import PageRetriever
 
     if args.k < 1:
         print("docagent: -k must be at least 1", file=sys.stderr)
         return EXIT_USAGE
     with PageStore(settings) as store:
-        hits = store.search(args.query, k=args.k, docs=args.doc)
+        retriever = PageRetriever(store=store, k=args.k, mode=args.mode, rerank_model=args.rerank)
+        hits = retriever.search(args.query, docs=args.doc, pages=args.pages)
         empty = not store.documents()
     lines = []
     for rank, hit in enumerate(hits, 1):
@@ -156,6 +181,29 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     if not hits:
         lines.append("the store is empty: index documents first with `docagent index PATH`" if empty else "no matching pages")
     _emit(args, {"results": [h.to_json() for h in hits]}, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from docagent.evaluation.retrieval import evaluate_retrieval, load_qrels
+    from docagent.index import PageStore
+    from docagent.retrieve import MODES, PageRetriever
+
+    queries, skipped = load_qrels(args.qrels)
+    modes = list(MODES) if args.compare_modes else [args.mode]
+    with PageStore(settings) as store:
+        retriever = PageRetriever(store=store, render_images=False)
+
+        def search(query, mode):  # noqa: ANN001, ANN202
+            hits = retriever.search(query.question, k=10, mode=mode, docs=[query.scope] if query.scope else None)
+            return [(h.doc, h.page) for h in hits]
+
+        known = {d.name for d in store.documents()}
+        results = evaluate_retrieval(queries, search, modes, known_docs=known, progress=not args.quiet)
+    lines = [f"{len(queries)} questions" + (f" ({skipped} without relevant pages skipped)" if skipped else ""), f"{'mode':<8} {'recall@1':>9} {'recall@5':>9} {'recall@10':>10} {'mrr@10':>8}"]
+    for mode, m in results.items():
+        lines.append(f"{mode:<8} {m['recall@1']:>9.3f} {m['recall@5']:>9.3f} {m['recall@10']:>10.3f} {m['mrr@10']:>8.3f}")
+    _emit(args, {"questions": len(queries), "modes": results}, "\n".join(lines))
     return EXIT_OK
 
 
@@ -195,7 +243,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "docs": cmd_docs, "rm": cmd_rm, "doctor": cmd_doctor}
+COMMANDS = {"index": cmd_index, "search": cmd_search, "eval": cmd_eval, "docs": cmd_docs, "rm": cmd_rm, "doctor": cmd_doctor}
 
 if __name__ == "__main__":
     sys.exit(main())

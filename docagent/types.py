@@ -72,6 +72,8 @@ class PageHit:
     doc_id: str = ""
     passage: tuple[int, int] = (0, 0)
     """Character span of the passage in the page text."""
+    ranks: dict[str, int] = field(default_factory=dict)
+    """The page's rank in each ranking that found it (``dense``, ``lexical``)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"doc": self.doc, "page": self.page, "score": round(self.score, 6), "text": self.text, "image": str(self.image)}

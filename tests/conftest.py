@@ -43,3 +43,23 @@ def docs_dir(tmp_path: Path) -> Path:
     d.mkdir()
     return d
 
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised BERT cross-encoder (1 label) with MiniLM's tokenizer, saved to disk and
+    loaded back by path like any user's reranker: its scores are noise, its plumbing is real."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from docagent.index.embeddings import resolve_embedding_model
+
+    out = tmp_path_factory.mktemp("tiny-cross-encoder")
+    tokenizer = AutoTokenizer.from_pretrained(resolve_embedding_model(None).location)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=512, num_labels=1,
+    )
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

@@ -15,6 +15,7 @@ from docagent.config import Settings
 from docagent.errors import StoreError
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
+from docagent.retrieve import PageRetriever
 from tests import factories
 
 
@@ -55,7 +56,7 @@ def test_index_and_search_through_a_chroma_server(chroma_url: str, tmp_path: Pat
         assert report.documents == 1
         assert not (store.root / "chroma").exists()  # vectors went to the server
         assert store.vectors.count() == 2
-        hit = store.search("when does the last boat leave", k=1)[0]
+        hit = PageRetriever(store=store).search("when does the last boat leave", k=1)[0]
         assert (hit.doc, hit.page) == ("ferry.pdf", 2)
         store.remove(["ferry.pdf"])
         assert store.vectors.count() == 0

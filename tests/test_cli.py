@@ -110,3 +110,17 @@ def test_stdout_is_pure_json_in_a_real_process(corpus: Path, tmp_path: Path) -> 
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["results"][0]["doc"] == "pumps.pdf"
+
+
+def test_search_modes_and_page_range(capfd: pytest.CaptureFixture[str], corpus: Path, tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    main(["index", str(corpus), "--store", store, "-q"])
+    capfd.readouterr()
+    for mode in ("hybrid", "dense", "lexical"):
+        code, out, _ = run(capfd, "search", "impeller rpm", "--store", store, "--json", "--mode", mode, "-k", "1")
+        assert code == 0 and (out["results"][0]["doc"], out["results"][0]["page"]) == ("pumps.pdf", 2)
+    code, out, _ = run(capfd, "search", "pumps", "--store", store, "--json", "--pages", "1-1", "--doc", "pumps.pdf")
+    assert [r["page"] for r in out["results"]] == [1]
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "x", "--pages", "3-1", "--store", store])
+    assert exc.value.code == 2

@@ -12,6 +12,7 @@ from docagent.errors import ModelLoadError, StoreMismatchError
 from docagent.index.embeddings import PACKAGED_MODEL_LABEL, Embedder, resolve_embedding_model
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
+from docagent.retrieve import PageRetriever
 from tests import factories
 
 
@@ -63,4 +64,4 @@ def test_a_store_refuses_a_different_embedding_model(tmp_path: Path, embedder: E
     other.symlink_to(resolve_embedding_model(None).location)
     with PageStore(Settings(store=tmp_path / "store", embedding_model=str(other))) as store:
         with pytest.raises(StoreMismatchError, match="built with the embedding model 'sentence-transformers/all-MiniLM-L6-v2'"):
-            store.search("ferries")
+            PageRetriever(store=store).search("ferries")

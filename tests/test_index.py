@@ -10,6 +10,7 @@ from PIL import Image
 from docagent.config import Settings
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
+from docagent.retrieve import PageRetriever
 from tests import factories
 
 TURBINE = "The wind turbine gearbox failed after 1,200 operating hours because of bearing corrosion."
@@ -33,12 +34,12 @@ def test_index_folder_then_find_the_right_page(store: PageStore, docs_dir: Path)
     assert (report.documents, report.pages, report.skipped, report.failed) == (3, 5, 0, [])
     assert [d.name for d in store.documents()] == ["bakery.pdf", "engineering.pdf", "invoice.pdf"]
 
-    hits = store.search("why did the gearbox break?", k=3)
+    hits = PageRetriever(store=store).search("why did the gearbox break?", k=3)
     assert (hits[0].doc, hits[0].page) == ("engineering.pdf", 2)
     assert "bearing corrosion" in hits[0].text
     assert hits[0].score > hits[1].score
 
-    hits = store.search("how much do I have to pay", k=1)
+    hits = PageRetriever(store=store).search("how much do I have to pay", k=1)
     assert (hits[0].doc, hits[0].page) == ("invoice.pdf", 1)
 
 
@@ -49,7 +50,7 @@ def test_page_images_are_rendered_on_first_use_at_the_store_dpi(tmp_path: Path, 
         rec = store.document("engineering.pdf")
         assert not store.image_path(rec.doc_id, 2).exists()  # lazy: nothing rendered yet
         shutil.rmtree(docs_dir)  # the originals are gone; the store has its own copy
-        hit = store.search("gearbox bearing corrosion", k=1)[0]
+        hit = PageRetriever(store=store).search("gearbox bearing corrosion", k=1)[0]
         assert hit.image == store.image_path(rec.doc_id, 2) and hit.image.exists()
         with Image.open(hit.image) as im:
             assert im.size == (round(595 * 100 / 72), round(842 * 100 / 72)) or abs(im.height - 842 * 100 / 72) <= 1
@@ -84,8 +85,8 @@ def test_changed_file_replaces_its_old_pages(store: PageStore, docs_dir: Path) -
     assert (report.documents, report.skipped, report.replaced) == (1, 2, ["engineering.pdf"])
     new = store.document("engineering.pdf")
     assert new.doc_id != old.doc_id and new.pages == 1
-    assert store.search("gearbox bearing corrosion", k=1)[0].doc != "engineering.pdf"
-    assert (store.search("inverter overheated", k=1)[0].doc, store.search("inverter overheated", k=1)[0].page) == ("engineering.pdf", 1)
+    assert PageRetriever(store=store).search("gearbox bearing corrosion", k=1)[0].doc != "engineering.pdf"
+    assert (PageRetriever(store=store).search("inverter overheated", k=1)[0].doc, PageRetriever(store=store).search("inverter overheated", k=1)[0].page) == ("engineering.pdf", 1)
     metas = store.vectors.metadatas()
     assert not any(m["doc_id"] == old.doc_id for m in metas.values())
     assert not (old_files | {f for f in _files(store) if old.doc_id in f}) & _files(store)
@@ -102,7 +103,7 @@ def test_rm_removes_everything_of_a_document(store: PageStore, docs_dir: Path) -
     assert not any(m["doc_id"] == rec.doc_id for m in store.vectors.metadatas().values())
     assert not any(rec.doc_id in f for f in _files(store))
     assert store.catalog.page(rec.doc_id, 1) is None
-    assert all(h.doc != "bakery.pdf" for h in store.search("sourdough bread oven", k=5))
+    assert all(h.doc != "bakery.pdf" for h in PageRetriever(store=store).search("sourdough bread oven", k=5))
 
 
 def test_bad_files_fail_alone_and_nothing_indexed_is_lost(store: PageStore, docs_dir: Path) -> None:
@@ -122,7 +123,7 @@ def test_bad_files_fail_alone_and_nothing_indexed_is_lost(store: PageStore, docs
     assert report.documents == 1 and report.skipped == 2
     docs = {d.name: d.doc_id for d in store.documents()}
     assert docs == {**good_before, "new.pdf": docs["new.pdf"]}  # the old invoice is still there, unchanged
-    assert store.search("invoice total due", k=1)[0].doc == "invoice.pdf"
+    assert PageRetriever(store=store).search("invoice total due", k=1)[0].doc == "invoice.pdf"
 
 
 def test_scanned_pages_are_ocrd_with_word_boxes(store: PageStore, docs_dir: Path) -> None:
@@ -135,8 +136,8 @@ def test_scanned_pages_are_ocrd_with_word_boxes(store: PageStore, docs_dir: Path
     word = next(w for w in page.words if w.text == "Warranty")
     x0, y0, x1, y1 = page.to_pixels(word.box)
     assert 0 < x0 < x1 < 900 and 0 < y0 < y1 < 400
-    assert store.search("pallets received", k=1)[0].doc == "fax.tif"
-    assert store.search("pallets received", k=1)[0].page == 2
+    assert PageRetriever(store=store).search("pallets received", k=1)[0].doc == "fax.tif"
+    assert PageRetriever(store=store).search("pallets received", k=1)[0].page == 2
     assert store.image_path(store.document("scan.pdf").doc_id, 1).exists()  # rendered for OCR, kept
 
 
@@ -151,7 +152,7 @@ def test_long_pages_are_split_into_passages_that_point_back_to_their_page(store:
     spans = sorted((m["start"], m["end"]) for m in metas)
     assert spans[0][0] == 0 and spans[-1][1] >= len(page_text.rstrip()) - 1  # the whole page is covered
     assert all(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False))  # consecutive passages overlap
-    hit = store.search("late delivery penalty", k=1)[0]
+    hit = PageRetriever(store=store).search("late delivery penalty", k=1)[0]
     assert hit.page == 1 and "penalty for late delivery" in " ".join(hit.text.split())
 
 

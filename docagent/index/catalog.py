@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from docagent.errors import StoreError
 from docagent.types import Page, Widget, Word
 
 __all__ = ["Catalog", "DocumentRecord"]
@@ -48,13 +49,17 @@ CREATE TABLE IF NOT EXISTS pages (
     PRIMARY KEY (doc_id, page)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS passages (
+    id     INTEGER PRIMARY KEY,
     doc_id TEXT NOT NULL,
     page   INTEGER NOT NULL,
     idx    INTEGER NOT NULL,
     start  INTEGER NOT NULL,
     end    INTEGER NOT NULL,
-    PRIMARY KEY (doc_id, page, idx)
-) WITHOUT ROWID;
+    UNIQUE (doc_id, page, idx)
+);
+-- BM25 over the same passages as the vectors; rowid = passages.id. Being in this database, it is
+-- written and removed in the same transactions as the passages, so it can never drift from them.
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(text, tokenize = 'porter unicode61 remove_diacritics 2');
 """
 
 
@@ -97,7 +102,9 @@ def _widgets_to_json(widgets: Iterable[Widget]) -> str:
 
 
 class Catalog:
-    """SQLite in WAL mode: readers (search, the app) never wait for an indexing run."""
+    """SQLite in WAL mode: readers (search, the app) never wait for an indexing run.
+
+    ``lexical_seconds`` accumulates the time spent writing the lexical (FTS5) index."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -105,6 +112,7 @@ class Catalog:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        self.lexical_seconds = 0.0
 
     def close(self) -> None:
         self.db.close()
@@ -158,10 +166,13 @@ class Catalog:
                     for p in pages
                 ],
             )
-            db.executemany(
-                "INSERT OR REPLACE INTO passages VALUES (?, ?, ?, ?, ?)",
-                [(doc_id, p.number, i, s, e) for p, sp in zip(pages, spans, strict=True) for i, (s, e) in enumerate(sp)],
-            )
+            rows = [(doc_id, p.number, i, start, end) for p, sp in zip(pages, spans, strict=True) for i, (start, end) in enumerate(sp)]
+            texts = [p.text[start:end] for p, sp in zip(pages, spans, strict=True) for start, end in sp]
+            first = db.execute("SELECT coalesce(max(id), 0) + 1 FROM passages").fetchone()[0]
+            db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?)", [(first + j, *row) for j, row in enumerate(rows)])
+            t0 = time.perf_counter()
+            db.executemany("INSERT INTO passages_fts(rowid, text) VALUES (?, ?)", [(first + j, t) for j, t in enumerate(texts)])
+            self.lexical_seconds += time.perf_counter() - t0
 
     def finish_document(self, doc_id: str, name: str, pages: int, ocr_pages: int) -> list[str]:
         """Make ``doc_id`` the visible version of ``name``, in one transaction. Returns the ids of
@@ -184,6 +195,7 @@ class Catalog:
 
     def delete_document(self, doc_id: str) -> None:
         with self.transaction() as db:
+            db.execute("DELETE FROM passages_fts WHERE rowid IN (SELECT id FROM passages WHERE doc_id = ?)", (doc_id,))
             db.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
@@ -221,6 +233,56 @@ class Catalog:
             ocr=bool(ocr),
             image_scale=scale,
         )
+
+    def page_text(self, doc_id: str, number: int) -> str:
+        row = self.db.execute("SELECT text FROM pages WHERE doc_id = ? AND page = ?", (doc_id, number)).fetchone()
+        return row[0] if row else ""
+
+    def spans(self, doc_id: str) -> dict[int, list[tuple[int, int]]]:
+        """Each page's passage spans, in order."""
+        out: dict[int, list[tuple[int, int]]] = {}
+        for page, start, end in self.db.execute("SELECT page, start, end FROM passages WHERE doc_id = ? ORDER BY page, idx", (doc_id,)):
+            out.setdefault(page, []).append((start, end))
+        return out
+
+    # -- lexical search -----------------------------------------------------------------------
+    def lexical(
+        self,
+        match: str,
+        n: int,
+        doc_ids: list[str] | None = None,
+        pages: tuple[int, int] | None = None,
+        flt: dict[str, object] | None = None,
+    ) -> list[tuple[str, int, int, int, float]]:
+        """BM25 over passages of ready documents: ``(doc_id, page, start, end, bm25)``, best first
+        (FTS5's bm25 is negative: lower is better)."""
+        sql = [
+            "SELECT p.doc_id, p.page, p.start, p.end, bm25(passages_fts) AS score",
+            "FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid JOIN documents d ON d.doc_id = p.doc_id",
+        ]
+        where = ["passages_fts MATCH ?", "d.status = 'ready'"]
+        args: list[object] = [match]
+        if doc_ids is not None:
+            where.append(f"p.doc_id IN ({','.join('?' * len(doc_ids))})")
+            args += doc_ids
+        if pages is not None:
+            where.append("p.page BETWEEN ? AND ?")
+            args += list(pages)
+        flt = flt or {}
+        if "ocr" in flt:
+            sql.append("JOIN pages g ON g.doc_id = p.doc_id AND g.page = p.page")
+            where.append("g.ocr = ?")
+            args.append(int(bool(flt["ocr"])))
+        if "kind" in flt:
+            where.append("d.kind = ?")
+            args.append(flt["kind"])
+        sql.append("WHERE " + " AND ".join(where) + " ORDER BY score LIMIT ?")
+        args.append(n)
+        try:
+            return self.db.execute(" ".join(sql), args).fetchall()
+        except sqlite3.OperationalError as e:
+            msg = f"lexical search failed for {match!r} ({e})"
+            raise StoreError(msg) from e
 
     def page_numbers(self, doc_id: str) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT page FROM pages WHERE doc_id = ? ORDER BY page", (doc_id,))]

@@ -172,36 +172,9 @@ class Embedder:
         if not texts:
             return []
         window = self.window
-        stride = max(1, window - min(self.passage_overlap, window // 2))
+        overlap = min(self.passage_overlap, window // 2)
         encodings = self._splitter().encode_batch(texts, add_special_tokens=False)
-        spans: list[list[tuple[int, int]]] = []
-        for text, enc in zip(texts, encodings, strict=True):
-            offsets = [o for o in enc.offsets if o[1] > o[0]]
-            n = len(offsets)
-
-            def inside_word(i: int) -> bool:  # piece i continues the word of piece i - 1
-                return 0 < i < n and offsets[i][0] == offsets[i - 1][1]
-
-            page_spans: list[tuple[int, int]] = []
-            start = 0
-            while start < n:
-                end = min(start + window, n)
-                e = end
-                while e > start + window - 16 and inside_word(e):
-                    e -= 1
-                if not inside_word(e):  # a word boundary within reach: cut there
-                    end = e
-                span = (offsets[start][0], offsets[end - 1][1])
-                if text[span[0] : span[1]].strip():
-                    page_spans.append(span)
-                if end >= n:
-                    break
-                nxt = max(start + 1, end - (window - stride))
-                while nxt < end and inside_word(nxt):
-                    nxt += 1
-                start = nxt
-            spans.append(page_spans)
-        return spans
+        return [_windows(text, [o for o in enc.offsets if o[1] > o[0]], window, overlap) for text, enc in zip(texts, encodings, strict=True)]
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text."""
@@ -221,3 +194,32 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
+
+
+def _windows(text: str, offsets: list[tuple[int, int]], window: int, overlap: int) -> list[tuple[int, int]]:
+    """Character spans of windows of ``window`` word pieces, ``overlap`` pieces shared between
+    neighbours; both cuts are moved to a word boundary when one is within 16 pieces."""
+    n = len(offsets)
+
+    def inside_word(i: int) -> bool:  # piece i continues the word of piece i - 1
+        return 0 < i < n and offsets[i][0] == offsets[i - 1][1]
+
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while start < n:
+        end = min(start + window, n)
+        e = end
+        while e > start + window - 16 and inside_word(e):
+            e -= 1
+        if not inside_word(e):  # a word boundary within reach: cut there
+            end = e
+        span = (offsets[start][0], offsets[end - 1][1])
+        if text[span[0] : span[1]].strip():
+            spans.append(span)
+        if end >= n:
+            break
+        nxt = max(start + 1, end - overlap)
+        while nxt < end and inside_word(nxt):
+            nxt += 1
+        start = nxt
+    return spans

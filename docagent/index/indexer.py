@@ -108,6 +108,7 @@ class Indexer:
         if self.settings.ocr == "on":
             _ = self.ocr  # fail before any work when OCR is required and missing
         embed_before = self.store.embedder.seconds
+        lexical_before = self.store.catalog.lexical_seconds
         with self.store.lock():
             self.store.recover()
             bar = tqdm(files, unit="file", disable=None if self.progress else True, dynamic_ncols=True, desc="index")
@@ -117,6 +118,7 @@ class Indexer:
             bar.close()
         report.seconds = dict(self.seconds)
         report.seconds["embed"] = self.store.embedder.seconds - embed_before
+        report.seconds["lexical"] = self.store.catalog.lexical_seconds - lexical_before  # part of "write"
         return report
 
     def _one(self, path: Path, report: IndexReport) -> None:
@@ -241,7 +243,9 @@ class Indexer:
             for i, (start, end) in enumerate(page_spans):
                 ids.append(f"{rec.doc_id}:{page.number}:{i}")
                 texts.append(page.text[start:end])
-                metas.append({"doc_id": rec.doc_id, "doc": rec.name, "page": page.number, "idx": i, "start": start, "end": end})
+                metas.append(
+                    {"doc_id": rec.doc_id, "doc": rec.name, "page": page.number, "idx": i, "start": start, "end": end, "ocr": page.ocr, "kind": rec.kind}
+                )
         vectors = embedder.embed(texts)
         t0 = time.perf_counter()
         if ids:

@@ -23,10 +23,10 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from docagent.config import Settings
-from docagent.errors import DocagentError, StoreError, StoreMismatchError
+from docagent.errors import StoreError, StoreMismatchError
 from docagent.index.catalog import Catalog, DocumentRecord
 from docagent.index.embeddings import Embedder
-from docagent.types import Page, PageHit
+from docagent.types import Page
 
 __all__ = ["PageStore"]
 
@@ -169,49 +169,6 @@ class PageStore:
             image = source.render(number - 1, scale)
         write_png(image, path)
         return path
-
-    # -- search (dense; the hybrid retriever builds on this) ------------------------------------
-    def search(self, query: str, k: int = 5, docs: Iterable[str] | None = None) -> list[PageHit]:
-        """The ``k`` pages whose best passage is closest to ``query``."""
-        if not query.strip():
-            msg = "the query is empty; type a question or some words to look for"
-            raise DocagentError(msg)
-        if not self.catalog.documents():
-            return []
-        self.check_embedder()
-        where: dict[str, Any] | None = None
-        if docs:
-            ids = []
-            for name in docs:
-                ids.append(self._require(name).doc_id)
-            where = {"doc_id": {"$in": ids}}
-        vector = self.embedder.embed_query(query)
-        hits = self.vectors.query(vector, n=max(k * 8, 32), where=where)
-        ready = self.catalog.ready_ids(m["doc_id"] for _, _, m, _ in hits)
-        best: dict[tuple[str, int], tuple[float, dict[str, Any], str]] = {}
-        for _id, score, meta, text in hits:
-            if meta["doc_id"] not in ready:
-                continue  # an unfinished or replaced version
-            key = (meta["doc_id"], int(meta["page"]))
-            if key not in best or score > best[key][0]:
-                best[key] = (score, meta, text)
-        ranked = sorted(best.items(), key=lambda kv: -kv[1][0])[:k]
-        results = []
-        for (doc_id, number), (score, meta, text) in ranked:
-            rec = self.catalog.document_by_id(doc_id)
-            assert rec is not None
-            results.append(
-                PageHit(
-                    doc=rec.name,
-                    page=number,
-                    score=score,
-                    text=text,
-                    image=self.ensure_image(rec, number),
-                    doc_id=doc_id,
-                    passage=(int(meta["start"]), int(meta["end"])),
-                )
-            )
-        return results
 
     # -- removal and recovery --------------------------------------------------------------------
     def remove(self, names: Iterable[str]) -> tuple[list[str], list[str]]:

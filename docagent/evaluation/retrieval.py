@@ -1,0 +1,115 @@
+"""Page-retrieval quality: recall@1/5/10 and MRR@10 over labelled questions.
+
+QRELS is JSON lines, one question per line::
+
+    {"qid": "q1", "question": "What was Q3 revenue?", "relevant": [{"doc": "report.pdf", "page": 2}],
+     "scope": "report.pdf"}
+
+``relevant`` pages are 1-based; a question counts as found at k when any relevant page is among the
+top k pages. ``scope`` (optional) searches only that document. Questions with no relevant page are
+skipped (they measure abstention, not retrieval) and counted in ``skipped``; so are malformed lines and
+questions whose pages are not 1-based, each with a warning naming its line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from docagent.errors import ConfigError, DocagentError
+
+__all__ = ["CUTOFFS", "Query", "evaluate_retrieval", "load_qrels", "score_rankings"]
+
+CUTOFFS = (1, 5, 10)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Query:
+    qid: str
+    question: str
+    relevant: frozenset[tuple[str, int]]
+    scope: str | None = None
+
+
+def load_qrels(path: str | Path) -> tuple[list[Query], int]:
+    """Questions with relevant pages, and how many lines were skipped. Raises ConfigError when the
+    file cannot be read or holds no usable question."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        msg = f"cannot read {path} ({e.strerror or e})"
+        raise ConfigError(msg) from e
+    queries: list[Query] = []
+    skipped = 0
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path.name} line {number}"
+        try:
+            row = json.loads(line)
+            question = row["question"]
+            relevant = frozenset((str(r["doc"]), int(r["page"])) for r in row.get("relevant") or [])
+            if not isinstance(question, str) or not question.strip():
+                raise ValueError("the question is empty")  # noqa: TRY301
+            if any(page < 1 for _, page in relevant):
+                raise ValueError("pages are 1-based")  # noqa: TRY301
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            log.warning('%s skipped: expected {"qid", "question", "relevant": [{"doc", "page"}], "scope"?} (%s)', where, e)
+            skipped += 1
+            continue
+        if not relevant:
+            skipped += 1
+            continue
+        queries.append(Query(str(row.get("qid", number)), question, relevant, row.get("scope") or None))
+    if not queries:
+        msg = f"{path} has no question with relevant pages"
+        raise ConfigError(msg)
+    return queries, skipped
+
+
+def score_rankings(rankings: Iterable[tuple[Query, Sequence[tuple[str, int]]]]) -> dict[str, float]:
+    """recall@1/5/10 and mrr@10 from each question's ranked ``(doc, page)`` list."""
+    n = 0
+    hits = dict.fromkeys(CUTOFFS, 0)
+    rr = 0.0
+    for query, ranked in rankings:
+        n += 1
+        first = next((i for i, key in enumerate(ranked[:10], 1) if key in query.relevant), None)
+        if first is not None:
+            rr += 1.0 / first
+            for cutoff in CUTOFFS:
+                hits[cutoff] += first <= cutoff
+    if n == 0:
+        return {**{f"recall@{c}": 0.0 for c in CUTOFFS}, "mrr@10": 0.0}
+    return {**{f"recall@{c}": hits[c] / n for c in CUTOFFS}, "mrr@10": rr / n}
+
+
+def evaluate_retrieval(
+    queries: Sequence[Query],
+    search: Callable[[Query, str], Sequence[tuple[str, int]]],
+    modes: Sequence[str],
+    *,
+    known_docs: set[str] | None = None,
+    progress: bool = False,
+) -> dict[str, dict[str, float]]:
+    """Score ``search(query, mode) -> ranked (doc, page)`` for each mode."""
+    if known_docs is not None:
+        wanted = {q.scope for q in queries if q.scope} | {doc for q in queries for doc, _ in q.relevant}
+        missing = sorted(wanted - known_docs)
+        if missing:
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            msg = f"the labels name documents that are not indexed: {', '.join(missing[:5])}{more}; index them first with `docagent index`"
+            raise DocagentError(msg)
+    results = {}
+    for mode in modes:
+        bar = tqdm(queries, desc=f"eval {mode}", unit="q", disable=None if progress else True)
+        results[mode] = score_rankings((q, search(q, mode)) for q in bar)
+    return results

@@ -1,0 +1,311 @@
+"""Page retrieval: a dense ranking (passage vectors in Chroma) and a lexical one (BM25 over the same
+passages, SQLite FTS5 in the store's catalog), each folded to pages by their best passage and fused by
+reciprocal rank. Optionally a cross-encoder you point to reranks the fused top pages.
+
+Setup:
+    .. code-block:: python
+
+        from docagent import PageRetriever, Settings
+
+        retriever = PageRetriever(settings=Settings(store="my-store"), k=5)
+
+Invoke:
+    .. code-block:: python
+
+        docs = retriever.invoke("What was the revenue in Q3?")
+        docs[0].metadata  # {"doc": "report.pdf", "page": 2, "score": 0.97, "image": ".../0002.png",
+                          #  "passage": "...", "passage_span": [0, 412], "doc_id": "...", "dense_rank": 1, ...}
+
+    ``invoke(query, k=3, mode="lexical", docs=["report.pdf"], pages=(2, 5))`` overrides per call.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from docagent.config import Settings
+from docagent.errors import ConfigError, DocagentError
+from docagent.index.store import PageStore
+from docagent.types import PageHit
+
+__all__ = ["MODES", "PageRetriever", "lexical_query"]
+
+Mode = Literal["hybrid", "dense", "lexical"]
+MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
+
+# Words that carry no evidence of which page is meant. Dropping them keeps BM25 fast on large stores
+# (a query term in every passage makes FTS5 score every passage) and changes no ranking that matters.
+_STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have
+    having he her here hers herself him himself his how i if in into is it its itself just me more most my
+    myself no nor not now of off on once only or other our ours ourselves out over own same she should so
+    some such than that the their theirs them themselves then there these they this those through to too
+    under until up very was we were what when where which while who whom why will with would you your
+    yours yourself yourselves according according also among amongst many much per shown show shows
+    tell give given list please document documents page pages""".split()
+)
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def lexical_query(question: str) -> str | None:
+    """An FTS5 MATCH expression: the question's content words, each quoted, joined by OR."""
+    seen: dict[str, None] = {}
+    for token in _TOKEN.findall(question.lower()):
+        if token in _STOPWORDS or (len(token) < 2 and not token.isdigit()):
+            continue
+        seen.setdefault(token.replace('"', ""), None)
+    if not seen:
+        return None
+    return " OR ".join(f'"{t}"' for t in seen)
+
+
+@dataclass
+class _Candidate:
+    doc_id: str
+    page: int
+    passage: tuple[int, int]
+    text: str
+    ranks: dict[str, int] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+class PageRetriever(BaseRetriever):
+    """Pages of indexed documents that answer a query, best first, as LangChain ``Document`` objects.
+
+    Each ``Document`` is one page: ``page_content`` is the page's text; ``metadata`` holds ``doc``
+    (file name), ``page`` (1-based), ``score`` (0-1, higher is better), ``image`` (path of the page
+    PNG, rendered on first use), ``passage`` (the text that matched) and ``passage_span``.
+
+    Modes: ``hybrid`` (default: dense and BM25 fused by reciprocal rank), ``dense``, ``lexical``.
+    Filters: ``docs`` (file names), ``pages`` (inclusive 1-based range), ``filter`` on page metadata
+    (``{"ocr": True}``, ``{"kind": "image"}``). ``rerank_model``: a local cross-encoder directory.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: PageStore | None = None
+    """An open store; when unset, one is opened from ``settings``."""
+    settings: Settings | None = None
+    """Where the store is (``Settings().store`` by default)."""
+    k: int = Field(default=5, ge=1)
+    """Pages to return."""
+    mode: Mode = "hybrid"
+    """``hybrid``, ``dense`` or ``lexical``."""
+    docs: list[str] | None = None
+    """Only these documents (file names)."""
+    pages: tuple[int, int] | None = None
+    """Only pages in this inclusive 1-based range."""
+    filter: dict[str, Any] | None = None
+    """Page metadata that must match: ``ocr`` (bool), ``kind`` (``pdf`` or ``image``)."""
+    candidates: int = Field(default=50, ge=1)
+    """Passages each ranking contributes before fusion."""
+    rrf_k: int = Field(default=60, ge=1)
+    """Reciprocal-rank-fusion constant: larger flattens the difference between ranks."""
+    rerank_model: str | None = None
+    """A local sentence-transformers cross-encoder directory; off when unset."""
+    rerank_top: int = Field(default=20, ge=1)
+    """Fused pages the cross-encoder rescores."""
+    render_images: bool = True
+    """Render each returned page's image now (cached after the first time); off, ``image`` is the
+    path where it will be."""
+
+    _own_store: PageStore | None = PrivateAttr(default=None)
+    _reranker: Any = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    # -- LangChain entry point -------------------------------------------------------------------
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any) -> list[Document]:
+        return [hit_to_document(hit, self._store()) for hit in self.search(query, **kwargs)]
+
+    # -- the work --------------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        *,
+        k: int | None = None,
+        mode: Mode | None = None,
+        docs: list[str] | None = None,
+        pages: tuple[int, int] | None = None,
+        filter: dict[str, Any] | None = None,  # noqa: A002 - LangChain's name for it
+    ) -> list[PageHit]:
+        """Like ``invoke`` but returns :class:`~docagent.types.PageHit` objects."""
+        k = self.k if k is None else k
+        mode = mode or self.mode
+        if mode not in MODES:
+            msg = f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}"
+            raise ConfigError(msg)
+        if k < 1:
+            msg = "k must be at least 1"
+            raise ConfigError(msg)
+        if not query.strip():
+            msg = "the query is empty; type a question or some words to look for"
+            raise DocagentError(msg)
+        store = self._store()
+        scope = _Scope.build(store, docs if docs is not None else self.docs, pages or self.pages, filter if filter is not None else self.filter)
+        if not store.catalog.documents():
+            return []
+        n = max(self.candidates, k * 4)
+        found: dict[tuple[str, int], _Candidate] = {}
+        if mode in ("hybrid", "dense"):
+            store.check_embedder()
+            vector = store.embedder.embed_query(query)
+            rows = store.vectors.query(vector, n=n, where=scope.chroma_where())
+            _fold(found, "dense", ((m["doc_id"], int(m["page"]), (int(m["start"]), int(m["end"])), text, score) for _, score, m, text in rows))
+        if mode in ("hybrid", "lexical"):
+            match = lexical_query(query)
+            if match:
+                rows = store.catalog.lexical(match, n, scope.doc_ids, scope.pages, scope.filter)
+                _fold(found, "lexical", ((doc_id, page, (start, end), None, -bm25) for doc_id, page, start, end, bm25 in rows))
+        ready = store.catalog.ready_ids(doc_id for doc_id, _ in found)
+        ranked = sorted((c for c in found.values() if c.doc_id in ready), key=lambda c: -self._fused(c, mode))
+        top = ranked[: max(k, self.rerank_top if self.rerank_model else k)]
+        for cand in top:
+            if cand.text is None:
+                cand.text = store.catalog.page_text(cand.doc_id, cand.page)[cand.passage[0] : cand.passage[1]]
+        best = max((self._fused(c, mode) for c in top), default=1.0) if mode == "lexical" else self._fused_max(mode)
+        scores = {id(c): self._fused(c, mode) / best for c in top}
+        if self.rerank_model and top:
+            top, scores = self._rerank(query, top)
+        hits = []
+        for cand in top[:k]:
+            rec = store.catalog.document_by_id(cand.doc_id)
+            if rec is None:
+                continue  # removed while we were ranking
+            hits.append(
+                PageHit(
+                    doc=rec.name,
+                    page=cand.page,
+                    score=scores[id(cand)],
+                    text=cand.text or "",
+                    image=store.ensure_image(rec, cand.page) if self.render_images else store.image_path(rec.doc_id, cand.page),
+                    doc_id=cand.doc_id,
+                    passage=cand.passage,
+                    ranks=dict(cand.ranks),
+                )
+            )
+        return hits
+
+    def _fused(self, cand: _Candidate, mode: str) -> float:
+        """Dense: cosine similarity. Lexical: BM25. Hybrid: reciprocal-rank fusion of both."""
+        if mode != "hybrid":
+            return cand.scores[mode]
+        return sum(1.0 / (self.rrf_k + r) for r in cand.ranks.values())
+
+    def _fused_max(self, mode: str) -> float:
+        return 2.0 / (self.rrf_k + 1) if mode == "hybrid" else 1.0
+
+    def _rerank(self, query: str, top: list[_Candidate]) -> tuple[list[_Candidate], dict[int, float]]:
+        import numpy as np
+
+        model = self._cross_encoder()
+        logits = np.asarray(model.predict([(query, c.text or "") for c in top], show_progress_bar=False), dtype=np.float64).reshape(len(top), -1)[:, -1]
+        probs = 1.0 / (1.0 + np.exp(-logits))
+        order = np.argsort(-probs, kind="stable")
+        return [top[i] for i in order], {id(top[i]): float(probs[i]) for i in order}
+
+    def _cross_encoder(self) -> Any:
+        with self._lock:
+            if self._reranker is None:
+                from sentence_transformers import CrossEncoder
+
+                from docagent.errors import ModelLoadError
+
+                try:
+                    self._reranker = CrossEncoder(self.rerank_model, device="cpu", local_files_only=True)
+                except Exception as e:  # noqa: BLE001 - any loader failure becomes one clear error
+                    msg = f"cannot load the reranker {self.rerank_model!r} ({type(e).__name__}: {e}); point rerank_model at a local cross-encoder directory"
+                    raise ModelLoadError(msg) from e
+            return self._reranker
+
+    def _store(self) -> PageStore:
+        if self.store is not None:
+            return self.store
+        with self._lock:
+            if self._own_store is None:
+                self._own_store = PageStore(self.settings)
+            return self._own_store
+
+
+def _fold(found: dict[tuple[str, int], _Candidate], side: str, rows: Any) -> None:
+    """Fold one ranking of passages (best first) into pages: a page's rank and score on a side are those
+    of its best passage. The passage shown for a page is its best dense one, else its best lexical one."""
+    rank = 0
+    for doc_id, page, span, text, score in rows:
+        cand = found.get((doc_id, page))
+        if cand is None:
+            cand = found[(doc_id, page)] = _Candidate(doc_id, page, span, text)
+        elif side in cand.ranks:
+            continue
+        elif side == "dense":
+            cand.passage, cand.text = span, text
+        rank += 1
+        cand.ranks[side] = rank
+        cand.scores[side] = score
+
+
+@dataclass
+class _Scope:
+    doc_ids: list[str] | None
+    pages: tuple[int, int] | None
+    filter: dict[str, Any]
+
+    @classmethod
+    def build(cls, store: PageStore, docs: list[str] | None, pages: tuple[int, int] | None, flt: dict[str, Any] | None) -> _Scope:
+        doc_ids = None
+        if docs:
+            doc_ids = []
+            for name in docs:
+                rec = store.catalog.document(name)
+                if rec is None:
+                    msg = f"{name!r} is not in the store at {store.root}; `docagent docs` lists what is"
+                    raise DocagentError(msg)
+                doc_ids.append(rec.doc_id)
+        if pages is not None:
+            lo, hi = pages
+            if lo < 1 or hi < lo:
+                msg = f"page range {lo}-{hi} is empty; pages are numbered from 1"
+                raise ConfigError(msg)
+        flt = dict(flt or {})
+        unknown = set(flt) - {"ocr", "kind"}
+        if unknown:
+            msg = f"cannot filter on {', '.join(sorted(unknown))}; page metadata filters are 'ocr' (bool) and 'kind' ('pdf' or 'image')"
+            raise ConfigError(msg)
+        return cls(doc_ids, pages, flt)
+
+    def chroma_where(self) -> dict[str, Any] | None:
+        clauses: list[dict[str, Any]] = []
+        if self.doc_ids is not None:
+            clauses.append({"doc_id": {"$in": self.doc_ids}})
+        if self.pages is not None:
+            clauses += [{"page": {"$gte": self.pages[0]}}, {"page": {"$lte": self.pages[1]}}]
+        for key, value in self.filter.items():
+            clauses.append({key: value})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def hit_to_document(hit: PageHit, store: PageStore) -> Document:
+    text = store.catalog.page_text(hit.doc_id, hit.page)
+    return Document(
+        page_content=text,
+        metadata={
+            "doc": hit.doc,
+            "page": hit.page,
+            "score": hit.score,
+            "image": str(hit.image),
+            "passage": hit.text,
+            "passage_span": list(hit.passage),
+            "doc_id": hit.doc_id,
+            **{f"{side}_rank": rank for side, rank in hit.ranks.items()},
+        },
+    )

@@ -1,0 +1,123 @@
+"""PageRetriever: hybrid, dense and lexical page rankings over a real store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from langchain_core.documents import Document
+
+from docagent.errors import ConfigError, DocagentError
+from docagent.index.indexer import index_paths
+from docagent.index.store import PageStore
+from docagent.retrieve import PageRetriever, lexical_query
+from tests import factories
+
+PAGES = {
+    "handbook.pdf": [
+        "Welcome to the company. This handbook explains how we work together.",
+        "Holiday policy: every employee gets 28 days of paid leave per year, plus public holidays.",
+        "Expenses: submit receipts within 30 days using form EXP-7 in the finance portal.",
+        "Security: badges must be worn at all times. Report a lost badge to reception at once.",
+    ],
+    "manual.pdf": [
+        "Pump model XR-220 installation guide.",
+        "Error code E41 means the pressure sensor is disconnected; check cable J3.",
+        "Maintenance: replace the impeller seal every 2,000 operating hours.",
+    ],
+}
+
+
+@pytest.fixture
+def store(store: PageStore, docs_dir: Path) -> PageStore:
+    for name, pages in PAGES.items():
+        factories.text_pdf(docs_dir / name, pages)
+    factories.text_image(["Visitor log", "Badge number 5521 issued to R. Osei"], size=(700, 240)).save(docs_dir / "visitor_scan.png")
+    report = index_paths([docs_dir], store=store, progress=False)
+    assert not report.failed
+    return store
+
+
+def test_returns_one_document_per_page_with_evidence(store: PageStore) -> None:
+    docs = PageRetriever(store=store, k=3).invoke("how many vacation days do staff get?")
+    assert all(isinstance(d, Document) for d in docs) and len(docs) == 3
+    top = docs[0]
+    assert (top.metadata["doc"], top.metadata["page"]) == ("handbook.pdf", 2)
+    assert "28 days of paid leave" in top.page_content
+    assert Path(top.metadata["image"]).is_file()
+    assert "28 days" in top.metadata["passage"]
+    start, end = top.metadata["passage_span"]
+    assert top.page_content[start:end] == top.metadata["passage"]
+    assert 0 < top.metadata["score"] <= 1 and docs[0].metadata["score"] >= docs[1].metadata["score"]
+    assert len({(d.metadata["doc"], d.metadata["page"]) for d in docs}) == 3  # pages, not passages
+
+
+def test_lexical_finds_exact_codes_that_dense_misses(store: PageStore) -> None:
+    r = PageRetriever(store=store, k=1)
+    lexical = r.invoke("E41", mode="lexical")[0]
+    assert (lexical.metadata["doc"], lexical.metadata["page"]) == ("manual.pdf", 2)
+    hybrid = r.invoke("what does E41 mean", mode="hybrid")[0]
+    assert (hybrid.metadata["doc"], hybrid.metadata["page"]) == ("manual.pdf", 2)
+    assert hybrid.metadata["lexical_rank"] == 1 and "dense_rank" in hybrid.metadata
+
+
+def test_dense_matches_meaning_without_shared_words(store: PageStore) -> None:
+    top = PageRetriever(store=store, k=1, mode="dense").invoke("reimbursement of business costs")[0]
+    assert (top.metadata["doc"], top.metadata["page"]) == ("handbook.pdf", 3)
+    assert PageRetriever(store=store, mode="lexical").invoke("reimbursement costs") == []  # no shared word
+
+
+def test_filters_by_document_page_range_and_metadata(store: PageStore) -> None:
+    r = PageRetriever(store=store, k=10)
+    assert {d.metadata["doc"] for d in r.invoke("badge", docs=["manual.pdf"])} == {"manual.pdf"}
+    assert {d.metadata["page"] for d in r.invoke("policy", docs=["handbook.pdf"], pages=(2, 3))} <= {2, 3}
+    scanned = r.invoke("badge", filter={"ocr": True})
+    assert [(d.metadata["doc"], d.metadata["page"]) for d in scanned] == [("visitor_scan.png", 1)]
+    assert {d.metadata["doc"] for d in r.invoke("badge", filter={"kind": "pdf"})} <= set(PAGES)
+
+
+def test_k_in_constructor_and_per_call(store: PageStore) -> None:
+    assert len(PageRetriever(store=store, k=2).invoke("pump")) == 2
+    assert len(PageRetriever(store=store).invoke("pump", k=4)) == 4
+
+
+def test_removed_and_replaced_pages_disappear_from_both_rankings(store: PageStore, docs_dir: Path) -> None:
+    store.remove(["manual.pdf"])
+    for mode in ("dense", "lexical", "hybrid"):
+        assert all(d.metadata["doc"] != "manual.pdf" for d in PageRetriever(store=store, k=10, mode=mode).invoke("impeller seal E41"))
+    factories.text_pdf(docs_dir / "handbook.pdf", ["Holiday policy changed: 30 days of leave from 2026."])
+    index_paths([docs_dir], store=store, progress=False)
+    hits = PageRetriever(store=store, k=10, mode="lexical").invoke("leave days")
+    assert [(d.metadata["doc"], d.metadata["page"]) for d in hits] == [("handbook.pdf", 1)]
+    assert store.catalog.db.execute("SELECT count(*) FROM passages_fts").fetchone()[0] == store.vectors.count()
+
+
+def test_bad_arguments_say_what_to_do(store: PageStore) -> None:
+    r = PageRetriever(store=store)
+    with pytest.raises(ConfigError, match="unknown retrieval mode 'fuzzy'"):
+        r.invoke("x", mode="fuzzy")
+    with pytest.raises(DocagentError, match="'nope.pdf' is not in the store"):
+        r.invoke("x", docs=["nope.pdf"])
+    with pytest.raises(ConfigError, match="page range 3-1 is empty"):
+        r.invoke("x", pages=(3, 1))
+    with pytest.raises(ConfigError, match="cannot filter on author"):
+        r.invoke("x", filter={"author": "me"})
+    with pytest.raises(DocagentError, match="the query is empty"):
+        r.invoke("   ")
+
+
+def test_lexical_query_keeps_content_words_quoted() -> None:
+    assert lexical_query('What is the "error" code E41 of the pump?') == '"error" OR "code" OR "e41" OR "pump"'
+    assert lexical_query("what is the") is None
+
+
+def test_reranker_reorders_by_cross_encoder_scores(store: PageStore, tiny_cross_encoder: Path) -> None:
+    plain = PageRetriever(store=store, k=4).search("badge policy")
+    reranked = PageRetriever(store=store, k=4, rerank_model=str(tiny_cross_encoder)).search("badge policy")
+    from sentence_transformers import CrossEncoder
+
+    ce = CrossEncoder(str(tiny_cross_encoder), device="cpu")
+    expected = sorted(reranked, key=lambda h: -float(ce.predict([("badge policy", h.text)])[0]))
+    assert [(h.doc, h.page) for h in reranked] == [(h.doc, h.page) for h in expected]
+    assert {(h.doc, h.page) for h in reranked} <= {(h.doc, h.page) for h in PageRetriever(store=store, k=20).search("badge policy")}
+    assert all(0 <= h.score <= 1 for h in reranked) and plain
