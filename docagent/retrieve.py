@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,7 +37,7 @@ from docagent.errors import ConfigError, DocagentError
 from docagent.index.store import PageStore
 from docagent.types import PageHit
 
-__all__ = ["MODES", "PageRetriever", "lexical_query"]
+__all__ = ["MODES", "PageRetriever", "lexical_terms"]
 
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
@@ -53,19 +54,16 @@ _STOPWORDS = frozenset(
     yours yourself yourselves according according also among amongst many much per shown show shows
     tell give given list please document documents page pages""".split()
 )
-_TOKEN = re.compile(r"\w+", re.UNICODE)
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # the FTS5 unicode61 tokenizer splits on "_" too
 
 
-def lexical_query(question: str) -> str | None:
-    """An FTS5 MATCH expression: the question's content words, each quoted, joined by OR."""
+def lexical_terms(question: str) -> list[str]:
+    """The question's content words, lower-cased, in order, each once."""
     seen: dict[str, None] = {}
     for token in _TOKEN.findall(question.lower()):
-        if token in _STOPWORDS or (len(token) < 2 and not token.isdigit()):
-            continue
-        seen.setdefault(token.replace('"', ""), None)
-    if not seen:
-        return None
-    return " OR ".join(f'"{t}"' for t in seen)
+        if token not in _STOPWORDS and (len(token) > 1 or token.isdigit()):
+            seen.setdefault(token, None)
+    return list(seen)
 
 
 @dataclass
@@ -110,6 +108,10 @@ class PageRetriever(BaseRetriever):
     """Passages each ranking contributes before fusion."""
     rrf_k: int = Field(default=60, ge=1)
     """Reciprocal-rank-fusion constant: larger flattens the difference between ranks."""
+    lexical_budget: int = Field(default=20_000, ge=1)
+    """BM25 scores at most about this many passage postings per query: the rarest query words are
+    kept (at least two), the most common dropped once the budget is spent. Common words add little to
+    BM25 but cost the most; this bounds lexical latency however large the store grows."""
     rerank_model: str | None = None
     """A local sentence-transformers cross-encoder directory; off when unset."""
     rerank_top: int = Field(default=20, ge=1)
@@ -121,6 +123,7 @@ class PageRetriever(BaseRetriever):
     _own_store: PageStore | None = PrivateAttr(default=None)
     _reranker: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _pool: ThreadPoolExecutor | None = PrivateAttr(default=None)
 
     # -- LangChain entry point -------------------------------------------------------------------
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any) -> list[Document]:
@@ -155,16 +158,18 @@ class PageRetriever(BaseRetriever):
             return []
         n = max(self.candidates, k * 4)
         found: dict[tuple[str, int], _Candidate] = {}
+        terms = lexical_terms(query) if mode in ("hybrid", "lexical") else []
+        lexical = None
+        if terms:
+            # BM25 in SQLite and the query embedding + Chroma search both release the GIL: run them side by side
+            lexical = self._executor().submit(store.catalog.lexical, terms, n, scope.doc_ids, scope.pages, scope.filter, budget=self.lexical_budget)
         if mode in ("hybrid", "dense"):
             store.check_embedder()
             vector = store.embedder.embed_query(query)
             rows = store.vectors.query(vector, n=n, where=scope.chroma_where())
             _fold(found, "dense", ((m["doc_id"], int(m["page"]), (int(m["start"]), int(m["end"])), text, score) for _, score, m, text in rows))
-        if mode in ("hybrid", "lexical"):
-            match = lexical_query(query)
-            if match:
-                rows = store.catalog.lexical(match, n, scope.doc_ids, scope.pages, scope.filter)
-                _fold(found, "lexical", ((doc_id, page, (start, end), None, -bm25) for doc_id, page, start, end, bm25 in rows))
+        if lexical is not None:
+            _fold(found, "lexical", ((doc_id, page, (start, end), None, -bm25) for doc_id, page, start, end, bm25 in lexical.result()))
         ready = store.catalog.ready_ids(doc_id for doc_id, _ in found)
         ranked = sorted((c for c in found.values() if c.doc_id in ready), key=lambda c: -self._fused(c, mode))
         top = ranked[: max(k, self.rerank_top if self.rerank_model else k)]
@@ -225,6 +230,12 @@ class PageRetriever(BaseRetriever):
                     msg = f"cannot load the reranker {self.rerank_model!r} ({type(e).__name__}: {e}); point rerank_model at a local cross-encoder directory"
                     raise ModelLoadError(msg) from e
             return self._reranker
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docagent-bm25")
+            return self._pool
 
     def _store(self) -> PageStore:
         if self.store is not None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from docagent.config import Settings
+from docagent.errors import StoreError
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.retrieve import PageRetriever
@@ -185,3 +187,11 @@ def test_short_born_digital_pages_are_not_sent_to_ocr(store: PageStore, docs_dir
     # which might be vector art; that one is tried.
     assert report.ocr_by_doc == {"slides.pdf": [2]}
     assert store.page("slides.pdf", 1).text.strip() == "Agenda" and not store.page("slides.pdf", 1).ocr
+
+
+def test_a_store_of_another_layout_version_is_refused(tmp_path: Path, embedder) -> None:
+    settings = Settings(store=tmp_path / "store")
+    with PageStore(settings, embedder=embedder) as store:
+        store.catalog.set_meta("schema", "0")
+    with pytest.raises(StoreError, match="layout version 0; this docagent reads version 1. Index your documents into a new store"):
+        PageStore(settings)

@@ -10,7 +10,7 @@ from langchain_core.documents import Document
 from docagent.errors import ConfigError, DocagentError
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
-from docagent.retrieve import PageRetriever, lexical_query
+from docagent.retrieve import PageRetriever, lexical_terms
 from tests import factories
 
 PAGES = {
@@ -106,9 +106,21 @@ def test_bad_arguments_say_what_to_do(store: PageStore) -> None:
         r.invoke("   ")
 
 
-def test_lexical_query_keeps_content_words_quoted() -> None:
-    assert lexical_query('What is the "error" code E41 of the pump?') == '"error" OR "code" OR "e41" OR "pump"'
-    assert lexical_query("what is the") is None
+def test_lexical_terms_are_the_content_words() -> None:
+    assert lexical_terms('What is the "error" code E41 of the pump_2 pump?') == ["error", "code", "e41", "pump", "2"]
+    assert lexical_terms("what is the") == []
+
+
+def test_lexical_budget_keeps_the_rarest_words(store: PageStore) -> None:
+    # df: "employee" 1 passage, "badge" 2, "days" 2. A budget of one posting still keeps the two rarest
+    # words (ties broken alphabetically): employee and badge; "days" is dropped.
+    def pages(retriever: PageRetriever, q: str) -> list[tuple[str, int]]:
+        return [(h.doc, h.page) for h in retriever.search(q, k=10, mode="lexical")]
+
+    budgeted = pages(PageRetriever(store=store, lexical_budget=1), "days badge employee")
+    assert budgeted == pages(PageRetriever(store=store), "employee badge")
+    assert ("handbook.pdf", 3) in pages(PageRetriever(store=store), "days badge employee")  # "30 days"
+    assert ("handbook.pdf", 3) not in budgeted
 
 
 def test_reranker_reorders_by_cross_encoder_scores(store: PageStore, tiny_cross_encoder: Path) -> None:

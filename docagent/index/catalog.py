@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -113,8 +114,22 @@ class Catalog:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
         self.lexical_seconds = 0.0
+        self._readers = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+
+    def reader(self) -> sqlite3.Connection:
+        """A connection of the calling thread's own, for reads that may run beside the main one
+        (a sqlite3 connection must not be used by two threads at once)."""
+        conn = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self._readers.conn = conn
+            self._reader_conns.append(conn)
+        return conn
 
     def close(self) -> None:
+        for conn in self._reader_conns:
+            conn.close()
         self.db.close()
 
     @contextmanager
@@ -248,20 +263,51 @@ class Catalog:
     # -- lexical search -----------------------------------------------------------------------
     def lexical(
         self,
-        match: str,
+        terms: list[str],
         n: int,
         doc_ids: list[str] | None = None,
         pages: tuple[int, int] | None = None,
         flt: dict[str, object] | None = None,
+        *,
+        budget: int = 20_000,
     ) -> list[tuple[str, int, int, int, float]]:
         """BM25 over passages of ready documents: ``(doc_id, page, start, end, bm25)``, best first
-        (FTS5's bm25 is negative: lower is better)."""
+        (FTS5's bm25 is negative: lower is better). Terms are taken rarest first while their postings
+        fit in ``budget`` (at least two terms)."""
+        db = self.reader()
+        bounds = ""
+        bound_args: list[object] = []
+        if doc_ids is not None:
+            # a document version's passages have consecutive ids: FTS5 skips straight to them
+            lo, hi = db.execute(
+                f"SELECT min(id), max(id) FROM passages WHERE doc_id IN ({','.join('?' * len(doc_ids))})", doc_ids
+            ).fetchone()
+            if lo is None:
+                return []
+            bounds, bound_args = " AND passages_fts.rowid BETWEEN ? AND ?", [lo, hi]
+        quoted = ['"' + t.replace('"', "") + '"' for t in terms]
+        counted = []
+        for q in quoted:
+            df = db.execute(f"SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?{bounds}", [q, *bound_args]).fetchone()[0]
+            if df:
+                counted.append((df, q))
+        keep, postings = [], 0
+        for df, q in sorted(counted):
+            if len(keep) >= 2 and postings + df > budget:
+                break
+            keep.append(q)
+            postings += df
+        if not keep:
+            return []
+        match = " OR ".join(keep)
+        if pages is None and not flt:
+            return self._lexical_top(match, n, bounds, bound_args, doc_ids)
         sql = [
             "SELECT p.doc_id, p.page, p.start, p.end, bm25(passages_fts) AS score",
             "FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid JOIN documents d ON d.doc_id = p.doc_id",
         ]
-        where = ["passages_fts MATCH ?", "d.status = 'ready'"]
-        args: list[object] = [match]
+        where = ["passages_fts MATCH ?" + bounds, "d.status = 'ready'"]
+        args: list[object] = [match, *bound_args]
         if doc_ids is not None:
             where.append(f"p.doc_id IN ({','.join('?' * len(doc_ids))})")
             args += doc_ids
@@ -279,10 +325,30 @@ class Catalog:
         sql.append("WHERE " + " AND ".join(where) + " ORDER BY score LIMIT ?")
         args.append(n)
         try:
-            return self.db.execute(" ".join(sql), args).fetchall()
+            return db.execute(" ".join(sql), args).fetchall()
         except sqlite3.OperationalError as e:
-            msg = f"lexical search failed for {match!r} ({e})"
+            msg = f"lexical search failed for {terms!r} ({e})"
             raise StoreError(msg) from e
+
+    def _lexical_top(self, match: str, n: int, bounds: str, bound_args: list[object], doc_ids: list[str] | None) -> list[tuple[str, int, int, int, float]]:
+        """Rank in the FTS table alone, then look up only the winners (a join before the sort would
+        touch every matching passage)."""
+        db = self.reader()
+        top = db.execute(
+            f"SELECT rowid, bm25(passages_fts) AS score FROM passages_fts WHERE passages_fts MATCH ?{bounds} ORDER BY score LIMIT ?",
+            [match, *bound_args, 2 * n],
+        ).fetchall()
+        if not top:
+            return []
+        ids = [r[0] for r in top]
+        rows = db.execute(
+            f"SELECT p.id, p.doc_id, p.page, p.start, p.end FROM passages p JOIN documents d ON d.doc_id = p.doc_id "
+            f"WHERE d.status = 'ready' AND p.id IN ({','.join('?' * len(ids))})",  # noqa: S608
+            ids,
+        ).fetchall()
+        allowed = set(doc_ids) if doc_ids is not None else None
+        found = {r[0]: r[1:] for r in rows if allowed is None or r[1] in allowed}
+        return [(*found[pid], score) for pid, score in top if pid in found][:n]
 
     def page_numbers(self, doc_id: str) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT page FROM pages WHERE doc_id = ? ORDER BY page", (doc_id,))]

@@ -32,6 +32,9 @@ __all__ = ["PageStore"]
 
 log = logging.getLogger(__name__)
 
+SCHEMA_VERSION = "1"
+"""Layout of the catalog and the vector metadata; a store of another version is refused, not misread."""
+
 
 class PageStore:
     """Open (creating if needed) the store that ``settings.store`` names.
@@ -55,6 +58,15 @@ class PageStore:
         if store_id is None:
             store_id = uuid.uuid4().hex[:12]
             self.catalog.set_meta("store_id", store_id)
+            self.catalog.set_meta("schema", SCHEMA_VERSION)
+        schema = self.catalog.get_meta("schema")
+        if schema != SCHEMA_VERSION:
+            self.catalog.close()
+            msg = (
+                f"the store at {self.root} has layout version {schema or '0'}; this docagent reads version "
+                f"{SCHEMA_VERSION}. Index your documents into a new store (--store or DOCAGENT_STORE)"
+            )
+            raise StoreError(msg)
         self.store_id = store_id
         self._embedder = embedder
         self._vectors: Any = None
