@@ -140,7 +140,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     lines = [f"indexed {report.documents} documents, {report.pages} pages; {report.skipped} unchanged; {len(report.failed)} failed"]
     if report.ocr_pages:
         ocr = "; ".join(f"{doc} p{_ranges(pages)}" for doc, pages in report.ocr_by_doc.items())
-        lines.append(f"OCR on {report.ocr_pages} pages: {ocr}")
+        lines.append(f"OCR on {report.ocr_pages} page{'' if report.ocr_pages == 1 else 's'}: {ocr}")
     if report.replaced:
         lines.append("replaced older versions of: " + ", ".join(report.replaced))
     lines += [f"  failed: {f.path}: {f.error}" for f in report.failed]
@@ -212,7 +212,7 @@ def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
 
     with PageStore(settings) as store:
         docs = store.documents()
-    lines = [f"{d.name}  {d.pages} pages" + (f" ({d.ocr_pages} OCR)" if d.ocr_pages else "") + f"  from {d.source}" for d in docs]
+    lines = [f"{d.name}  {d.pages} page{'' if d.pages == 1 else 's'}" + (f" ({d.ocr_pages} OCR)" if d.ocr_pages else "") + f"  from {d.source}" for d in docs]
     if not docs:
         lines = [f"no documents in {settings.store}"]
     _emit(args, {"documents": [d.to_json() for d in docs]}, "\n".join(lines))

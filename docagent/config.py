@@ -77,5 +77,5 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_store(cls, value: object) -> object:
         if isinstance(value, (str, Path)):
-            return Path(value).expanduser()
+            return Path(value).expanduser().absolute()  # page-image paths we print stay valid from any folder
         return value

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -159,17 +159,22 @@ class PageRetriever(BaseRetriever):
         n = max(self.candidates, k * 4)
         found: dict[tuple[str, int], _Candidate] = {}
         terms = lexical_terms(query) if mode in ("hybrid", "lexical") else []
+        if mode in ("hybrid", "dense"):
+            store.check_embedder()
         lexical = None
         if terms:
             # BM25 in SQLite and the query embedding + Chroma search both release the GIL: run them side by side
             lexical = self._executor().submit(store.catalog.lexical, terms, n, scope.doc_ids, scope.pages, scope.filter, budget=self.lexical_budget)
-        if mode in ("hybrid", "dense"):
-            store.check_embedder()
-            vector = store.embedder.embed_query(query)
-            rows = store.vectors.query(vector, n=n, where=scope.chroma_where())
-            _fold(found, "dense", ((m["doc_id"], int(m["page"]), (int(m["start"]), int(m["end"])), text, score) for _, score, m, text in rows))
-        if lexical is not None:
-            _fold(found, "lexical", ((doc_id, page, (start, end), None, -bm25) for doc_id, page, start, end, bm25 in lexical.result()))
+        try:
+            if mode in ("hybrid", "dense"):
+                vector = store.embedder.embed_query(query)
+                rows = store.vectors.query(vector, n=n, where=scope.chroma_where())
+                _fold(found, "dense", ((m["doc_id"], int(m["page"]), (int(m["start"]), int(m["end"])), text, score) for _, score, m, text in rows))
+        finally:
+            if lexical is not None:  # never leave the BM25 thread on a store the caller may close after an error
+                wait([lexical])
+        lexical_rows = lexical.result() if lexical is not None else []
+        _fold(found, "lexical", ((doc_id, page, (start, end), None, -bm25) for doc_id, page, start, end, bm25 in lexical_rows))
         ready = store.catalog.ready_ids(doc_id for doc_id, _ in found)
         ranked = sorted((c for c in found.values() if c.doc_id in ready), key=lambda c: -self._fused(c, mode))
         top = ranked[: max(k, self.rerank_top if self.rerank_model else k)]

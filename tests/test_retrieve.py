@@ -133,3 +133,31 @@ def test_reranker_reorders_by_cross_encoder_scores(store: PageStore, tiny_cross_
     assert [(h.doc, h.page) for h in reranked] == [(h.doc, h.page) for h in expected]
     assert {(h.doc, h.page) for h in reranked} <= {(h.doc, h.page) for h in PageRetriever(store=store, k=20).search("badge policy")}
     assert all(0 <= h.score <= 1 for h in reranked) and plain
+
+
+def test_an_error_in_dense_search_waits_for_bm25_before_it_propagates(store: PageStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caller may close the store as soon as search raises: the BM25 thread must be done by then."""
+    import threading
+    import time
+
+    release = threading.Event()
+    finished = threading.Event()
+    real = store.catalog.lexical
+
+    def slow_lexical(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        release.wait(5)
+        time.sleep(0.2)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            finished.set()
+
+    def failing_embed(_text: str):  # noqa: ANN202
+        release.set()
+        raise RuntimeError("embedding failed")
+
+    monkeypatch.setattr(store.catalog, "lexical", slow_lexical)
+    monkeypatch.setattr(store.embedder, "embed_query", failing_embed)
+    with pytest.raises(RuntimeError, match="embedding failed"):
+        PageRetriever(store=store).search("badge")
+    assert finished.is_set()

@@ -179,9 +179,10 @@ class Indexer:
         if ocr_pages:
             report.ocr_by_doc[rec.name] = ocr_pages
         log.info(
-            "indexed %s: %d pages%s%s",
+            "indexed %s: %d page%s%s%s",
             rec.name,
             page_count,
+            "" if page_count == 1 else "s",
             f", OCR on {len(ocr_pages)}" if ocr_pages else "",
             " (replaced the older version)" if old else "",
         )
