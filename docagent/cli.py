@@ -172,7 +172,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     with PageStore(settings) as store:
         retriever = PageRetriever(store=store, k=args.k, mode=args.mode, rerank_model=args.rerank)
         hits = retriever.search(args.query, docs=args.doc, pages=args.pages)
-        empty = not store.documents()
+        empty = not store.catalog.has_documents()
     lines = []
     for rank, hit in enumerate(hits, 1):
         snippet = " ".join(hit.text.split())

@@ -154,7 +154,7 @@ class PageRetriever(BaseRetriever):
             raise DocagentError(msg)
         store = self._store()
         scope = _Scope.build(store, docs if docs is not None else self.docs, pages or self.pages, filter if filter is not None else self.filter)
-        if not store.catalog.documents():
+        if not store.catalog.has_documents():
             return []
         n = max(self.candidates, k * 4)
         found: dict[tuple[str, int], _Candidate] = {}

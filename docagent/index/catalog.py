@@ -158,6 +158,9 @@ class Catalog:
             rows = self.db.execute("SELECT * FROM documents WHERE status = ? ORDER BY name", (status,))
         return [DocumentRecord(*row) for row in rows]
 
+    def has_documents(self) -> bool:
+        return self.db.execute("SELECT 1 FROM documents WHERE status = 'ready' LIMIT 1").fetchone() is not None
+
     def document(self, name: str) -> DocumentRecord | None:
         row = self.db.execute("SELECT * FROM documents WHERE name = ? AND status = 'ready'", (name,)).fetchone()
         return DocumentRecord(*row) if row else None
