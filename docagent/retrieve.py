@@ -51,7 +51,7 @@ _STOPWORDS = frozenset(
     myself no nor not now of off on once only or other our ours ourselves out over own same she should so
     some such than that the their theirs them themselves then there these they this those through to too
     under until up very was we were what when where which while who whom why will with would you your
-    yours yourself yourselves according according also among amongst many much per shown show shows
+    yours yourself yourselves according also among amongst many much per shown show shows
     tell give given list please document documents page pages""".split()
 )
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # the FTS5 unicode61 tokenizer splits on "_" too
