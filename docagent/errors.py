@@ -7,7 +7,9 @@
     │   ├── EmptyDocumentError       zero bytes, or a document with no pages
     │   ├── CorruptDocumentError     damaged or truncated beyond repair
     │   └── EncryptedDocumentError   needs a password
-    ├── ModelLoadError               a model (embedding, OCR, VLM) cannot be loaded
+    ├── ModelError                   a model cannot be loaded or run
+    │   ├── ModelLoadError           weights missing (offline, wrong path), no GPU for a GPU-sized model
+    │   └── ModelOutOfMemoryError    the GPU ran out of memory while generating
     └── StoreError                   the page store cannot be opened or written
         └── StoreMismatchError       the store was built with another embedding model
 
@@ -26,7 +28,9 @@ __all__ = [
     "DocumentLoadError",
     "EmptyDocumentError",
     "EncryptedDocumentError",
+    "ModelError",
     "ModelLoadError",
+    "ModelOutOfMemoryError",
     "StoreError",
     "StoreMismatchError",
     "UnsupportedFileError",
@@ -66,8 +70,16 @@ class EncryptedDocumentError(DocumentLoadError):
     """The PDF needs a password to be opened."""
 
 
-class ModelLoadError(DocagentError):
-    """A model could not be loaded (missing weights, offline, wrong path)."""
+class ModelError(DocagentError):
+    """A model (embedding, OCR, reranker, vision-language) cannot be loaded or run."""
+
+
+class ModelLoadError(ModelError):
+    """A model could not be loaded (missing weights, offline, wrong path, no GPU for a GPU-sized model)."""
+
+
+class ModelOutOfMemoryError(ModelError):
+    """The accelerator ran out of memory; the message says what to lower."""
 
 
 class StoreError(DocagentError):

@@ -63,3 +63,31 @@ def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     BertForSequenceClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+_TINY_VLM: list[Path] = []
+
+
+def tiny_idefics2_path() -> Path:
+    """A tiny random Idefics2 saved like a downloaded checkpoint, built once per test process
+    (also reachable from the LangChain standard-suite classes, which cannot take fixtures)."""
+    if not _TINY_VLM:
+        import tempfile
+
+        from docagent.models.scratch import save_idefics2
+
+        _TINY_VLM.append(save_idefics2(Path(tempfile.mkdtemp(prefix="tiny-idefics2-")), "tiny"))
+    return _TINY_VLM[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_idefics2() -> Path:
+    return tiny_idefics2_path()
+
+
+@pytest.fixture(scope="session")
+def tiny_chat(tiny_idefics2: Path):
+    """ChatIdefics2 over the tiny checkpoint, loaded through the same from_pretrained path users take."""
+    from docagent.models import ChatIdefics2
+
+    return ChatIdefics2(model=str(tiny_idefics2), max_tokens=24).load()
