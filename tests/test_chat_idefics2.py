@@ -267,6 +267,13 @@ def test_tool_calls_come_back_as_tool_calls_and_loop(tiny_chat: ChatIdefics2) ->
     assert streamed[-1].tool_call_chunks and streamed[-1].tool_call_chunks[0]["name"] == "get_total"
 
 
+def test_a_tool_call_cut_short_is_an_invalid_tool_call(tiny_chat: ChatIdefics2) -> None:
+    reply = tiny_chat.bind_tools([get_total], tool_choice="any").invoke("total?", max_tokens=10)
+    assert reply.tool_calls == [] and reply.content == ""
+    assert reply.invalid_tool_calls[0]["args"].startswith('{"tool_calls"')
+    assert "raise max_tokens" in reply.invalid_tool_calls[0]["error"]
+
+
 def test_binding_an_unknown_tool_choice_fails_at_once(tiny_chat: ChatIdefics2) -> None:
     with pytest.raises(ConfigError, match="not among the bound tools"):
         tiny_chat.bind_tools([get_total], tool_choice="get_weather")

@@ -105,12 +105,16 @@ def tool_protocol_prompt(tools: Sequence[dict[str, Any]], tool_choice: Any = Non
     return "\n".join(lines)
 
 
-def parse_tool_protocol(text: str) -> tuple[str, list[dict[str, Any]]]:
-    """``(content, tool_calls)`` from a protocol reply; text that is not protocol JSON is plain content."""
+def parse_tool_protocol(text: str) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(content, tool_calls, invalid_tool_calls)`` from a protocol reply. A call cut short (the token
+    budget ran out) is an invalid tool call; text that is not protocol JSON is plain content."""
     try:
         data = json.loads(text)
-    except json.JSONDecodeError:
-        return text, []
+    except json.JSONDecodeError as e:
+        if text.lstrip().startswith('{"tool_calls"'):
+            error = f"the tool call was cut short ({e}); raise max_tokens"
+            return "", [], [{"name": None, "args": text, "id": None, "error": error, "type": "invalid_tool_call"}]
+        return text, [], []
     if isinstance(data, dict) and isinstance(data.get("tool_calls"), list):
         calls = [
             {"name": c.get("name", ""), "args": c.get("arguments") or {}, "id": f"call_{uuid.uuid4().hex[:24]}",
@@ -118,10 +122,10 @@ def parse_tool_protocol(text: str) -> tuple[str, list[dict[str, Any]]]:
             for c in data["tool_calls"]
             if isinstance(c, dict)
         ]
-        return "", calls
+        return "", calls, []
     if isinstance(data, dict) and isinstance(data.get("content"), str) and len(data) == 1:
-        return data["content"], []
-    return text, []
+        return data["content"], [], []
+    return text, [], []
 
 
 def closing_token_classes(tokenizer: Any, vocab_size: int) -> Any:

@@ -440,8 +440,8 @@ class ChatIdefics2(BaseChatModel):
 
     def _message(self, text: str, kwargs: dict[str, Any], constrained: bool) -> AIMessage:
         if constrained and kwargs.get("tools") and kwargs.get("tool_choice") != "none":
-            content, calls = parse_tool_protocol(text)
-            return AIMessage(content=content, tool_calls=calls)
+            content, calls, invalid = parse_tool_protocol(text)
+            return AIMessage(content=content, tool_calls=calls, invalid_tool_calls=invalid)
         return AIMessage(content=text)
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
