@@ -287,6 +287,24 @@ def test_specs_are_data_and_follow_local_checkpoints(tiny_idefics2: Path) -> Non
     assert SMOLVLM_256M.family == "idefics3" and SMOLVLM_256M.system_prompt == "role"
 
 
+def test_the_same_class_serves_idefics3(tmp_path: Path) -> None:
+    from docagent.models.scratch import save_idefics3
+
+    path = save_idefics3(tmp_path / "tiny-idefics3")
+    chat = ChatIdefics2(model=str(path), max_tokens=6)
+    assert chat.resolved_spec.family == "idefics3" and chat.resolved_spec.system_prompt == "role"
+    history = [SystemMessage("Be brief."), *_ask(_page())]
+    split = chat.invoke(history)
+    assert type(chat.hf_model).__name__ == "Idefics3ForConditionalGeneration" and split.content
+    plain = chat.invoke(history, do_image_splitting=False)
+    assert plain.usage_metadata["input_tokens"] < split.usage_metadata["input_tokens"]
+    assert [m.content for m in chat.batch([history, history])] == [split.content, split.content]
+    prompt = chat.processor.apply_chat_template(to_turns(history, system_prompt="role")[0], add_generation_prompt=True)
+    assert prompt.startswith("System: Be brief.<end_of_utterance>\nUser:")
+    value = chat.model_copy(update={"max_tokens": 80}).with_structured_output(Invoice).invoke(history)
+    assert isinstance(value, Invoice)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without a GPU")
 def test_a_gpu_sized_model_without_a_gpu_says_what_to_do() -> None:
     with pytest.raises(ModelLoadError, match="needs a CUDA GPU") as info:

@@ -11,7 +11,9 @@ def test_public_names_are_pinned() -> None:
         "EncryptedDocumentError",
         "FailedFile",
         "IndexReport",
+        "ModelError",
         "ModelLoadError",
+        "ModelOutOfMemoryError",
         "Page",
         "PageHit",
         "PageRetriever",
@@ -29,6 +31,16 @@ def test_public_names_are_pinned() -> None:
     ]
     for name in docagent.__all__:
         assert hasattr(docagent, name), name
+
+
+def test_model_names_are_pinned() -> None:
+    import docagent.models
+
+    assert docagent.models.__all__ == [
+        "IDEFICS2_8B", "IDEFICS3_8B", "SMOLVLM_256M", "SPECS", "ChatIdefics2", "ModelSpec", "spec_for",
+    ]
+    for name in docagent.models.__all__:
+        assert hasattr(docagent.models, name), name
 
 
 def test_library_does_not_import_app_or_connectors() -> None:

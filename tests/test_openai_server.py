@@ -143,13 +143,13 @@ class TestChatOpenAIServerIntegration(ChatModelIntegrationTests):
 
     @pytest.mark.xfail(reason=_RANDOM, strict=True)
     @pytest.mark.parametrize("model", [{}, {"output_version": "v1"}], indirect=True)
-    def test_tool_calling(self, model):  # noqa: D102
+    def test_tool_calling(self, model):
         super().test_tool_calling(model)
 
     @pytest.mark.xfail(reason=_RANDOM, strict=True)
-    async def test_tool_calling_async(self, model):  # noqa: D102
+    async def test_tool_calling_async(self, model):
         await super().test_tool_calling_async(model)
 
     @pytest.mark.xfail(reason=_RANDOM, strict=True)
-    def test_unicode_tool_call_integration(self, model, *, tool_choice=None, force_tool_call=True):  # noqa: D102
+    def test_unicode_tool_call_integration(self, model, *, tool_choice=None, force_tool_call=True):
         super().test_unicode_tool_call_integration(model, tool_choice=tool_choice, force_tool_call=force_tool_call)

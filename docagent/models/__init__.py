@@ -6,6 +6,13 @@
 """
 
 from docagent.models.idefics2 import ChatIdefics2
-from docagent.models.specs import IDEFICS2_8B, IDEFICS3_8B, SMOLVLM_256M, SPECS, ModelSpec, spec_for
+from docagent.models.specs import (
+    IDEFICS2_8B,
+    IDEFICS3_8B,
+    SMOLVLM_256M,
+    SPECS,
+    ModelSpec,
+    spec_for,
+)
 
 __all__ = ["IDEFICS2_8B", "IDEFICS3_8B", "SMOLVLM_256M", "SPECS", "ChatIdefics2", "ModelSpec", "spec_for"]

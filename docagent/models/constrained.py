@@ -94,8 +94,8 @@ def tool_protocol_schema(tools: Sequence[dict[str, Any]], tool_choice: Any = Non
 def tool_protocol_prompt(tools: Sequence[dict[str, Any]], tool_choice: Any = None) -> str:
     """Instructions that tell the model which tools exist and how to call them."""
     functions, required = _chosen(tools, tool_choice)
-    lines = ["You can call tools. To call tools, reply with JSON only: "
-             '{"tool_calls": [{"name": <tool name>, "arguments": {...}}]}.']
+    lines = [('You can call tools. To call tools, reply with JSON only: '
+              '{"tool_calls": [{"name": <tool name>, "arguments": {...}}]}.')]
     if not required:
         lines.append('To answer without a tool, reply {"content": <your answer>}.')
     lines.append("Tools:")

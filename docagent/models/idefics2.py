@@ -13,9 +13,19 @@ from typing import Any, Literal
 
 from langchain_core.callbacks import CallbackManager, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    SystemMessage,
+)
 from langchain_core.messages.ai import UsageMetadata
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult
+from langchain_core.outputs import (
+    ChatGeneration,
+    ChatGenerationChunk,
+    ChatResult,
+    LLMResult,
+)
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import get_config_list, run_in_executor
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -36,7 +46,7 @@ from docagent.models.structured import structured_output_runnable
 
 __all__ = ["ChatIdefics2"]
 
-_CALL_KWARGS = ("max_tokens", "temperature", "do_image_splitting", "response_format", "tools", "tool_choice")
+_CALL_KWARGS = ("max_tokens", "min_tokens", "temperature", "do_image_splitting", "response_format", "tools", "tool_choice")
 
 
 class _Clock:
@@ -353,6 +363,8 @@ class ChatIdefics2(BaseChatModel):
             "bad_words_ids": bad or None,
             "logits_processor": LogitsProcessorList(processors),
         }
+        if kwargs.get("min_tokens"):  # as in vLLM: no end of turn before this many tokens (benchmarks)
+            gen["min_new_tokens"] = kwargs["min_tokens"]
         if temperature > 0:
             gen["temperature"] = temperature
         else:  # greedy: silence sampling settings a checkpoint's generation_config may carry
@@ -487,7 +499,7 @@ class ChatIdefics2(BaseChatModel):
         def work() -> None:
             try:
                 self._run_generate(gen)
-            except BaseException as e:  # surfaced in the caller's thread below
+            except BaseException as e:  # noqa: BLE001  (surfaced in the caller's thread below)
                 failure.append(e)
                 streamer.end()
 

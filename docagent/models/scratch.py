@@ -1,8 +1,9 @@
 """Idefics2 models built from a config with random weights, fully offline.
 
-Two sizes: ``tiny`` (about 100k parameters, for tests: it loads and generates in well under a second on
+Idefics2 in three sizes: ``tiny`` (about 100k parameters, for tests: it loads and generates in well under a second on
 a CPU) and ``8b`` (the architecture of HuggingFaceM4/idefics2-8b: same compute as the real checkpoint,
-for benchmarks on a GPU). Both come with a byte-level BPE tokenizer trained on the spot that carries
+for benchmarks on a GPU), plus ``small`` for CPU benchmarks; and a tiny Idefics3 (the architecture of
+Idefics3-8B and SmolVLM). All come with a byte-level BPE tokenizer trained on the spot that carries
 Idefics2's special tokens at fixed ids and its chat template, and an Idefics2 processor. Saved with
 ``save_pretrained``, a folder loads back through :class:`~docagent.models.ChatIdefics2` exactly as a
 downloaded checkpoint does. The text such a model writes is noise; its plumbing is real.
@@ -13,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["IDEFICS2_CHAT_TEMPLATE", "build_idefics2", "save_idefics2"]
+__all__ = ["IDEFICS2_CHAT_TEMPLATE", "build_idefics2", "build_idefics3", "save_idefics2", "save_idefics3"]
 
 # The genuine chat template of HuggingFaceM4/idefics2-8b's processor.
 IDEFICS2_CHAT_TEMPLATE = (
@@ -27,17 +28,18 @@ IDEFICS2_CHAT_TEMPLATE = (
 # Ids 0..5 are fixed; <unk> doubles as the pad token, as in the real (Mistral) tokenizer.
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<fake_token_around_image>", "<image>", "<end_of_utterance>"]
 
-_WORDS = (
-    "the a an of to in is are was page document table figure chart invoice total amount date name "
-    "user assistant what which where when who how describe summarize compare image images text field "
-    "answer question yes no number red blue green left right top bottom first second third pdf form "
-    "hello world report revenue year quarter 2024 2025 0 1 2 3 4 5 6 7 8 9 . , ? ! : ; - ( ) { } [ ] \" "
-    "true false null tool_calls arguments content"
-).split()
+_WORDS = ["the", "a", "an", "of", "to", "in", "is", "are", "was", "page", "document", "table", "figure", "chart", "invoice", "total", "amount", "date", "name", "user", "assistant", "what", "which", "where", "when", "who", "how", "describe", "summarize", "compare", "image", "images", "text", "field", "answer", "question", "yes", "no", "number", "red", "blue", "green", "left", "right", "top", "bottom", "first", "second", "third", "pdf", "form", "hello", "world", "report", "revenue", "year", "quarter", "2024", "2025", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", ".", ",", "?", "!", ":", ";", "-", "(", ")", "{", "}", "[", "]", '"', "true", "false", "null", "tool_calls", "arguments", "content"]
 
 
-def _tokenizer(vocab_size: int):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+def _tokenizer(vocab_size: int, specials: list[str] = SPECIAL_TOKENS):
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     corpus = [" ".join(_WORDS[(i * k) % len(_WORDS)] for k in range(1, 12)) for i in range(400)]
@@ -46,7 +48,7 @@ def _tokenizer(vocab_size: int):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=specials,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # every byte encodable: no <unk> at run time
         show_progress=False,
     )
@@ -60,7 +62,7 @@ def _tokenizer(vocab_size: int):
         pad_token="<unk>",
         padding_side="left",
         model_max_length=32768,
-        extra_special_tokens=SPECIAL_TOKENS[3:],
+        extra_special_tokens=specials[3:],
     )
     fast.chat_template = IDEFICS2_CHAT_TEMPLATE
     return fast
@@ -108,10 +110,16 @@ def _configs(size: str, vocab: int) -> dict[str, Any]:
 def build_idefics2(size: Literal["tiny", "small", "8b"] = "tiny", *, dtype: Any = None, device: Any = None, seed: int = 0):
     """Return ``(model, processor)``: a randomly initialised Idefics2 of the given size and its processor."""
     import torch
-    from transformers import Idefics2Config, Idefics2ForConditionalGeneration, Idefics2Processor
+    from transformers import (
+        Idefics2Config,
+        Idefics2ForConditionalGeneration,
+        Idefics2Processor,
+    )
 
     try:
-        from transformers import Idefics2ImageProcessorPil as ImageProcessor  # transformers 5 without torchvision
+        from transformers import (
+            Idefics2ImageProcessorPil as ImageProcessor,  # transformers 5 without torchvision
+        )
     except ImportError:  # transformers 4.x
         from transformers import Idefics2ImageProcessor as ImageProcessor
 
@@ -148,11 +156,52 @@ def build_idefics2(size: Literal["tiny", "small", "8b"] = "tiny", *, dtype: Any 
     return model, processor
 
 
-def save_idefics2(out_dir: str | Path, size: Literal["tiny", "small", "8b"] = "tiny", **kwargs: Any) -> Path:
-    """Build a random Idefics2 and save model and processor to ``out_dir``, as a downloaded checkpoint is laid out."""
+def build_idefics3(*, seed: int = 0):
+    """Return ``(model, processor)``: a tiny randomly initialised Idefics3 (Llama text model, pixel shuffle)."""
+    import torch
+    from transformers import Idefics3Config, Idefics3ForConditionalGeneration, Idefics3Processor
+
+    try:
+        from transformers import Idefics3ImageProcessorPil as ImageProcessor
+    except ImportError:  # transformers 4.x
+        from transformers import Idefics3ImageProcessor as ImageProcessor
+
+    tokenizer = _tokenizer(512, [*SPECIAL_TOKENS, "<global-img>"])
+    processor = Idefics3Processor(
+        image_processor=ImageProcessor(do_image_splitting=True, size={"longest_edge": 64},
+                                       max_image_size={"longest_edge": 32}, do_pad=True),
+        tokenizer=tokenizer,
+        image_seq_len=4,  # (32 / 8)^2 patches / scale_factor^2
+        chat_template=IDEFICS2_CHAT_TEMPLATE,
+    )
+    config = Idefics3Config(
+        text_config={"model_type": "llama", "vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64,
+                     "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
+                     "max_position_embeddings": 4096, "pad_token_id": tokenizer.pad_token_id,
+                     "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                       "image_size": 32, "patch_size": 8},
+        scale_factor=2,
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    return Idefics3ForConditionalGeneration(config).eval(), processor
+
+
+def _save(model: Any, processor: Any, out_dir: str | Path) -> Path:
     out = Path(out_dir)
-    model, processor = build_idefics2(size, **kwargs)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     processor.save_pretrained(out)
     return out
+
+
+def save_idefics2(out_dir: str | Path, size: Literal["tiny", "small", "8b"] = "tiny", **kwargs: Any) -> Path:
+    """Build a random Idefics2 and save model and processor to ``out_dir``, as a downloaded checkpoint is laid out."""
+    return _save(*build_idefics2(size, **kwargs), out_dir)
+
+
+def save_idefics3(out_dir: str | Path, **kwargs: Any) -> Path:
+    """Build a tiny random Idefics3 and save it to ``out_dir``."""
+    return _save(*build_idefics3(**kwargs), out_dir)
