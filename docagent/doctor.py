@@ -43,7 +43,7 @@ def run_checks(settings: Settings) -> list[Check]:
             names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
             checks.append(Check("gpu", True, names))
         else:
-            checks.append(Check("gpu", False, "no CUDA GPU: the vision-language model cannot run here", "use a machine with an NVIDIA GPU, or a remote model server"))
+            checks.append(Check("gpu", False, "no CUDA GPU: the vision-language model cannot run here", "use a machine with an NVIDIA GPU, a model server (connectors.openai_server.ChatOpenAIServer with TGI or vLLM), or DOCAGENT_VLM_MODEL=HuggingFaceTB/SmolVLM-256M-Instruct"))
 
     from docagent.errors import ModelLoadError
     from docagent.index.embeddings import cpu_has_native_bf16, resolve_embedding_model
@@ -105,7 +105,7 @@ def _vlm_check(settings: Settings) -> Check:
         "vlm weights",
         False,
         f"{model} is not downloaded: answers fall back to retrieved evidence",
-        f"huggingface-cli download {model} (a 34 GB download), or set DOCAGENT_VLM_MODEL to a local copy",
+        f"hf download {model} (34 GB for idefics2-8b, stored in fp32), or set DOCAGENT_VLM_MODEL to a local copy",
     )
 
 

@@ -159,7 +159,11 @@ def build_idefics2(size: Literal["tiny", "small", "8b"] = "tiny", *, dtype: Any 
 def build_idefics3(*, seed: int = 0):
     """Return ``(model, processor)``: a tiny randomly initialised Idefics3 (Llama text model, pixel shuffle)."""
     import torch
-    from transformers import Idefics3Config, Idefics3ForConditionalGeneration, Idefics3Processor
+    from transformers import (
+        Idefics3Config,
+        Idefics3ForConditionalGeneration,
+        Idefics3Processor,
+    )
 
     try:
         from transformers import Idefics3ImageProcessorPil as ImageProcessor
