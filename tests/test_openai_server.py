@@ -16,6 +16,7 @@ from docagent.errors import ModelError
 from docagent.models import ChatIdefics2
 from tests.conftest import tiny_idefics2_path
 from tests.openai_stub import OpenAIStub
+from tests.test_chat_standard import RandomWeightsToolArguments
 
 _STUB: list[OpenAIStub] = []
 
@@ -119,7 +120,7 @@ def test_server_errors_say_what_is_wrong(stub: OpenAIStub) -> None:
         down.invoke("hi")
 
 
-class TestChatOpenAIServerIntegration(ChatModelIntegrationTests):
+class TestChatOpenAIServerIntegration(RandomWeightsToolArguments, ChatModelIntegrationTests):
     """The standard suite over the protocol; image input is covered above with local files."""
 
     @property
@@ -138,18 +139,3 @@ class TestChatOpenAIServerIntegration(ChatModelIntegrationTests):
     @property
     def supports_json_mode(self) -> bool:
         return True
-
-    _RANDOM = "random weights write valid arguments, not the values the suite asks for"
-
-    @pytest.mark.xfail(reason=_RANDOM, strict=True)
-    @pytest.mark.parametrize("model", [{}, {"output_version": "v1"}], indirect=True)
-    def test_tool_calling(self, model):
-        super().test_tool_calling(model)
-
-    @pytest.mark.xfail(reason=_RANDOM, strict=True)
-    async def test_tool_calling_async(self, model):
-        await super().test_tool_calling_async(model)
-
-    @pytest.mark.xfail(reason=_RANDOM, strict=True)
-    def test_unicode_tool_call_integration(self, model, *, tool_choice=None, force_tool_call=True):
-        super().test_unicode_tool_call_integration(model, tool_choice=tool_choice, force_tool_call=force_tool_call)
