@@ -131,6 +131,8 @@ def test_stop_strings_cut_the_answer_invoke_and_stream(tiny_chat: ChatIdefics2) 
     assert cut.usage_metadata["output_tokens"] < 24  # generation itself stopped, not just the text
     streamed = "".join(c.content for c in tiny_chat.stream(messages, stop=[stop]))
     assert streamed == cut.content
+    in_batch = tiny_chat.batch([messages, _ask(_page("blue"), "Sum of the column?")], stop=[stop])[0]
+    assert in_batch.content == cut.content and in_batch.usage_metadata == cut.usage_metadata
 
 
 def test_batch_is_one_generate_and_equals_single_calls(tiny_chat: ChatIdefics2) -> None:

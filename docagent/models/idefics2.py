@@ -390,58 +390,68 @@ class ChatIdefics2(BaseChatModel):
     def _stops(self, stop: list[str] | None) -> list[str]:
         return [*(self.stop or []), *(stop or [])]
 
-    def _complete(self, batch: Sequence[Sequence[BaseMessage]], stop: list[str] | None, **kwargs: Any) -> list[ChatResult]:
-        """One ``generate`` call for a batch of conversations."""
+    def _check(self, kwargs: dict[str, Any]) -> None:
         unknown = set(kwargs) - set(_CALL_KWARGS)
         if unknown:
             msg = f"unsupported argument(s) {sorted(unknown)}; ChatIdefics2 takes {', '.join(_CALL_KWARGS)}"
             raise ConfigError(msg)
+
+    def _complete(self, batch: Sequence[Sequence[BaseMessage]], stop: list[str] | None, **kwargs: Any) -> list[ChatResult]:
+        """Answers for a batch of conversations: one ``generate`` call (two when only some have images)."""
+        self._check(kwargs)
         prepared = [self._prepare(m, kwargs) for m in batch]
-        schemas = {repr(p[2]) for p in prepared}
-        if len(schemas) > 1:
+        if len({repr(schema) for _, _, schema in prepared}) > 1:
             msg = "one batch cannot mix different output schemas"
             raise ConfigError(msg)
+        with_images = [i for i, (_, images, _) in enumerate(prepared) if images]
+        if 0 < len(with_images) < len(prepared):  # the processor wants images for every prompt or for none
+            without = [i for i in range(len(prepared)) if i not in set(with_images)]
+            results = {}
+            for group in (with_images, without):
+                results.update(zip(group, self._generate_prepared([prepared[i] for i in group], stop, kwargs), strict=True))
+            return [results[i] for i in range(len(prepared))]
+        return self._generate_prepared(prepared, stop, kwargs)
+
+    def _generate_prepared(self, prepared: list[tuple[list[dict], list[Any], Any]], stop: list[str] | None,
+                           kwargs: dict[str, Any]) -> list[ChatResult]:
         processor = self.processor
-        prompts = [processor.apply_chat_template(t, add_generation_prompt=True) for t, _, _ in prepared]
+        prompts = [processor.apply_chat_template(turns, add_generation_prompt=True) for turns, _, _ in prepared]
         images = [im for _, im, _ in prepared]
-        if any(images) and not all(images):  # the processor wants images for every prompt or for none
-            half = [i for i, im in enumerate(images) if im]
-            rest = [i for i, im in enumerate(images) if not im]
-            results = dict(zip(half, self._complete([batch[i] for i in half], stop, **kwargs), strict=True))
-            results.update(zip(rest, self._complete([batch[i] for i in rest], stop, **kwargs), strict=True))
-            return [results[i] for i in range(len(batch))]
         inputs = self._inputs(prompts, images, kwargs.get("do_image_splitting", self._splitting()))
         clock = _Clock(self.hf_model.device)
         processors: list[Any] = [clock]
         schema = prepared[0][2]
         constraint = None
         if schema is not None:
-            constraint = self._constraint(schema, len(batch), kwargs.get("max_tokens", self.max_tokens))
+            constraint = self._constraint(schema, len(prepared), kwargs.get("max_tokens", self.max_tokens))
             processors.append(constraint)
         stops = self._stops(stop)
         gen = self._generate_kwargs(inputs, kwargs, stops, processors)
         output = self._run_generate(gen)
         prompt_len = inputs["input_ids"].shape[1]
         stop_ids = set(self._stop_ids())
+        pad_id = processor.tokenizer.pad_token_id
         rows = []
-        for row in range(len(batch)):
+        for row in range(len(prepared)):
             new = output[row, prompt_len:].tolist()
             end = next((i for i, t in enumerate(new) if t in stop_ids), None)
             n_out = len(new) if end is None else end + 1
+            while end is None and n_out and new[n_out - 1] == pad_id:  # a row a stop string ended early
+                n_out -= 1
             text = processor.tokenizer.decode(new[: n_out], skip_special_tokens=True)
             text, stopped = _cut_at_stop(text, stops)
             finish = "stop" if end is not None or stopped else "length"
             rows.append((text, n_out, int(inputs["attention_mask"][row].sum()), finish))
         timings = clock.timings(max(n for _, n, _, _ in rows))
         total_out = sum(n for _, n, _, _ in rows)
-        if len(batch) > 1 and timings["decode_ms"] > 0:
-            timings["tokens_per_s"] = round((total_out - len(batch)) / (timings["decode_ms"] / 1000), 2)
+        if len(prepared) > 1 and timings["decode_ms"] > 0:
+            timings["tokens_per_s"] = round((total_out - len(prepared)) / (timings["decode_ms"] / 1000), 2)
         results = []
         for row, (text, n_out, n_in, finish) in enumerate(rows):
             message = self._message(text, kwargs, constraint is not None)
             message.usage_metadata = UsageMetadata(input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out)
             message.response_metadata = {"model_name": self.model, "model_provider": "docagent",
-                                         "finish_reason": finish, "batch_size": len(batch), **timings}
+                                         "finish_reason": finish, "batch_size": len(prepared), **timings}
             if constraint is not None:
                 message.response_metadata["truncated"] = constraint.truncated[row]
             results.append(ChatResult(generations=[ChatGeneration(message=message)]))
@@ -479,10 +489,7 @@ class ChatIdefics2(BaseChatModel):
                      run_manager: CallbackManagerForLLMRun | None, kwargs: dict[str, Any]) -> Iterator[ChatGenerationChunk]:
         from transformers import TextIteratorStreamer
 
-        unknown = set(kwargs) - set(_CALL_KWARGS)
-        if unknown:
-            msg = f"unsupported argument(s) {sorted(unknown)}; ChatIdefics2 takes {', '.join(_CALL_KWARGS)}"
-            raise ConfigError(msg)
+        self._check(kwargs)
         turns, images, schema = self._prepare(messages, kwargs)
         processor = self.processor
         prompt = processor.apply_chat_template(turns, add_generation_prompt=True)
