@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 demo: setup
 	$(BIN)/docagent index examples/ --store $(DEMO_STORE)
-	$(BIN)/docagent search "$(QUESTION)" --store $(DEMO_STORE) -k 3
+	$(BIN)/docagent ask "$(QUESTION)" --store $(DEMO_STORE) -k 3 --show-evidence $(DEMO_STORE)/evidence
 
 test: setup
 	$(BIN)/python -m pytest -q

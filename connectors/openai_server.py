@@ -38,7 +38,18 @@ from docagent.errors import ModelError
 from docagent.models.messages import to_openai_messages
 from docagent.models.structured import structured_output_runnable
 
-__all__ = ["ChatOpenAIServer"]
+__all__ = ["ChatOpenAIServer", "from_url"]
+
+
+def from_url(url: str, **kwargs: Any) -> ChatOpenAIServer:
+    """``http://host:8080/v1?model=ID`` to a :class:`ChatOpenAIServer` (the ``docagent.chat_models``
+    entry point, so ``docagent ask --model URL`` works)."""
+    from urllib.parse import parse_qs, urlparse, urlunparse
+
+    parsed = urlparse(url)
+    model = parse_qs(parsed.query).get("model", [None])[0]
+    base = urlunparse(parsed._replace(query=""))
+    return ChatOpenAIServer(base_url=base, **({"model": model} if model else {}), **kwargs)
 
 
 def _usage(usage: Any) -> UsageMetadata | None:

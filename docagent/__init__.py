@@ -2,6 +2,7 @@
 
     import docagent
     report = docagent.index(["examples/"])            # render, read, OCR, embed, store
+    answer = docagent.ask("What is the invoice total?")  # answer, citations with boxes, or abstention
     for hit in docagent.search("invoice total", k=3):
         print(hit.doc, hit.page, hit.score, hit.image)
 """
@@ -28,11 +29,23 @@ from docagent.errors import (
 )
 from docagent.index import PageStore, index_paths
 from docagent.retrieve import PageRetriever
-from docagent.types import FailedFile, IndexReport, Page, PageHit, Widget, Word
+from docagent.tasks.qa import ask
+from docagent.types import (
+    Answer,
+    Citation,
+    FailedFile,
+    IndexReport,
+    Page,
+    PageHit,
+    Widget,
+    Word,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Answer",
+    "Citation",
     "ConfigError",
     "CorruptDocumentError",
     "DocagentError",
@@ -55,6 +68,7 @@ __all__ = [
     "Widget",
     "Word",
     "__version__",
+    "ask",
     "index",
     "remove",
     "search",

@@ -49,12 +49,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pages", type=_page_range, metavar="A-B", help="only pages A to B (1-based, inclusive)")
     p.add_argument("--rerank", metavar="DIR", help="rerank with this local cross-encoder")
 
+    p = sub.add_parser("ask", parents=[common], help="answer a question from the indexed pages, with citations")
+    p.add_argument("question")
+    p.add_argument("--model", help="vision-language model: Hub id, local folder or server URL (default $DOCAGENT_VLM_MODEL)")
+    p.add_argument("-k", type=int, default=4, help="pages to read (default 4)")
+    p.add_argument("--doc", action="append", metavar="NAME", help="only this document (repeatable)")
+    p.add_argument("--show-evidence", type=Path, metavar="DIR", help="write each cited page with its evidence boxes drawn")
+
     p = sub.add_parser("eval", help="measure docagent on labelled data")
     evals = p.add_subparsers(dest="eval_command", required=True, metavar="WHAT")
     e = evals.add_parser("retrieval", parents=[common], help="recall@1/5/10 and MRR@10 of page retrieval")
     e.add_argument("qrels", type=Path, metavar="QRELS", help='JSON lines: {"qid", "question", "relevant": [{"doc", "page"}], "scope"?}')
     e.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid")
     e.add_argument("--compare-modes", action="store_true", help="report hybrid, dense and lexical side by side")
+    e = evals.add_parser("qa", parents=[common], help="answer accuracy, abstention and citation accuracy of ask")
+    e.add_argument("labels", type=Path, metavar="LABELS", help='JSON lines: {"question", "answer", "scope"?, "relevant"?}')
+    e.add_argument("--model", help="vision-language model (default $DOCAGENT_VLM_MODEL)")
+    e.add_argument("-k", type=int, default=4, help="pages to read per question (default 4)")
+    e.add_argument("--limit", type=int, help="only the first N questions")
 
     sub.add_parser("docs", parents=[common], help="list indexed documents")
 
@@ -184,7 +196,44 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from docagent.tasks.qa import ask
+
+    if args.k < 1:
+        print("docagent: -k must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    streamed: list[str] = []
+
+    def show(piece: str) -> None:
+        streamed.append(piece)
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    answer = ask(args.question, settings=settings, model=args.model, k=args.k, docs=args.doc,
+                 on_token=None if args.json else show, show_evidence=args.show_evidence)
+    if answer.notice:
+        log.warning("%s", answer.notice)
+    if args.json:
+        _emit(args, answer.to_json(), "")
+        return EXIT_OK
+    lines = []
+    if streamed:
+        sys.stdout.write("\n")
+        if answer.abstained:
+            lines.append(answer.text)
+    else:
+        lines.append(answer.text)
+    for i, c in enumerate(answer.citations, 1):
+        lines.append(f"  [{i}] {c.doc}, page {c.page}: {len(c.boxes)} evidence box{'es' if len(c.boxes) != 1 else ''}"
+                     + (f"  {c.image}" if c.image else ""))
+    lines += [f"  evidence drawn: {p}" for p in answer.evidence_images]
+    _emit(args, {}, "\n".join(lines))
+    return EXIT_OK
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    if args.eval_command == "qa":
+        return _eval_qa(args, settings)
     from docagent.evaluation.retrieval import evaluate_retrieval, load_qrels
     from docagent.index import PageStore
     from docagent.retrieve import MODES, PageRetriever
@@ -204,6 +253,28 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     for mode, m in results.items():
         lines.append(f"{mode:<8} {m['recall@1']:>9.3f} {m['recall@5']:>9.3f} {m['recall@10']:>10.3f} {m['mrr@10']:>8.3f}")
     _emit(args, {"questions": len(queries), "modes": results}, "\n".join(lines))
+    return EXIT_OK
+
+
+def _eval_qa(args: argparse.Namespace, settings: Settings) -> int:
+    from docagent.evaluation.qa import evaluate_qa, load_labels
+    from docagent.index import PageStore
+    from docagent.models.resolve import chat_model
+    from docagent.tasks.qa import ask
+
+    labels = load_labels(args.labels)[: args.limit]
+    llm = chat_model(args.model or settings.vlm_model)
+    with PageStore(settings) as store:
+        report = evaluate_qa(labels, lambda q, scope: ask(q, store=store, settings=settings, llm=llm, k=args.k,
+                                                          docs=scope), progress=not args.quiet)
+    m = report["metrics"]
+    text = "\n".join([
+        f"{m['questions']} questions ({m['answerable']} answerable, {m['unanswerable']} not)",
+        f"answer accuracy      {m['accuracy']:.3f}   (ANLS for text, +-5% for numbers, abstention for unanswerable)",
+        f"abstention precision {m['abstention_precision']:.3f}   recall {m['abstention_recall']:.3f}",
+        f"citation page acc.   {m['citation_accuracy']:.3f}   (a cited page is an evidence page, {m['with_evidence']} questions)",
+    ])
+    _emit(args, report, text)
     return EXIT_OK
 
 
@@ -243,7 +314,8 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "eval": cmd_eval, "docs": cmd_docs, "rm": cmd_rm, "doctor": cmd_doctor}
+COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "eval": cmd_eval, "docs": cmd_docs, "rm": cmd_rm,
+            "doctor": cmd_doctor}
 
 if __name__ == "__main__":
     sys.exit(main())

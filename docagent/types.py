@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Box", "FailedFile", "IndexReport", "Page", "PageHit", "Widget", "Word"]
+__all__ = ["Answer", "Box", "Citation", "FailedFile", "IndexReport", "Page", "PageHit", "Widget", "Word"]
 
 Box = tuple[float, float, float, float]
 
@@ -110,4 +110,53 @@ class IndexReport:
             "ocr_pages": self.ocr_pages,
             "skipped": self.skipped,
             "failed": [asdict(f) for f in self.failed],
+        }
+
+
+@dataclass(slots=True)
+class Citation:
+    """A page that supports an answer, with the boxes (page-image pixels) of the words that do."""
+
+    doc: str
+    page: int
+    boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
+    image: Path | None = None
+    """The page image the boxes refer to."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"doc": self.doc, "page": self.page, "boxes": [list(b) for b in self.boxes]}
+
+
+@dataclass(slots=True)
+class Answer:
+    """What ``ask`` returns: the answer, the evidence to check it by, and how it was reached."""
+
+    question: str
+    text: str
+    mode: str
+    """``vlm`` (a vision-language model read the pages) or ``retrieval-only`` (no model: the evidence)."""
+    abstained: bool
+    """True when the pages consulted do not support an answer."""
+    citations: list[Citation] = field(default_factory=list)
+    pages: list[PageHit] = field(default_factory=list)
+    """The pages consulted, best first."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Milliseconds per stage: retrieve, load_model, generate, ground, total."""
+    notice: str = ""
+    """Why the answer is what it is, when that needs saying (retrieval-only, abstention)."""
+    model_reply: str = ""
+    """The model's own words, before abstention replaced them."""
+    evidence_images: list[Path] = field(default_factory=list)
+    """Pages with their evidence boxes drawn, when asked for."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "answer": self.text,
+            "mode": self.mode,
+            "abstained": self.abstained,
+            "citations": [c.to_json() for c in self.citations],
+            "pages": [{"doc": p.doc, "page": p.page, "score": round(p.score, 6)} for p in self.pages],
+            "timings_ms": {k: round(v, 1) for k, v in self.timings.items()},
+            "notice": self.notice,
+            "evidence_images": [str(p) for p in self.evidence_images],
         }

@@ -3,6 +3,8 @@ import docagent
 
 def test_public_names_are_pinned() -> None:
     assert docagent.__all__ == [
+        "Answer",
+        "Citation",
         "ConfigError",
         "CorruptDocumentError",
         "DocagentError",
@@ -25,6 +27,7 @@ def test_public_names_are_pinned() -> None:
         "Widget",
         "Word",
         "__version__",
+        "ask",
         "index",
         "remove",
         "search",

@@ -241,9 +241,9 @@ class ChatIdefics2(BaseChatModel):
         if spec.needs_gpu and not on_gpu and self.device is None:
             size = f" (about {spec.weights_gb:g} GB of weights)" if spec.weights_gb else ""
             msg = (
-                f"{self.model}{size} needs a CUDA GPU and none is visible. Run on a machine with one, serve it "
-                "remotely (connectors.openai_server.ChatOpenAIServer against TGI or vLLM), use a CPU-sized model "
-                "(HuggingFaceTB/SmolVLM-256M-Instruct), or force ChatIdefics2(device='cpu') (very slow)."
+                f"{self.model}{size} needs a CUDA GPU and none is visible. Run on a machine with one, use a model "
+                "server (--model http://HOST:PORT/v1 with TGI or vLLM), a CPU-sized model "
+                "(--model HuggingFaceTB/SmolVLM-256M-Instruct), or force ChatIdefics2(device='cpu') (very slow)."
             )
             raise ModelLoadError(msg)
         dtype_name = self.dtype if self.dtype != "auto" else (spec.gpu_dtype if on_gpu else "float32")

@@ -1,0 +1,256 @@
+"""Ask: retrieve pages, let a vision-language model read them, cite and box the evidence, or abstain.
+
+    question -> PageRetriever (top k pages)
+             -> chat model reads page images (+ their text), numbered [1]..[k], answers citing [n]
+                (more pages than fit in one prompt: a map step notes what each page says first)
+             -> grounding: the answer's words located in the pages' word boxes (text layer or OCR)
+             -> abstain when the model says the pages do not answer, or when its answer cannot be
+                grounded on pages that barely match the question
+    no model loadable -> retrieval-only: the best passages with their pages and boxes, said plainly
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from docagent.config import Settings
+from docagent.errors import ModelError
+from docagent.index.store import PageStore
+from docagent.retrieve import _TOKEN as TOKEN
+from docagent.retrieve import PageRetriever
+from docagent.tasks.grounding import answer_terms, coverage, match_boxes
+from docagent.types import Answer, Citation, Page, PageHit
+
+__all__ = ["NOT_FOUND", "ask", "draw_evidence"]
+
+NOT_FOUND = "NOT FOUND"
+
+_SYSTEM = (
+    "You answer questions about documents from images of their pages, numbered [1], [2], ... "
+    "Use only what the pages show. Answer briefly, then cite the pages you used by number, like [1] or [2]. "
+    f"If the pages do not contain the answer, reply with exactly: {NOT_FOUND}"
+)
+_MAP = (
+    "You read one page of a document for a question. Write down, briefly, what this page says that helps "
+    f"answer it (numbers and names exactly as printed). If the page says nothing about it, reply with exactly: {NOT_FOUND}"
+)
+_CITE = re.compile(r"\[(\d{1,3})\]")
+_GROUNDED = 0.25  # below this share of the answer's words found on the pages, the answer is not grounded
+_RELATED = 0.5  # below this share of the question's words found on the pages, the pages are off topic
+
+
+@contextlib.contextmanager
+def _opened(store: PageStore | None, settings: Settings | None) -> Iterator[PageStore]:
+    if store is not None:
+        yield store
+    else:
+        with PageStore(settings) as own:
+            yield own
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
+
+
+def ask(
+    question: str,
+    *,
+    settings: Settings | None = None,
+    store: PageStore | None = None,
+    llm: Any = None,
+    model: str | None = None,
+    k: int = 4,
+    docs: Iterable[str] | None = None,
+    on_token: Callable[[str], None] | None = None,
+    show_evidence: str | Path | None = None,
+    max_pages_per_prompt: int = 4,
+    page_text_chars: int = 1500,
+) -> Answer:
+    """Answer ``question`` from the indexed documents.
+
+    ``llm``: any LangChain chat model that takes images; else ``model`` (a Hub id, a local folder or a
+    server URL) or ``settings.vlm_model`` is loaded, and when that fails the answer is retrieval-only.
+    ``on_token`` receives the answer as it streams. ``show_evidence``: a folder to write each cited
+    page with its evidence boxes drawn.
+    """
+    settings = settings or Settings()
+    start = time.perf_counter()
+    timings: dict[str, float] = {}
+    with _opened(store, settings) as st:
+        t = time.perf_counter()
+        hits = PageRetriever(store=st, k=k).search(question, docs=list(docs) if docs else None)
+        pages = {(h.doc, h.page): st.page(h.doc, h.page) for h in hits}
+        timings["retrieve"] = _ms(t)
+        related = coverage(answer_terms(question), [p.text for p in pages.values()])
+        notice = ""
+        if llm is None:
+            t = time.perf_counter()
+            try:
+                from docagent.models.resolve import chat_model
+
+                llm = chat_model(model or settings.vlm_model)
+                if hasattr(llm, "load"):
+                    llm.load()
+            except ModelError as e:
+                llm, notice = None, "retrieval-only: " + " ".join(str(e).split())
+            timings["load_model"] = _ms(t)
+        if not hits:
+            answer = Answer(question, _abstain_text(question, 0), "vlm" if llm else "retrieval-only", True,
+                            notice=notice or "no indexed page matches the question")
+        elif llm is None:
+            answer = _retrieval_only(question, hits, pages, related, notice)
+        else:
+            answer = _with_model(question, hits, pages, related, llm, on_token, timings,
+                                 max_pages_per_prompt, page_text_chars)
+        answer.pages = hits
+        if show_evidence is not None and answer.citations:
+            answer.evidence_images = draw_evidence(answer.citations, Path(show_evidence))
+    timings["total"] = _ms(start)
+    answer.timings = timings
+    return answer
+
+
+def _abstain_text(question: str, n_pages: int) -> str:
+    if not n_pages:
+        return f'The documents do not say. Nothing indexed matches "{question.strip()}".'
+    return f'The documents do not say. Nothing in the {n_pages} pages that match best answers "{question.strip()}".'
+
+
+def _retrieval_only(question: str, hits: list[PageHit], pages: dict[tuple[str, int], Page], related: float,
+                    notice: str) -> Answer:
+    terms = answer_terms(question)
+    citations, lines = [], ["Best-matching passages (no model read them):"]
+    for i, hit in enumerate(hits, 1):
+        boxes, _ = match_boxes(pages[(hit.doc, hit.page)], terms)
+        citations.append(Citation(hit.doc, hit.page, boxes, hit.image))
+        lines.append(f"[{i}] {hit.doc}, page {hit.page}: {_snippet(pages[(hit.doc, hit.page)].text, terms)}")
+    return Answer(question, "\n".join(lines), "retrieval-only", related == 0.0, citations, notice=notice)
+
+
+def _snippet(text: str, terms: set[str], width: int = 60) -> str:
+    """The ``width`` words of ``text`` richest in ``terms``, with ellipses where it was cut."""
+    words = text.split()
+    if len(words) <= width:
+        return " ".join(words)
+    found = [set(TOKEN.findall(w.lower())) & terms for w in words]
+
+    def richness(i: int) -> tuple[int, int, float]:  # distinct terms, then occurrences, then hits centred
+        window = found[i : i + width]
+        at = [j for j, f in enumerate(window) if f]
+        return len(set().union(*window)), len(at), -abs(sum(at) / len(at) - width / 2) if at else 0.0
+
+    start = max(range(len(words) - width + 1), key=richness)
+    return ("… " if start else "") + " ".join(words[start : start + width]) + (" …" if start + width < len(words) else "")
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+
+
+def _page_blocks(i: int, hit: PageHit, page: Page, text_chars: int, image: bool = True) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": f"[{i}] {hit.doc}, page {hit.page}:"}]
+    if image:
+        blocks.append({"type": "image", "path": str(hit.image)})
+    text = " ".join(page.text.split())
+    if text and text_chars:  # the text layer (or OCR) helps with small print and exact numbers
+        blocks.append({"type": "text", "text": f"Text of [{i}]{' (OCR)' if page.ocr else ''}: {text[:text_chars]}"})
+    return blocks
+
+
+def _bind(llm: Any, images: int) -> Any:
+    from docagent.models.idefics2 import ChatIdefics2
+
+    if isinstance(llm, ChatIdefics2):  # fine crops for one or two pages; whole pages when there are more
+        return llm.bind(do_image_splitting=images <= 2)
+    return llm
+
+
+def _stream(llm: Any, messages: list[BaseMessage], on_token: Callable[[str], None] | None) -> str:
+    parts = []
+    for chunk in llm.stream(messages):
+        piece = _text(chunk.content)
+        if piece:
+            parts.append(piece)
+            if on_token:
+                on_token(piece)
+    return "".join(parts)
+
+
+def _with_model(question: str, hits: list[PageHit], pages: dict[tuple[str, int], Page], related: float, llm: Any,
+                on_token: Callable[[str], None] | None, timings: dict[str, float], per_prompt: int,
+                text_chars: int) -> Answer:
+    t = time.perf_counter()
+    if len(hits) <= per_prompt:
+        content: list[dict[str, Any]] = []
+        for i, hit in enumerate(hits, 1):
+            content += _page_blocks(i, hit, pages[(hit.doc, hit.page)], text_chars)
+        content.append({"type": "text", "text": f"Question: {question}"})
+        reply = _stream(_bind(llm, len(hits)), [SystemMessage(_SYSTEM), HumanMessage(content=content)], on_token)
+    else:  # map: one page per prompt, in one batch; reduce: the notes, text only
+        notes = _bind(llm, 1).batch([
+            [SystemMessage(_MAP), HumanMessage(content=[*_page_blocks(i, h, pages[(h.doc, h.page)], text_chars),
+                                                        {"type": "text", "text": f"Question: {question}"}])]
+            for i, h in enumerate(hits, 1)
+        ])
+        content = [{"type": "text", "text": f"[{i}] {h.doc}, page {h.page}: {_text(n.content).strip()}"}
+                   for i, (h, n) in enumerate(zip(hits, notes, strict=True), 1)
+                   if not _text(n.content).strip().upper().startswith(NOT_FOUND)]
+        content.append({"type": "text", "text": f"Question: {question}"})
+        reply = _stream(llm, [SystemMessage(_SYSTEM.replace("images of their pages", "notes on their pages")),
+                              HumanMessage(content=content)], on_token)
+    timings["generate"] = _ms(t)
+
+    t = time.perf_counter()
+    said_not_found = not reply.strip() or reply.strip().upper().startswith(NOT_FOUND)
+    words = answer_terms(_CITE.sub(" ", reply))
+    words = (words - answer_terms(question)) or words  # words the question already has prove nothing
+    found_on: dict[int, tuple[list[tuple[int, int, int, int]], set[str]]] = {}
+    grounded: set[str] = set()
+    for i, hit in enumerate(hits, 1):
+        boxes, found = match_boxes(pages[(hit.doc, hit.page)], words)
+        found_on[i] = (boxes, found)
+        grounded |= found
+    share = len(grounded) / len(words) if words else 0.0
+    abstained = said_not_found or (share < _GROUNDED and related < _RELATED)
+    cited = [i for i in dict.fromkeys(int(n) for n in _CITE.findall(reply)) if 1 <= i <= len(hits)]
+    if not cited:  # the model named no page: the pages its words stand on
+        cited = sorted((i for i in found_on if found_on[i][1]), key=lambda i: -len(found_on[i][1]))[:3]
+    citations = [] if abstained else [
+        Citation(hits[i - 1].doc, hits[i - 1].page, found_on[i][0], hits[i - 1].image) for i in cited
+    ]
+    timings["ground"] = _ms(t)
+    if abstained:
+        why = ("the model found no answer on the pages" if said_not_found
+               else f"only {share:.0%} of the answer's words are on the pages, which match {related:.0%} of the question")
+        return Answer(question, _abstain_text(question, len(hits)), "vlm", True, [], notice=f"abstained: {why}",
+                      model_reply=reply)
+    return Answer(question, reply.strip(), "vlm", False, citations, model_reply=reply)
+
+
+def draw_evidence(citations: list[Citation], out_dir: Path) -> list[Path]:
+    """Write each cited page image with its evidence boxes drawn; returns the files written."""
+    from PIL import Image, ImageDraw
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for c in citations:
+        if c.image is None or not Path(c.image).exists():
+            continue
+        with Image.open(c.image) as src:
+            image = src.convert("RGB")
+        draw = ImageDraw.Draw(image)
+        for box in c.boxes:
+            draw.rectangle([box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2], outline=(220, 30, 30), width=3)
+        out = out_dir / f"{Path(c.doc).stem}-p{c.page}.png"
+        image.save(out)
+        written.append(out)
+    return written

@@ -1,0 +1,240 @@
+"""ask: answers with citations and evidence boxes, abstention, retrieval-only mode, eval qa.
+
+The logic runs against scripted chat models (known answers) over a real store; the plumbing runs
+end to end through the real ChatIdefics2 on the tiny random Idefics2.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.language_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from PIL import Image
+from pydantic import Field
+
+from docagent.cli import main
+from docagent.evaluation.qa import Label, evaluate_qa, load_labels, score_answer
+from docagent.index.indexer import index_paths
+from docagent.index.store import PageStore
+from docagent.models import ChatIdefics2
+from docagent.tasks.qa import NOT_FOUND, ask
+from docagent.types import Answer
+from tests import factories
+
+PAGES = {
+    "invoice.pdf": [
+        "Invoice INV-7 from Northwind Solar. Panels 4,536.00 Inverter 2,150.00. Total due 7,981.99 EUR by 13 April.",
+        "Payment terms: bank transfer to IBAN DE44 5001 0517 5407 3249 31 within 30 days.",
+    ],
+    "handbook.pdf": [
+        "Holiday policy: every employee gets 28 days of paid leave per year.",
+        "Security: badges must be worn at all times.",
+        "Expenses: submit receipts within 30 days using form EXP-7.",
+    ],
+}
+
+
+class Scripted(GenericFakeChatModel):
+    """A fake chat model that answers from a script and keeps the prompts it was given."""
+
+    prompts: list[Any] = Field(default_factory=list)
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        self.prompts.append(messages)
+        return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)  # _stream comes here too
+
+
+def scripted(*replies: str) -> Scripted:
+    return Scripted(messages=iter([AIMessage(r) for r in replies]), prompts=[])
+
+
+@pytest.fixture
+def store(store: PageStore, docs_dir: Path) -> PageStore:
+    for name, pages in PAGES.items():
+        factories.text_pdf(docs_dir / name, pages)
+    factories.text_image(["Visitor log", "Badge 5521 issued to R. Osei"], size=(700, 240)).save(docs_dir / "visitor_scan.png")
+    assert not index_paths([docs_dir], store=store, progress=False).failed
+    return store
+
+
+def _word_box(store: PageStore, doc: str, page: int, text: str) -> tuple[int, int, int, int]:
+    p = store.page(doc, page)
+    return next(p.to_pixels(w.box) for w in p.words if w.text.strip(".,") == text)
+
+
+def test_citation_lands_on_the_page_and_box_of_the_supporting_words(store: PageStore, settings) -> None:
+    llm = scripted("The total due is 7,981.99 EUR [1].")
+    streamed: list[str] = []
+    answer = ask("What is the total due on the invoice?", store=store, settings=settings, llm=llm, on_token=streamed.append)
+    assert not answer.abstained and answer.mode == "vlm"
+    assert "".join(streamed) == answer.text == "The total due is 7,981.99 EUR [1]."
+    assert [(c.doc, c.page) for c in answer.citations] == [("invoice.pdf", 1)]
+    assert _word_box(store, "invoice.pdf", 1, "7,981.99") in answer.citations[0].boxes
+    assert answer.pages[0].doc == "invoice.pdf" and answer.pages[0].page == 1
+    # the model got the page images, numbered, and the question
+    content = llm.prompts[0][1].content
+    assert any(b.get("type") == "image" and Path(b["path"]) == answer.pages[0].image for b in content)
+    assert content[0]["text"].startswith("[1] invoice.pdf, page 1")
+    assert content[-1]["text"] == "Question: What is the total due on the invoice?"
+    assert set(answer.timings) >= {"retrieve", "generate", "ground", "total"}
+
+
+def test_without_page_markers_the_grounded_page_is_cited(store: PageStore, settings) -> None:
+    answer = ask("How many days of paid leave do employees get?", store=store, settings=settings,
+                 llm=scripted("Employees get 28 days of paid leave."))
+    assert [(c.doc, c.page) for c in answer.citations] == [("handbook.pdf", 1)]
+    assert _word_box(store, "handbook.pdf", 1, "28") in answer.citations[0].boxes
+
+
+def test_model_verdict_abstains(store: PageStore, settings) -> None:
+    answer = ask("Who signed the invoice?", store=store, settings=settings, llm=scripted(NOT_FOUND))
+    assert answer.abstained and answer.citations == []
+    assert answer.text.startswith("The documents do not say.")
+    assert answer.model_reply == NOT_FOUND and "no answer on the pages" in answer.notice
+
+
+def test_an_ungrounded_answer_to_an_off_topic_question_abstains(store: PageStore, settings) -> None:
+    answer = ask("What is the boiling point of mercury at sea level?", store=store, settings=settings,
+                 llm=scripted("Mercury boils at 356.7 degrees Celsius [1]."))
+    assert answer.abstained and answer.citations == []
+    assert answer.model_reply.startswith("Mercury boils") and "of the answer's words are on the pages" in answer.notice
+
+
+def test_an_answer_computed_from_the_pages_is_not_abstained(store: PageStore, settings) -> None:
+    # the sum is on no page, but the pages are about the question: evidence, not a phrase list, decides
+    answer = ask("What is the sum of the panels and inverter amounts on the invoice?", store=store, settings=settings,
+                 llm=scripted("6,686.00 [1]"))
+    assert not answer.abstained and answer.citations[0].doc == "invoice.pdf"
+
+
+def test_retrieval_only_when_no_model_can_load(store: PageStore, settings, tmp_path: Path) -> None:
+    answer = ask("How many days of paid leave do employees get?", store=store, settings=settings,
+                 model=str(tmp_path / "no-such-model"))
+    assert answer.mode == "retrieval-only" and not answer.abstained
+    assert answer.notice.startswith("retrieval-only: ") and "\n" not in answer.notice
+    assert answer.citations[0].doc == "handbook.pdf" and answer.citations[0].page == 1
+    assert _word_box(store, "handbook.pdf", 1, "paid") in answer.citations[0].boxes
+    assert "[1] handbook.pdf, page 1: Holiday policy" in answer.text
+
+
+def test_many_pages_go_through_a_map_step(store: PageStore, settings) -> None:
+    llm = scripted("Total due 7,981.99", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, "7,981.99 EUR [1]")
+    answer = ask("What is the total due on the invoice?", store=store, settings=settings, llm=llm, k=5,
+                 max_pages_per_prompt=2)
+    assert len(llm.prompts) == 6  # five pages read one by one, then the answer from the notes
+    final = llm.prompts[-1][1].content
+    assert [b["text"] for b in final if b["text"].startswith("[")] == ["[1] invoice.pdf, page 1: Total due 7,981.99"]
+    assert not answer.abstained and answer.citations[0].page == 1
+
+
+def test_show_evidence_draws_the_boxes(store: PageStore, settings, tmp_path: Path) -> None:
+    answer = ask("What is the total due on the invoice?", store=store, settings=settings,
+                 llm=scripted("7,981.99 EUR [1]"), show_evidence=tmp_path / "evidence")
+    [drawn] = answer.evidence_images
+    assert drawn == tmp_path / "evidence" / "invoice-p1.png"
+    x0, y0, _, _ = answer.citations[0].boxes[0]
+    assert Image.open(drawn).getpixel((x0 - 2, y0 - 2)) == (220, 30, 30)
+    assert Image.open(answer.pages[0].image).convert("RGB").getpixel((x0 - 2, y0 - 2)) != (220, 30, 30)
+
+
+def test_end_to_end_through_the_tiny_idefics2(store: PageStore, settings, tiny_chat: ChatIdefics2) -> None:
+    tokens: list[str] = []
+    answer = ask("What is the total due on the invoice?", store=store, settings=settings, llm=tiny_chat, k=2,
+                 on_token=tokens.append)
+    assert answer.mode == "vlm" and len(tokens) > 1
+    assert "".join(tokens) == answer.model_reply
+    payload = json.loads(json.dumps(answer.to_json()))
+    assert set(payload) >= {"answer", "mode", "abstained", "citations", "pages"}
+    assert [(p["doc"], p["page"]) for p in payload["pages"]] == [(h.doc, h.page) for h in answer.pages]
+    for c in payload["citations"]:
+        assert (c["doc"], c["page"]) in {(p["doc"], p["page"]) for p in payload["pages"]}
+        assert all(len(b) == 4 for b in c["boxes"])
+
+
+def test_cli_ask_json_and_retrieval_only(store: PageStore, settings, tiny_idefics2: Path, capsys) -> None:
+    store.close()
+    argv = ["ask", "What is the total due on the invoice?", "--store", str(settings.store), "-k", "2"]
+    assert main([*argv, "--json", "--model", str(tiny_idefics2)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["mode"] == "vlm" and isinstance(out["abstained"], bool) and len(out["pages"]) == 2
+    assert main([*argv, "--json", "--model", str(settings.store / "nothing-here")]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["mode"] == "retrieval-only" and out["citations"][0]["boxes"]
+    assert captured.err.count("retrieval-only:") == 1
+    assert main([*argv, "--model", str(settings.store / "nothing-here")]) == 0
+    assert "[1] invoice.pdf, page 1" in capsys.readouterr().out
+
+
+def test_empty_store_abstains(settings) -> None:
+    answer = ask("What is the total?", settings=settings, llm=scripted("42"))
+    assert answer.abstained and answer.pages == [] and "Nothing indexed matches" in answer.text
+
+
+# ---------------------------------------------------------------- eval qa
+
+
+def _answer(text: str, abstained: bool = False, cited: tuple = ()) -> Answer:
+    from docagent.types import Citation
+
+    return Answer("q", text, "vlm", abstained, [Citation(d, p) for d, p in cited])
+
+
+@pytest.mark.parametrize(("gold", "said", "score"), [
+    ("7,981.99", "The total is 7,981.99 EUR [1].", 1.0),
+    ("17.6%", "Revenue grew by 18 percent", 1.0),  # within 5%
+    ("17.6%", "Revenue grew by 19 percent", 0.0),
+    ("Less well-off", "less well-off [2]", 1.0),
+    ("Northwind Solar", "Northwnd Solar", pytest.approx(1 - 1 / 15)),  # ANLS
+    ("Northwind Solar", "Brightwater Bakery", 0.0),
+])
+def test_answer_scoring(gold: str, said: str, score: float) -> None:
+    assert score_answer(_answer(said), Label("1", "q", gold)) == score
+
+
+def test_unanswerable_questions_score_by_abstention() -> None:
+    label = Label("1", "q", "Not answerable")
+    assert score_answer(_answer("x", abstained=True), label) == 1.0
+    assert score_answer(_answer("42"), label) == 0.0
+    assert score_answer(_answer("", abstained=True), Label("2", "q", "42")) == 0.0
+
+
+def test_evaluate_qa_metrics(tmp_path: Path) -> None:
+    labels_file = tmp_path / "labels.jsonl"
+    rows = [
+        {"qid": "a", "question": "total?", "answer": "42", "relevant": [{"doc": "x.pdf", "page": 2}]},
+        {"qid": "b", "question": "who?", "answer": "Not answerable"},
+        {"qid": "c", "question": "when?", "answer": "March 2025", "relevant": [{"doc": "x.pdf", "page": 3}]},
+        {"qid": "d", "question": "where?", "answer": "Not answerable"},
+    ]
+    labels_file.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
+    labels = load_labels(labels_file)
+    assert [lb.qid for lb in labels] == ["a", "b", "c", "d"]
+    replies = {"total?": _answer("42 [1]", cited=(("x.pdf", 2),)), "who?": _answer("", abstained=True),
+               "when?": _answer("", abstained=True), "where?": _answer("Paris", cited=(("x.pdf", 1),))}
+    report = evaluate_qa(labels, lambda q, scope: replies[q])
+    m = report["metrics"]
+    assert m["accuracy"] == 0.5
+    assert m["abstention_precision"] == 0.5 and m["abstention_recall"] == 0.5
+    assert m["citation_accuracy"] == 0.5 and m["with_evidence"] == 2
+
+
+def test_eval_qa_on_mmlongbench_labels_with_a_scripted_model() -> None:
+    qrels = Path(__file__).resolve().parents[2] / "shared" / "data" / "mmlongbench_doc" / "qrels.jsonl"
+    if not qrels.exists():
+        pytest.skip("../shared/data/mmlongbench_doc is not beside this checkout")
+    labels = load_labels(qrels)
+    assert len(labels) > 300 and all(lb.question and lb.answer for lb in labels)
+    # an oracle that repeats the label and cites the first evidence page, and abstains when unanswerable
+    def oracle(question: str, scope: list[str] | None) -> Answer:
+        label = next(lb for lb in labels if lb.question == question)
+        cited = tuple(sorted(label.relevant))[:1]
+        return _answer(label.answer, abstained=not label.answerable, cited=cited)
+
+    m = evaluate_qa(labels, oracle)["metrics"]
+    assert m["accuracy"] == 1.0 and m["abstention_precision"] == 1.0 and m["abstention_recall"] == 1.0
+    assert m["citation_accuracy"] == 1.0
