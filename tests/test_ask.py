@@ -238,3 +238,18 @@ def test_eval_qa_on_mmlongbench_labels_with_a_scripted_model() -> None:
     m = evaluate_qa(labels, oracle)["metrics"]
     assert m["accuracy"] == 1.0 and m["abstention_precision"] == 1.0 and m["abstention_recall"] == 1.0
     assert m["citation_accuracy"] == 1.0
+
+
+def test_a_server_url_picks_the_remote_backend(store: PageStore, settings) -> None:
+    from tests.test_openai_server import _stub
+
+    server = _stub()
+    server.requests.clear()
+    answer = ask("What is the total due on the invoice?", store=store, settings=settings, k=2,
+                 model=f"{server.url}?model={server.model_name}")
+    assert answer.mode == "vlm" and answer.model_reply
+    sent = server.requests[-1]
+    assert sent["model"] == server.model_name and sent["stream"] is True
+    images = [b for m in sent["messages"] for b in (m["content"] if isinstance(m["content"], list) else [])
+              if b["type"] == "image_url"]
+    assert len(images) == 2 and images[0]["image_url"]["url"].startswith("data:image/png;base64,")

@@ -30,6 +30,7 @@ from rapidfuzz.distance import Levenshtein
 from tqdm import tqdm
 
 from docagent.errors import ConfigError, DocagentError
+from docagent.evaluation.retrieval import json_lines, relevant_pages
 from docagent.types import Answer
 
 __all__ = ["Label", "evaluate_qa", "load_labels", "score_answer"]
@@ -57,15 +58,8 @@ class Label:
 def load_labels(path: str | Path) -> list[Label]:
     """The labelled questions of a JSON-lines file; malformed lines are skipped with a warning naming them."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        msg = f"cannot read {path} ({e.strerror or e})"
-        raise ConfigError(msg) from e
     labels = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for number, line in json_lines(path):
         try:
             row = json.loads(line)
             answer = row["answer"]
@@ -74,7 +68,7 @@ def load_labels(path: str | Path) -> list[Label]:
                 question=str(row["question"]),
                 answer=", ".join(map(str, answer)) if isinstance(answer, list) else str(answer),
                 scope=row.get("scope"),
-                relevant=frozenset((str(r["doc"]), int(r["page"])) for r in row.get("relevant") or []),
+                relevant=relevant_pages(row),
             ))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             log.warning("%s line %d skipped: %s", path.name, number, e)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,25 +38,33 @@ class Query:
     scope: str | None = None
 
 
-def load_qrels(path: str | Path) -> tuple[list[Query], int]:
-    """Questions with relevant pages, and how many lines were skipped. Raises ConfigError when the
-    file cannot be read or holds no usable question."""
-    path = Path(path)
+def json_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of the non-blank lines of a labels file; ConfigError when it cannot be read."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as e:
         msg = f"cannot read {path} ({e.strerror or e})"
         raise ConfigError(msg) from e
+    return ((number, line) for number, line in enumerate(lines, 1) if line.strip())
+
+
+def relevant_pages(row: dict) -> frozenset[tuple[str, int]]:
+    """The ``relevant`` pages of a labels row as ``(doc, page)`` pairs."""
+    return frozenset((str(r["doc"]), int(r["page"])) for r in row.get("relevant") or [])
+
+
+def load_qrels(path: str | Path) -> tuple[list[Query], int]:
+    """Questions with relevant pages, and how many lines were skipped. Raises ConfigError when the
+    file cannot be read or holds no usable question."""
+    path = Path(path)
     queries: list[Query] = []
     skipped = 0
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for number, line in json_lines(path):
         where = f"{path.name} line {number}"
         try:
             row = json.loads(line)
             question = row["question"]
-            relevant = frozenset((str(r["doc"]), int(r["page"])) for r in row.get("relevant") or [])
+            relevant = relevant_pages(row)
             if not isinstance(question, str) or not question.strip():
                 raise ValueError("the question is empty")  # noqa: TRY301
             if any(page < 1 for _, page in relevant):
