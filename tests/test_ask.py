@@ -121,6 +121,15 @@ def test_retrieval_only_when_no_model_can_load(store: PageStore, settings, tmp_p
     assert "[1] handbook.pdf, page 1: Holiday policy" in answer.text
 
 
+def test_a_model_failing_mid_answer_falls_back_to_the_evidence(store: PageStore, settings) -> None:
+    from connectors.openai_server import ChatOpenAIServer
+
+    down = ChatOpenAIServer(base_url="http://127.0.0.1:9/v1", max_retries=0, timeout=5)
+    answer = ask("How many days of paid leave do employees get?", store=store, settings=settings, llm=down)
+    assert answer.mode == "retrieval-only" and answer.notice.startswith("retrieval-only: the model failed: cannot reach")
+    assert answer.citations[0].doc == "handbook.pdf"
+
+
 def test_many_pages_go_through_a_map_step(store: PageStore, settings) -> None:
     llm = scripted("Total due 7,981.99", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, "7,981.99 EUR [1]")
     answer = ask("What is the total due on the invoice?", store=store, settings=settings, llm=llm, k=5,

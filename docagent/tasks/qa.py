@@ -107,8 +107,12 @@ def ask(
         elif llm is None:
             answer = _retrieval_only(question, hits, pages, related, notice)
         else:
-            answer = _with_model(question, hits, pages, related, llm, on_token, timings,
-                                 max_pages_per_prompt, page_text_chars)
+            try:
+                answer = _with_model(question, hits, pages, related, llm, on_token, timings,
+                                     max_pages_per_prompt, page_text_chars)
+            except ModelError as e:  # the server went away, the GPU ran out of memory: still show the evidence
+                answer = _retrieval_only(question, hits, pages, related,
+                                         "retrieval-only: the model failed: " + " ".join(str(e).split()))
         answer.pages = hits
         if show_evidence is not None and answer.citations:
             answer.evidence_images = draw_evidence(answer.citations, Path(show_evidence))
