@@ -29,11 +29,14 @@ from docagent.errors import (
 )
 from docagent.index import PageStore, index_paths
 from docagent.retrieve import PageRetriever
+from docagent.tasks.extract import extract
 from docagent.tasks.qa import ask
 from docagent.types import (
     Answer,
     Citation,
+    Extraction,
     FailedFile,
+    FieldValue,
     IndexReport,
     Page,
     PageHit,
@@ -52,7 +55,9 @@ __all__ = [
     "DocumentLoadError",
     "EmptyDocumentError",
     "EncryptedDocumentError",
+    "Extraction",
     "FailedFile",
+    "FieldValue",
     "IndexReport",
     "ModelError",
     "ModelLoadError",
@@ -69,6 +74,7 @@ __all__ = [
     "Word",
     "__version__",
     "ask",
+    "extract",
     "index",
     "remove",
     "search",

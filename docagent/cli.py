@@ -56,6 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--doc", action="append", metavar="NAME", help="only this document (repeatable)")
     p.add_argument("--show-evidence", type=Path, metavar="DIR", help="write each cited page with its evidence boxes drawn")
 
+    p = sub.add_parser("extract", parents=[common], help="extract fields from forms and documents into a schema")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--schema", metavar="S", help="a JSON Schema file (.json)")
+    group.add_argument("--fields", metavar="LIST", help='field list: "invoice_number:str, date:date, total:decimal"')
+    p.add_argument("--out", type=Path, metavar="FILE", help="write results to FILE (.jsonl or .csv)")
+    p.add_argument("--model", help="vision-language model for fields that are not form fields (default $DOCAGENT_VLM_MODEL)")
+    p.add_argument("--no-model", action="store_true", help="no model: read fields next to their printed labels")
+
     p = sub.add_parser("eval", help="measure docagent on labelled data")
     evals = p.add_subparsers(dest="eval_command", required=True, metavar="WHAT")
     e = evals.add_parser("retrieval", parents=[common], help="recall@1/5/10 and MRR@10 of page retrieval")
@@ -67,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--model", help="vision-language model (default $DOCAGENT_VLM_MODEL)")
     e.add_argument("-k", type=int, default=4, help="pages to read per question (default 4)")
     e.add_argument("--limit", type=int, help="only the first N questions")
+    e = evals.add_parser("extract", parents=[common], help="field precision, recall, F1 and grounding rate of extract")
+    e.add_argument("labels", type=Path, metavar="LABELS", help='JSON lines: {"file", "fields": {NAME: value}, "types"?}')
+    e.add_argument("--model", help="vision-language model (default $DOCAGENT_VLM_MODEL)")
+    e.add_argument("--limit", type=int, help="only the first N documents")
 
     sub.add_parser("docs", parents=[common], help="list indexed documents")
 
@@ -231,9 +244,48 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
+    from docagent.tasks.extract import extract
+
+    schema = args.schema or args.fields
+    results = extract(args.files, schema, settings=settings, model=args.model, use_model=not args.no_model,
+                      progress=not (args.quiet or args.json))
+    if args.out:
+        _write_extractions(args.out, results)
+    lines = []
+    for r in results:
+        lines.append(r.doc + ("" if not r.errors else "  (" + "; ".join(r.errors) + ")"))
+        for name, v in r.fields.items():
+            where = f"page {v.page}" if v.page else "not found on the page"
+            lines.append(f"  {name}: {v.to_json()['value']!r}  [{v.source}, {where}, confidence {v.confidence:.2f}]")
+    _emit(args, {"documents": [r.to_json() for r in results]}, "\n".join(lines))
+    return EXIT_FAILED if any(r.errors for r in results) else EXIT_OK
+
+
+def _write_extractions(out: Path, results: list) -> None:
+    import csv
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        names = list(dict.fromkeys(n for r in results for n in r.fields))
+        with out.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["doc", *names, "errors"])
+            for r in results:
+                writer.writerow([r.doc, *(r.fields[n].to_json()["value"] if n in r.fields else "" for n in names),
+                                 "; ".join(r.errors)])
+    else:
+        with out.open("w", encoding="utf-8") as f:
+            for r in results:
+                f.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+    log.info("wrote %s", out)
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.eval_command == "qa":
         return _eval_qa(args, settings)
+    if args.eval_command == "extract":
+        return _eval_extract(args, settings)
     from docagent.evaluation.retrieval import evaluate_retrieval, load_qrels
     from docagent.index import PageStore
     from docagent.retrieve import MODES, PageRetriever
@@ -278,6 +330,37 @@ def _eval_qa(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _eval_extract(args: argparse.Namespace, settings: Settings) -> int:
+    from docagent.evaluation.extract import evaluate_extraction, load_extraction_labels
+    from docagent.index import PageStore
+    from docagent.tasks.extract import extract
+
+    labels = load_extraction_labels(args.labels)[: args.limit]
+    from docagent.errors import ModelError
+    from docagent.models.resolve import chat_model
+
+    try:  # one model for the whole run
+        llm = chat_model(args.model or settings.vlm_model)
+        if hasattr(llm, "load"):
+            llm.load()
+    except ModelError as e:
+        log.warning("no model (%s): fields are read next to their printed labels", " ".join(str(e).split()))
+        llm = None
+    with PageStore(settings) as store:
+
+        def run(label):  # noqa: ANN001, ANN202
+            [result] = extract([label.file], ", ".join(f"{s.name}:{s.type}" for s in label.specs), store=store,
+                               settings=settings, llm=llm, use_model=llm is not None)
+            return result
+
+        report = evaluate_extraction(labels, run, progress=not args.quiet)
+    m = report["metrics"]
+    text = (f"{m['documents']} documents, {m['fields_gold']} labelled values\n"
+            f"precision {m['precision']:.3f}  recall {m['recall']:.3f}  F1 {m['f1']:.3f}  grounding rate {m['grounding_rate']:.3f}")
+    _emit(args, report, text)
+    return EXIT_OK
+
+
 def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
     from docagent.index import PageStore
 
@@ -314,8 +397,8 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "eval": cmd_eval, "docs": cmd_docs, "rm": cmd_rm,
-            "doctor": cmd_doctor}
+COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "extract": cmd_extract, "eval": cmd_eval,
+            "docs": cmd_docs, "rm": cmd_rm, "doctor": cmd_doctor}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Answer", "Box", "Citation", "FailedFile", "IndexReport", "Page", "PageHit", "Widget", "Word"]
+__all__ = ["Answer", "Box", "Citation", "Extraction", "FieldValue", "FailedFile", "IndexReport", "Page", "PageHit", "Widget", "Word"]
 
 Box = tuple[float, float, float, float]
 
@@ -160,3 +160,38 @@ class Answer:
             "notice": self.notice,
             "evidence_images": [str(p) for p in self.evidence_images],
         }
+
+
+@dataclass(slots=True)
+class FieldValue:
+    """One extracted field: its value and where on which page it stands."""
+
+    value: Any
+    page: int | None = None
+    box: tuple[int, int, int, int] | None = None
+    """Page-image pixels."""
+    confidence: float = 0.0
+    source: str = "vlm"
+    """``acroform`` (read from the form widget), ``vlm`` (the model read the page), ``text`` (found next to
+    its label in the text layer or OCR, no model)."""
+    grounded: bool = False
+    """The value was found on the page (its box is where)."""
+
+    def to_json(self) -> dict[str, Any]:
+        value = self.value.isoformat() if hasattr(self.value, "isoformat") else self.value
+        if type(value).__name__ == "Decimal":
+            value = str(value)
+        return {"value": value, "page": self.page, "box": list(self.box) if self.box else None,
+                "confidence": round(self.confidence, 3), "source": self.source}
+
+
+@dataclass(slots=True)
+class Extraction:
+    """The fields extracted from one document."""
+
+    doc: str
+    fields: dict[str, FieldValue] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"doc": self.doc, "fields": {k: v.to_json() for k, v in self.fields.items()}, "errors": list(self.errors)}

@@ -1,0 +1,114 @@
+"""Extraction quality: field-level precision, recall and F1 (normalised exact match) and grounding rate.
+
+LABELS is JSON lines, one document per line, file paths relative to the labels file::
+
+    {"file": "receipts/001.jpg", "fields": {"company": "OJC MARKETING SDN BHD", "date": "15/01/2019",
+     "total": "193.00"}, "types": {"date": "date", "total": "decimal"}}
+
+``types`` is optional (``str`` by default; also ``int``, ``float``, ``decimal``, ``date``, ``bool``) and
+decides how values compare: numbers by value, dates by day, text after case, spacing and punctuation are
+normalised. A null label means the field is absent: predicting a value for it costs precision.
+Grounding rate: the share of predicted values that were found on the page (a box to point at).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from docagent.errors import ConfigError
+from docagent.evaluation.retrieval import json_lines
+from docagent.tasks.schema import TYPES, FieldSpec, coerce
+from docagent.types import Extraction
+
+__all__ = ["ExtractionLabel", "evaluate_extraction", "load_extraction_labels", "same_value"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExtractionLabel:
+    file: Path
+    fields: dict[str, Any]
+    types: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def specs(self) -> list[FieldSpec]:
+        return [FieldSpec(name, self.types.get(name, "str")) for name in self.fields]
+
+
+def load_extraction_labels(path: str | Path) -> list[ExtractionLabel]:
+    """The labelled documents of a JSON-lines file; malformed lines are skipped with a warning naming them."""
+    path = Path(path)
+    labels = []
+    for number, line in json_lines(path):
+        try:
+            row = json.loads(line)
+            types = dict(row.get("types") or {})
+            bad = {k: v for k, v in types.items() if v not in TYPES}
+            if bad or not isinstance(row["fields"], dict) or not row["fields"]:
+                raise ValueError(f"unknown types {bad}" if bad else "'fields' must be a non-empty object")
+            labels.append(ExtractionLabel((path.parent / row["file"]).resolve(), dict(row["fields"]), types))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            log.warning("%s line %d skipped: %s", path.name, number, e)
+    if not labels:
+        msg = f"{path} holds no usable document (JSON lines with 'file' and 'fields')"
+        raise ConfigError(msg)
+    return labels
+
+
+def _text(value: Any) -> str:
+    return "".join(re.findall(r"\w+", str(value).lower()))
+
+
+def same_value(predicted: Any, gold: Any, kind: str = "str") -> bool:
+    """Normalised exact match: by value for numbers and dates, else by their letters and digits (case, spacing
+    and punctuation ignored)."""
+    if predicted is None or gold is None:
+        return predicted is None and gold is None
+    if kind != "str":
+        try:
+            return coerce(predicted, kind) == coerce(gold, kind)
+        except ValueError:
+            pass  # a label in a form the parser does not know: compare the text
+    return _text(predicted) == _text(gold)
+
+
+def evaluate_extraction(labels: Sequence[ExtractionLabel], run: Callable[[ExtractionLabel], Extraction],
+                        *, progress: bool = False) -> dict[str, Any]:
+    """Extract every labelled document (``run(label)``) and score the fields."""
+    predicted = gold = correct = grounded = 0
+    per_field: dict[str, dict[str, int]] = {}
+    rows = []
+    for label in tqdm(labels, desc="documents", disable=not progress, unit="doc"):
+        result = run(label)
+        row: dict[str, Any] = {"file": str(label.file), "errors": result.errors, "fields": {}}
+        for spec in label.specs:
+            want = label.fields.get(spec.name)
+            got = result.fields.get(spec.name)
+            value = got.value if got is not None else None
+            ok = value is not None and want is not None and same_value(value, want, spec.type)
+            stats = per_field.setdefault(spec.name, {"predicted": 0, "gold": 0, "correct": 0})
+            stats["predicted"] += value is not None
+            stats["gold"] += want is not None
+            stats["correct"] += ok
+            predicted += value is not None
+            gold += want is not None
+            correct += ok
+            grounded += bool(value is not None and got.grounded)
+            row["fields"][spec.name] = {"gold": want, "predicted": got.to_json()["value"] if got else None, "correct": ok}
+        rows.append(row)
+    precision = correct / predicted if predicted else 0.0
+    recall = correct / gold if gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    metrics = {"documents": len(labels), "fields_gold": gold, "fields_predicted": predicted, "fields_correct": correct,
+               "precision": precision, "recall": recall, "f1": f1,
+               "grounding_rate": grounded / predicted if predicted else 0.0}
+    return {"metrics": metrics, "per_field": per_field, "results": rows}

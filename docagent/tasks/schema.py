@@ -1,0 +1,141 @@
+"""Extraction schemas: a pydantic model, a JSON Schema (dict or file), or a quick field list
+(``"invoice_number:str, date:date, total:decimal"``), all turned into one typed pydantic model whose
+fields may be null (a field can be absent from a document)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import typing
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, create_model
+
+from docagent.errors import ConfigError
+
+__all__ = ["FieldSpec", "coerce", "fields_of", "schema_model"]
+
+TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "decimal": Decimal, "date": dt.date, "bool": bool}
+_JSON_TYPES = {"string": "str", "integer": "int", "number": "decimal", "boolean": "bool"}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    type: str = "str"
+    """``str``, ``int``, ``float``, ``decimal``, ``date`` or ``bool``."""
+    description: str = ""
+
+    @property
+    def words(self) -> str:
+        """The name as words (``invoice_number`` / ``invoiceNumber`` -> ``invoice number``), for matching labels."""
+        spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", self.name)
+        return " ".join(re.sub(r"[_\-.]+", " ", spaced).lower().split())
+
+
+def _parse_list(text: str) -> list[FieldSpec]:
+    specs = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, kind = part.partition(":")
+        kind = kind.strip().lower() or "str"
+        if kind not in TYPES:
+            msg = f"field {name.strip()!r}: unknown type {kind!r}; use one of {', '.join(TYPES)}"
+            raise ConfigError(msg)
+        if not re.fullmatch(r"[A-Za-z_][\w]*", name.strip()):
+            msg = f"field name {name.strip()!r} must be letters, digits and underscores"
+            raise ConfigError(msg)
+        specs.append(FieldSpec(name.strip(), kind))
+    if not specs:
+        msg = 'the field list is empty; write it like "invoice_number:str, date:date, total:decimal"'
+        raise ConfigError(msg)
+    return specs
+
+
+def _from_annotation(annotation: Any) -> str:
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    base = args[0] if args else annotation
+    for name, kind in TYPES.items():
+        if base is kind:
+            return name
+    return "str"
+
+
+def fields_of(schema: Any) -> list[FieldSpec]:
+    """The fields of a pydantic model class, a JSON Schema (dict, or path of a ``.json`` file) or a field list."""
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        return [FieldSpec(n, _from_annotation(f.annotation), f.description or "") for n, f in schema.model_fields.items()]
+    if isinstance(schema, (str, Path)) and str(schema).endswith(".json"):
+        try:
+            schema = json.loads(Path(schema).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            msg = f"cannot read the JSON Schema {schema}: {e}"
+            raise ConfigError(msg) from e
+    if isinstance(schema, dict):
+        props = schema.get("properties")
+        if not isinstance(props, dict) or not props:
+            msg = "a JSON Schema for extraction needs an object with 'properties'"
+            raise ConfigError(msg)
+        specs = []
+        for name, prop in props.items():
+            kind = prop.get("type", "string")
+            kind = next((k for k in kind if k != "null"), "string") if isinstance(kind, list) else kind
+            specs.append(FieldSpec(name, "date" if prop.get("format") == "date" else _JSON_TYPES.get(kind, "str"),
+                                   prop.get("description", "")))
+        return specs
+    if isinstance(schema, str):
+        return _parse_list(schema)
+    msg = "the schema must be a pydantic model, a JSON Schema (dict or .json file) or a field list"
+    raise ConfigError(msg)
+
+
+def schema_model(specs: list[FieldSpec], name: str = "Fields") -> type[BaseModel]:
+    """A pydantic model with one nullable field per spec: what the model is asked to fill."""
+    return create_model(name, **{s.name: (TYPES[s.type] | None, Field(default=None, description=s.description or None))
+                                 for s in specs})
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d %B %Y", "%d %b %Y", "%B %d, %Y",
+                 "%b %d, %Y", "%Y/%m/%d", "%d/%m/%y", "%m/%d/%y")
+
+
+def coerce(value: Any, kind: str) -> Any:
+    """``value`` as ``kind`` (dates and amounts read the usual printed forms); ValueError when it is not one."""
+    if value is None or value == "":
+        return None
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("yes", "true", "x", "on", "1", "checked"):
+            return True
+        if text in ("no", "false", "off", "0", "", "unchecked"):
+            return False
+        raise ValueError(f"{value!r} is not yes/no")
+    if kind in ("int", "float", "decimal"):
+        text = re.sub(r"[^\d,.\-]", "", str(value))
+        if text.count(",") and text.count("."):  # the last separator is the decimal one: 1,234.56 / 1.234,56
+            text = text.replace(".", "").replace(",", ".") if text.rfind(",") > text.rfind(".") else text.replace(",", "")
+        elif text.count(",") == 1 and len(text.split(",")[1]) != 3:
+            text = text.replace(",", ".")  # 12,50
+        else:
+            text = text.replace(",", "")
+        try:
+            number = Decimal(text)
+        except InvalidOperation as e:
+            raise ValueError(f"{value!r} is not a number") from e
+        return int(number) if kind == "int" else float(number) if kind == "float" else number
+    if kind == "date":
+        if isinstance(value, dt.date):
+            return value
+        text = " ".join(str(value).split())
+        for fmt in _DATE_FORMATS:
+            try:
+                return dt.datetime.strptime(text, fmt).date()
+            except ValueError:
+                continue
+        raise ValueError(f"{value!r} is not a date")
+    return str(value).strip()

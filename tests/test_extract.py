@@ -1,0 +1,272 @@
+"""extract: form widgets exactly, the rest through a chat model, validated, grounded; eval extract."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.language_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from pydantic import BaseModel, Field
+
+from docagent.cli import main
+from docagent.errors import ConfigError
+from docagent.evaluation.datasets import funsd_labels, sroie_labels
+from docagent.evaluation.extract import (
+    evaluate_extraction,
+    load_extraction_labels,
+    same_value,
+)
+from docagent.index.store import PageStore
+from docagent.models import ChatIdefics2
+from docagent.tasks.extract import extract
+from docagent.tasks.schema import coerce, fields_of
+from docagent.types import Extraction, FieldValue
+from tests import factories
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+INVOICE = [
+    "Invoice number: INV-7 Invoice date: 14 March 2025",
+    "Supplier: Northwind Solar AG. Customer: Brightwater Bakery GmbH.",
+    "Total due: 7,981.99 EUR",
+]
+
+
+class Scripted(GenericFakeChatModel):
+    """Answers from a script, keeps its prompts; has no structured output (so JSON is asked for in words)."""
+
+    prompts: list[Any] = Field(default_factory=list)
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        self.prompts.append(messages)
+        return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+
+def scripted(*replies: str) -> Scripted:
+    return Scripted(messages=iter([AIMessage(r) for r in replies]))
+
+
+class Member(BaseModel):
+    full_name: str
+    newsletter: bool
+    plan: str
+    member_no: str | None = None
+
+
+@pytest.fixture
+def invoice(docs_dir: Path) -> Path:
+    return factories.text_pdf(docs_dir / "invoice.pdf", [" ".join(INVOICE)])
+
+
+def _word_box(store: PageStore, doc: str, page: int, text: str) -> tuple[int, int, int, int]:
+    p = store.page(doc, page)
+    return next(p.to_pixels(w.box) for w in p.words if w.text.strip(".,") == text)
+
+
+# ------------------------------------------------------------------------------------------ AcroForm
+
+
+def test_form_fields_map_to_the_schema_without_a_model(store: PageStore, settings, docs_dir: Path) -> None:
+    form = factories.form_pdf(docs_dir / "application.pdf")
+    [result] = extract([form], Member, store=store, settings=settings, use_model=False)
+    f = result.fields
+    assert (f["full_name"].value, f["newsletter"].value, f["plan"].value) == ("Ada Lovelace", True, "Gold")
+    assert f["member_no"].value is None and f["member_no"].source == "acroform"  # an empty field is empty
+    assert all(v.source == "acroform" and v.confidence == 1.0 and v.page == 1 for v in f.values())
+    widget = next(w for w in store.page("application.pdf", 1).widgets if w.name == "full_name")
+    assert f["full_name"].box == store.page("application.pdf", 1).to_pixels(widget.box)
+    assert result.errors == []
+
+
+def test_labels_printed_next_to_widgets_name_them(store: PageStore, settings, docs_dir: Path) -> None:
+    form = factories.form_pdf(docs_dir / "application.pdf")  # "Full name:" is printed left of widget full_name
+    [result] = extract([form], "applicant_full_name:str", store=store, settings=settings, use_model=False)
+    assert result.fields["applicant_full_name"].value == "Ada Lovelace"
+
+
+def test_without_a_schema_every_form_field_comes_back(store: PageStore, settings, docs_dir: Path) -> None:
+    form = factories.form_pdf(docs_dir / "application.pdf")
+    [result] = extract([form], None, store=store, settings=settings)
+    assert {k: v.value for k, v in result.fields.items()} == {
+        "full_name": "Ada Lovelace", "member_no": None, "newsletter": True, "plan": "Gold"}
+
+
+@pytest.mark.skipif(not (SHARED / "fillable_forms").exists(), reason="../shared/data/fillable_forms is not beside this checkout")
+def test_every_filled_value_of_the_real_1040_and_every_blank_widget(store: PageStore, settings) -> None:
+    forms = SHARED / "fillable_forms"
+    truth = json.loads((forms / "irs_f1040_siegric.fields.json").read_text())
+    results = extract([forms / "irs_f1040_siegric.pdf", *(forms / f"irs_{n}_conmecto.pdf" for n in ("f1040", "fw2", "fw4", "fw9"))],
+                      None, store=store, settings=settings)
+    filled = {w["name"]: w for w in truth["widgets"] if w["value"] not in (None, "", "/Off")}
+    got = results[0].fields
+    assert len(filled) == 53
+    for name, w in filled.items():
+        value = got[name].value
+        if w["type"] == "/Btn":  # a checked box: its on-state is the value in the file
+            assert value is True, name
+        else:
+            assert value == w["value"], name
+    for result in results[1:]:
+        inventory = json.loads((forms / result.doc.replace(".pdf", ".fields.json")).read_text())
+        assert len(result.fields) == inventory["n_widgets"] == len({w["name"] for w in inventory["widgets"]})
+
+
+# ------------------------------------------------------------------------------------------ model path
+
+
+def test_model_values_are_typed_and_grounded(store: PageStore, settings, invoice: Path) -> None:
+    llm = scripted('{"invoice_number": "INV-7", "invoice_date": "14 March 2025", "total_due": "7,981.99", "po_number": "PO-1"}')
+    [result] = extract([invoice], "invoice_number:str, invoice_date:date, total_due:decimal, po_number:str",
+                       store=store, settings=settings, llm=llm)
+    f = result.fields
+    assert f["invoice_date"].value == dt.date(2025, 3, 14) and f["total_due"].value == Decimal("7981.99")
+    assert f["total_due"].box == _word_box(store, "invoice.pdf", 1, "7,981.99") and f["total_due"].confidence == 0.9
+    assert f["invoice_number"].grounded and f["invoice_number"].page == 1
+    # a value the page does not show is kept, flagged
+    assert f["po_number"].value == "PO-1" and not f["po_number"].grounded and f["po_number"].confidence < 0.5
+    assert f["po_number"].box is None
+    assert result.to_json()["fields"]["total_due"] == {"value": "7981.99", "page": 1, "box": list(f["total_due"].box),
+                                                       "confidence": 0.9, "source": "vlm"}
+    content = llm.prompts[0][1].content
+    assert any(b.get("type") == "image" for b in content) and "invoice_date (date)" in content[-1]["text"]
+
+
+def test_invalid_values_are_asked_again_with_the_error(store: PageStore, settings, invoice: Path) -> None:
+    llm = scripted("Sure! Here it is.", '{"invoice_date": "soon", "total_due": "7,981.99"}',
+                   '{"invoice_date": "2025-03-14", "total_due": "7,981.99"}')
+    [result] = extract([invoice], "invoice_date:date, total_due:decimal", store=store, settings=settings, llm=llm)
+    assert result.fields["invoice_date"].value == dt.date(2025, 3, 14) and result.errors == []
+    assert len(llm.prompts) == 3
+    assert "not valid JSON" in llm.prompts[1][-2].content  # the first re-ask carries the error
+    assert "'soon' is not a date" in llm.prompts[2][-2].content
+
+
+def test_retries_are_bounded_and_the_failure_reported(store: PageStore, settings, invoice: Path) -> None:
+    llm = scripted('{"invoice_date": "soon"}', '{"invoice_date": "later"}')
+    [result] = extract([invoice], "invoice_date:date", store=store, settings=settings, llm=llm, retries=1)
+    assert "invoice_date" not in result.fields
+    assert result.errors == ["model output still invalid after 2 tries: invoice_date: 'later' is not a date"]
+
+
+def test_long_documents_are_narrowed_by_the_retriever(store: PageStore, settings, docs_dir: Path) -> None:
+    pages = [f"Chapter {i}: general conditions and definitions of the agreement." for i in range(1, 7)]
+    pages[4] = "Payment schedule: the deposit amount is 2,500.00 EUR, due on signature."
+    doc = factories.text_pdf(docs_dir / "contract.pdf", pages)
+    llm = scripted('{"deposit_amount": "2,500.00"}')
+    [result] = extract([doc], "deposit_amount:decimal", store=store, settings=settings, llm=llm, max_pages=2)
+    shown = [b["text"] for b in llm.prompts[0][1].content if b["type"] == "text" and b["text"].startswith("[")]
+    assert len(shown) == 2 and any("page 5" in s for s in shown)
+    assert result.fields["deposit_amount"].page == 5
+
+
+def test_end_to_end_through_the_tiny_idefics2(store: PageStore, settings, invoice: Path, tiny_chat: ChatIdefics2) -> None:
+    llm = ChatIdefics2.from_loaded(tiny_chat.hf_model, tiny_chat.processor, max_tokens=160)
+    [result] = extract([invoice], "invoice_number:str, invoice_date:date, total_due:decimal, paid:bool",
+                       store=store, settings=settings, llm=llm)
+    # random weights: the values are noise, but the output parsed and every value has its type
+    assert not any("still invalid" in e for e in result.errors)
+    kinds = {"invoice_number": str, "invoice_date": dt.date, "total_due": Decimal, "paid": bool}
+    for name, value in result.fields.items():
+        assert isinstance(value.value, kinds[name]) and value.source == "vlm"
+
+
+def test_without_a_model_fields_are_read_after_their_labels(store: PageStore, settings, invoice: Path) -> None:
+    [result] = extract([invoice], "invoice_number:str, invoice_date:date, total_due:decimal, customer:str",
+                       store=store, settings=settings, model=str(settings.store / "no-model"))
+    f = result.fields
+    assert f["invoice_number"].value == "INV-7" and f["invoice_date"].value == dt.date(2025, 3, 14)
+    assert f["total_due"].value == Decimal("7981.99") and f["customer"].value == "Brightwater Bakery GmbH."
+    assert all(v.source == "text" and v.grounded for v in f.values())
+
+
+# ------------------------------------------------------------------------------------------ schemas, CLI
+
+
+def test_schemas_from_pydantic_json_schema_and_field_lists(tmp_path: Path) -> None:
+    assert [(s.name, s.type) for s in fields_of(Member)] == [("full_name", "str"), ("newsletter", "bool"),
+                                                            ("plan", "str"), ("member_no", "str")]
+    schema = tmp_path / "s.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {"when": {"type": "string", "format": "date"},
+                                                                   "n": {"type": ["integer", "null"]}}}))
+    assert [(s.name, s.type) for s in fields_of(str(schema))] == [("when", "date"), ("n", "int")]
+    assert [(s.name, s.type) for s in fields_of("a:str, b:decimal,c")] == [("a", "str"), ("b", "decimal"), ("c", "str")]
+    with pytest.raises(ConfigError, match="unknown type 'money'"):
+        fields_of("total:money")
+    assert coerce("1.234,50", "decimal") == Decimal("1234.50") and coerce("03/14/2025", "date") == dt.date(2025, 3, 14)
+
+
+def test_cli_extract_batch_goes_on_and_writes_csv_and_jsonl(store: PageStore, settings, invoice: Path, docs_dir: Path,
+                                                            capsys) -> None:
+    store.close()
+    form = factories.form_pdf(docs_dir / "application.pdf")
+    broken = docs_dir / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.7 nothing else")
+    out = docs_dir / "out.csv"
+    argv = ["extract", str(invoice), str(broken), str(form), "--fields", "invoice_number:str, full_name:str",
+            "--store", str(settings.store), "--no-model"]
+    assert main([*argv, "--json", "--out", str(out)]) == 1  # one file failed, the others were done
+    docs = json.loads(capsys.readouterr().out)["documents"]
+    assert [d["doc"] for d in docs] == ["invoice.pdf", "broken.pdf", "application.pdf"]
+    assert docs[0]["fields"]["invoice_number"]["value"] == "INV-7" and docs[1]["errors"]
+    assert docs[2]["fields"]["full_name"] == {"value": "Ada Lovelace", "page": 1, "box": docs[2]["fields"]["full_name"]["box"],
+                                              "confidence": 1.0, "source": "acroform"}
+    rows = list(csv.DictReader(out.open()))
+    assert rows[0]["invoice_number"] == "INV-7" and rows[2]["full_name"] == "Ada Lovelace" and rows[1]["errors"]
+    jsonl = docs_dir / "out.jsonl"
+    assert main([*argv, "-q", "--out", str(jsonl)]) == 1
+    assert [json.loads(line)["doc"] for line in jsonl.read_text().splitlines()] == ["invoice.pdf", "broken.pdf", "application.pdf"]
+
+
+# ------------------------------------------------------------------------------------------ eval extract
+
+
+def test_same_value_normalises() -> None:
+    assert same_value("7,981.99", "7981.990", "decimal") and same_value("14/03/2025", "2025-03-14", "date")
+    assert same_value("  OJC Marketing SDN. BHD ", "ojc marketing sdn bhd")
+    assert not same_value("OJC", "OJD") and not same_value(None, "x")
+
+
+def test_evaluate_extraction_metrics(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("\n".join([
+        json.dumps({"file": "a.pdf", "fields": {"total": "10.00", "date": "2025-01-02", "vendor": None},
+                    "types": {"total": "decimal", "date": "date"}}),
+        json.dumps({"file": "b.pdf", "fields": {"total": "5"}, "types": {"total": "money"}}),  # bad type: skipped
+    ]))
+    [label] = load_extraction_labels(labels)
+    assert label.file == tmp_path / "a.pdf"
+    found = Extraction("a.pdf", {"total": FieldValue(Decimal(10), 1, (0, 0, 1, 1), 0.9, "vlm", True),
+                                 "date": FieldValue(dt.date(2025, 1, 3), 1, None, 0.3, "vlm", False),
+                                 "vendor": FieldValue("ACME", None, None, 0.3, "vlm", False)})
+    m = evaluate_extraction([label], lambda lb: found)["metrics"]
+    assert (m["fields_gold"], m["fields_predicted"], m["fields_correct"]) == (2, 3, 1)
+    assert m["precision"] == pytest.approx(1 / 3) and m["recall"] == 0.5 and m["f1"] == pytest.approx(0.4)
+    assert m["grounding_rate"] == pytest.approx(1 / 3)
+
+
+@pytest.mark.skipif(not (SHARED / "sroie").exists(), reason="../shared/data is not beside this checkout")
+@pytest.mark.parametrize("dataset", ["sroie", "funsd"])
+def test_eval_extract_on_real_labels_with_a_scripted_extractor(dataset: str, tmp_path: Path) -> None:
+    rows = sroie_labels(SHARED / "sroie") if dataset == "sroie" else funsd_labels(SHARED / "funsd")
+    path = tmp_path / f"{dataset}.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    labels = load_extraction_labels(path)
+    assert len(labels) == len(rows) >= 40 and all(lb.file.exists() for lb in labels)
+
+    def oracle(label):  # noqa: ANN001, ANN202 - repeats the labels, grounded
+        return Extraction(label.file.name, {k: FieldValue(v, 1, (0, 0, 1, 1), 1.0, "vlm", True) for k, v in label.fields.items()})
+
+    m = evaluate_extraction(labels, oracle)["metrics"]
+    assert m["precision"] == m["recall"] == m["f1"] == m["grounding_rate"] == 1.0
+
+    def half(label):  # noqa: ANN001, ANN202 - only the first field, and that one wrong
+        first = next(iter(label.fields))
+        return Extraction(label.file.name, {first: FieldValue("zzz wrong", None, None, 0.3, "vlm", False)})
+
+    m = evaluate_extraction(labels, half)["metrics"]
+    assert m["precision"] == 0.0 and m["recall"] == 0.0 and m["grounding_rate"] == 0.0
