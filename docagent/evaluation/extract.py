@@ -13,7 +13,6 @@ Grounding rate: the share of predicted values that were found on the page (a box
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -23,8 +22,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from docagent.errors import ConfigError
-from docagent.evaluation.retrieval import json_lines
+from docagent.evaluation.retrieval import parse_lines
 from docagent.tasks.schema import TYPES, FieldSpec, coerce
 from docagent.types import Extraction
 
@@ -47,21 +45,15 @@ class ExtractionLabel:
 def load_extraction_labels(path: str | Path) -> list[ExtractionLabel]:
     """The labelled documents of a JSON-lines file; malformed lines are skipped with a warning naming them."""
     path = Path(path)
-    labels = []
-    for number, line in json_lines(path):
-        try:
-            row = json.loads(line)
-            types = dict(row.get("types") or {})
-            bad = {k: v for k, v in types.items() if v not in TYPES}
-            if bad or not isinstance(row["fields"], dict) or not row["fields"]:
-                raise ValueError(f"unknown types {bad}" if bad else "'fields' must be a non-empty object")
-            labels.append(ExtractionLabel((path.parent / row["file"]).resolve(), dict(row["fields"]), types))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            log.warning("%s line %d skipped: %s", path.name, number, e)
-    if not labels:
-        msg = f"{path} holds no usable document (JSON lines with 'file' and 'fields')"
-        raise ConfigError(msg)
-    return labels
+
+    def parse(_number: int, row: dict) -> ExtractionLabel:
+        types = dict(row.get("types") or {})
+        bad = {k: v for k, v in types.items() if v not in TYPES}
+        if bad or not isinstance(row["fields"], dict) or not row["fields"]:
+            raise ValueError(f"unknown types {bad}" if bad else "'fields' must be a non-empty object")
+        return ExtractionLabel((path.parent / row["file"]).resolve(), dict(row["fields"]), types)
+
+    return parse_lines(path, parse, "JSON lines with 'file' and 'fields'")
 
 
 def _text(value: Any) -> str:

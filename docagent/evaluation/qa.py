@@ -18,7 +18,6 @@ Citation page accuracy: over questions with ``relevant`` pages, the share where 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -29,8 +28,8 @@ from typing import Any
 from rapidfuzz.distance import Levenshtein
 from tqdm import tqdm
 
-from docagent.errors import ConfigError, DocagentError
-from docagent.evaluation.retrieval import json_lines, relevant_pages
+from docagent.errors import DocagentError
+from docagent.evaluation.retrieval import parse_lines, relevant_pages
 from docagent.types import Answer
 
 __all__ = ["Label", "evaluate_qa", "load_labels", "score_answer"]
@@ -57,25 +56,17 @@ class Label:
 
 def load_labels(path: str | Path) -> list[Label]:
     """The labelled questions of a JSON-lines file; malformed lines are skipped with a warning naming them."""
-    path = Path(path)
-    labels = []
-    for number, line in json_lines(path):
-        try:
-            row = json.loads(line)
-            answer = row["answer"]
-            labels.append(Label(
-                qid=str(row.get("qid", number)),
-                question=str(row["question"]),
-                answer=", ".join(map(str, answer)) if isinstance(answer, list) else str(answer),
-                scope=row.get("scope"),
-                relevant=relevant_pages(row),
-            ))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            log.warning("%s line %d skipped: %s", path.name, number, e)
-    if not labels:
-        msg = f"{path} holds no usable question (JSON lines with 'question' and 'answer')"
-        raise ConfigError(msg)
-    return labels
+    def parse(number: int, row: dict) -> Label:
+        answer = row["answer"]
+        return Label(
+            qid=str(row.get("qid", number)),
+            question=str(row["question"]),
+            answer=", ".join(map(str, answer)) if isinstance(answer, list) else str(answer),
+            scope=row.get("scope"),
+            relevant=relevant_pages(row),
+        )
+
+    return parse_lines(Path(path), parse, "JSON lines with 'question' and 'answer'")
 
 
 def _numbers(text: str) -> list[float]:

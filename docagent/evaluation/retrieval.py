@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from tqdm import tqdm
 
@@ -28,6 +29,7 @@ __all__ = ["CUTOFFS", "Query", "evaluate_retrieval", "load_qrels", "score_rankin
 CUTOFFS = (1, 5, 10)
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,22 @@ def json_lines(path: Path) -> Iterator[tuple[int, str]]:
         msg = f"cannot read {path} ({e.strerror or e})"
         raise ConfigError(msg) from e
     return ((number, line) for number, line in enumerate(lines, 1) if line.strip())
+
+
+def parse_lines(path: Path, parse: Callable[[int, dict], T], needs: str) -> list[T]:
+    """``parse(line number, row)`` for each JSON line of ``path``; a line that is not JSON or that ``parse``
+    rejects (KeyError, TypeError, ValueError) is skipped with a warning naming it. ConfigError when no
+    line is usable (``needs`` says what a line must hold)."""
+    items = []
+    for number, line in json_lines(path):
+        try:
+            items.append(parse(number, json.loads(line)))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            log.warning("%s line %d skipped: %s", path.name, number, e)
+    if not items:
+        msg = f"{path} holds nothing usable ({needs})"
+        raise ConfigError(msg)
+    return items
 
 
 def relevant_pages(row: dict) -> frozenset[tuple[str, int]]:
