@@ -14,6 +14,7 @@ from pathlib import Path
 
 from docagent.config import Settings
 from docagent.errors import (
+    CalculationError,
     ConfigError,
     CorruptDocumentError,
     DocagentError,
@@ -29,6 +30,7 @@ from docagent.errors import (
 )
 from docagent.index import PageStore, index_paths
 from docagent.retrieve import PageRetriever
+from docagent.tasks.chart import ChartAnswer, chart
 from docagent.tasks.extract import extract
 from docagent.tasks.qa import ask
 from docagent.types import (
@@ -48,6 +50,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Answer",
+    "CalculationError",
+    "ChartAnswer",
     "Citation",
     "ConfigError",
     "CorruptDocumentError",
@@ -74,6 +78,7 @@ __all__ = [
     "Word",
     "__version__",
     "ask",
+    "chart",
     "extract",
     "index",
     "remove",

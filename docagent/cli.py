@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="vision-language model for fields that are not form fields (default $DOCAGENT_VLM_MODEL)")
     p.add_argument("--no-model", action="store_true", help="no model: read fields next to their printed labels")
 
+    p = sub.add_parser("chart", parents=[common], help="compute an answer from a chart or table: transcribe, then calculate")
+    p.add_argument("source", metavar="FILE[:PAGE]", help="an image, or a PDF page (report.pdf:2)")
+    p.add_argument("question")
+    p.add_argument("--model", help="vision-language model (default $DOCAGENT_VLM_MODEL)")
+
     p = sub.add_parser("eval", help="measure docagent on labelled data")
     evals = p.add_subparsers(dest="eval_command", required=True, metavar="WHAT")
     e = evals.add_parser("retrieval", parents=[common], help="recall@1/5/10 and MRR@10 of page retrieval")
@@ -75,6 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("labels", type=Path, metavar="LABELS", help='JSON lines: {"question", "answer", "scope"?, "relevant"?}')
     e.add_argument("--model", help="vision-language model (default $DOCAGENT_VLM_MODEL)")
     e.add_argument("-k", type=int, default=4, help="pages to read per question (default 4)")
+    e.add_argument("--limit", type=int, help="only the first N questions")
+    e = evals.add_parser("chart", parents=[common], help="chart-to-table accuracy and relaxed answer accuracy of chart")
+    e.add_argument("labels", type=Path, metavar="LABELS", help='JSON lines: {"image", "query", "label", "table"?}')
+    e.add_argument("--model", help="vision-language model (default $DOCAGENT_VLM_MODEL)")
     e.add_argument("--limit", type=int, help="only the first N questions")
     e = evals.add_parser("extract", parents=[common], help="field precision, recall, F1 and grounding rate of extract")
     e.add_argument("labels", type=Path, metavar="LABELS", help='JSON lines: {"file", "fields": {NAME: value}, "types"?}')
@@ -281,7 +290,17 @@ def _write_extractions(out: Path, results: list) -> None:
     log.info("wrote %s", out)
 
 
+def cmd_chart(args: argparse.Namespace, settings: Settings) -> int:
+    from docagent.tasks.chart import chart
+
+    answer = chart(args.source, args.question, model=args.model, settings=settings)
+    _emit(args, answer.to_json(), answer.explain())
+    return EXIT_OK if answer.value is not None else EXIT_FAILED
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    if args.eval_command == "chart":
+        return _eval_chart(args, settings)
     if args.eval_command == "qa":
         return _eval_qa(args, settings)
     if args.eval_command == "extract":
@@ -327,6 +346,23 @@ def _eval_qa(args: argparse.Namespace, settings: Settings) -> int:
         f"citation page acc.   {m['citation_accuracy']:.3f}   (a cited page is an evidence page, {m['with_evidence']} questions)",
     ])
     _emit(args, report, text)
+    return EXIT_OK
+
+
+def _eval_chart(args: argparse.Namespace, settings: Settings) -> int:
+    from docagent.evaluation.chart import evaluate_chart, load_chart_labels
+    from docagent.index import PageStore
+    from docagent.models.resolve import chat_model
+    from docagent.tasks.chart import chart
+
+    labels = load_chart_labels(args.labels)[: args.limit]
+    llm = chat_model(args.model or settings.vlm_model)
+    with PageStore(settings) as store:
+        report = evaluate_chart(labels, lambda lb: chart(lb.image, lb.query, llm=llm, store=store, settings=settings),
+                                progress=not args.quiet)
+    m = report["metrics"]
+    _emit(args, report, f"{m['questions']} questions: relaxed accuracy {m['relaxed_accuracy']:.3f}, "
+                        f"table accuracy {m['table_accuracy']:.3f} ({m['tables_scored']} tables)")
     return EXIT_OK
 
 
@@ -397,8 +433,8 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "extract": cmd_extract, "eval": cmd_eval,
-            "docs": cmd_docs, "rm": cmd_rm, "doctor": cmd_doctor}
+COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "extract": cmd_extract, "chart": cmd_chart,
+            "eval": cmd_eval, "docs": cmd_docs, "rm": cmd_rm, "doctor": cmd_doctor}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,6 +7,7 @@
     │   ├── EmptyDocumentError       zero bytes, or a document with no pages
     │   ├── CorruptDocumentError     damaged or truncated beyond repair
     │   └── EncryptedDocumentError   needs a password
+    ├── CalculationError             an arithmetic expression cannot be computed (and why)
     ├── ModelError                   a model cannot be loaded or run
     │   ├── ModelLoadError           weights missing (offline, wrong path), no GPU for a GPU-sized model
     │   └── ModelOutOfMemoryError    the GPU ran out of memory while generating
@@ -22,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "CalculationError",
     "ConfigError",
     "CorruptDocumentError",
     "DocagentError",
@@ -68,6 +70,10 @@ class CorruptDocumentError(DocumentLoadError):
 
 class EncryptedDocumentError(DocumentLoadError):
     """The PDF needs a password to be opened."""
+
+
+class CalculationError(DocagentError):
+    """An expression is not one the calculator computes: the message says what is allowed."""
 
 
 class ModelError(DocagentError):

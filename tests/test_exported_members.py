@@ -4,6 +4,8 @@ import docagent
 def test_public_names_are_pinned() -> None:
     assert docagent.__all__ == [
         "Answer",
+        "CalculationError",
+        "ChartAnswer",
         "Citation",
         "ConfigError",
         "CorruptDocumentError",
@@ -30,6 +32,7 @@ def test_public_names_are_pinned() -> None:
         "Word",
         "__version__",
         "ask",
+        "chart",
         "extract",
         "index",
         "remove",

@@ -12,14 +12,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage, SystemMessage
 from tqdm import tqdm
 
 from docagent.config import Settings
@@ -27,6 +26,7 @@ from docagent.errors import DocagentError, ModelError
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.retrieve import PageRetriever
+from docagent.tasks.llm import ask_until_valid
 from docagent.tasks.schema import FieldSpec, coerce, fields_of, schema_model
 from docagent.types import Extraction, FieldValue, Page, Widget, Word
 
@@ -224,52 +224,21 @@ def _prompt(pages: list[Page], specs: list[FieldSpec], images: list[Path]) -> li
     return [SystemMessage(_SYSTEM), HumanMessage(content=content)]
 
 
-def _ask_json(llm: Any, model_cls: Any, messages: list[Any]) -> tuple[str, dict[str, Any] | None, str | None]:
-    """``(raw text, values, error)`` from one structured call; models without structured output are asked
-    for JSON in words and parsed here."""
-    try:
-        runnable = llm.with_structured_output(model_cls, include_raw=True)
-    except NotImplementedError:
-        runnable = None
-    if runnable is not None:
-        out = runnable.invoke(messages)
-        raw = out["raw"].content if isinstance(out["raw"].content, str) else json.dumps(out["raw"].content)
-        if out.get("parsing_error") is not None:
-            return raw, None, str(out["parsing_error"]).split("\n")[0]
-        return raw, out["parsed"].model_dump(mode="json"), None
-    schema = json.dumps(model_cls.model_json_schema())
-    reply = llm.invoke([*messages, HumanMessage(f"Reply with one JSON object only, following this JSON schema: {schema}")])
-    raw = reply.content if isinstance(reply.content, str) else str(reply.content)
-    text = raw.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        return raw, None, f"the reply is not valid JSON ({e.msg} at character {e.pos})"
-    if not isinstance(data, dict):
-        return raw, None, "the reply is JSON but not an object"
-    return raw, data, None
-
-
 def _from_model(llm: Any, pages: list[Page], images: list[Path], specs: list[FieldSpec], retries: int,
                 errors: list[str]) -> dict[str, FieldValue]:
-    messages = _prompt(pages, specs, images)
-    model_cls = schema_model(specs)
-    problems: list[str] = []
     values: dict[str, Any] = {}
-    for _ in range(retries + 1):
-        raw, data, error = _ask_json(llm, model_cls, messages)
-        problems = [error] if error else []
-        if data is not None:
-            values = {}
-            for spec in specs:
-                try:
-                    values[spec.name] = coerce(data.get(spec.name), spec.type)
-                except ValueError as e:
-                    problems.append(f"{spec.name}: {e}")
-        if not problems:
-            break
-        messages = [*messages, AIMessage(raw), HumanMessage(
-            "That answer failed validation: " + "; ".join(problems) + ". Reply again with every field, fixed.")]
+
+    def check(data: dict[str, Any]) -> list[str]:
+        values.clear()
+        problems = []
+        for spec in specs:
+            try:
+                values[spec.name] = coerce(data.get(spec.name), spec.type)
+            except ValueError as e:
+                problems.append(f"{spec.name}: {e}")
+        return problems
+
+    _, problems = ask_until_valid(llm, schema_model(specs), _prompt(pages, specs, images), check, retries)
     if problems:
         errors.append(f"model output still invalid after {retries + 1} tries: " + "; ".join(problems))
     out = {}

@@ -15,6 +15,7 @@ import contextlib
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from docagent.errors import ModelError
 from docagent.index.store import PageStore
 from docagent.retrieve import _TOKEN as TOKEN
 from docagent.retrieve import PageRetriever
+from docagent.tasks.chart import needs_arithmetic
 from docagent.tasks.grounding import answer_terms, coverage, match_boxes
 from docagent.types import Answer, Citation, Page, PageHit
 
@@ -108,8 +110,10 @@ def ask(
             answer = _retrieval_only(question, hits, pages, related, notice)
         else:
             try:
-                answer = _with_model(question, hits, pages, related, llm, on_token, timings,
-                                     max_pages_per_prompt, page_text_chars)
+                answer = (_computed(question, hits, pages, llm, st, settings, on_token, timings)
+                          if needs_arithmetic(question) else None)
+                answer = answer or _with_model(question, hits, pages, related, llm, on_token, timings,
+                                               max_pages_per_prompt, page_text_chars)
             except ModelError as e:  # the server went away, the GPU ran out of memory: still show the evidence
                 answer = _retrieval_only(question, hits, pages, related,
                                          "retrieval-only: the model failed: " + " ".join(str(e).split()))
@@ -238,6 +242,36 @@ def _with_model(question: str, hits: list[PageHit], pages: dict[tuple[str, int],
         return Answer(question, _abstain_text(question, len(hits)), "vlm", True, [], notice=f"abstained: {why}",
                       model_reply=reply)
     return Answer(question, reply.strip(), "vlm", False, citations, model_reply=reply)
+
+
+def _computed(question: str, hits: list[PageHit], pages: dict[tuple[str, int], Page], llm: Any, store: PageStore,
+              settings: Settings, on_token: Callable[[str], None] | None, timings: dict[str, float]) -> Answer | None:
+    """Arithmetic over the chart or table of the best page, computed (docagent.tasks.chart); None when the
+    table cannot answer it, and the model answers in words instead."""
+    from docagent.tasks.chart import chart
+
+    t = time.perf_counter()
+    hit = hits[0]
+    result = chart((hit.doc, hit.page), question, llm=llm, store=store, settings=settings)
+    timings["chart"] = _ms(t)
+    if result.value is None:
+        return None
+    text = result.explain().replace(f"from {hit.doc}, page {hit.page}", "[1]", 1)
+    if on_token:
+        on_token(text)
+    values = {Fraction(str(v)) for v in result.referenced_values()}
+    page = pages[(hit.doc, hit.page)]
+    boxes = [page.to_pixels(w.box) for w in page.words if _as_number(w.text) in values]
+    return Answer(question, text, "vlm", False, [Citation(hit.doc, hit.page, boxes, hit.image)], model_reply=text,
+                  notice="; ".join(result.mismatches))
+
+
+def _as_number(text: str) -> Fraction | None:
+    cleaned = text.strip(".,:;()%€$£").replace(",", "")
+    try:
+        return Fraction(cleaned) if cleaned else None
+    except ValueError:
+        return None
 
 
 def draw_evidence(citations: list[Citation], out_dir: Path) -> list[Path]:

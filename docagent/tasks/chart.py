@@ -1,0 +1,264 @@
+"""Chart arithmetic that is computed, not guessed: the model transcribes, the program computes.
+
+    page image -> the model transcribes the chart or table into a data table (structured output)
+               -> the model turns the question into an expression over named cells (structured output),
+                  checked by computing it; errors go back to the model a bounded number of times
+               -> the calculator computes it exactly (docagent.tasks.calc)
+               -> the answer shows the table, the expression, the result with its unit, and the page
+    born-digital pages: transcribed values are cross-checked against the numbers printed in the text layer
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import BaseModel, Field, ValidationError
+
+from docagent.config import Settings
+from docagent.errors import CalculationError, ConfigError, DocagentError
+from docagent.index.indexer import index_paths
+from docagent.index.store import PageStore
+from docagent.tasks.calc import FUNCTIONS, evaluate, number_text
+from docagent.tasks.llm import ask_until_valid
+
+__all__ = ["ChartAnswer", "ChartRow", "ChartTable", "chart", "needs_arithmetic", "table_from_csv"]
+
+
+class ChartRow(BaseModel):
+    category: str = Field(description="the x-axis label, year, or row name")
+    values: list[float | None] = Field(description="one value per series, in the order of `series`; null if unreadable")
+
+
+class ChartTable(BaseModel):
+    """A chart or table as data (the DePlot idea: a linearised table)."""
+
+    title: str | None = None
+    unit: str | None = Field(default=None, description="unit of the values: %, million EUR, ...")
+    series: list[str] = Field(description="series (legend) names; one name for a single-series chart")
+    rows: list[ChartRow]
+
+    def cells(self) -> dict[tuple[str, str], float]:
+        out = {}
+        for row in self.rows:
+            for name, value in zip(self.series, row.values, strict=False):
+                if value is not None:
+                    out[(name, row.category)] = value
+        return out
+
+    def markdown(self) -> str:
+        lines = ["| category | " + " | ".join(self.series) + " |", "|---" * (len(self.series) + 1) + "|"]
+        for row in self.rows:
+            values = [("" if v is None else f"{v:g}") for v in row.values]
+            lines.append(f"| {row.category} | " + " | ".join(values) + " |")
+        return "\n".join(lines)
+
+
+class _Expression(BaseModel):
+    expression: str = Field(description='arithmetic over cell("series", "category"), col("series"), numbers and functions')
+    unit: str | None = Field(default=None, description="unit of the result")
+
+
+@dataclass(slots=True)
+class ChartAnswer:
+    question: str
+    table: ChartTable | None = None
+    expression: str = ""
+    value: Fraction | None = None
+    unit: str | None = None
+    doc: str = ""
+    page: int | None = None
+    mismatches: list[str] = field(default_factory=list)
+    """Transcribed values not printed in the page's text layer (born-digital pages only)."""
+    error: str = ""
+
+    def referenced_values(self) -> list[float]:
+        """The table values the expression uses (``cell`` and ``col`` references)."""
+        if self.table is None:
+            return []
+        cells = self.table.cells()
+        single = self.table.series[0] if len(self.table.series) == 1 else None
+        out = []
+        for first, second in re.findall(r'cell\(\s*"([^"]*)"(?:\s*,\s*"([^"]*)")?\s*\)', self.expression):
+            key = (first, second) if second else (single or "", first)
+            if key in cells:
+                out.append(cells[key])
+        for series in re.findall(r'col\(\s*"([^"]*)"\s*\)', self.expression):
+            out += [v for (s, _), v in cells.items() if s == series]
+        return out
+
+    @property
+    def text(self) -> str:
+        if self.value is None:
+            return f"Cannot compute it: {self.error}"
+        unit = f" {self.unit}" if self.unit and self.unit != "%" else (self.unit or "")
+        return f"{number_text(self.value)}{unit}"
+
+    def explain(self) -> str:
+        parts = [self.text, f"from {self.doc}, page {self.page}" if self.doc else ""]
+        if self.table is not None:
+            parts.append(self.table.markdown())
+        if self.expression:
+            parts.append(f"expression: {self.expression}")
+        parts += [f"check: {m}" for m in self.mismatches]
+        return "\n".join(p for p in parts if p)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question, "answer": self.text, "value": float(self.value) if self.value is not None else None,
+            "exact": str(self.value) if self.value is not None else None, "unit": self.unit, "expression": self.expression,
+            "table": self.table.model_dump() if self.table else None, "doc": self.doc, "page": self.page,
+            "mismatches": self.mismatches, "error": self.error,
+        }
+
+
+_ARITHMETIC = re.compile(
+    r"\b(sum|total of|add|difference|differ|minus|average|mean|median|ratio|times|percent(age)? change|"
+    r"increase|decrease|grow|growth|how much (more|less|higher|lower)|combined|altogether|divided)\b", re.IGNORECASE)
+
+
+def needs_arithmetic(question: str) -> bool:
+    """Whether a question asks for a computation rather than a lookup."""
+    return bool(_ARITHMETIC.search(question))
+
+
+_TRANSCRIBE = ("Transcribe the chart or table on this page into a data table: series (legend) names, one row per "
+               "category (x-axis label or row), each value as printed, and the unit. Numbers only in values.")
+
+
+def _expression_prompt(table: ChartTable, question: str) -> list[Any]:
+    names = "; ".join(f'"{s}"' for s in table.series)
+    categories = "; ".join(f'"{r.category}"' for r in table.rows)
+    text = (f"Data table:\n{table.markdown()}\n\nSeries: {names}\nCategories: {categories}\n\n"
+            f"Write an arithmetic expression that answers: {question}\n"
+            'Refer to values only as cell("series", "category") or col("series"); use numbers, + - * / ** and '
+            f"{', '.join(FUNCTIONS)}. percent_change(old, new) gives percent.")
+    return [SystemMessage("You turn questions about a data table into arithmetic expressions."), HumanMessage(text)]
+
+
+def table_from_csv(text: str) -> ChartTable:
+    """A table from ChartQA-style CSV (first column categories, other columns series; ``%`` and ``,`` allowed)."""
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(text.strip())))
+    header, body = rows[0], rows[1:]
+
+    def number(cell: str) -> float | None:
+        cleaned = re.sub(r"[^\d.\-]", "", cell.replace(",", ""))
+        try:
+            return float(cleaned)
+        except ValueError:
+            return None
+
+    unit = "%" if any(c.strip().endswith("%") for r in body for c in r[1:]) else None
+    return ChartTable(unit=unit, series=header[1:], rows=[ChartRow(category=r[0], values=[number(c) for c in r[1:]]) for r in body])
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(n.replace(",", "")) for n in re.findall(r"-?\d[\d,]*\.?\d*", text) if n.replace(",", "").strip("-.")]
+
+
+def _cross_check(table: ChartTable, page_text: str) -> list[str]:
+    printed = _numbers(page_text)
+    if not printed:
+        return []
+    out = []
+    for (series, category), value in table.cells().items():
+        if not any(abs(p - value) <= max(abs(value) * 0.005, 1e-9) for p in printed):
+            out.append(f"{series} / {category} = {value:g} is not printed on the page")
+    return out
+
+
+def chart(
+    source: str | Path | tuple[str, int],
+    question: str,
+    *,
+    llm: Any = None,
+    model: str | None = None,
+    settings: Settings | None = None,
+    store: PageStore | None = None,
+    retries: int = 2,
+) -> ChartAnswer:
+    """Answer an arithmetic ``question`` about the chart or table on a page, computing it exactly.
+
+    ``source``: an image file, ``"report.pdf:2"`` / ``"report.pdf"`` (page 1), or ``(doc, page)`` of a
+    document already indexed. The file is indexed first (unchanged files cost nothing).
+    """
+    settings = settings or Settings()
+    own = store is None
+    store = store or PageStore(settings)
+    try:
+        doc, number = _locate(store, source)
+        page = store.page(doc, number)
+        image = store.page_image(doc, number)
+        if llm is None:
+            from docagent.models.resolve import chat_model
+
+            llm = chat_model(model or settings.vlm_model)
+        answer = ChartAnswer(question, doc=doc, page=number)
+        prompt = [SystemMessage("You read charts and tables exactly."),
+                  HumanMessage(content=[{"type": "image", "path": str(image)}, {"type": "text", "text": _TRANSCRIBE}])]
+
+        def table_problems(data: dict[str, Any]) -> list[str]:
+            try:
+                table = ChartTable.model_validate(data)
+            except ValidationError as e:
+                return [f"not a table: {e.errors()[0]['loc']} {e.errors()[0]['msg']}"]
+            if not table.rows or not table.series:
+                return ["the table has no rows or no series"]
+            return [f"row {r.category!r} has {len(r.values)} values for {len(table.series)} series"
+                    for r in table.rows if len(r.values) != len(table.series)]
+
+        data, problems = ask_until_valid(llm, ChartTable, prompt, table_problems, retries)
+        if problems or data is None:
+            answer.error = "the chart could not be transcribed: " + "; ".join(problems)
+            return answer
+        answer.table = table = ChartTable.model_validate(data)
+        if not page.ocr and page.text.strip():
+            answer.mismatches = _cross_check(table, page.text)
+        cells = table.cells()
+        result: dict[str, Any] = {}
+
+        def expression_problems(data: dict[str, Any]) -> list[str]:
+            try:
+                result["value"] = evaluate(str(data.get("expression", "")), cells)
+            except CalculationError as e:
+                return [str(e)]
+            return []
+
+        data, problems = ask_until_valid(llm, _Expression, _expression_prompt(table, question), expression_problems, retries)
+        answer.expression = str((data or {}).get("expression", ""))
+        if problems:
+            answer.error = "the table does not answer it: " + "; ".join(problems)
+            return answer
+        answer.value = result["value"]
+        answer.unit = (data or {}).get("unit") or table.unit
+        return answer
+    finally:
+        if own:
+            store.close()
+
+
+def _locate(store: PageStore, source: str | Path | tuple[str, int]) -> tuple[str, int]:
+    if isinstance(source, tuple):
+        return source
+    text = str(source)
+    path, number = Path(text), 1
+    match = re.fullmatch(r"(.+):(\d+)", text)
+    if match and not path.exists():
+        path, number = Path(match.group(1)), int(match.group(2))
+    if store.document(path.name) is None or path.exists():
+        report = index_paths([path], store=store, progress=False)
+        if report.failed:
+            raise DocagentError(f"{path.name}: {report.failed[0].error}")
+    rec = store.document(path.name)
+    if rec is None:
+        raise ConfigError(f"{path} is neither a file nor an indexed document")
+    if not 1 <= number <= rec.pages:
+        raise ConfigError(f"{path.name} has {rec.pages} pages; page {number} does not exist")
+    return path.name, number
