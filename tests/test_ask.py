@@ -106,9 +106,15 @@ def test_an_ungrounded_answer_to_an_off_topic_question_abstains(store: PageStore
 
 def test_an_answer_computed_from_the_pages_is_not_abstained(store: PageStore, settings) -> None:
     # the sum is on no page, but the pages are about the question: evidence, not a phrase list, decides
-    answer = ask("What is the sum of the panels and inverter amounts on the invoice?", store=store, settings=settings,
+    answer = ask("How much do the panels and the inverter on the invoice cost together?", store=store, settings=settings,
                  llm=scripted("6,686.00 [1]"))
     assert not answer.abstained and answer.citations[0].doc == "invoice.pdf"
+
+
+def test_an_arithmetic_question_the_chart_path_cannot_compute_is_answered_in_words(store: PageStore, settings) -> None:
+    llm = scripted("no table", "still no table", "none", "6,686.00 [1]")  # three transcription tries, then words
+    answer = ask("What is the sum of the panels and inverter amounts on the invoice?", store=store, settings=settings, llm=llm)
+    assert answer.text == "6,686.00 [1]" and "chart" in answer.timings and len(llm.prompts) == 4
 
 
 def test_retrieval_only_when_no_model_can_load(store: PageStore, settings, tmp_path: Path) -> None:
