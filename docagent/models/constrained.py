@@ -230,7 +230,3 @@ class GrammarConstraint:
                         self.truncated[row] = True
                         break
         return scores.masked_fill(~allowed.to(scores.device), float("-inf"))
-
-    def finished(self, row: int) -> bool:
-        """Whether row ``row`` wrote a complete document of the grammar."""
-        return self.done[row] or self.matchers[row].is_accepting()

@@ -50,8 +50,7 @@ def structured_output_runnable(llm: BaseChatModel, schema: Any, *, include_raw: 
     """What ``llm.with_structured_output(schema, ...)`` returns, for a model that understands
     ``response_format`` (JSON schema) and ``bind_tools``. ``json_mode`` with a schema constrains to the
     schema too (any JSON object without one)."""
-    if kwargs.pop("strict", None) is False:
-        pass  # output is always constrained or validated; strictness is not optional here
+    kwargs.pop("strict", None)  # output is always constrained and validated: strictness is not optional here
     if kwargs:
         msg = f"unsupported argument(s) {sorted(kwargs)} for with_structured_output"
         raise ConfigError(msg)

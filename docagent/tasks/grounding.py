@@ -6,7 +6,12 @@ from docagent.retrieve import _TOKEN as TOKEN
 from docagent.retrieve import lexical_terms
 from docagent.types import Page
 
-__all__ = ["answer_terms", "coverage", "match_boxes"]
+__all__ = ["answer_terms", "coverage", "match_boxes", "tokens"]
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased words and numbers of ``text``, split as the lexical index splits them."""
+    return TOKEN.findall(text.lower())
 
 
 def answer_terms(text: str) -> set[str]:
@@ -21,7 +26,7 @@ def match_boxes(page: Page, wanted: set[str], limit: int = 40) -> tuple[list[tup
     boxes: list[tuple[int, int, int, int]] = []
     found: set[str] = set()
     for word in page.words:
-        hits = {t for t in TOKEN.findall(word.text.lower()) if t in wanted}
+        hits = {t for t in tokens(word.text) if t in wanted}
         if hits:
             found |= hits
             if len(boxes) < limit:
@@ -35,5 +40,5 @@ def coverage(terms: set[str], texts: list[str]) -> float:
         return 0.0
     present: set[str] = set()
     for text in texts:
-        present |= set(TOKEN.findall(text.lower())) & terms
+        present |= set(tokens(text)) & terms
     return len(present) / len(terms)

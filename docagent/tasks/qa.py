@@ -24,10 +24,9 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from docagent.config import Settings
 from docagent.errors import ModelError
 from docagent.index.store import PageStore
-from docagent.retrieve import _TOKEN as TOKEN
 from docagent.retrieve import PageRetriever
 from docagent.tasks.chart import needs_arithmetic
-from docagent.tasks.grounding import answer_terms, coverage, match_boxes
+from docagent.tasks.grounding import answer_terms, coverage, match_boxes, tokens
 from docagent.types import Answer, Citation, Page, PageHit
 
 __all__ = ["NOT_FOUND", "ask", "draw_evidence"]
@@ -147,7 +146,7 @@ def _snippet(text: str, terms: set[str], width: int = 60) -> str:
     words = text.split()
     if len(words) <= width:
         return " ".join(words)
-    found = [set(TOKEN.findall(w.lower())) & terms for w in words]
+    found = [set(tokens(w)) & terms for w in words]
 
     def richness(i: int) -> tuple[int, int, float]:  # distinct terms, then occurrences, then hits centred
         window = found[i : i + width]
