@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--doc", action="append", metavar="NAME", help="only this document (repeatable)")
     p.add_argument("--show-evidence", type=Path, metavar="DIR", help="write each cited page with its evidence boxes drawn")
 
+    p = sub.add_parser("agent", parents=[common], help="answer with a tool-calling agent over the documents")
+    p.add_argument("question")
+    p.add_argument("--model", help="chat model that calls tools and reads pages: Hub id, local folder or server URL")
+    p.add_argument("--max-steps", type=int, default=6, metavar="N", help="at most N rounds of tool calls (default 6)")
+
     p = sub.add_parser("extract", parents=[common], help="extract fields from forms and documents into a schema")
     p.add_argument("files", nargs="+", metavar="FILE")
     group = p.add_mutually_exclusive_group()
@@ -253,6 +258,33 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_agent(args: argparse.Namespace, settings: Settings) -> int:
+    from docagent.agents import run_agent
+    from docagent.errors import ModelError
+
+    if args.max_steps < 1:
+        print("docagent: --max-steps must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+
+    def show(step: Any) -> None:
+        args_text = json.dumps(step.args, ensure_ascii=False)
+        log.info("%s %s(%s)%s", "->" if step.ok else "!!", step.tool, args_text[1:-1],
+                 "" if step.ok else f": {step.result}")
+
+    try:
+        answer = run_agent(args.question, settings=settings, model=args.model, max_steps=args.max_steps, on_step=show)
+    except ModelError as e:
+        msg = (f"the agent needs a chat model that calls tools: {' '.join(str(e).split())} "
+               "Without one, `docagent ask` answers with the best passages (retrieval-only).")
+        raise DocagentError(msg) from e
+    lines = [answer.text]
+    lines += [f"  [{i}] {c['doc']}, page {c['page']}" for i, c in enumerate(answer.citations, 1)]
+    if answer.stopped == "step_limit":
+        lines.append(f"  (stopped after {answer.rounds} rounds of tool calls: --max-steps)")
+    _emit(args, answer.to_json(), "\n".join(lines))
+    return EXIT_OK
+
+
 def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
     from docagent.tasks.extract import extract
 
@@ -433,7 +465,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "extract": cmd_extract, "chart": cmd_chart,
+COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "agent": cmd_agent, "extract": cmd_extract, "chart": cmd_chart,
             "eval": cmd_eval, "docs": cmd_docs, "rm": cmd_rm, "doctor": cmd_doctor}
 
 if __name__ == "__main__":

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from langchain_core.language_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
 from PIL import Image
-from pydantic import Field
 
 from docagent.cli import main
 from docagent.evaluation.qa import Label, evaluate_qa, load_labels, score_answer
@@ -24,6 +20,7 @@ from docagent.models import ChatIdefics2
 from docagent.tasks.qa import NOT_FOUND, ask
 from docagent.types import Answer
 from tests import factories
+from tests.scripted import scripted
 
 PAGES = {
     "invoice.pdf": [
@@ -36,20 +33,6 @@ PAGES = {
         "Expenses: submit receipts within 30 days using form EXP-7.",
     ],
 }
-
-
-class Scripted(GenericFakeChatModel):
-    """A fake chat model that answers from a script and keeps the prompts it was given."""
-
-    prompts: list[Any] = Field(default_factory=list)
-
-    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
-        self.prompts.append(messages)
-        return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)  # _stream comes here too
-
-
-def scripted(*replies: str) -> Scripted:
-    return Scripted(messages=iter([AIMessage(r) for r in replies]), prompts=[])
 
 
 @pytest.fixture
@@ -142,7 +125,7 @@ def test_many_pages_go_through_a_map_step(store: PageStore, settings) -> None:
                  max_pages_per_prompt=2)
     assert len(llm.prompts) == 6  # five pages read one by one, then the answer from the notes
     final = llm.prompts[-1][1].content
-    assert [b["text"] for b in final if b["text"].startswith("[")] == ["[1] invoice.pdf, page 1: Total due 7,981.99"]
+    assert [b["text"] for b in final if b["text"].startswith("[")] == ["[1] invoice.pdf, page 1: <document>Total due 7,981.99</document>"]
     assert not answer.abstained and answer.citations[0].page == 1
 
 

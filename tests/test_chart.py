@@ -8,12 +8,8 @@ import io
 import json
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import pytest
-from langchain_core.language_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
-from pydantic import Field
 
 from docagent.cli import main
 from docagent.config import Settings
@@ -35,23 +31,11 @@ from docagent.tasks.chart import (
 )
 from docagent.tasks.qa import ask
 from tests import factories
+from tests.scripted import scripted
 
 CHARTQA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chartqa"
 REVENUE = ChartTable(title="Revenue", unit="thousand EUR", series=["Revenue"],
                      rows=[ChartRow(category=q, values=[v]) for q, v in [("Q1", 820), ("Q2", 960), ("Q3", 1130), ("Q4", 1290)]])
-
-
-class Scripted(GenericFakeChatModel):
-    prompts: list[Any] = Field(default_factory=list)
-
-    def _generate(self, messages, stop=None, run_manager=None, **kwargs):  # noqa: ANN001, ANN003, ANN202
-        self.prompts.append(messages)
-        return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
-
-
-def scripted(*replies: str | ChartTable | dict) -> Scripted:
-    texts = [r.model_dump_json() if isinstance(r, ChartTable) else json.dumps(r) if isinstance(r, dict) else r for r in replies]
-    return Scripted(messages=iter([AIMessage(t) for t in texts]))
 
 
 @pytest.fixture

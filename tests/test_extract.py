@@ -7,12 +7,9 @@ import datetime as dt
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
-from langchain_core.language_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from docagent.cli import main
 from docagent.errors import ConfigError
@@ -28,6 +25,7 @@ from docagent.tasks.extract import extract
 from docagent.tasks.schema import coerce, fields_of
 from docagent.types import Extraction, FieldValue
 from tests import factories
+from tests.scripted import scripted
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 INVOICE = [
@@ -35,20 +33,6 @@ INVOICE = [
     "Supplier: Northwind Solar AG. Customer: Brightwater Bakery GmbH.",
     "Total due: 7,981.99 EUR",
 ]
-
-
-class Scripted(GenericFakeChatModel):
-    """Answers from a script, keeps its prompts; has no structured output (so JSON is asked for in words)."""
-
-    prompts: list[Any] = Field(default_factory=list)
-
-    def _generate(self, messages, stop=None, run_manager=None, **kwargs):  # noqa: ANN001, ANN003, ANN202
-        self.prompts.append(messages)
-        return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
-
-
-def scripted(*replies: str) -> Scripted:
-    return Scripted(messages=iter([AIMessage(r) for r in replies]))
 
 
 class Member(BaseModel):

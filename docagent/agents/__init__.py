@@ -1,8 +1,34 @@
-"""Tools over docagent's tasks, for LangChain agents.
+"""docagent inside agents: LangChain tools over the tasks, and a bounded tool-calling agent.
 
-    calculator   exact arithmetic (numbers, + - * / **, sum, mean, median, min, max, abs, round, percent_change)
+    from docagent.agents import make_tools, run_agent
+    tools = make_tools(settings=settings)          # search_documents, ask_documents, read_page,
+                                                   # extract_fields, chart_compute, calculator
+    answer = run_agent("What did Q3 revenue grow by?", llm=chat_model, max_steps=6)
+    answer.text, answer.citations
 """
 
-from docagent.agents.tools import calculator
+from docagent.agents.agent import AgentAnswer, AgentStep, run_agent
+from docagent.agents.tools import (
+    AskDocumentsTool,
+    ChartComputeTool,
+    DocumentTool,
+    ExtractFieldsTool,
+    ReadPageTool,
+    SearchDocumentsTool,
+    calculator,
+    make_tools,
+)
 
-__all__ = ["calculator"]
+__all__ = [
+    "AgentAnswer",
+    "AgentStep",
+    "AskDocumentsTool",
+    "ChartComputeTool",
+    "DocumentTool",
+    "ExtractFieldsTool",
+    "ReadPageTool",
+    "SearchDocumentsTool",
+    "calculator",
+    "make_tools",
+    "run_agent",
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -182,6 +183,7 @@ class ChatIdefics2(BaseChatModel):
     _processor: Any = PrivateAttr(default=None)
     _ll_tokenizer: Any = PrivateAttr(default=None)
     _closing: Any = PrivateAttr(default=None)
+    _special: Any = PrivateAttr(default=None)
     _load_lock: Any = PrivateAttr(default_factory=threading.Lock)
     _processor_lock: Any = PrivateAttr(default_factory=threading.Lock)
 
@@ -325,7 +327,21 @@ class ChatIdefics2(BaseChatModel):
             hint = "Reply with one JSON object that follows this JSON schema: " + json.dumps(schema, ensure_ascii=False)
             messages.insert(0, SystemMessage(content=hint))
         turns, images = to_turns(messages, system_prompt=self.resolved_spec.system_prompt)
+        pattern = self._special_pattern()
+        for turn in turns:  # text is text: a page or question that prints "<image>" or "<end_of_utterance>"
+            for part in turn["content"]:  # must not become the model's control tokens
+                if part["type"] == "text":
+                    part["text"] = pattern.sub(lambda m: m.group(0)[0] + "\u200b" + m.group(0)[1:], part["text"])
         return turns, images, schema
+
+    def _special_pattern(self) -> re.Pattern[str]:
+        """The tokenizer's added and special tokens (``<image>``, ``<end_of_utterance>``, ``</s>`` ...) as one regex."""
+        if self._special is None:
+            tok = self.processor.tokenizer
+            texts = {t.content for t in tok.added_tokens_decoder.values()} | set(tok.all_special_tokens)
+            texts = sorted((t for t in texts if len(t) > 1), key=len, reverse=True)
+            self._special = re.compile("|".join(map(re.escape, texts)) or r"(?!)")
+        return self._special
 
     def _inputs(self, prompts: list[str], images: list[list[Any]], splitting: bool | None) -> Any:
         processor = self.processor

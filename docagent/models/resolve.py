@@ -7,13 +7,15 @@ keyed by URL scheme; docagent's own ``connectors.openai_server`` registers ``htt
 
 from __future__ import annotations
 
+import threading
+import time
 from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import urlparse
 
-from docagent.errors import ConfigError
+from docagent.errors import ConfigError, ModelError
 
-__all__ = ["chat_model"]
+__all__ = ["chat_model", "loaded_chat_model"]
 
 
 def chat_model(name: str, **kwargs: Any) -> Any:
@@ -28,3 +30,31 @@ def chat_model(name: str, **kwargs: Any) -> Any:
     from docagent.models.idefics2 import ChatIdefics2
 
     return ChatIdefics2(model=name, **kwargs)
+
+
+_LOADED: dict[str, Any] = {}
+_FAILED: dict[str, tuple[float, ModelError]] = {}
+_RETRY_AFTER_S = 300.0
+_LOCK = threading.Lock()
+
+
+def loaded_chat_model(name: str) -> Any:
+    """The chat model for ``name``, loaded once per process and reused by every later call (``ask``,
+    ``extract``, ``chart``, the agent's tools, the servers). A failed load raises the same
+    :class:`ModelError` again, without retrying, for five minutes."""
+    with _LOCK:
+        if name in _LOADED:
+            return _LOADED[name]
+        failed = _FAILED.get(name)
+        if failed and time.monotonic() - failed[0] < _RETRY_AFTER_S:
+            raise failed[1]
+        try:
+            llm = chat_model(name)
+            if hasattr(llm, "load"):
+                llm.load()
+        except ModelError as e:
+            _FAILED[name] = (time.monotonic(), e)
+            raise
+        _FAILED.pop(name, None)
+        _LOADED[name] = llm
+        return llm

@@ -25,6 +25,7 @@ from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.tasks.calc import FUNCTIONS, evaluate, number_text
 from docagent.tasks.llm import ask_until_valid
+from docagent.tasks.prompts import DATA_RULE, quoted
 
 __all__ = ["ChartAnswer", "ChartRow", "ChartTable", "chart", "needs_arithmetic", "table_from_csv"]
 
@@ -133,11 +134,13 @@ _TRANSCRIBE = ("Transcribe the chart or table on this page into a data table: se
 def _expression_prompt(table: ChartTable, question: str) -> list[Any]:
     names = "; ".join(f'"{s}"' for s in table.series)
     categories = "; ".join(f'"{r.category}"' for r in table.rows)
-    text = (f"Data table:\n{table.markdown()}\n\nSeries: {names}\nCategories: {categories}\n\n"
+    data = f"{table.markdown()}\n\nSeries: {names}\nCategories: {categories}"
+    text = (f"Data table:\n{quoted(data)}\n\n"
             f"Write an arithmetic expression that answers: {question}\n"
             'Refer to values only as cell("series", "category") or col("series"); use numbers, + - * / ** and '
             f"{', '.join(FUNCTIONS)}. percent_change(old, new) gives percent.")
-    return [SystemMessage("You turn questions about a data table into arithmetic expressions."), HumanMessage(text)]
+    return [SystemMessage("You turn questions about a data table into arithmetic expressions. " + DATA_RULE),
+            HumanMessage(text)]
 
 
 def table_from_csv(text: str) -> ChartTable:
@@ -197,11 +200,11 @@ def chart(
         page = store.page(doc, number)
         image = store.page_image(doc, number)
         if llm is None:
-            from docagent.models.resolve import chat_model
+            from docagent.models.resolve import loaded_chat_model
 
-            llm = chat_model(model or settings.vlm_model)
+            llm = loaded_chat_model(model or settings.vlm_model)
         answer = ChartAnswer(question, doc=doc, page=number)
-        prompt = [SystemMessage("You read charts and tables exactly."),
+        prompt = [SystemMessage("You read charts and tables exactly. " + DATA_RULE),
                   HumanMessage(content=[{"type": "image", "path": str(image)}, {"type": "text", "text": _TRANSCRIBE}])]
 
         def table_problems(data: dict[str, Any]) -> list[str]:

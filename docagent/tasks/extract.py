@@ -27,6 +27,7 @@ from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.retrieve import PageRetriever
 from docagent.tasks.llm import ask_until_valid
+from docagent.tasks.prompts import DATA_RULE, page_blocks
 from docagent.tasks.schema import FieldSpec, coerce, fields_of, schema_model
 from docagent.types import Extraction, FieldValue, Page, Widget, Word
 
@@ -36,15 +37,16 @@ log = logging.getLogger(__name__)
 
 _SYSTEM = (
     "You extract fields from document pages, numbered [1], [2], ... Copy values exactly as printed "
-    "(dates and amounts too). Use null for a field that is not on the pages."
+    "(dates and amounts too). Use null for a field that is not on the pages. " + DATA_RULE
 )
 _MATCH = 0.5  # share of a field's words a widget's name, tooltip or label must carry to be that field
 
 
 def extract(
-    files: Sequence[str | Path],
+    files: Sequence[str | Path] = (),
     schema: Any = None,
     *,
+    docs: Sequence[str] = (),
     settings: Settings | None = None,
     store: PageStore | None = None,
     llm: Any = None,
@@ -59,7 +61,7 @@ def extract(
     Without a schema, a fillable PDF gives all its form fields by name. ``llm``: any LangChain chat model
     that reads images (else ``model`` or ``settings.vlm_model`` is loaded when a field needs it; when none
     loads, or ``use_model=False``, fields are read next to their printed labels). One :class:`Extraction`
-    per file, in order; a
+    per file, in order, then one per name in ``docs`` (documents already indexed, read from the store); a
     file that cannot be read gets its error and the batch goes on.
     """
     settings = settings or Settings()
@@ -68,13 +70,13 @@ def extract(
     store = store or PageStore(settings)
     state = {"llm": llm if use_model else None, "tried": llm is not None or not use_model}
     try:
-        report = index_paths(list(files), store=store, progress=False)
-        failed = {Path(f.path).name: f.error for f in report.failed}
+        report = index_paths(list(files), store=store, progress=False) if files else None
+        failed = {Path(f.path).name: f.error for f in report.failed} if report else {}
         results = []
-        for file in tqdm(files, desc="extract", unit="file", disable=not progress):
-            name = Path(file).name
+        names = [Path(f).name for f in files] + list(docs)
+        for name in tqdm(names, desc="extract", unit="file", disable=not progress):
             if name in failed or store.document(name) is None:
-                results.append(Extraction(name, errors=[failed.get(name, "not indexed")]))
+                results.append(Extraction(name, errors=[failed.get(name, "not indexed: `docagent docs` lists the documents")]))
                 continue
             try:
                 results.append(_extract_one(store, name, specs, state, model or settings.vlm_model, max_pages, retries))
@@ -119,11 +121,9 @@ def _model(state: dict[str, Any], name: str) -> Any:
     if not state["tried"]:
         state["tried"] = True
         try:
-            from docagent.models.resolve import chat_model
+            from docagent.models.resolve import loaded_chat_model
 
-            state["llm"] = chat_model(name)
-            if hasattr(state["llm"], "load"):
-                state["llm"].load()
+            state["llm"] = loaded_chat_model(name)
         except ModelError as e:
             state["llm"] = None
             log.warning("no model for extraction (%s); fields are read next to their printed labels", " ".join(str(e).split()))
@@ -214,11 +214,7 @@ def _narrow(store: PageStore, name: str, pages: list[Page], specs: list[FieldSpe
 def _prompt(pages: list[Page], specs: list[FieldSpec], images: list[Path]) -> list[Any]:
     content: list[dict[str, Any]] = []
     for i, (page, image) in enumerate(zip(pages, images, strict=True), 1):
-        content.append({"type": "text", "text": f"[{i}] page {page.number}:"})
-        content.append({"type": "image", "path": str(image)})
-        text = " ".join(page.text.split())
-        if text:
-            content.append({"type": "text", "text": f"Text of [{i}]{' (OCR)' if page.ocr else ''}: {text[:1500]}"})
+        content += page_blocks(f"[{i}] page {page.number}:", page, image, 1500)
     listing = "; ".join(f"{s.name} ({s.type}{': ' + s.description if s.description else ''})" for s in specs)
     content.append({"type": "text", "text": f"Fields to extract, as JSON: {listing}"})
     return [SystemMessage(_SYSTEM), HumanMessage(content=content)]

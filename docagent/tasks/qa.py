@@ -27,6 +27,7 @@ from docagent.index.store import PageStore
 from docagent.retrieve import PageRetriever
 from docagent.tasks.chart import needs_arithmetic
 from docagent.tasks.grounding import answer_terms, coverage, match_boxes, tokens
+from docagent.tasks.prompts import DATA_RULE, page_blocks, quoted
 from docagent.types import Answer, Citation, Page, PageHit
 
 __all__ = ["NOT_FOUND", "ask", "draw_evidence"]
@@ -36,11 +37,12 @@ NOT_FOUND = "NOT FOUND"
 _SYSTEM = (
     "You answer questions about documents from images of their pages, numbered [1], [2], ... "
     "Use only what the pages show. Answer briefly, then cite the pages you used by number, like [1] or [2]. "
-    f"If the pages do not contain the answer, reply with exactly: {NOT_FOUND}"
+    f"If the pages do not contain the answer, reply with exactly: {NOT_FOUND} " + DATA_RULE
 )
 _MAP = (
     "You read one page of a document for a question. Write down, briefly, what this page says that helps "
-    f"answer it (numbers and names exactly as printed). If the page says nothing about it, reply with exactly: {NOT_FOUND}"
+    f"answer it (numbers and names exactly as printed). If the page says nothing about it, reply with exactly: {NOT_FOUND} "
+    + DATA_RULE
 )
 _CITE = re.compile(r"\[(\d{1,3})\]")
 _GROUNDED = 0.25  # below this share of the answer's words found on the pages, the answer is not grounded
@@ -69,6 +71,7 @@ def ask(
     model: str | None = None,
     k: int = 4,
     docs: Iterable[str] | None = None,
+    pages: Iterable[tuple[str, int]] | None = None,
     on_token: Callable[[str], None] | None = None,
     show_evidence: str | Path | None = None,
     max_pages_per_prompt: int = 4,
@@ -78,7 +81,8 @@ def ask(
 
     ``llm``: any LangChain chat model that takes images; else ``model`` (a Hub id, a local folder or a
     server URL) or ``settings.vlm_model`` is loaded, and when that fails the answer is retrieval-only.
-    ``on_token`` receives the answer as it streams. ``show_evidence``: a folder to write each cited
+    ``pages``: read these ``(doc, page)`` pages instead of retrieving (raises :class:`StoreError` for a
+    page the store does not hold). ``on_token`` receives the answer as it streams. ``show_evidence``: a folder to write each cited
     page with its evidence boxes drawn.
     """
     settings = settings or Settings()
@@ -86,7 +90,11 @@ def ask(
     timings: dict[str, float] = {}
     with _opened(store, settings) as st:
         t = time.perf_counter()
-        hits = PageRetriever(store=st, k=k).search(question, docs=list(docs) if docs else None)
+        wanted = pages
+        if wanted is None:
+            hits = PageRetriever(store=st, k=k).search(question, docs=list(docs) if docs else None)
+        else:
+            hits = [PageHit(doc, n, 1.0, st.page(doc, n).text, st.page_image(doc, n)) for doc, n in wanted]
         pages = {(h.doc, h.page): st.page(h.doc, h.page) for h in hits}
         timings["retrieve"] = _ms(t)
         related = coverage(answer_terms(question), [p.text for p in pages.values()])
@@ -94,11 +102,9 @@ def ask(
         if llm is None:
             t = time.perf_counter()
             try:
-                from docagent.models.resolve import chat_model
+                from docagent.models.resolve import loaded_chat_model
 
-                llm = chat_model(model or settings.vlm_model)
-                if hasattr(llm, "load"):
-                    llm.load()
+                llm = loaded_chat_model(model or settings.vlm_model)
             except ModelError as e:
                 llm, notice = None, "retrieval-only: " + " ".join(str(e).split())
             timings["load_model"] = _ms(t)
@@ -164,13 +170,7 @@ def _text(content: Any) -> str:
 
 
 def _page_blocks(i: int, hit: PageHit, page: Page, text_chars: int, image: bool = True) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": f"[{i}] {hit.doc}, page {hit.page}:"}]
-    if image:
-        blocks.append({"type": "image", "path": str(hit.image)})
-    text = " ".join(page.text.split())
-    if text and text_chars:  # the text layer (or OCR) helps with small print and exact numbers
-        blocks.append({"type": "text", "text": f"Text of [{i}]{' (OCR)' if page.ocr else ''}: {text[:text_chars]}"})
-    return blocks
+    return page_blocks(f"[{i}] {hit.doc}, page {hit.page}:", page, hit.image if image else None, text_chars)
 
 
 def _bind(llm: Any, images: int) -> Any:
@@ -208,7 +208,7 @@ def _with_model(question: str, hits: list[PageHit], pages: dict[tuple[str, int],
                                                         {"type": "text", "text": f"Question: {question}"}])]
             for i, h in enumerate(hits, 1)
         ])
-        content = [{"type": "text", "text": f"[{i}] {h.doc}, page {h.page}: {_text(n.content).strip()}"}
+        content = [{"type": "text", "text": f"[{i}] {h.doc}, page {h.page}: {quoted(_text(n.content).strip())}"}
                    for i, (h, n) in enumerate(zip(hits, notes, strict=True), 1)
                    if not _text(n.content).strip().upper().startswith(NOT_FOUND)]
         content.append({"type": "text", "text": f"Question: {question}"})

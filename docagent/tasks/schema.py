@@ -65,7 +65,8 @@ def _from_annotation(annotation: Any) -> str:
 
 
 def fields_of(schema: Any) -> list[FieldSpec]:
-    """The fields of a pydantic model class, a JSON Schema (dict, or path of a ``.json`` file) or a field list."""
+    """The fields of a pydantic model class, a JSON Schema (dict, or path of a ``.json`` file), a field list
+    or a list of :class:`FieldSpec`."""
     if isinstance(schema, type) and issubclass(schema, BaseModel):
         return [FieldSpec(n, _from_annotation(f.annotation), f.description or "") for n, f in schema.model_fields.items()]
     if isinstance(schema, (str, Path)) and str(schema).endswith(".json"):
@@ -88,7 +89,13 @@ def fields_of(schema: Any) -> list[FieldSpec]:
         return specs
     if isinstance(schema, str):
         return _parse_list(schema)
-    msg = "the schema must be a pydantic model, a JSON Schema (dict or .json file) or a field list"
+    if isinstance(schema, list) and schema and all(isinstance(s, FieldSpec) for s in schema):
+        unknown = [s.type for s in schema if s.type not in TYPES]
+        if unknown:
+            msg = f"unknown field type {unknown[0]!r}; use one of {', '.join(TYPES)}"
+            raise ConfigError(msg)
+        return schema
+    msg = "the schema must be a pydantic model, a JSON Schema (dict or .json file), a field list or FieldSpecs"
     raise ConfigError(msg)
 
 
