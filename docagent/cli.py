@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="+", metavar="DOC", help="document file name, as `docagent docs` lists it")
 
     sub.add_parser("doctor", parents=[common], help="what is available: Python, torch, GPU, models, OCR, store")
+
+    # Commands served by other packages (docagent's own connectors add `serve` and `mcp`): each entry
+    # point is called with (subparsers, common parent parser) and sets `handler(args, settings) -> int`.
+    for ep in entry_points(group="docagent.commands"):
+        ep.load()(sub, common)
     return parser
 
 
@@ -161,7 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"docagent: invalid setting: {e}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return COMMANDS[args.command](args, settings)
+        handler = getattr(args, "handler", None) or COMMANDS[args.command]
+        return handler(args, settings)
     except DocagentError as e:
         if args.json:
             _emit(args, {"error": str(e)}, "")

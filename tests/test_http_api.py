@@ -1,0 +1,208 @@
+"""The HTTP API: the real server (uvicorn) on a loopback port, called over HTTP.
+
+In-process servers carry scripted chat models (known answers); `docagent serve` runs as a subprocess for
+what only the command decides (refusing to listen beyond loopback without a token, requiring it when set).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytest.importorskip("fastapi", reason="the HTTP API needs the server extra: pip install 'docagent[server]'")
+
+import uvicorn  # noqa: E402
+
+from connectors.http_api import ApiSettings, create_app  # noqa: E402
+from docagent.config import Settings  # noqa: E402
+from docagent.index.indexer import index_paths  # noqa: E402
+from tests import factories  # noqa: E402
+from tests.scripted import scripted  # noqa: E402
+from tests.test_agents import INVOICE, REPORT, REVENUE  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running(app: Any) -> Iterator[str]:
+    """``app`` served by uvicorn on a free loopback port, in a thread; yields the base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def files(docs_dir: Path) -> dict[str, Path]:
+    return {"invoice": factories.text_pdf(docs_dir / "invoice.pdf", INVOICE),
+            "report": factories.text_pdf(docs_dir / "report.pdf", REPORT),
+            "form": factories.form_pdf(docs_dir / "membership.pdf")}
+
+
+@pytest.fixture
+def indexed(settings: Settings, files: dict[str, Path]) -> Settings:
+    assert not index_paths(list(files.values()), settings, progress=False).failed
+    return settings
+
+
+def sse(response: httpx.Response) -> list[tuple[str, Any]]:
+    """(event, data) pairs of a server-sent-event stream."""
+    events, kind, data = [], "message", []
+    for line in response.iter_lines():
+        if line.startswith("event:"):
+            kind = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+        elif not line and data:
+            events.append((kind, json.loads("\n".join(data))))
+            kind, data = "message", []
+    return events
+
+
+def test_upload_indexes_good_files_and_rejects_bad_ones_by_content_and_size(settings: Settings, files: dict[str, Path],
+                                                                            tmp_path: Path) -> None:
+    html = b"<!doctype html><html><body>Not a PDF</body></html>"
+    big = b"%PDF-1.7\n" + b"0" * (1 << 20)
+    api = ApiSettings(max_upload_mb=0.5)
+    with running(create_app(settings, api)) as url, httpx.Client(base_url=url, timeout=120) as client:
+        uploads = [("files", ("invoice.pdf", files["invoice"].read_bytes(), "application/pdf")),
+                   ("files", ("../../escape.pdf", files["report"].read_bytes(), "application/pdf")),
+                   ("files", ("page.pdf", html, "application/pdf")),
+                   ("files", ("huge.pdf", big, "application/pdf"))]
+        r = client.post("/documents", files=uploads)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["indexed"]["documents"] == 2
+        rejected = {x["file"]: (x["status"], x["error"]) for x in body["rejected"]}
+        assert rejected["page.pdf"][0] == 415 and "content looks like text" in rejected["page.pdf"][1]
+        assert rejected["huge.pdf"] == (413, "larger than the limit of 0.5 MiB")
+        names = [d["doc"] for d in client.get("/documents").json()["documents"]]
+        assert sorted(names) == ["escape.pdf", "invoice.pdf"]  # the path was dropped from the name
+        assert not (tmp_path.parent / "escape.pdf").exists() and not (settings.store.parent / "escape.pdf").exists()
+        only_bad = client.post("/documents", files=[("files", ("page.pdf", html, "application/pdf"))])
+        assert only_bad.status_code == 415
+        too_many = client.post("/documents", files=[("files", (f"{i}.pdf", b"%PDF-", "application/pdf")) for i in range(21)])
+        assert too_many.status_code == 413 and "at most 20 files" in too_many.json()["detail"]
+
+
+def test_search_ask_and_the_cited_page_image(indexed: Settings) -> None:
+    llm = scripted("The total due is 7,981.99 EUR [1].")
+    with running(create_app(indexed, llm=llm)) as url, httpx.Client(base_url=url, timeout=120) as client:
+        hits = client.get("/search", params={"q": "total due invoice", "k": 2}).json()["results"]
+        assert (hits[0]["doc"], hits[0]["page"]) == ("invoice.pdf", 1)
+        answer = client.post("/ask", json={"question": "What is the total due on the invoice?", "k": 2}).json()
+        assert answer["answer"] == "The total due is 7,981.99 EUR [1]." and not answer["abstained"]
+        citation = answer["citations"][0]
+        assert (citation["doc"], citation["page"]) == ("invoice.pdf", 1) and citation["boxes"]
+        image = client.get(citation["image_url"])
+        assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+        assert image.content.startswith(b"\x89PNG")
+        assert client.get("/documents/invoice.pdf/pages/9.png").status_code == 404
+
+
+def test_ask_streams_tokens_then_the_answer(indexed: Settings) -> None:
+    llm = scripted("The total due is 7,981.99 EUR [1].")
+    with running(create_app(indexed, llm=llm)) as url, httpx.Client(base_url=url, timeout=120) as client, \
+            client.stream("POST", "/ask", json={"question": "What is the total due?", "stream": True}) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = sse(r)
+    tokens = [data["text"] for kind, data in events if kind == "token"]
+    assert len(tokens) > 3 and events[-1][0] == "answer"
+    assert "".join(tokens) == events[-1][1]["answer"] == "The total due is 7,981.99 EUR [1]."
+    assert events[-1][1]["citations"][0]["doc"] == "invoice.pdf"
+
+
+def test_extract_and_chart(indexed: Settings) -> None:
+    fields = [{"name": "full_name", "type": "str"}, {"name": "newsletter", "type": "bool"}]
+    with running(create_app(indexed, llm=scripted())) as url, httpx.Client(base_url=url, timeout=120) as client:
+        r = client.post("/extract", json={"docs": ["membership.pdf"], "fields": fields})
+        got = r.json()["documents"][0]["fields"]
+        assert got["full_name"]["value"] == "Ada Lovelace" and got["newsletter"]["value"] is True
+        assert got["full_name"]["source"] == "acroform" and got["full_name"]["page"] == 1
+        assert client.post("/extract", json={"docs": ["nope.pdf"]}).status_code == 404
+    llm = scripted(REVENUE, {"expression": 'cell("Q4") - cell("Q1")'})
+    with running(create_app(indexed, llm=llm)) as url, httpx.Client(base_url=url, timeout=120) as client:
+        r = client.post("/chart", json={"doc": "report.pdf", "page": 1, "question": "How much higher was Q4 than Q1?"})
+        assert r.status_code == 200 and r.json()["exact"] == "470" and r.json()["page"] == 1
+
+
+def test_remove_bad_requests_and_the_openapi_spec(indexed: Settings) -> None:
+    with running(create_app(indexed, llm=scripted())) as url, httpx.Client(base_url=url, timeout=120) as client:
+        assert client.post("/ask", json={"question": "q", "docs": ["missing.pdf"]}).status_code == 404
+        assert client.post("/ask", json={"question": "q", "k": 0}).status_code == 422
+        assert client.delete("/documents/invoice.pdf").json() == {"removed": "invoice.pdf"}
+        assert client.delete("/documents/invoice.pdf").status_code == 404
+        assert "invoice.pdf" not in [d["doc"] for d in client.get("/documents").json()["documents"]]
+        spec = client.get("/openapi.json").json()
+    assert {"/documents", "/documents/{name}", "/search", "/ask", "/extract", "/chart"} <= set(spec["paths"])
+    assert spec["components"]["schemas"]["AskRequest"]["properties"]["question"]["description"] == "the question"
+
+
+def test_a_token_once_set_is_required_on_loopback_too(indexed: Settings) -> None:
+    api = ApiSettings(token="s3cret-token")
+    with running(create_app(indexed, api, llm=scripted())) as url, httpx.Client(base_url=url, timeout=60) as client:
+        assert client.get("/health").status_code == 200  # status only, no data
+        refused = client.get("/documents")
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        assert client.get("/documents", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert client.get("/documents", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
+
+
+def _serve(store: Path, host: str, port: int, token: str | None) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "DOCAGENT_API_TOKEN"}
+    if token:
+        env["DOCAGENT_API_TOKEN"] = token
+    return subprocess.Popen([sys.executable, "-m", "docagent", "serve", "--host", host, "--port", str(port),
+                             "--store", str(store)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_docagent_serve_beyond_loopback_refuses_to_start_without_a_token(indexed: Settings) -> None:
+    proc = _serve(indexed.store, "0.0.0.0", free_port(), None)  # noqa: S104 - the point of the test
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "set DOCAGENT_API_TOKEN" in err and "--host 127.0.0.1" in err
+
+
+def test_docagent_serve_beyond_loopback_requires_the_token(indexed: Settings) -> None:
+    port = free_port()
+    proc = _serve(indexed.store, "0.0.0.0", port, "tok-123")  # noqa: S104 - the point of the test
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.communicate()[1]
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "docagent serve did not come up"
+            time.sleep(0.3)
+        assert httpx.get(url + "/documents").status_code == 401
+        ok = httpx.get(url + "/documents", headers={"Authorization": "Bearer tok-123"})
+        assert ok.status_code == 200 and {d["doc"] for d in ok.json()["documents"]} >= {"invoice.pdf"}
+    finally:
+        proc.terminate()
+        proc.wait(30)

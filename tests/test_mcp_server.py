@@ -1,0 +1,55 @@
+"""The MCP server: `docagent mcp` started by the official SDK's client, spoken to over stdio."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mcp", reason="the MCP server needs the server extra: pip install 'docagent[server]'")
+
+from mcp import Client, StdioServerParameters  # noqa: E402
+
+from docagent.config import Settings  # noqa: E402
+from docagent.index.indexer import index_paths  # noqa: E402
+from tests import factories  # noqa: E402
+from tests.test_agents import INVOICE, NAMES  # noqa: E402
+
+
+@pytest.fixture
+def store(settings: Settings, docs_dir: Path) -> Path:
+    factories.text_pdf(docs_dir / "invoice.pdf", INVOICE)
+    assert not index_paths([docs_dir], settings, progress=False).failed
+    return settings.store
+
+
+async def test_the_tools_over_stdio(store: Path, tiny_idefics2: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k.startswith(("HF_", "TRANSFORMERS_", "ORT_", "TOKENIZERS_", "ANONYMIZED_"))}
+    server = StdioServerParameters(command=sys.executable, env=env, cwd=str(Path(__file__).resolve().parents[1]),
+                                   args=["-m", "docagent", "mcp", "--store", str(store), "--model", str(tiny_idefics2)])
+    async with Client(server, read_timeout_seconds=300) as client:
+        listed = (await client.list_tools()).tools
+        assert [t.name for t in listed] == NAMES
+        for t in listed:
+            assert t.description and t.annotations.read_only_hint
+            assert all(p.get("description") for p in t.input_schema["properties"].values()), t.name
+
+        found = await client.call_tool("search_documents", {"query": "total due on the invoice", "k": 2})
+        assert not found.is_error
+        top = found.structured_content["results"][0]
+        assert (top["doc"], top["page"]) == ("invoice.pdf", 1) and "7,981.99" in top["snippet"]
+        assert json.loads(found.content[0].text) == found.structured_content
+
+        read = await client.call_tool("read_page", {"doc": "invoice.pdf", "page": 1, "question": "What is the total?"})
+        assert not read.is_error and read.structured_content["mode"] == "vlm"  # the tiny Idefics2 read the page
+
+        missing = await client.call_tool("read_page", {"doc": "missing.pdf", "page": 1, "question": "q"})
+        assert missing.is_error and missing.content[0].text.startswith("no document named 'missing.pdf'")
+        bad = await client.call_tool("search_documents", {"query": "x", "k": 0})
+        assert bad.is_error and bad.content[0].text.startswith("invalid arguments (k: ")
+        assert (await client.call_tool("calculator", {"expression": "1290 - 820"})).content[0].text == "470"
+        unknown = await client.call_tool("delete_documents", {})
+        assert unknown.is_error and "there is no tool named 'delete_documents'" in unknown.content[0].text
