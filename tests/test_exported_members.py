@@ -52,6 +52,17 @@ def test_model_names_are_pinned() -> None:
         assert hasattr(docagent.models, name), name
 
 
+def test_agent_names_are_pinned() -> None:
+    import docagent.agents
+
+    assert docagent.agents.__all__ == [
+        "AgentAnswer", "AgentStep", "AskDocumentsTool", "ChartComputeTool", "DocumentTool", "ExtractFieldsTool",
+        "ReadPageTool", "SearchDocumentsTool", "calculator", "make_tools", "run_agent",
+    ]
+    for name in docagent.agents.__all__:
+        assert hasattr(docagent.agents, name), name
+
+
 def test_library_does_not_import_app_or_connectors() -> None:
     import pathlib
     import re
