@@ -139,3 +139,21 @@ class TestChatOpenAIServerIntegration(RandomWeightsToolArguments, ChatModelInteg
     @property
     def supports_json_mode(self) -> bool:
         return True
+
+
+def test_the_agent_drives_a_model_behind_a_server(stub: OpenAIStub, tmp_path: Path, embedder) -> None:
+    """run_agent with a remote tool-calling model: OpenAI tools and tool_choice over HTTP, calls that parse."""
+    from docagent.agents import make_tools, run_agent
+    from docagent.index.store import PageStore
+    from tests.scripted import scripted
+    from tests.test_agents import NAMES, build_library
+
+    remote = ChatOpenAIServer(base_url=stub.url, model=stub.model_name, max_tokens=160)
+    with PageStore(build_library(tmp_path), embedder=embedder) as store:
+        answer = run_agent("What is the total due on the invoice?", llm=remote, max_steps=1,
+                           tools=make_tools(store=store, llm=scripted("7,981.99 EUR [1]")))
+    sent = [r for r in stub.requests if r.get("tools")]
+    assert sent[0]["tool_choice"] == "required" and sent[-1]["tool_choice"] == "none"
+    assert [t["function"]["name"] for t in sent[0]["tools"]] == NAMES
+    assert answer.rounds == 1 and answer.steps[0].tool in NAMES and answer.stopped == "step_limit"
+    assert not str(answer.steps[0].result).startswith(("invalid arguments", "the call could not be read"))

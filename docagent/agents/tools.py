@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from langchain_core.tools import BaseTool, ToolException, tool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -148,6 +148,10 @@ class DocumentTool(BaseTool):
             raise ToolException(msg)
 
 
+DocName = Annotated[str, Field(min_length=1, description="the document's file name, as search_documents reports it")]
+DocNames = Annotated[list[str] | None, Field(description="only these documents (file names); all when omitted")]
+
+
 def _answer_json(answer: Answer) -> dict[str, Any]:
     out = {"answer": answer.text, "abstained": answer.abstained, "mode": answer.mode,
            "citations": [c.to_json() for c in answer.citations]}
@@ -162,7 +166,7 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
 class SearchArgs(BaseModel):
     query: str = Field(min_length=1, description="what to look for, in words (a question or key terms)")
     k: int = Field(default=5, ge=1, le=20, description="how many pages to return, best first")
-    docs: list[str] | None = Field(default=None, description="only these documents (file names); all when omitted")
+    docs: DocNames = None
 
 
 class SearchDocumentsTool(DocumentTool):
@@ -193,7 +197,7 @@ class SearchDocumentsTool(DocumentTool):
 class AskArgs(BaseModel):
     question: str = Field(min_length=1, description="the question, in full, as the user would ask it")
     k: int = Field(default=4, ge=1, le=8, description="how many of the best-matching pages to read")
-    docs: list[str] | None = Field(default=None, description="only these documents (file names); all when omitted")
+    docs: DocNames = None
 
 
 class AskDocumentsTool(DocumentTool):
@@ -218,7 +222,7 @@ class AskDocumentsTool(DocumentTool):
 
 
 class ReadPageArgs(BaseModel):
-    doc: str = Field(min_length=1, description="the document's file name, as search_documents reports it")
+    doc: DocName
     page: int = Field(ge=1, description="the page number, from 1")
     question: str = Field(min_length=1, description="what to find out from this page")
 
@@ -249,7 +253,7 @@ class FieldArg(BaseModel):
 
 
 class ExtractArgs(BaseModel):
-    doc: str = Field(min_length=1, description="the document's file name, as search_documents reports it")
+    doc: DocName
     fields: list[FieldArg] | None = Field(
         default=None, description="the fields to extract; omit to get every form field of a fillable PDF")
 
@@ -280,7 +284,7 @@ class ExtractFieldsTool(DocumentTool):
 
 
 class ChartArgs(BaseModel):
-    doc: str = Field(min_length=1, description="the document's file name, as search_documents reports it")
+    doc: DocName
     page: int = Field(ge=1, description="the page with the chart or table, from 1")
     question: str = Field(min_length=1, description='the arithmetic question, e.g. "percent change from 2019 to 2023"')
 
