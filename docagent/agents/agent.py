@@ -117,8 +117,9 @@ class _Evidence:
             known = self.evidence.setdefault((doc, page), [])
             known += [b for b in boxes if b not in known]
             self.seen.add((doc, page))
-        for hit in data.get("results", []) + data.get("citations", []):
-            self.seen.add((hit["doc"], hit["page"]))
+        for hit in [*data.get("results", []), *data.get("citations", [])]:  # search hits, retrieval-only passages
+            if isinstance(hit, dict) and isinstance(hit.get("doc"), str) and isinstance(hit.get("page"), int):
+                self.seen.add((hit["doc"], hit["page"]))
 
     def citations(self, answer: str) -> list[dict[str, Any]]:
         named = []
