@@ -329,3 +329,18 @@ def test_docagent_agent_without_a_model_says_how_to_get_one(library: PageStore, 
     code = main(["agent", "total?", "--store", str(library.root), "--model", str(tmp_path / "nothing")])
     err = capsys.readouterr().err
     assert code == 1 and "docagent ask" in err
+
+
+def test_a_model_is_loaded_once_per_process_and_a_failure_is_not_retried_at_once(tiny_idefics2: Path,
+                                                                                 tmp_path: Path) -> None:
+    from docagent.errors import ModelLoadError
+    from docagent.models.resolve import loaded_chat_model
+
+    first = loaded_chat_model(str(tiny_idefics2))
+    assert loaded_chat_model(str(tiny_idefics2)) is first and first._model is not None
+    errors = []
+    for _ in range(2):
+        with pytest.raises(ModelLoadError) as caught:
+            loaded_chat_model(str(tmp_path / "missing-model"))
+        errors.append(caught.value)
+    assert errors[0] is errors[1]  # the same failure, remembered: no second slow attempt

@@ -56,7 +56,8 @@ def extract(
     use_model: bool = True,
     progress: bool = False,
 ) -> list[Extraction]:
-    """Extract ``schema``'s fields (pydantic model, JSON Schema, or ``"name:type, ..."``) from each file.
+    """Extract ``schema``'s fields (pydantic model, JSON Schema, ``"name:type, ..."`` or FieldSpecs) from
+    each file and each indexed document named in ``docs``.
 
     Without a schema, a fillable PDF gives all its form fields by name. ``llm``: any LangChain chat model
     that reads images (else ``model`` or ``settings.vlm_model`` is loaded when a field needs it; when none
