@@ -46,9 +46,16 @@ from starlette.concurrency import run_in_threadpool
 import docagent
 from docagent.agents.tools import FieldArg
 from docagent.config import Settings
-from docagent.errors import ConfigError, DocagentError, DocumentLoadError, ModelError
+from docagent.errors import (
+    ConfigError,
+    DocagentError,
+    DocumentLoadError,
+    FileTooLargeError,
+    ModelError,
+)
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
+from docagent.ingest.uploads import save_upload
 
 __all__ = ["ApiSettings", "create_app", "is_loopback", "serve"]
 
@@ -103,13 +110,6 @@ class ChartRequest(BaseModel):
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def _safe_name(raw: str | None) -> str:
-    """A bare file name from whatever the client sent (``../../x.pdf``, ``C:\\x.pdf``, control characters)."""
-    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(c for c in name if c.isprintable()).strip().lstrip(".")
-    return name[:200]
 
 
 def _image_url(doc: str, page: int) -> str:
@@ -199,12 +199,12 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         try:
             accepted, rejected = [], []
             for upload in files:
-                name = _safe_name(upload.filename)
-                problem, status = await _receive(upload, folder, name, max_bytes)
-                if problem:
-                    rejected.append({"file": upload.filename, "error": problem, "status": status})
-                else:
-                    accepted.append(folder / name)
+                chunks = iter(lambda f=upload.file: f.read(_CHUNK), b"")  # starlette spooled it to disk
+                try:
+                    accepted.append(await run_in_threadpool(save_upload, upload.filename, chunks, folder, max_bytes))
+                except DocumentLoadError as e:
+                    status = 413 if isinstance(e, FileTooLargeError) else 415
+                    rejected.append({"file": upload.filename, "error": " ".join(e.reason.split()), "status": status})
             report = None
             if accepted:
                 def index() -> Any:
@@ -302,34 +302,6 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         return answer.to_json()
 
     return app
-
-
-async def _receive(upload: UploadFile, folder: Path, name: str, max_bytes: int) -> tuple[str, int]:
-    """Save one upload under ``folder`` as ``name``: ``("", 0)``, or why not and the HTTP status."""
-    from docagent.ingest import SUPPORTED_SUFFIXES, sniff
-
-    if not name:
-        return "the file has no usable name", 422
-    target = folder / name
-    if target.exists():
-        return f"{name} appears twice in this request", 422
-    size = 0
-    with target.open("wb") as out:
-        while chunk := await upload.read(_CHUNK):
-            size += len(chunk)
-            if size > max_bytes:
-                out.close()
-                target.unlink()
-                return f"larger than the limit of {max_bytes / (1 << 20):g} MiB", 413
-            out.write(chunk)
-    try:
-        kind = sniff(target)
-    except DocumentLoadError as e:
-        target.unlink()
-        return " ".join(e.reason.split()), 415
-    if target.suffix.lower() not in SUPPORTED_SUFFIXES:  # content decides the type; give it a matching suffix
-        target.rename(target.with_name(f"{name}.{'pdf' if kind == 'pdf' else 'png'}"))
-    return "", 0
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080, *, settings: Settings | None = None,

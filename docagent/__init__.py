@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from docagent.config import Settings
@@ -21,6 +21,7 @@ from docagent.errors import (
     DocumentLoadError,
     EmptyDocumentError,
     EncryptedDocumentError,
+    FileTooLargeError,
     ModelError,
     ModelLoadError,
     ModelOutOfMemoryError,
@@ -62,6 +63,7 @@ __all__ = [
     "Extraction",
     "FailedFile",
     "FieldValue",
+    "FileTooLargeError",
     "IndexReport",
     "ModelError",
     "ModelLoadError",
@@ -86,9 +88,11 @@ __all__ = [
 ]
 
 
-def index(paths: Sequence[str | Path], settings: Settings | None = None, *, progress: bool = False) -> IndexReport:
-    """Index files and folders (PDF, PNG, JPEG, TIFF) into the store of ``settings``."""
-    return index_paths(paths, settings, progress=progress)
+def index(paths: Sequence[str | Path], settings: Settings | None = None, *, progress: bool = False,
+          on_file: Callable[[int, int, str], None] | None = None) -> IndexReport:
+    """Index files and folders (PDF, PNG, JPEG, TIFF) into the store of ``settings``.
+    ``on_file(done, total, name)`` hears of each file as it starts, and of the end (name empty)."""
+    return index_paths(paths, settings, progress=progress, on_file=on_file)
 
 
 def search(

@@ -311,21 +311,11 @@ def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _write_extractions(out: Path, results: list) -> None:
-    import csv
+    from docagent.tasks.extract import extractions_csv, extractions_jsonl
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".csv":
-        names = list(dict.fromkeys(n for r in results for n in r.fields))
-        with out.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["doc", *names, "errors"])
-            for r in results:
-                writer.writerow([r.doc, *(r.fields[n].to_json()["value"] if n in r.fields else "" for n in names),
-                                 "; ".join(r.errors)])
-    else:
-        with out.open("w", encoding="utf-8") as f:
-            for r in results:
-                f.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+    text = extractions_csv(results) if out.suffix.lower() == ".csv" else extractions_jsonl(results)
+    out.write_text(text, encoding="utf-8", newline="")
     log.info("wrote %s", out)
 
 

@@ -6,7 +6,8 @@
     │   ├── UnsupportedFileError     not a PDF or a page image (PNG, JPEG, TIFF)
     │   ├── EmptyDocumentError       zero bytes, or a document with no pages
     │   ├── CorruptDocumentError     damaged or truncated beyond repair
-    │   └── EncryptedDocumentError   needs a password
+    │   ├── EncryptedDocumentError   needs a password
+    │   └── FileTooLargeError        an upload over the size limit
     ├── CalculationError             an arithmetic expression cannot be computed (and why)
     ├── ModelError                   a model cannot be loaded or run
     │   ├── ModelLoadError           weights missing (offline, wrong path), no GPU for a GPU-sized model
@@ -30,6 +31,7 @@ __all__ = [
     "DocumentLoadError",
     "EmptyDocumentError",
     "EncryptedDocumentError",
+    "FileTooLargeError",
     "ModelError",
     "ModelLoadError",
     "ModelOutOfMemoryError",
@@ -70,6 +72,10 @@ class CorruptDocumentError(DocumentLoadError):
 
 class EncryptedDocumentError(DocumentLoadError):
     """The PDF needs a password to be opened."""
+
+
+class FileTooLargeError(DocumentLoadError):
+    """An uploaded file is larger than the limit it was offered under."""
 
 
 class CalculationError(DocagentError):

@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
@@ -75,22 +75,26 @@ def index_paths(
     *,
     store: PageStore | None = None,
     progress: bool = True,
+    on_file: Callable[[int, int, str], None] | None = None,
 ) -> IndexReport:
-    """Index files and folders into the store. Returns what was done; never raises for a bad file."""
+    """Index files and folders into the store. Returns what was done; never raises for a bad file.
+    ``on_file(done, total, name)`` is called before each file and once at the end (name empty)."""
     own_store = store is None
     store = store or PageStore(settings)
     try:
-        return Indexer(store, progress=progress).run(paths)
+        return Indexer(store, progress=progress, on_file=on_file).run(paths)
     finally:
         if own_store:
             store.close()
 
 
 class Indexer:
-    def __init__(self, store: PageStore, *, progress: bool = True) -> None:
+    def __init__(self, store: PageStore, *, progress: bool = True,
+                 on_file: Callable[[int, int, str], None] | None = None) -> None:
         self.store = store
         self.settings = store.settings
         self.progress = progress
+        self.on_file = on_file
         self.seconds: dict[str, float] = defaultdict(float)
         self._ocr: OcrEngine | None = None
         self._ocr_checked = False
@@ -112,10 +116,14 @@ class Indexer:
         with self.store.lock():
             self.store.recover()
             bar = tqdm(files, unit="file", disable=None if self.progress else True, dynamic_ncols=True, desc="index")
-            for path in bar:
+            for i, path in enumerate(bar):
                 bar.set_postfix_str(path.name[:40])
+                if self.on_file:
+                    self.on_file(i, len(files), path.name)
                 self._one(path, report)
             bar.close()
+            if self.on_file:
+                self.on_file(len(files), len(files), "")
         report.seconds = dict(self.seconds)
         report.seconds["embed"] = self.store.embedder.seconds - embed_before
         report.seconds["lexical"] = self.store.catalog.lexical_seconds - lexical_before  # part of "write"

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from docagent.errors import ConfigError, ModelError
 
-__all__ = ["chat_model", "loaded_chat_model"]
+__all__ = ["chat_model", "loaded_chat_model", "model_state"]
 
 
 def chat_model(name: str, **kwargs: Any) -> Any:
@@ -58,3 +58,13 @@ def loaded_chat_model(name: str) -> Any:
         _FAILED.pop(name, None)
         _LOADED[name] = llm
         return llm
+
+
+def model_state(name: str) -> tuple[str, str]:
+    """``("loaded" | "failed" | "not loaded", detail)`` for ``name`` in this process, without loading it."""
+    with _LOCK:
+        if name in _LOADED:
+            return "loaded", type(_LOADED[name]).__name__
+        if name in _FAILED:
+            return "failed", " ".join(str(_FAILED[name][1]).split())
+    return "not loaded", "loads on first use"

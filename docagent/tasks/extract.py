@@ -31,7 +31,7 @@ from docagent.tasks.prompts import DATA_RULE, page_blocks
 from docagent.tasks.schema import FieldSpec, coerce, fields_of, schema_model
 from docagent.types import Extraction, FieldValue, Page, Widget, Word
 
-__all__ = ["extract", "widget_label"]
+__all__ = ["extract", "extractions_csv", "extractions_jsonl", "widget_label"]
 
 log = logging.getLogger(__name__)
 
@@ -323,3 +323,26 @@ def _value_in(span: list[Word], kind: str) -> tuple[Any, list[Word]] | None:
             end -= 1
     text = " ".join(w.text for w in span[:end]).strip(" :")
     return (text, span[:end]) if text else None
+
+
+def extractions_csv(results: list[Extraction]) -> str:
+    """One row per document, one column per field (values as JSON would carry them), then errors."""
+    import csv
+    import io
+
+    names = list(dict.fromkeys(n for r in results for n in r.fields))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["doc", *names, "errors"])
+    for r in results:
+        writer.writerow([r.doc, *(r.fields[n].to_json()["value"] if n in r.fields else "" for n in names),
+                         "; ".join(r.errors)])
+    return out.getvalue()
+
+
+def extractions_jsonl(results: list[Extraction]) -> str:
+    """One JSON document per line, as ``docagent extract --json`` prints each."""
+    import json
+
+    return "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in results)
+

@@ -30,7 +30,7 @@ from docagent.tasks.grounding import answer_terms, coverage, match_boxes, tokens
 from docagent.tasks.prompts import DATA_RULE, page_blocks, quoted
 from docagent.types import Answer, Citation, Page, PageHit
 
-__all__ = ["NOT_FOUND", "ask", "draw_evidence"]
+__all__ = ["NOT_FOUND", "ask", "draw_evidence", "evidence_image"]
 
 NOT_FOUND = "NOT FOUND"
 
@@ -76,6 +76,7 @@ def ask(
     show_evidence: str | Path | None = None,
     max_pages_per_prompt: int = 4,
     page_text_chars: int = 1500,
+    image_splitting: bool | None = None,
 ) -> Answer:
     """Answer ``question`` from the indexed documents.
 
@@ -83,7 +84,8 @@ def ask(
     server URL) or ``settings.vlm_model`` is loaded, and when that fails the answer is retrieval-only.
     ``pages``: read these ``(doc, page)`` pages instead of retrieving (raises :class:`StoreError` for a
     page the store does not hold). ``on_token`` receives the answer as it streams. ``show_evidence``: a folder to write each cited
-    page with its evidence boxes drawn.
+    page with its evidence boxes drawn. ``image_splitting`` (ChatIdefics2): cut page images into crops for
+    small print; None: for one or two pages, not for more.
     """
     settings = settings or Settings()
     start = time.perf_counter()
@@ -118,7 +120,7 @@ def ask(
                 answer = (_computed(question, hits, pages, llm, st, settings, on_token, timings)
                           if needs_arithmetic(question) else None)
                 answer = answer or _with_model(question, hits, pages, related, llm, on_token, timings,
-                                               max_pages_per_prompt, page_text_chars)
+                                               max_pages_per_prompt, page_text_chars, image_splitting)
             except ModelError as e:  # the server went away, the GPU ran out of memory: still show the evidence
                 answer = _retrieval_only(question, hits, pages, related,
                                          "retrieval-only: the model failed: " + " ".join(str(e).split()))
@@ -173,11 +175,11 @@ def _page_blocks(i: int, hit: PageHit, page: Page, text_chars: int, image: bool 
     return page_blocks(f"[{i}] {hit.doc}, page {hit.page}:", page, hit.image if image else None, text_chars)
 
 
-def _bind(llm: Any, images: int) -> Any:
+def _bind(llm: Any, images: int, splitting: bool | None = None) -> Any:
     from docagent.models.idefics2 import ChatIdefics2
 
     if isinstance(llm, ChatIdefics2):  # fine crops for one or two pages; whole pages when there are more
-        return llm.bind(do_image_splitting=images <= 2)
+        return llm.bind(do_image_splitting=images <= 2 if splitting is None else splitting)
     return llm
 
 
@@ -194,16 +196,17 @@ def _stream(llm: Any, messages: list[BaseMessage], on_token: Callable[[str], Non
 
 def _with_model(question: str, hits: list[PageHit], pages: dict[tuple[str, int], Page], related: float, llm: Any,
                 on_token: Callable[[str], None] | None, timings: dict[str, float], per_prompt: int,
-                text_chars: int) -> Answer:
+                text_chars: int, splitting: bool | None = None) -> Answer:
     t = time.perf_counter()
     if len(hits) <= per_prompt:
         content: list[dict[str, Any]] = []
         for i, hit in enumerate(hits, 1):
             content += _page_blocks(i, hit, pages[(hit.doc, hit.page)], text_chars)
         content.append({"type": "text", "text": f"Question: {question}"})
-        reply = _stream(_bind(llm, len(hits)), [SystemMessage(_SYSTEM), HumanMessage(content=content)], on_token)
+        reply = _stream(_bind(llm, len(hits), splitting), [SystemMessage(_SYSTEM), HumanMessage(content=content)],
+                        on_token)
     else:  # map: one page per prompt, in one batch; reduce: the notes, text only
-        notes = _bind(llm, 1).batch([
+        notes = _bind(llm, 1, splitting).batch([
             [SystemMessage(_MAP), HumanMessage(content=[*_page_blocks(i, h, pages[(h.doc, h.page)], text_chars),
                                                         {"type": "text", "text": f"Question: {question}"}])]
             for i, h in enumerate(hits, 1)
@@ -273,21 +276,26 @@ def _as_number(text: str) -> Fraction | None:
         return None
 
 
-def draw_evidence(citations: list[Citation], out_dir: Path) -> list[Path]:
-    """Write each cited page image with its evidence boxes drawn; returns the files written."""
+def evidence_image(citation: Citation) -> Any:
+    """The cited page image (PIL, RGB) with the citation's evidence boxes drawn in red."""
     from PIL import Image, ImageDraw
 
+    with Image.open(citation.image) as src:
+        image = src.convert("RGB")
+    draw = ImageDraw.Draw(image)
+    for box in citation.boxes:
+        draw.rectangle([box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2], outline=(220, 30, 30), width=3)
+    return image
+
+
+def draw_evidence(citations: list[Citation], out_dir: Path) -> list[Path]:
+    """Write each cited page image with its evidence boxes drawn; returns the files written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for c in citations:
         if c.image is None or not Path(c.image).exists():
             continue
-        with Image.open(c.image) as src:
-            image = src.convert("RGB")
-        draw = ImageDraw.Draw(image)
-        for box in c.boxes:
-            draw.rectangle([box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2], outline=(220, 30, 30), width=3)
         out = out_dir / f"{Path(c.doc).stem}-p{c.page}.png"
-        image.save(out)
+        evidence_image(c).save(out)
         written.append(out)
     return written

@@ -1,0 +1,22 @@
+"""docagent's app, one page at a time (started by ``docagent app``, or ``streamlit run app/main.py``)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+import streamlit as st  # noqa: E402
+
+from app import charts, chat, extract, library, settings_page, ui  # noqa: E402
+
+PAGES = {"Library": library.render, "Chat": chat.render, "Extract": extract.render, "Charts": charts.render,
+         "Settings": settings_page.render}
+
+st.set_page_config(page_title="docagent", page_icon="📄", layout="wide")
+page = st.sidebar.radio("docagent", list(PAGES), key="page")
+ctx = ui.context()
+st.sidebar.caption(ui.as_text(f"Store: {ctx.settings.store}"))
+PAGES[page](ctx)

@@ -1,0 +1,54 @@
+"""Files that arrive over the network (the HTTP API, the app): a safe name, a size limit, a type read
+from the content.
+
+    path = save_upload("../../Scan 3.PDF", chunks, folder, max_bytes=50 << 20)   # folder/"Scan 3.PDF"
+
+Raises :class:`FileTooLargeError` over the limit and :class:`UnsupportedFileError` /
+:class:`EmptyDocumentError` for content that is not a PDF or page image, whatever the name says; nothing
+is left behind for a refused file, and nothing is ever written outside ``folder``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from docagent.errors import DocumentLoadError, FileTooLargeError, UnsupportedFileError
+from docagent.ingest import SUPPORTED_SUFFIXES, sniff
+
+__all__ = ["safe_name", "save_upload"]
+
+
+def safe_name(raw: str | None) -> str:
+    """A bare file name from whatever a client sent (``../../x.pdf``, ``C:\\x.pdf``, control characters),
+    or ``""`` when nothing usable is left."""
+    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if c.isprintable()).strip().lstrip(".")
+    return name[:200]
+
+
+def save_upload(raw_name: str | None, chunks: Iterable[bytes], folder: Path, max_bytes: int) -> Path:
+    """Write an upload into ``folder`` under a safe name; returns its path (given a matching suffix when
+    the name has none the content agrees with)."""
+    name = safe_name(raw_name)
+    if not name:
+        raise UnsupportedFileError(Path(raw_name or "upload"), "the file has no usable name")
+    target = folder / name
+    if target.exists():
+        raise UnsupportedFileError(target, "appears twice in this upload")
+    size = 0
+    try:
+        with target.open("wb") as out:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    msg = f"larger than the limit of {max_bytes / (1 << 20):g} MiB; split or compress it"
+                    raise FileTooLargeError(target, msg)
+                out.write(chunk)
+        kind = sniff(target)
+    except DocumentLoadError:
+        target.unlink(missing_ok=True)
+        raise
+    if target.suffix.lower() not in SUPPORTED_SUFFIXES:
+        target = target.rename(target.with_name(f"{name}.{'pdf' if kind == 'pdf' else 'png'}"))
+    return target

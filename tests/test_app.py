@@ -1,0 +1,202 @@
+"""The Streamlit app, page by page, through streamlit.testing's AppTest: a real store, scripted chat models
+(or none: retrieval-only), every click a user makes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("streamlit", reason="the app needs the app extra: pip install 'docagent[app]'")
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from docagent.config import Settings  # noqa: E402
+from docagent.index.store import PageStore  # noqa: E402
+from tests import factories  # noqa: E402
+from tests.scripted import scripted  # noqa: E402
+from tests.test_agents import REVENUE, build_library  # noqa: E402
+
+MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+
+
+@pytest.fixture
+def library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A store with an invoice, a handbook, a chart page and a filled form; no model can load."""
+    settings = build_library(tmp_path)
+    monkeypatch.setenv("DOCAGENT_STORE", str(settings.store))
+    monkeypatch.setenv("DOCAGENT_VLM_MODEL", str(tmp_path / "no-model-here"))
+    return settings
+
+
+def open_app(page: str, llm: Any = None) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    if llm is not None:
+        at.session_state["llm"] = llm
+    at.run()
+    at.sidebar.radio[0].set_value(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def plain(markdown: str) -> str:
+    """Markdown as the reader sees it (the app escapes every markdown character in documents' and models' text)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def texts(at: AppTest) -> list[str]:
+    return [plain(m.value) for m in at.markdown]
+
+
+def captions(at: AppTest) -> list[str]:
+    return [c for image in at.image for c in image.captions]
+
+
+# ------------------------------------------------------------------------------------------ library
+
+
+def test_library_indexes_uploads_reports_bad_files_and_deletes(library: Settings, tmp_path: Path) -> None:
+    at = open_app("Library")
+    assert "**invoice.pdf**  \n2 pages" in texts(at) and len(at.image) == 4  # a thumbnail per document
+    contract = factories.text_pdf(tmp_path / "contract.pdf", ["Contract C-9: notice period 3 months."])
+    at.file_uploader[0].set_value([("contract.pdf", contract.read_bytes(), "application/pdf"),
+                                   ("notes.pdf", b"<html><body>not a pdf</body></html>", "application/pdf"),
+                                   ("empty.png", b"", "image/png")]).run()
+    at.button(key="index").click().run()
+    assert not at.exception, at.exception
+    errors = [plain(e.value) for e in at.error]
+    assert any(e.startswith("notes.pdf: not a PDF or a PNG/JPEG/TIFF image (its content looks like text") for e in errors)
+    assert any(e.startswith("empty.png: the file is empty") for e in errors)
+    assert at.success[0].value.startswith("Indexed 1 document, 1 pages")
+    assert at.get("progress")  # the live progress bar
+    assert "**contract.pdf**  \n1 page" in texts(at) and len(at.image) == 5
+    at.button(key="delete:contract.pdf").click().run()
+    assert "**contract.pdf**  \n1 page" not in texts(at)
+    with PageStore(library) as store:
+        assert store.document("contract.pdf") is None and store.document("invoice.pdf") is not None
+
+
+def test_library_refuses_a_file_over_the_upload_limit(library: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCAGENT_APP_MAX_UPLOAD_MB", "0.5")
+    at = open_app("Library")
+    at.file_uploader[0].set_value([("big.pdf", b"%PDF-1.7\n" + b"0" * 600_000, "application/pdf")]).run()
+    at.button(key="index").click().run()
+    assert [plain(e.value) for e in at.error] == ["big.pdf: larger than the limit of 0.5 MiB; split or compress it"]
+
+
+# --------------------------------------------------------------------------------------------- chat
+
+
+def test_chat_streams_the_answer_as_text_and_shows_citation_thumbnails(library: Settings) -> None:
+    llm = scripted("The total due is **7,981.99 EUR** <img src=x onerror=alert(1)> [1].")
+    at = open_app("Chat", llm)
+    assert not at.warning  # a model is there: no retrieval-only banner
+    at.chat_input[0].set_value("What is the total due on the invoice?").run()
+    assert not at.exception, at.exception
+    answer = next(m for m in at.markdown if "7,981" in m.value)
+    assert answer.value == ("The total due is \\*\\*7,981\\.99 EUR\\*\\* \\<img src=x onerror=alert\\(1\\)\\> \\[1\\]\\.")
+    assert not answer.proto.allow_html  # model output is text, never HTML
+    assert captions(at)[:2] == ["invoice.pdf · page 1", "invoice.pdf · page 1 · 2 evidence boxes"]
+    assert [e.label for e in at.expander] == ["Open the page"]
+    at.chat_input[0].set_value("And how do I pay?").run()  # the conversation stays on the page
+    assert [m.value for m in at.markdown].count("What is the total due on the invoice?") == 1
+
+
+def test_chat_shows_an_abstention_as_such(library: Settings) -> None:
+    at = open_app("Chat", scripted("NOT FOUND"))
+    at.chat_input[0].set_value("What is the CEO's shoe size?").run()
+    assert at.info[0].value.startswith("**The documents do not answer this.** The documents do not say")
+    assert not at.image
+
+
+def test_chat_without_a_model_says_so_and_still_shows_the_evidence(library: Settings) -> None:
+    at = open_app("Chat")
+    banner = plain(at.warning[0].value)
+    assert banner.startswith("**No vision-language model is available**, so answers are **retrieval-only**")
+    assert "no-model-here" in banner and "open **Settings**" in banner
+    at.chat_input[0].set_value("How many days of paid leave do employees get?").run()
+    assert "**Best-matching passages** (no model read them):" in texts(at)
+    assert any(t.startswith("[1] handbook.pdf, page 1: Holiday policy") for t in texts(at))
+    assert captions(at)[0] == "handbook.pdf · page 1"
+
+
+# ------------------------------------------------------------------------------------------ extract
+
+
+def test_extract_fields_from_the_table_marks_low_confidence_and_downloads(library: Settings) -> None:
+    llm = scripted({"member_since": "1843-01-01"})  # not printed on the page: kept, low confidence
+    at = open_app("Extract", llm)
+    at.session_state["fields:"] = {  # what typing into the table does
+        "edited_rows": {0: {"name": "full_name", "type": "str", "description": "applicant"},
+                        1: {"name": "newsletter", "type": "bool", "description": ""}},
+        "added_rows": [{"name": "member_since", "type": "date", "description": "date joined"}], "deleted_rows": []}
+    at.multiselect(key="extract_docs").set_value(["membership.pdf"]).run()
+    at.button(key="extract").click().run()
+    assert not at.exception, at.exception
+    rows = at.dataframe[-1].value.to_dict("records")  # the results (the field editor comes first)
+    by_field = {r["field"]: r for r in rows}
+    assert by_field["full_name"]["value"] == "Ada Lovelace" and by_field["full_name"]["page"] == 1
+    assert by_field["full_name"]["check"] == "" and by_field["newsletter"]["value"] == "True"
+    assert by_field["member_since"]["check"] == "⚠ low confidence"
+    at.selectbox(key="show_value").set_value("membership.pdf · full_name").run()
+    assert "membership.pdf · page 1 · full_name" in captions(at)
+    downloads = {b.proto.label: b.proto for b in at.get("download_button")}
+    assert set(downloads) == {"Download CSV", "Download JSON"}
+    assert downloads["Download CSV"].url and downloads["Download JSON"].url
+
+
+def test_extract_loads_fields_from_a_json_schema(library: Settings) -> None:
+    at = open_app("Extract", scripted())
+    schema = {"type": "object", "properties": {"total": {"type": "number", "description": "amount due"},
+                                               "due": {"type": "string", "format": "date"}}}
+    at.file_uploader(key="schema_file").set_value(("invoice.schema.json", json.dumps(schema).encode(), "application/json")).run()
+    assert at.data_editor[0].value.to_dict("records") == [
+        {"name": "total", "type": "decimal", "description": "amount due"}, {"name": "due", "type": "date", "description": ""}]
+
+
+# ------------------------------------------------------------------------------------------- charts
+
+
+def test_charts_shows_the_table_the_expression_and_the_exact_result(library: Settings) -> None:
+    llm = scripted(REVENUE, {"expression": 'percent_change(cell("Q1"), cell("Q4"))', "unit": "%"})
+    at = open_app("Charts", llm)
+    at.text_input(key="chart_q").set_value("By what percent did revenue grow from Q1 to Q4?").run()
+    at.button(key="compute").click().run()  # the page is found from the question
+    assert not at.exception, at.exception
+    assert at.metric[0].value == "57.317073%"
+    assert at.code[0].value == 'percent_change(cell("Q1"), cell("Q4"))'
+    assert at.dataframe[0].value.to_dict("records")[-1] == {"category": "Q4", "Revenue": 1290.0}
+    assert "report.pdf · page 1" in captions(at)
+
+
+def test_charts_on_a_chosen_page_without_a_model_explains(library: Settings) -> None:
+    at = open_app("Charts")
+    at.text_input(key="chart_q").set_value("Sum of Q1 and Q2?").run()
+    at.radio(key="chart_route").set_value("Choose it").run()
+    at.selectbox(key="chart_doc").set_value("report.pdf").run()
+    at.button(key="compute").click().run()
+    assert at.warning[0].value.startswith("**No vision-language model is available**, so charts cannot be read")
+
+
+# ----------------------------------------------------------------------------------------- settings
+
+
+def test_settings_change_the_model_top_k_splitting_and_store_and_show_the_machine(library: Settings,
+                                                                                  tmp_path: Path) -> None:
+    at = open_app("Settings")
+    checks = {r["check"]: r for r in at.dataframe[0].value.to_dict("records")}
+    assert {"model", "gpu", "torch", "embedding model"} <= set(checks)
+    assert checks["model"]["detail"].startswith(f"{tmp_path / 'no-model-here'}: ")
+    other = tmp_path / "other-store"
+    at.text_input[0].set_value("http://127.0.0.1:9/v1")
+    at.slider[0].set_value(2)
+    at.radio[0].set_value("off")
+    at.text_input[1].set_value(str(other))
+    at.button[0].click().run()  # the form's Save
+    assert at.session_state["config"] == {"k": 2, "splitting": "off", "max_upload_mb": 50.0,
+                                          "model": "http://127.0.0.1:9/v1", "store": str(other)}
+    at.sidebar.radio[0].set_value("Library").run()
+    assert at.info[0].value == "Nothing is indexed yet: add documents above." or "Nothing is indexed yet" in at.info[0].value
