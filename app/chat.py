@@ -15,8 +15,8 @@ def render(ctx: Context) -> None:
         no_model_banner(reason, "answers are **retrieval-only**: the passages that match best, with their pages "
                                 "and the words found on them")
     history: list[docagent.Answer] = st.session_state.setdefault("history", [])
-    for answer in history:
-        _show(answer)
+    for n, answer in enumerate(history):
+        _show(answer, f"answer{n}")
     question = st.chat_input("Ask a question about your documents")
     if not question:
         return
@@ -32,18 +32,18 @@ def render(ctx: Context) -> None:
         answer = docagent.ask(question, settings=ctx.settings, llm=llm, k=ctx.k, on_token=on_token,
                               image_splitting=ctx.splitting)
         box.empty()
-        _body(answer)
+        _body(answer, f"answer{len(history)}")
     history.append(answer)
 
 
-def _show(answer: docagent.Answer) -> None:
+def _show(answer: docagent.Answer, key: str) -> None:
     with st.chat_message("user"):
         st.markdown(as_text(answer.question))
     with st.chat_message("assistant"):
-        _body(answer)
+        _body(answer, key)
 
 
-def _body(answer: docagent.Answer) -> None:
+def _body(answer: docagent.Answer, key: str) -> None:
     if answer.abstained:
         st.info(f"**The documents do not answer this.** {as_text(answer.text)}", icon="🔎")
         if answer.model_reply and answer.mode == "vlm":
@@ -54,6 +54,6 @@ def _body(answer: docagent.Answer) -> None:
             st.markdown(as_text(line))
     else:
         st.markdown(as_text(answer.text))
-    if answer.notice and not answer.abstained:
+    if answer.notice and not answer.abstained and answer.mode == "vlm":  # retrieval-only: the banner says why
         st.caption(as_text(answer.notice))
-    show_citations(answer.citations)
+    show_citations(answer.citations, key)

@@ -65,25 +65,44 @@ def no_model_banner(reason: str, what: str) -> None:
         "`http://host:8080/v1` (TGI or vLLM).", icon="⚠️")
 
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&])")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&:/@])")
 
 
 def as_text(text: str) -> str:
-    """``text`` for ``st.markdown`` shown literally: markdown syntax escaped (HTML is never rendered)."""
+    """``text`` for ``st.markdown`` shown literally: markdown syntax escaped, bare URLs and addresses not
+    turned into links (HTML is never rendered)."""
     return _MARKDOWN.sub(r"\\\1", text)
 
 
-def show_citations(citations: list[Citation]) -> None:
-    """Thumbnails of the cited pages with the evidence boxes drawn; each opens the full page."""
+def show_citations(citations: list[Citation], key: str) -> None:
+    """Thumbnails of the cited pages around their evidence boxes; each opens its full page below them."""
     from docagent.tasks.qa import evidence_image
 
     shown = [c for c in citations if c.image is not None and Path(c.image).exists()]
-    for row in range(0, len(shown), 4):
-        for column, c in zip(st.columns(4), shown[row: row + 4], strict=False):
+    for row in range(0, len(shown), 3):
+        for column, (i, c) in zip(st.columns(3), list(enumerate(shown))[row: row + 3], strict=False):
             with column:
-                image = evidence_image(c)
-                thumb = image.copy()
-                thumb.thumbnail((240, 320))
-                st.image(thumb, caption=f"{c.doc} · page {c.page}")
-                with st.expander("Open the page"):
-                    st.image(image, caption=f"{c.doc} · page {c.page} · {len(c.boxes)} evidence boxes")
+                st.image(_around_evidence(evidence_image(c), c.boxes), caption=f"{c.doc} · page {c.page}")
+                if st.button("Open the page", key=f"{key}:{i}"):
+                    st.session_state["opened"] = f"{key}:{i}"
+    opened = st.session_state.get("opened", "")
+    if opened.startswith(f"{key}:"):
+        c = shown[int(opened.rsplit(":", 1)[1])]
+        st.image(evidence_image(c), caption=f"{c.doc} · page {c.page} · {len(c.boxes)} evidence boxes",
+                 use_container_width=True)
+
+
+def _around_evidence(image: Any, boxes: list[tuple[int, int, int, int]]) -> Any:
+    """A 2:1 thumbnail of the part of the page that holds the evidence (the page's top when there is no
+    box): the boxes with a margin, at least half the page wide, so every thumbnail lines up."""
+    width, height = image.size
+    x0, y0, x1, y1 = ((min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                       max(b[3] for b in boxes)) if boxes else (0, 0, width, height // 6))
+    margin = width // 16
+    w = min(width, max(x1 - x0 + 2 * margin, width // 2))
+    h = min(height, w // 2)
+    left = max(0, min((x0 + x1) // 2 - w // 2, width - w))
+    top = max(0, min((y0 + y1) // 2 - h // 2, height - h))
+    thumb = image.crop((left, top, left + w, top + h))
+    thumb.thumbnail((480, 240))
+    return thumb

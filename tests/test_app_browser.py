@@ -1,0 +1,112 @@
+"""The app in a real browser: `docagent app` on a loopback port, Debian's Chromium driven by Playwright.
+
+Upload a generated PDF, wait for indexing, ask a question, see the citation thumbnails. Screenshots go to
+tests/screenshots/ (or $DOCAGENT_SCREENSHOTS). No model can load here, so the answer is retrieval-only:
+the banner says so and the evidence is still shown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import factories
+from tests.test_agents import INVOICE
+from tests.test_http_api import free_port
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium; "
+                                                         ".ci/run installs it where the machine allows)")
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (never `playwright install`)")
+SHOTS = Path(os.environ.get("DOCAGENT_SCREENSHOTS", Path(__file__).parent / "screenshots"))
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+@contextlib.contextmanager
+def app_server(store: Path, model: Path):
+    port = free_port()
+    env = dict(os.environ, DOCAGENT_VLM_MODEL=str(model))
+    proc = subprocess.Popen([sys.executable, "-m", "docagent", "app", "--store", str(store), "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.communicate()[0]
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/_stcore/health", timeout=2).text == "ok":
+                    break
+            assert time.monotonic() < deadline, "docagent app did not come up"
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def loaded(page: object) -> None:
+    """Every image on the page has arrived (screenshots show what a person would see)."""
+    page.wait_for_function("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)",
+                           timeout=60_000)
+
+
+def test_upload_index_ask_and_see_the_citation_thumbnails(tmp_path: Path) -> None:
+    pdf = factories.text_pdf(tmp_path / "invoice.pdf", INVOICE)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with app_server(tmp_path / "store", tmp_path / "no-model-here") as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.get_by_text("Nothing is indexed yet").wait_for(timeout=60_000)
+            page.locator("input[type=file]").set_input_files(str(pdf))
+            page.get_by_role("button", name="Index").click()
+            page.get_by_text("Indexed 1 document").wait_for(timeout=120_000)
+            page.get_by_text("invoice.pdf 2 pages").wait_for()  # the document list, with its thumbnail
+            page.locator("[data-testid='stImage'] img").first.wait_for()
+            loaded(page)
+            page.screenshot(path=SHOTS / "1-library.png", full_page=True)
+
+            page.get_by_text("Chat", exact=True).click()
+            page.get_by_text("No vision-language model is available").wait_for(timeout=120_000)
+            question = page.get_by_placeholder("Ask a question about your documents")
+            question.fill("What is the total due on the invoice?")
+            question.press("Enter")
+            page.get_by_text("Best-matching passages").wait_for(timeout=120_000)
+            caption = page.get_by_text("invoice.pdf · page 1", exact=True).first
+            caption.wait_for(timeout=60_000)
+            thumbnails = page.locator("[data-testid='stImage'] img")
+            thumbnails.first.wait_for()
+            widths = thumbnails.evaluate_all("images => images.map(i => i.complete ? i.naturalWidth : 0)")
+            assert 0 < widths[0] <= 480  # the first citation's thumbnail, loaded (the full page waits in an expander)
+            loaded(page)
+            page.screenshot(path=SHOTS / "2-chat.png", full_page=True)
+
+            page.get_by_role("button", name="Open the page").first.click()
+            full = page.get_by_text("invoice.pdf · page 1 · ").first
+            full.wait_for(timeout=60_000)
+            loaded(page)
+            page.set_viewport_size({"width": 1400, "height": 2800})  # tall enough for the whole conversation
+            page.wait_for_timeout(500)
+            loaded(page)
+            page.screenshot(path=SHOTS / "3-full-page.png")
+        finally:
+            browser.close()
+    assert all((SHOTS / name).stat().st_size > 10_000 for name in ("1-library.png", "2-chat.png", "3-full-page.png"))
+    from PIL import Image
+
+    with Image.open(SHOTS / "3-full-page.png") as shot:  # the opened page, its evidence boxes drawn in red
+        main = shot.convert("RGB").crop((320, 0, shot.width, shot.height))  # right of the sidebar
+        assert sum(1 for r, g, b in main.getdata() if r > 180 and g < 80 and b < 80) > 200
