@@ -44,6 +44,7 @@ def render(ctx: Context) -> None:
         try:
             st.session_state["extraction"] = docagent.extract(docs=chosen, schema=specs or None, settings=ctx.settings,
                                                               llm=llm, use_model=llm is not None)
+            st.session_state["extraction_fields"] = [s.name for s in specs]
         except DocagentError as e:
             st.error(as_text(str(e)))
     if st.session_state.get("extraction"):
@@ -68,6 +69,9 @@ def _results(ctx: Context, results: list[docagent.Extraction]) -> None:
                   "confidence": round(v.confidence, 2), "source": v.source,
                   "check": "⚠ low confidence" if v.confidence < LOW_CONFIDENCE else ""}
                  for name, v in r.fields.items()]
+        rows += [{"document": r.doc, "field": name, "value": "", "page": None, "confidence": 0.0, "source": "",
+                  "check": "not found"}
+                 for name in st.session_state.get("extraction_fields", []) if name not in r.fields]
         for error in r.errors:
             st.warning(f"{as_text(r.doc)}: {as_text(error)}")
     st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)

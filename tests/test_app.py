@@ -133,7 +133,8 @@ def test_extract_fields_from_the_table_marks_low_confidence_and_downloads(librar
     at.session_state["fields:"] = {  # what typing into the table does
         "edited_rows": {0: {"name": "full_name", "type": "str", "description": "applicant"},
                         1: {"name": "newsletter", "type": "bool", "description": ""}},
-        "added_rows": [{"name": "member_since", "type": "date", "description": "date joined"}], "deleted_rows": []}
+        "added_rows": [{"name": "member_since", "type": "date", "description": "date joined"},
+                       {"name": "iban", "type": "str", "description": "bank account"}], "deleted_rows": []}
     at.multiselect(key="extract_docs").set_value(["membership.pdf"]).run()
     at.button(key="extract").click().run()
     assert not at.exception, at.exception
@@ -142,6 +143,8 @@ def test_extract_fields_from_the_table_marks_low_confidence_and_downloads(librar
     assert by_field["full_name"]["value"] == "Ada Lovelace" and by_field["full_name"]["page"] == 1
     assert by_field["full_name"]["check"] == "" and by_field["newsletter"]["value"] == "True"
     assert by_field["member_since"]["check"] == "⚠ low confidence"
+    iban = by_field["iban"]
+    assert (iban["value"], iban["confidence"], iban["check"]) == ("", 0.0, "not found") and iban["page"] != iban["page"]  # no page: NaN in the table
     at.selectbox(key="show_value").set_value("membership.pdf · full_name").run()
     assert "membership.pdf · page 1 · full_name" in captions(at)
     downloads = {b.proto.label: b.proto for b in at.get("download_button")}

@@ -79,7 +79,7 @@ def test_upload_index_ask_and_see_the_citation_thumbnails(tmp_path: Path) -> Non
             loaded(page)
             page.screenshot(path=SHOTS / "1-library.png", full_page=True)
 
-            page.get_by_text("Chat", exact=True).click()
+            page.get_by_test_id("stRadioGroup").get_by_text("Chat", exact=True).click()
             page.get_by_text("No vision-language model is available").wait_for(timeout=120_000)
             question = page.get_by_placeholder("Ask a question about your documents")
             question.fill("What is the total due on the invoice?")
@@ -102,6 +102,20 @@ def test_upload_index_ask_and_see_the_citation_thumbnails(tmp_path: Path) -> Non
             page.wait_for_timeout(500)
             loaded(page)
             page.screenshot(path=SHOTS / "3-full-page.png")
+            page.set_viewport_size({"width": 1400, "height": 1000})
+
+            page.get_by_test_id("stRadioGroup").get_by_text("Extract", exact=True).click()  # no model: values read next to their labels
+            page.get_by_role("button", name="Extract").click()
+            page.get_by_text("Show a value on its page").wait_for(timeout=120_000)
+            assert page.get_by_text("not found").count() >= 1  # invoice_number is printed without its label
+            loaded(page)
+            page.screenshot(path=SHOTS / "4-extract.png", full_page=True)
+
+            page.get_by_test_id("stRadioGroup").get_by_text("Settings", exact=True).click()
+            page.get_by_text("This machine").wait_for(timeout=60_000)
+            page.get_by_role("button", name="Extract").wait_for(state="detached", timeout=60_000)
+            page.get_by_text("Store location").wait_for()
+            page.screenshot(path=SHOTS / "5-settings.png", full_page=True)
         finally:
             browser.close()
     assert all((SHOTS / name).stat().st_size > 10_000 for name in ("1-library.png", "2-chat.png", "3-full-page.png"))
