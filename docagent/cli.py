@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dpi", type=int, help="resolution of page images (default 150)")
     p.add_argument("--ocr", choices=["auto", "on", "off"], help="OCR pages without a text layer (default auto)")
     p.add_argument("--render", choices=["lazy", "eager"], help="render page images now (eager) or on first use (lazy, default)")
+    p.add_argument("--password", dest="pdf_password", help="password of encrypted PDFs (or DOCAGENT_PDF_PASSWORD); the store keeps decrypted copies")
 
     p = sub.add_parser("search", parents=[common], help="find the pages that match a query")
     p.add_argument("query")
@@ -131,7 +132,7 @@ def _version() -> str:
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for name in ("store", "dpi", "ocr", "render"):
+    for name in ("store", "dpi", "ocr", "render", "pdf_password"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "default_store_path"]
@@ -72,6 +72,10 @@ class Settings(BaseSettings):
 
     vlm_model: str = "HuggingFaceM4/idefics2-8b"
     """Vision-language model that reads page images: a Hub id or a local directory."""
+
+    pdf_password: SecretStr | None = None
+    """Password for encrypted PDFs being indexed (``--password``). The store keeps a decrypted copy of
+    each PDF it opened, so its pages render later without the password."""
 
     @field_validator("store", mode="before")
     @classmethod

@@ -135,3 +135,75 @@ def shapes_png(path: Path) -> Path:
     ImageDraw.Draw(image).rectangle([20, 20, 120, 120], fill="red")
     image.save(path)
     return path
+
+
+def long_pdf(path: Path, pages: int) -> Path:
+    """A PDF of ``pages`` short pages (a ledger), for memory and time on very long documents."""
+    doc = pymupdf.open()
+    for i in range(pages):
+        doc.new_page(width=595, height=842).insert_text(
+            (50, 80), f"Ledger page {i + 1}: entry {i * 7 % 1000}, balance {i * 13 % 997}", fontsize=10)
+    doc.save(path)
+    doc.close()
+    return path
+
+
+def huge_page_pdf(path: Path, side: float = 14400) -> Path:
+    """One page of ``side`` points square (14400 pt = 200 in, PDF's limit): 900 megapixels at 150 dpi."""
+    doc = pymupdf.open()
+    doc.new_page(width=side, height=side).insert_text((100, 200), "Site plan, sheet 1 of 1", fontsize=80)
+    doc.save(path)
+    doc.close()
+    return path
+
+
+BAD_INDEXED = {  # file name -> pages: files that look wrong and are indexed all the same
+    "broken_xref.pdf": 1, "png_named.pdf": 1, "pdf_named.png": 1, "cmyk.jpg": 1, "sixteen_bit.png": 1,
+    "palette.png": 1, "animated.png": 2, "huge_page.pdf": 1, "résumé.pdf": 1,
+}
+BAD_FAILED = {  # file name -> the start of its error
+    "empty.pdf": "the file is empty (0 bytes)",
+    "saved_page.pdf": "not a PDF or a PNG/JPEG/TIFF image (its content looks like text, despite the .pdf suffix)",
+    "bomb.png": "the image is too large (1600 megapixels), more than the 100 megapixels docagent reads",
+    "locked.pdf": "the PDF is encrypted and needs a password: index it with --password",
+    "truncated.pdf": "damaged or truncated PDF that MuPDF cannot repair",
+    "garbage.pdf": "damaged or truncated PDF that MuPDF cannot repair",
+    "cut.png": "unreadable image",
+}
+
+
+def bad_corpus(folder: Path) -> Path:
+    """Every kind of messy input ``docagent index`` meets, generated (never downloaded): see BAD_INDEXED
+    and BAD_FAILED. ``résumé.pdf`` is named in Latin-1 bytes on disk, not UTF-8."""
+    import io
+    import os
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    good = text_pdf(folder.parent / "good-source.pdf", ["Quarterly report: solar panel output rose 12 percent."])
+    page = text_image(["Mode test 42"], size=(400, 120))
+    raw = good.read_bytes()
+    at = raw.rfind(b"startxref")
+    (folder / "broken_xref.pdf").write_bytes(raw[:at] + b"startxref\n999999\n%%EOF\n")  # MuPDF repairs it
+    buffer = io.BytesIO()
+    page.save(buffer, "PNG")
+    (folder / "png_named.pdf").write_bytes(buffer.getvalue())
+    shutil.copy(good, folder / "pdf_named.png")
+    page.convert("CMYK").save(folder / "cmyk.jpg")
+    Image.new("I;16", (300, 100), 30000).save(folder / "sixteen_bit.png")
+    page.convert("P").save(folder / "palette.png")
+    page.save(folder / "animated.png", save_all=True, append_images=[page.rotate(5)], duration=100, loop=0)
+    huge_page_pdf(folder / "huge_page.pdf")
+    shutil.copy(good, folder / os.fsdecode(b"r\xe9sum\xe9.pdf"))
+    (folder / "empty.pdf").write_bytes(b"")
+    (folder / "saved_page.pdf").write_bytes(b"<!DOCTYPE html><html><body><h1>Report</h1></body></html>")
+    Image.new("1", (40000, 40000)).save(folder / "bomb.png", optimize=True)  # 190 KB on disk, 1.6 gigapixels
+    doc = pymupdf.open(good)
+    doc.save(folder / "locked.pdf", encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="s3cret", owner_pw="owner")
+    doc.close()
+    truncated(folder / "truncated.pdf", good, keep=0.4)
+    (folder / "garbage.pdf").write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 20)
+    whole = folder.parent / "whole.png"
+    text_image(["some text"] * 5).save(whole)
+    truncated(folder / "cut.png", whole, keep=0.5)
+    return folder

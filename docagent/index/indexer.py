@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -20,10 +19,17 @@ from pathlib import Path
 from tqdm import tqdm
 
 from docagent.config import Settings
-from docagent.errors import DocumentLoadError
+from docagent.errors import DocagentError, DocumentLoadError
 from docagent.index.catalog import DocumentRecord
 from docagent.index.store import PageStore, write_png
-from docagent.ingest import OcrEngine, Source, get_ocr_engine, is_supported, open_source, text_is_usable
+from docagent.ingest import (
+    OcrEngine,
+    Source,
+    get_ocr_engine,
+    is_supported,
+    open_source,
+    text_is_usable,
+)
 from docagent.types import FailedFile, IndexReport, Page, Word
 
 __all__ = ["collect_files", "index_paths"]
@@ -48,7 +54,7 @@ def collect_files(paths: Iterable[str | Path], skip: Path | None = None) -> tupl
         elif path.exists():
             files.append(path)
         else:
-            failed.append(FailedFile(str(raw), "no such file or directory"))
+            failed.append(FailedFile(display_name(str(raw)), "no such file or directory"))
     seen: dict[str, Path] = {}
     unique: list[Path] = []
     for f in files:
@@ -57,7 +63,7 @@ def collect_files(paths: Iterable[str | Path], skip: Path | None = None) -> tupl
             seen[f.name] = f
             unique.append(f)
         elif other.resolve() != f.resolve():
-            failed.append(FailedFile(str(f), f"another file named {f.name} ({other}) is in this batch; documents are known by file name, rename one"))
+            failed.append(FailedFile(display_name(str(f)), f"another file named {display_name(f.name)} ({display_name(str(other))}) is in this batch; documents are known by file name, rename one"))
     return unique, failed
 
 
@@ -117,9 +123,9 @@ class Indexer:
             self.store.recover()
             bar = tqdm(files, unit="file", disable=None if self.progress else True, dynamic_ncols=True, desc="index")
             for i, path in enumerate(bar):
-                bar.set_postfix_str(path.name[:40])
+                bar.set_postfix_str(display_name(path.name)[:40])
                 if self.on_file:
-                    self.on_file(i, len(files), path.name)
+                    self.on_file(i, len(files), display_name(path.name))
                 self._one(path, report)
             bar.close()
             if self.on_file:
@@ -130,33 +136,39 @@ class Indexer:
         return report
 
     def _one(self, path: Path, report: IndexReport) -> None:
+        name, shown = display_name(path.name), display_name(str(path))
         t0 = time.perf_counter()
         try:
             sha = file_sha256(path)
         except OSError as e:
-            report.failed.append(FailedFile(str(path), f"cannot read the file ({e.strerror or e})"))
+            report.failed.append(FailedFile(shown, f"cannot read the file ({e.strerror or e})"))
             return
-        current = self.store.catalog.document(path.name)
+        current = self.store.catalog.document(name)
         if current is not None and current.sha256 == sha:
             report.skipped += 1
-            log.info("unchanged: %s", path.name)
+            log.info("unchanged: %s", name)
             self.seconds["hash"] += time.perf_counter() - t0
             return
         self.seconds["hash"] += time.perf_counter() - t0
         try:
             t0 = time.perf_counter()
-            source = open_source(path)
+            password = self.settings.pdf_password
+            source = open_source(path, password.get_secret_value() if password else None)
             self.seconds["load"] += time.perf_counter() - t0
         except DocumentLoadError as e:
-            report.failed.append(FailedFile(str(path), e.reason))
+            report.failed.append(FailedFile(shown, e.reason))
             log.warning("failed: %s", e)
             return
-        doc_id = hashlib.sha256(f"{path.name}\0{sha}".encode()).hexdigest()[:16]
+        except Exception as e:  # noqa: BLE001 - a parser's own bug on one odd file must not stop the batch
+            report.failed.append(FailedFile(shown, _unexpected(e)))
+            log.warning("failed: %s: %s", name, _unexpected(e))
+            return
+        doc_id = hashlib.sha256(f"{name}\0{sha}".encode()).hexdigest()[:16]
         rec = DocumentRecord(
             doc_id=doc_id,
-            name=path.name,
+            name=name,
             sha256=sha,
-            source=str(path.resolve()),
+            source=display_name(str(path.resolve())),
             stored_file=f"{doc_id}{path.suffix.lower() or '.' + source.kind}",
             kind=source.kind,
             pages=0,
@@ -172,10 +184,16 @@ class Indexer:
                 ocr_pages = self._write_document(source, rec)
             except DocumentLoadError as e:
                 self.store.purge(doc_id)
-                report.failed.append(FailedFile(str(path), e.reason))
+                report.failed.append(FailedFile(shown, e.reason))
                 log.warning("failed: %s", e)
                 return
-            # any other error aborts the run; the next run's recover() purges this version
+            except DocagentError:
+                raise  # the store or the embedding model failed: the run stops; the next run's recover() cleans up
+            except Exception as e:  # noqa: BLE001 - an odd file that trips a parser fails alone
+                self.store.purge(doc_id)
+                report.failed.append(FailedFile(shown, _unexpected(e)))
+                log.warning("failed: %s: %s", name, _unexpected(e))
+                return
         old = self.store.catalog.finish_document(doc_id, rec.name, page_count, len(ocr_pages))
         for old_id in old:
             self.store.purge(old_id)
@@ -200,7 +218,7 @@ class Indexer:
         t0 = time.perf_counter()
         stored = self.store.stored_file(rec)
         tmp = stored.with_name(stored.name + ".tmp")
-        shutil.copyfile(source.path, tmp)
+        source.copy_to(tmp)
         os.replace(tmp, stored)
         self.seconds["write"] += time.perf_counter() - t0
         scale = source.native_scale or self.settings.dpi / 72
@@ -210,14 +228,14 @@ class Indexer:
             for index in range(first, min(first + PAGES_PER_CHUNK, source.page_count)):
                 t0 = time.perf_counter()
                 page = source.read_page(index)
-                page.image_scale = scale
+                page.image_scale = _capped(scale, page.width, page.height)
                 self.seconds["text"] += time.perf_counter() - t0
                 if self._needs_ocr(source, page) and self.ocr is not None:
                     self._ocr_page(source, rec, page)
                     ocr_pages.append(page.number)
                 elif self.settings.render == "eager" or source.kind == "image":
                     t0 = time.perf_counter()
-                    write_png(source.render(index, scale), self.store.image_path(rec.doc_id, page.number))
+                    write_png(source.render(index, page.image_scale), self.store.image_path(rec.doc_id, page.number))
                     self.seconds["render"] += time.perf_counter() - t0
                 pages.append(page)
             self._write_pages(rec, pages)
@@ -261,3 +279,30 @@ class Indexer:
             self.store.vectors.upsert(ids, vectors, metas, texts)
         self.store.catalog.add_pages(rec.doc_id, pages, spans)
         self.seconds["write"] += time.perf_counter() - t0
+
+
+MAX_RENDER_PIXELS = 25_000_000
+"""Page images are rendered at the store's dpi up to this size (an A1 page at 150 dpi is 17 megapixels);
+larger pages are rendered at a lower resolution, so memory stays bounded whatever a page's size."""
+
+
+def _capped(scale: float, width: float, height: float) -> float:
+    pixels = width * height * scale * scale
+    return scale if pixels <= MAX_RENDER_PIXELS else scale * (MAX_RENDER_PIXELS / pixels) ** 0.5
+
+
+def _unexpected(error: Exception) -> str:
+    return (f"could not be read ({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
+            "if the file opens elsewhere, please report it with the file")
+
+
+def display_name(text: str) -> str:
+    """A file name or path as text that can be stored and printed. Names that are not UTF-8 on disk
+    (Python carries their bytes as surrogates) are read as Windows-1252, the usual legacy encoding
+    (``r\\xe9sum\\xe9.pdf`` becomes ``résumé.pdf``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("cp1252", errors="replace")
+    return text
+

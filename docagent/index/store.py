@@ -112,10 +112,17 @@ class PageStore:
         """Exclusive right to write. Readers do not take it."""
         lock = FileLock(str(self.root / ".lock"))
         try:
-            lock.acquire(timeout=timeout)
-        except Timeout as e:
-            msg = f"another docagent process is writing to {self.root}; wait for it to finish or use another --store"
-            raise StoreError(msg) from e
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.warning("another docagent process is writing to %s; waiting for it to finish (up to %d min; "
+                        "searches keep working meanwhile)", self.root, round(timeout / 60))
+            try:
+                lock.acquire(timeout=timeout)
+            except Timeout as e:
+                msg = (f"another docagent process has been writing to {self.root} for over {round(timeout / 60)} min; "
+                       "wait for it to finish or use another --store")
+                raise StoreError(msg) from e
+            log.warning("the other process finished; going on")
         try:
             yield
         finally:

@@ -72,15 +72,16 @@ def _looks_like_text(head: bytes) -> bool:
     return True
 
 
-def open_source(path: str | Path) -> Source:
-    """Open a PDF or page image for reading. Raises a :class:`~docagent.errors.DocumentLoadError`
-    subclass that names the file and the reason when it cannot be read."""
+def open_source(path: str | Path, password: str | None = None) -> Source:
+    """Open a PDF or page image for reading (``password``: for encrypted PDFs). Raises a
+    :class:`~docagent.errors.DocumentLoadError` subclass that names the file and the reason when it
+    cannot be read."""
     path = Path(path)
     kind = sniff(path)
     if kind == "pdf":
         from docagent.ingest.pdf import PdfSource
 
-        return PdfSource(path)
+        return PdfSource(path, password)
     from docagent.ingest.images import ImageSource
 
     return ImageSource(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import shutil
 from pathlib import Path
 
 from PIL import Image
@@ -42,6 +43,10 @@ class Source(abc.ABC):
     @abc.abstractmethod
     def render(self, index: int, scale: float) -> Image.Image:
         """Page ``index`` (0-based) as an RGB image, ``scale`` pixels per point."""
+
+    def copy_to(self, target: Path) -> None:
+        """Write the file as the store should keep it (a plain copy; decrypted where a password opened it)."""
+        shutil.copyfile(self.path, target)
 
     def trim_caches(self) -> None:  # noqa: B027 - optional hook
         """Free what the reader cached for pages already read (called between chunks of pages)."""

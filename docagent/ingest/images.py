@@ -5,17 +5,25 @@ text layer, so its text comes from OCR."""
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from docagent.errors import CorruptDocumentError, EmptyDocumentError, UnsupportedFileError
+from docagent.errors import (
+    CorruptDocumentError,
+    EmptyDocumentError,
+    UnsupportedFileError,
+)
 from docagent.ingest.base import Source
 from docagent.types import Page
 
 __all__ = ["ImageSource"]
 
 _FORMATS = {"PNG", "JPEG", "TIFF", "MPO"}
+MAX_IMAGE_PIXELS = 100_000_000
+"""Larger page images are refused (a 600 dpi A3 scan is 70 megapixels; beyond this lie decompression bombs)."""
 
 
 class ImageSource(Source):
@@ -24,7 +32,11 @@ class ImageSource(Source):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         try:
-            self._image = Image.open(path)
+            with warnings.catch_warnings():  # the size is checked here, with a message that says what to do
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                self._image = Image.open(path)
+        except Image.DecompressionBombError as e:
+            raise UnsupportedFileError(path, f"{_too_large(e)}; scale it down (for example to 300 dpi)") from e
         except UnidentifiedImageError as e:
             msg = "unreadable image: Pillow does not recognise its format; re-save it as PNG, JPEG or TIFF"
             raise CorruptDocumentError(path, msg) from e
@@ -33,6 +45,12 @@ class ImageSource(Source):
         if self._image.format not in _FORMATS:
             self._image.close()
             raise UnsupportedFileError(path, f"{self._image.format} images are not supported; convert it to PNG")
+        width, height = self._image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            self._image.close()
+            msg = (f"the image is {width}×{height} pixels ({width * height / 1e6:.0f} megapixels), more than the "
+                   f"{MAX_IMAGE_PIXELS / 1e6:.0f} docagent reads; scale it down (for example to 300 dpi)")
+            raise UnsupportedFileError(path, msg)
         self._frames = getattr(self._image, "n_frames", 1)
         if self._frames < 1:
             raise EmptyDocumentError(path, "the image file holds no frames")
@@ -80,3 +98,10 @@ class ImageSource(Source):
 
     def close(self) -> None:
         self._image.close()
+
+
+def _too_large(error: Exception) -> str:
+    pixels = re.search(r"\((\d+) pixels\)", str(error))
+    size = f" ({int(pixels.group(1)) / 1e6:.0f} megapixels)" if pixels else ""
+    return f"the image is too large{size}, more than the {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels docagent reads"
+

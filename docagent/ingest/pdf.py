@@ -9,7 +9,11 @@ from pathlib import Path
 import pymupdf
 from PIL import Image
 
-from docagent.errors import CorruptDocumentError, EmptyDocumentError, EncryptedDocumentError
+from docagent.errors import (
+    CorruptDocumentError,
+    EmptyDocumentError,
+    EncryptedDocumentError,
+)
 from docagent.ingest.base import Source
 from docagent.types import Page, Widget, Word
 
@@ -39,21 +43,29 @@ _LOCK = threading.RLock()
 class PdfSource(Source):
     kind = "pdf"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, password: str | None = None) -> None:
         super().__init__(path)
+        self.decrypted = False
+        """Opened with a password: copies of it are written decrypted (see :meth:`copy_to`)."""
         with _LOCK:
             try:
-                self._doc = pymupdf.open(path, filetype="pdf")
+                if _utf8(str(path)):
+                    self._doc = pymupdf.open(path, filetype="pdf")
+                else:  # MuPDF cannot open a name that is not UTF-8 on disk; Python can
+                    self._doc = pymupdf.open(stream=path.read_bytes(), filetype="pdf")
             except (pymupdf.FileDataError, RuntimeError, ValueError) as e:
                 msg = f"damaged or truncated PDF that MuPDF cannot repair ({e}); re-export or re-download it"
                 raise CorruptDocumentError(path, msg) from e
             if self._doc.needs_pass:
-                self._doc.close()
-                msg = (
-                    "the PDF is encrypted and needs a password; decrypt it first "
-                    "(for example `qpdf --decrypt --password=PASSWORD in.pdf out.pdf`) and index the copy"
-                )
-                raise EncryptedDocumentError(path, msg)
+                if password and self._doc.authenticate(password):
+                    self.decrypted = True
+                else:
+                    self._doc.close()
+                    msg = ("the PDF is encrypted and the password given does not open it; check it (--password)"
+                           if password else "the PDF is encrypted and needs a password: index it with --password "
+                           "PASSWORD (or DOCAGENT_PDF_PASSWORD), or decrypt it first (`qpdf --decrypt "
+                           "--password=PASSWORD in.pdf out.pdf`)")
+                    raise EncryptedDocumentError(path, msg)
             if self._doc.page_count == 0:
                 self._doc.close()
                 raise EmptyDocumentError(path, "the PDF has no pages")
@@ -107,6 +119,13 @@ class PdfSource(Source):
                 raise CorruptDocumentError(self.path, msg) from e
             return Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
 
+    def copy_to(self, target: Path) -> None:
+        if not self.decrypted:
+            super().copy_to(target)
+            return
+        with _LOCK:  # the store keeps a decrypted copy, so pages render later without the password
+            self._doc.save(target, encryption=pymupdf.PDF_ENCRYPT_NONE)
+
     def trim_caches(self) -> None:
         with _LOCK:
             pymupdf.TOOLS.store_shrink(100)  # MuPDF's resource store (fonts, images) grows otherwise
@@ -140,3 +159,12 @@ def _widget(w: pymupdf.Widget) -> Widget:
         label=w.field_label or "",
         options=options,
     )
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+

@@ -1,0 +1,95 @@
+"""Messy input: each file of a generated bad corpus is indexed or gets its own clear error, the batch goes on,
+what the store held before is intact, and memory stays bounded on huge files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from docagent.config import Settings
+from docagent.index.indexer import MAX_RENDER_PIXELS, index_paths
+from docagent.index.store import PageStore
+from docagent.retrieve import PageRetriever
+from tests import factories
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return factories.bad_corpus(tmp_path_factory.mktemp("bad") / "inbox")
+
+
+def _state(store: PageStore) -> dict:
+    db = store.catalog.db
+    return {"documents": sorted(db.execute("SELECT name, doc_id, pages, status FROM documents").fetchall()),
+            "pages": sorted(db.execute("SELECT doc_id, page, text FROM pages").fetchall()),
+            "vectors": store.vectors.count(), "passages": db.execute("SELECT count(*) FROM passages").fetchone()[0]}
+
+
+def test_every_bad_file_is_indexed_or_gets_its_own_error_and_nothing_is_lost(corpus: Path, tmp_path: Path,
+                                                                            embedder) -> None:
+    keeper = factories.text_pdf(tmp_path / "keeper.pdf", ["Board minutes: the budget was approved on 3 May."])
+    with PageStore(Settings(store=tmp_path / "store", ocr="off"), embedder=embedder) as store:
+        assert not index_paths([keeper], store=store, progress=False).failed
+        before = _state(store)
+        report = index_paths([corpus], store=store, progress=False)
+        failed = {Path(f.path).name: f.error for f in report.failed}
+        assert set(failed) == set(factories.BAD_FAILED)
+        for name, start in factories.BAD_FAILED.items():
+            assert failed[name].startswith(start), (name, failed[name])
+        assert {d.name: d.pages for d in store.documents()} == {"keeper.pdf": 1, **factories.BAD_INDEXED}
+        after = _state(store)
+        kept = {row for row in after["documents"] if row[0] == "keeper.pdf"}
+        assert kept == {row for row in before["documents"]} and set(before["pages"]) <= set(after["pages"])
+        assert after["vectors"] == after["passages"]  # Chroma and the catalog in step
+        top = PageRetriever(store=store, k=1).search("when was the budget approved")[0]
+        assert (top.doc, top.page) == ("keeper.pdf", 1)
+        for name in factories.BAD_INDEXED:  # every page renders
+            with Image.open(store.page_image(name, 1)) as image:
+                assert image.width * image.height <= MAX_RENDER_PIXELS * 1.01, name
+        with Image.open(store.page_image("huge_page.pdf", 1)) as image:  # 900 megapixels at 150 dpi, capped
+            assert image.width * image.height > MAX_RENDER_PIXELS * 0.9
+        assert store.page("résumé.pdf", 1).text.startswith("Quarterly report")  # a Latin-1 name, read as such
+        assert "Mode test 42" not in store.page("png_named.pdf", 1).text  # an image by content: OCR was off
+
+
+def test_an_encrypted_pdf_is_indexed_with_its_password(corpus: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    run = [sys.executable, "-m", "docagent", "index", str(corpus / "locked.pdf"), "--store", str(store), "--json"]
+    wrong = subprocess.run([*run, "--password", "guess"], capture_output=True, text=True, timeout=300, check=False)
+    assert wrong.returncode == 1
+    assert json.loads(wrong.stdout)["failed"][0]["error"].startswith("the PDF is encrypted and the password given does not")
+    right = subprocess.run([*run, "--password", "s3cret"], capture_output=True, text=True, timeout=300, check=False)
+    assert right.returncode == 0 and json.loads(right.stdout)["documents"] == 1
+    with PageStore(Settings(store=store)) as opened:  # later, without the password: the store kept a decrypted copy
+        assert opened.page("locked.pdf", 1).text.startswith("Quarterly report")
+        assert opened.page_image("locked.pdf", 1).exists()
+
+
+def _peak_rss_mb(args: list[str]) -> float:
+    """Peak resident memory of `docagent index ARGS` run in its own process."""
+    probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True); "
+             "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "docagent", "index", *args, "-q"],
+                         capture_output=True, text=True, timeout=600, check=True).stdout.split()
+    assert out[0] == "0", out
+    return int(out[1]) / 1024
+
+
+def test_memory_stays_bounded_on_a_huge_page_and_a_5000_page_pdf(tmp_path: Path) -> None:
+    small = factories.text_pdf(tmp_path / "small.pdf", ["One short page."])
+    huge = factories.huge_page_pdf(tmp_path / "huge.pdf")
+    long = factories.long_pdf(tmp_path / "long.pdf", 5000)
+    common = ["--ocr", "off", "--render", "eager"]
+    baseline = _peak_rss_mb([str(small), "--store", str(tmp_path / "s1"), *common])
+    huge_mb = _peak_rss_mb([str(huge), "--store", str(tmp_path / "s2"), *common])
+    long_mb = _peak_rss_mb([str(long), "--store", str(tmp_path / "s3"), "--ocr", "off", "--dpi", "36"])
+    print(f"\npeak RSS: one small page {baseline:.0f} MB, one 200x200 in page {huge_mb:.0f} MB (+{huge_mb - baseline:.0f}), "
+          f"5000 pages {long_mb:.0f} MB (+{long_mb - baseline:.0f})")
+    assert huge_mb - baseline < 600 and long_mb - baseline < 300
+    with PageStore(Settings(store=tmp_path / "s3")) as store:
+        assert store.document("long.pdf").pages == 5000 and store.vectors.count() == 5000

@@ -1,0 +1,54 @@
+"""Two `docagent index` processes on one store are serialised by its lock, the waiting one says so, and
+searches keep working while a write is under way."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from docagent.config import Settings
+from docagent.index.indexer import index_paths
+from docagent.index.store import PageStore
+from docagent.retrieve import PageRetriever
+from tests import factories
+
+
+def _writing(store: Path, name: str) -> bool:
+    try:
+        db = sqlite3.connect(f"file:{store / 'catalog.sqlite'}?mode=ro", uri=True, timeout=1)
+        row = db.execute("SELECT status FROM documents WHERE name = ?", (name,)).fetchone()
+        db.close()
+    except sqlite3.Error:
+        return False
+    return row is not None and row[0] == "indexing"
+
+
+def test_two_writers_take_turns_and_searches_keep_working(tmp_path: Path, embedder) -> None:
+    settings = Settings(store=tmp_path / "store", ocr="off")
+    keeper = factories.text_pdf(tmp_path / "keeper.pdf", ["Board minutes: the budget was approved on 3 May."])
+    assert not index_paths([keeper], settings, progress=False).failed
+    big = factories.long_pdf(tmp_path / "big.pdf", 3000)
+    small = factories.text_pdf(tmp_path / "small.pdf", ["Visitor policy: badges are returned at reception."])
+    command = [sys.executable, "-m", "docagent", "index", "--store", str(settings.store)]
+    writers = [subprocess.Popen([*command, str(path)], stderr=subprocess.PIPE, text=True) for path in (big, small)]
+    searches, during_write = 0, 0
+    with PageStore(settings, embedder=embedder) as store:  # a reader beside the writers
+        while any(w.poll() is None for w in writers):
+            hits = PageRetriever(store=store, k=1).search("when was the budget approved")
+            assert (hits[0].doc, hits[0].page) == ("keeper.pdf", 1)
+            searches += 1
+            during_write += _writing(settings.store, "big.pdf")
+            time.sleep(0.3)
+    errors = [w.communicate(timeout=300)[1] for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], errors
+    assert during_write >= 1, "no search ran while the big document was being written"
+    waited = [e for e in errors if "another docagent process is writing to" in e]
+    assert len(waited) == 1, errors  # one of them found the store locked and said so
+    assert "waiting for it to finish" in waited[0] and "searches keep working meanwhile" in waited[0]
+    assert "the other process finished; going on" in waited[0]
+    with PageStore(settings, embedder=embedder) as store:
+        assert {d.name: d.pages for d in store.documents()} == {"keeper.pdf": 1, "big.pdf": 3000, "small.pdf": 1}
+        assert store.vectors.count() == 3002
