@@ -4,6 +4,7 @@ no page missing, no page twice, no orphan images or file copies."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -48,6 +49,12 @@ def snapshot(store_dir: Path, embedder) -> dict:
             "vectors_unique": len(ids) == len(set(ids)) == store.vectors.count(),
             "vector_pages": sorted({(m["doc_id"], m["page"]) for m in metas.values()}),
             "files": sorted(str(p.relative_to(store_dir)) for sub in ("pages", "files") for p in (store_dir / sub).rglob("*") if p.is_file()),
+            # the lexical index holds exactly the catalog's passages, with their text
+            "lexical": sorted(db.execute("SELECT p.doc_id, p.page, p.idx, f.text FROM passages p "
+                                         "JOIN passages_fts f ON f.rowid = p.id").fetchall()),
+            "lexical_rows": db.execute("SELECT count(*) FROM passages_fts").fetchone()[0],
+            "vectors_match_passages": set(ids) == {f"{d}:{pg}:{i}" for d, pg, i in
+                                                   db.execute("SELECT doc_id, page, idx FROM passages")},
         }
 
 
@@ -57,7 +64,8 @@ def reference(corpus: Path, tmp_path_factory: pytest.TempPathFactory, embedder) 
     report = index_paths([corpus], Settings(store=store_dir, render="eager", dpi=40), progress=False)
     assert report.documents == 5 and not report.failed
     snap = snapshot(store_dir, embedder)
-    assert snap["vectors_unique"] and len(snap["pages"]) == 151
+    assert snap["vectors_unique"] and len(snap["pages"]) == 151 and snap["vectors_match_passages"]
+    assert snap["lexical_rows"] == len(snap["passages"]) == len(snap["lexical"])
     return snap
 
 
@@ -114,3 +122,25 @@ def test_rerun_after_sigkill_completes_the_store_exactly(moment: str, corpus: Pa
     assert rerun.returncode == 0, rerun.stderr
     after = snapshot(store, embedder)
     assert after == reference
+
+
+SEED = int(os.environ.get("DOCAGENT_CRASH_SEED", "20261122"))
+
+
+def test_rerun_after_sigkill_at_seeded_random_moments(corpus: Path, reference: dict, tmp_path: Path, embedder) -> None:
+    """SIGKILL after a random delay (seeded: DOCAGENT_CRASH_SEED; DOCAGENT_CRASH_ROUNDS kills, default 3), from start-up to the last document; each
+    time a rerun must leave exactly the reference store."""
+    rng = random.Random(SEED)
+    for round_ in range(int(os.environ.get("DOCAGENT_CRASH_ROUNDS", "3"))):
+        store = tmp_path / f"store{round_}"
+        delay = rng.uniform(0.5, 14.0)
+        proc = subprocess.Popen(_args(corpus, store), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        rerun = subprocess.run(_args(corpus, store), capture_output=True, text=True, timeout=300, check=False)
+        assert rerun.returncode == 0, (SEED, round_, delay, rerun.stderr)
+        assert snapshot(store, embedder) == reference, (SEED, round_, delay)
+
