@@ -40,7 +40,7 @@ class ImageSource(Source):
         except UnidentifiedImageError as e:
             msg = "unreadable image: Pillow does not recognise its format; re-save it as PNG, JPEG or TIFF"
             raise CorruptDocumentError(path, msg) from e
-        except OSError as e:
+        except (OSError, SyntaxError, ValueError) as e:  # Pillow raises SyntaxError for broken PNG chunks
             raise CorruptDocumentError(path, f"unreadable image ({e})") from e
         if self._image.format not in _FORMATS:
             self._image.close()
@@ -71,7 +71,7 @@ class ImageSource(Source):
             self._image.seek(index)
             frame = self._image.copy()
             frame.load()
-        except (OSError, EOFError, ValueError) as e:
+        except (OSError, EOFError, ValueError, SyntaxError) as e:
             msg = f"unreadable image: frame {index + 1} cannot be decoded ({e}); the file is probably truncated"
             raise CorruptDocumentError(self.path, msg) from e
         frame = ImageOps.exif_transpose(frame)

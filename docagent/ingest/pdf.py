@@ -53,7 +53,7 @@ class PdfSource(Source):
                     self._doc = pymupdf.open(path, filetype="pdf")
                 else:  # MuPDF cannot open a name that is not UTF-8 on disk; Python can
                     self._doc = pymupdf.open(stream=path.read_bytes(), filetype="pdf")
-            except (pymupdf.FileDataError, RuntimeError, ValueError) as e:
+            except Exception as e:  # noqa: BLE001 - FileDataError, FzError*, RuntimeError ...: all mean damage
                 msg = f"damaged or truncated PDF that MuPDF cannot repair ({e}); re-export or re-download it"
                 raise CorruptDocumentError(path, msg) from e
             if self._doc.needs_pass:
@@ -79,15 +79,18 @@ class PdfSource(Source):
             repaired = self._doc.is_repaired
             if repaired:
                 pymupdf.TOOLS.mupdf_warnings(reset=True)
-            try:
+            try:  # MuPDF raises many kinds of exception on damaged files; any of them means damage here
                 page = self._doc.load_page(index)
                 textpage = page.get_textpage()
                 text = page.get_text("text", textpage=textpage)
                 raw_words = page.get_text("words", textpage=textpage)
-                widgets = [_widget(w) for w in page.widgets()]
-            except (RuntimeError, ValueError, pymupdf.FileDataError) as e:
+            except Exception as e:  # noqa: BLE001
                 msg = f"page {index + 1} cannot be read ({e}); the file is probably truncated or damaged"
                 raise CorruptDocumentError(self.path, msg) from e
+            try:
+                widgets = [_widget(w) for w in page.widgets()]
+            except Exception:  # noqa: BLE001 - damaged form fields: the page's text still counts
+                widgets = []
             rect = page.rect
             if repaired and _DAMAGE.search(pymupdf.TOOLS.mupdf_warnings(reset=True)):
                 msg = (
@@ -114,7 +117,7 @@ class PdfSource(Source):
         with _LOCK:
             try:
                 pix = self._doc.load_page(index).get_pixmap(matrix=pymupdf.Matrix(scale, scale), alpha=False)
-            except (RuntimeError, ValueError) as e:
+            except Exception as e:  # noqa: BLE001 - as in read_page
                 msg = f"page {index + 1} cannot be rendered ({e})"
                 raise CorruptDocumentError(self.path, msg) from e
             return Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
@@ -142,7 +145,7 @@ def _widget(w: pymupdf.Widget) -> Widget:
     if kind in ("checkbox", "radiobutton"):
         try:
             on = w.on_state()
-        except (RuntimeError, ValueError, ReferenceError):
+        except Exception:  # noqa: BLE001 - a damaged checkbox still has a value
             on = None
         options = (str(on),) if on not in (None, False) else ()
         value = str(value).lstrip("/") not in ("", "Off", "None", "False")

@@ -13,6 +13,7 @@ bounded so no input can hang or exhaust memory. No ``eval``, no ``exec``.
 from __future__ import annotations
 
 import ast
+import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -156,6 +157,8 @@ def _col(cells: Mapping[tuple[str, str], float], args: list[ast.expr]) -> list[F
 
 def _walk(node: ast.expr, cells: Mapping[tuple[str, str], float]) -> Value:
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        if isinstance(node.value, float) and not math.isfinite(node.value):
+            raise CalculationError("a number is too large to compute with (over 1e308)")
         return _check(Fraction(str(node.value)) if isinstance(node.value, float) else Fraction(node.value))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         value = _walk(node.operand, cells)
