@@ -13,8 +13,10 @@ regression test. Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
+import signal
 import sys
 import time
 import traceback
@@ -121,8 +123,9 @@ def fuzz_ingest(seconds: float, seed: int, slow: float) -> Target:
             suffix = Path(name).suffix
             start, error = time.perf_counter(), None
             try:
-                _ingest(data, suffix, folder)
-            except Exception as e:  # noqa: BLE001 - this is what the fuzzer looks for
+                with _time_limit(slow):
+                    _ingest(data, suffix, folder)
+            except Exception as e:  # noqa: BLE001 - this is what the fuzzer looks for (a hang included)
                 error = e
             target.record(data, suffix, error, time.perf_counter() - start, slow)
 
@@ -160,6 +163,25 @@ def fuzz_calculator(seconds: float, seed: int, slow: float) -> Target:
     return target
 
 
+class Hang(Exception):  # noqa: N818 - reads as what happened
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Any:
+    """Interrupt a case that runs past ``seconds`` (SIGALRM): a hang is a crash too."""
+    def stop(signum: int, frame: Any) -> None:
+        raise Hang(f"still running after {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _run(case: Any, seconds: float, seed: int) -> None:
     """Run a Hypothesis test in rounds with fresh seeds until the time is up."""
     from hypothesis import seed as fixed_seed
@@ -171,6 +193,9 @@ def _run(case: Any, seconds: float, seed: int) -> None:
 
 
 def main() -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore")  # Pillow warns about every odd TIFF tag the mutations make
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60, help="time per target (default 60)")
     parser.add_argument("--seed", type=int, default=1)
