@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import signal
 import threading
+import time
 from pathlib import Path
 
 import pymupdf
@@ -18,6 +22,8 @@ from docagent.ingest.base import Source
 from docagent.types import Page, Widget, Word
 
 __all__ = ["PdfSource"]
+
+log = logging.getLogger(__name__)
 
 # MuPDF prints repair warnings on stderr by default; we report problems ourselves.
 pymupdf.TOOLS.mupdf_display_errors(False)
@@ -45,6 +51,7 @@ class PdfSource(Source):
 
     def __init__(self, path: Path, password: str | None = None) -> None:
         super().__init__(path)
+        self._forms_ok: bool | None = None
         self.decrypted = False
         """Opened with a password: copies of it are written decrypted (see :meth:`copy_to`)."""
         with _LOCK:
@@ -87,10 +94,12 @@ class PdfSource(Source):
             except Exception as e:  # noqa: BLE001
                 msg = f"page {index + 1} cannot be read ({e}); the file is probably truncated or damaged"
                 raise CorruptDocumentError(self.path, msg) from e
-            try:
-                widgets = [_widget(w) for w in page.widgets()]
-            except Exception:  # noqa: BLE001 - damaged form fields: the page's text still counts
-                widgets = []
+            widgets = []
+            if self._forms_readable():
+                try:
+                    widgets = [_widget(w) for w in page.widgets()]
+                except Exception:  # noqa: BLE001 - damaged form fields: the page's text still counts
+                    widgets = []
             rect = page.rect
             if repaired and _DAMAGE.search(pymupdf.TOOLS.mupdf_warnings(reset=True)):
                 msg = (
@@ -121,6 +130,18 @@ class PdfSource(Source):
                 msg = f"page {index + 1} cannot be rendered ({e})"
                 raise CorruptDocumentError(self.path, msg) from e
             return Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+
+    def _forms_readable(self) -> bool:
+        """Whether MuPDF can read this PDF's form fields without looping forever: a damaged field tree can
+        send it into an endless loop in C that nothing in the process can interrupt (found by fuzzing). So
+        the fields of every page are read first in a forked child, under a time limit; if it does not
+        come back, the fields are left out and the pages' text is still indexed."""
+        if self._forms_ok is None:
+            self._forms_ok = not self._doc.is_form_pdf or _probe(self._doc, FORM_PROBE_SECONDS + 0.01 * self.page_count)
+            if not self._forms_ok:
+                log.warning("%s: its form fields cannot be read (damaged field tree); indexing its text without them",
+                            self.name)
+        return self._forms_ok
 
     def copy_to(self, target: Path) -> None:
         if not self.decrypted:
@@ -170,4 +191,32 @@ def _utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+FORM_PROBE_SECONDS = 10.0
+
+
+def _probe(doc: pymupdf.Document, seconds: float) -> bool:
+    """Read every page's form fields in a forked child; False when it hangs or dies."""
+    if not hasattr(os, "fork"):
+        return True  # no fork (Windows): trust the file
+    pid = os.fork()
+    if pid == 0:  # the child: touch every field, then leave without running any cleanup
+        code = 0
+        try:
+            for page in doc:
+                for w in page.widgets():
+                    _widget(w)
+        except BaseException:  # noqa: BLE001 - exceptions are handled in the parent; only hangs matter here
+            code = 0
+        os._exit(code)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        time.sleep(0.005)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return False
 
