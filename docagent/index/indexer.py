@@ -30,6 +30,7 @@ from docagent.ingest import (
     open_source,
     text_is_usable,
 )
+from docagent.ingest.base import display_name
 from docagent.types import FailedFile, IndexReport, Page, Word
 
 __all__ = ["collect_files", "index_paths"]
@@ -294,15 +295,3 @@ def _capped(scale: float, width: float, height: float) -> float:
 def _unexpected(error: Exception) -> str:
     return (f"could not be read ({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
             "if the file opens elsewhere, please report it with the file")
-
-
-def display_name(text: str) -> str:
-    """A file name or path as text that can be stored and printed. Names that are not UTF-8 on disk
-    (Python carries their bytes as surrogates) are read as Windows-1252, the usual legacy encoding
-    (``r\\xe9sum\\xe9.pdf`` becomes ``résumé.pdf``)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(text).decode("cp1252", errors="replace")
-    return text
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import os
 import shutil
 from pathlib import Path
 
@@ -69,3 +70,19 @@ def text_is_usable(text: str, min_chars: int) -> bool:
         return False
     garbage = text.count("\ufffd")
     return garbage <= 0.3 * (alnum + garbage)
+
+
+def is_utf8(text: str) -> bool:
+    """False for names that are not UTF-8 on disk (Python carries their bytes as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def display_name(text: str) -> str:
+    """A file name or path as text that can be stored and printed. Names that are not UTF-8 on disk are
+    read as Windows-1252, the usual legacy encoding (``r\\xe9sum\\xe9.pdf`` becomes ``résumé.pdf``)."""
+    return text if is_utf8(text) else os.fsencode(text).decode("cp1252", errors="replace")
+

@@ -18,7 +18,7 @@ from docagent.errors import (
     EmptyDocumentError,
     EncryptedDocumentError,
 )
-from docagent.ingest.base import Source
+from docagent.ingest.base import Source, is_utf8
 from docagent.types import Page, Widget, Word
 
 __all__ = ["PdfSource"]
@@ -56,7 +56,7 @@ class PdfSource(Source):
         """Opened with a password: copies of it are written decrypted (see :meth:`copy_to`)."""
         with _LOCK:
             try:
-                if _utf8(str(path)):
+                if is_utf8(str(path)):
                     self._doc = pymupdf.open(path, filetype="pdf")
                 else:  # MuPDF cannot open a name that is not UTF-8 on disk; Python can
                     self._doc = pymupdf.open(stream=path.read_bytes(), filetype="pdf")
@@ -73,13 +73,19 @@ class PdfSource(Source):
                            "PASSWORD (or DOCAGENT_PDF_PASSWORD), or decrypt it first (`qpdf --decrypt "
                            "--password=PASSWORD in.pdf out.pdf`)")
                     raise EncryptedDocumentError(path, msg)
-            if self._doc.page_count == 0:
+            try:
+                self._pages = self._doc.page_count
+            except Exception as e:  # noqa: BLE001 - a page tree MuPDF cannot count is damage too
+                self._doc.close()
+                msg = f"damaged PDF: its pages cannot be counted ({e}); re-export or re-download it"
+                raise CorruptDocumentError(path, msg) from e
+            if self._pages == 0:
                 self._doc.close()
                 raise EmptyDocumentError(path, "the PDF has no pages")
 
     @property
     def page_count(self) -> int:
-        return self._doc.page_count
+        return self._pages
 
     def read_page(self, index: int) -> Page:
         with _LOCK:
@@ -183,14 +189,6 @@ def _widget(w: pymupdf.Widget) -> Widget:
         label=w.field_label or "",
         options=options,
     )
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 FORM_PROBE_SECONDS = 10.0
