@@ -121,3 +121,27 @@ def test_a_number_too_large_for_a_float_is_a_calculation_error() -> None:
 
     with pytest.raises(CalculationError, match="too large"):
         evaluate("1e9666 - 1")  # found by the fuzzer: used to escape as a ValueError
+
+
+@pytest.mark.parametrize(("raw", "stored"), [
+    ("../../outside.pdf", "outside.pdf"), ("/etc/cron.d/job.pdf", "job.pdf"), ("C:\\Windows\\evil.pdf", "evil.pdf"),
+    ("..\\..\\up.pdf", "up.pdf"), (".hidden.pdf", "hidden.pdf"), ("tab\tand\nnewline.pdf", "tabandnewline.pdf"),
+])
+def test_uploaded_names_cannot_escape_the_upload_folder(tmp_path: Path, raw: str, stored: str) -> None:
+    from docagent.ingest.uploads import save_upload
+
+    folder = tmp_path / "uploads" / "batch"
+    folder.mkdir(parents=True)
+    path = save_upload(raw, [b"%PDF-1.7\n"], folder, 1 << 20)
+    assert path == folder / stored and path.read_bytes() == b"%PDF-1.7\n"
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [path]
+
+
+@pytest.mark.parametrize("raw", ["", "..", "/", "...", "\x00"])
+def test_an_upload_with_no_usable_name_is_refused(tmp_path: Path, raw: str) -> None:
+    from docagent.errors import UnsupportedFileError
+    from docagent.ingest.uploads import save_upload
+
+    with pytest.raises(UnsupportedFileError, match="no usable name"):
+        save_upload(raw, [b"%PDF-1.7\n"], tmp_path, 1 << 20)
+    assert list(tmp_path.iterdir()) == []
