@@ -203,4 +203,5 @@ def test_settings_change_the_model_top_k_splitting_and_store_and_show_the_machin
     assert at.session_state["config"] == {"k": 2, "splitting": "off", "max_upload_mb": 50.0,
                                           "model": "http://127.0.0.1:9/v1", "store": str(other)}
     at.sidebar.radio[0].set_value("Library").run()
-    assert at.info[0].value == "Nothing is indexed yet: add documents above." or "Nothing is indexed yet" in at.info[0].value
+    assert at.info[0].value == "Nothing is indexed yet: add files above."  # the new store is empty
+    assert plain(at.sidebar.caption[0].value) == f"Store: {other}"

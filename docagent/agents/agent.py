@@ -31,7 +31,7 @@ from langchain_core.tools import BaseTool
 
 from docagent.config import Settings
 from docagent.index.store import PageStore
-from docagent.tasks.prompts import DATA_RULE, quoted
+from docagent.tasks.prompts import DATA_RULE, message_text, quoted
 
 __all__ = ["AgentAnswer", "AgentStep", "run_agent"]
 
@@ -78,12 +78,6 @@ class AgentAnswer:
     def to_json(self) -> dict[str, Any]:
         return {"question": self.question, "answer": self.text, "citations": self.citations,
                 "steps": [s.to_json() for s in self.steps], "rounds": self.rounds, "stopped": self.stopped}
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
 
 
 def _bind(llm: Any, tools: Sequence[BaseTool], tool_choice: str | None = None) -> Any:
@@ -195,7 +189,7 @@ def run_agent(
         reply: AIMessage = runnable.invoke([*messages, HumanMessage(_FINAL)] if last_round else messages)
         calls, invalid = list(reply.tool_calls), list(getattr(reply, "invalid_tool_calls", []) or [])
         if last_round or not (calls or invalid):
-            result.text = _text(reply.content).strip() or (
+            result.text = message_text(reply.content).strip() or (
                 "The tools did not lead to an answer within the step limit." if last_round else "")
             result.stopped = "step_limit" if last_round else "answered"
             break

@@ -27,7 +27,7 @@ from docagent.index.store import PageStore
 from docagent.retrieve import PageRetriever
 from docagent.tasks.chart import needs_arithmetic
 from docagent.tasks.grounding import answer_terms, coverage, match_boxes, tokens
-from docagent.tasks.prompts import DATA_RULE, page_blocks, quoted
+from docagent.tasks.prompts import DATA_RULE, message_text, page_blocks, quoted
 from docagent.types import Answer, Citation, Page, PageHit
 
 __all__ = ["NOT_FOUND", "ask", "draw_evidence", "evidence_image"]
@@ -165,12 +165,6 @@ def _snippet(text: str, terms: set[str], width: int = 60) -> str:
     return ("… " if start else "") + " ".join(words[start : start + width]) + (" …" if start + width < len(words) else "")
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
-
-
 def _page_blocks(i: int, hit: PageHit, page: Page, text_chars: int, image: bool = True) -> list[dict[str, Any]]:
     return page_blocks(f"[{i}] {hit.doc}, page {hit.page}:", page, hit.image if image else None, text_chars)
 
@@ -186,7 +180,7 @@ def _bind(llm: Any, images: int, splitting: bool | None = None) -> Any:
 def _stream(llm: Any, messages: list[BaseMessage], on_token: Callable[[str], None] | None) -> str:
     parts = []
     for chunk in llm.stream(messages):
-        piece = _text(chunk.content)
+        piece = message_text(chunk.content)
         if piece:
             parts.append(piece)
             if on_token:
@@ -211,9 +205,9 @@ def _with_model(question: str, hits: list[PageHit], pages: dict[tuple[str, int],
                                                         {"type": "text", "text": f"Question: {question}"}])]
             for i, h in enumerate(hits, 1)
         ])
-        content = [{"type": "text", "text": f"[{i}] {h.doc}, page {h.page}: {quoted(_text(n.content).strip())}"}
+        content = [{"type": "text", "text": f"[{i}] {h.doc}, page {h.page}: {quoted(message_text(n.content).strip())}"}
                    for i, (h, n) in enumerate(zip(hits, notes, strict=True), 1)
-                   if not _text(n.content).strip().upper().startswith(NOT_FOUND)]
+                   if not message_text(n.content).strip().upper().startswith(NOT_FOUND)]
         content.append({"type": "text", "text": f"Question: {question}"})
         reply = _stream(llm, [SystemMessage(_SYSTEM.replace("images of their pages", "notes on their pages")),
                               HumanMessage(content=content)], on_token)
