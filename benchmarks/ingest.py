@@ -1,11 +1,14 @@
 """Ingest throughput: docagent vs LangChain's common default pipeline, same files, same model.
 
-    python benchmarks/ingest.py [--corpus deb mmlongbench] [--limit-pages N]
+    python benchmarks/ingest.py [--corpus deb mmlongbench] [--against REV]
 
 Baseline (what a LangChain user writes first): PyMuPDF page text -> RecursiveCharacterTextSplitter(1000, 200)
 -> langchain-chroma with the same all-MiniLM-L6-v2 through sentence-transformers' defaults.
 docagent: `index_paths` into a fresh store (text layer, word boxes, widgets, OCR where needed, passages,
 embeddings, Chroma, catalog; page images rendered on first use), then a second run on the unchanged files.
+
+``--against REV`` also runs docagent as of git revision REV (a worktree under /tmp) on the same files in the same
+run, alternating with this checkout, to show what a change costs.
 
 Each pipeline runs in its own process so peak RSS is its own. Prints a table and writes
 benchmarks/results/ingest-<time>.json. Needs ../shared/data (the real documents); says so when absent.
@@ -77,17 +80,28 @@ def worker_baseline(folder: Path, store: Path) -> dict:
     return {"pages": pages, "chunks": chunks, "seconds": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()}
 
 
-def run_worker(kind: str, folder: Path, ocr: str = "auto") -> dict:
+def checkout(rev: str) -> Path:
+    """A worktree of ``rev`` (made once, reused) whose docagent package a worker can import instead of this one."""
+    root = Path(__file__).resolve().parents[1]
+    sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    tree = Path(tempfile.gettempdir()) / f"docagent-at-{sha}"
+    if not (tree / "docagent").is_dir():
+        subprocess.run(["git", "worktree", "add", "--detach", "--force", str(tree), sha], cwd=root, capture_output=True, check=True)
+    return tree
+
+
+def run_worker(kind: str, folder: Path, ocr: str = "auto", code: Path | None = None) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(code)) if code else None
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
         cmd = [sys.executable, __file__, "--worker", kind, "--folder", str(folder), "--store", str(Path(tmp) / "store"), "--ocr", ocr]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if proc.returncode != 0:
             raise SystemExit(f"{kind} worker failed:\n{proc.stderr[-4000:]}")
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         if kind == "docagent":  # the unchanged re-index as a user runs it: a whole CLI process
             cli = [sys.executable, "-m", "docagent", "index", str(folder), "--store", str(Path(tmp) / "store"), "--json", "-q"]
             t0 = time.perf_counter()
-            subprocess.run(cli, capture_output=True, check=True)
+            subprocess.run(cli, capture_output=True, check=True, env=env)
             result["reindex_cli_seconds"] = time.perf_counter() - t0
         return result
 
@@ -95,6 +109,7 @@ def run_worker(kind: str, folder: Path, ocr: str = "auto") -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", nargs="+", choices=list(CORPORA), default=list(CORPORA))
+    parser.add_argument("--against", metavar="REV", help="also run docagent as of this git revision, side by side")
     parser.add_argument("--worker", choices=["docagent", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--store", type=Path, help=argparse.SUPPRESS)
@@ -114,11 +129,21 @@ def main() -> None:
 
     results = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "corpora": {}}
     rows = []
+    before = checkout(args.against) if args.against else None
     for name in args.corpus:
         folder = CORPORA[name]
         base = run_worker("baseline", folder)  # side by side, same run
+        if before is not None:
+            old = run_worker("docagent", folder, "auto", before)
+            old_plain = run_worker("docagent", folder, "off", before)
         ours = run_worker("docagent", folder, "auto")
         plain = run_worker("docagent", folder, "off")  # the same work as the baseline: no OCR
+        if before is not None:
+            results.setdefault("against", {})[name] = {
+                "rev": args.against, "docagent": old, "docagent_ocr_off": old_plain,
+                "change": {"ocr_auto": (ours["pages"] / ours["seconds"]) / (old["pages"] / old["seconds"]) - 1,
+                           "ocr_off": (plain["pages"] / plain["seconds"]) / (old_plain["pages"] / old_plain["seconds"]) - 1},
+            }
         speed = {k: (r["pages"] / r["seconds"]) / (base["pages"] / base["seconds"]) for k, r in (("ocr_auto", ours), ("ocr_off", plain))}
         results["corpora"][name] = {
             "baseline": base,
@@ -144,6 +169,12 @@ def main() -> None:
             f"{ours['seconds'] / ours['reindex_seconds']:.0f}x faster in-process, {ours['seconds'] / ours['reindex_cli_seconds']:.0f}x as a CLI process "
             f"({ours['reindex_cli_seconds']:.2f}s incl. interpreter start); page image on first use {ours['image_on_first_use_ms']:.0f} ms"
         )
+    for name, a in results.get("against", {}).items():
+        for key, label in (("docagent", "ocr auto"), ("docagent_ocr_off", "ocr off")):
+            r, now = a[key], results["corpora"][name][key]
+            print(f"{name:<12} {label}: {args.against} {r['pages'] / r['seconds']:.1f} pages/s ({r['passages']} passages), "
+                  f"this checkout {now['pages'] / now['seconds']:.1f} pages/s ({now['passages']} passages): "
+                  f"{100 * a['change']['ocr_auto' if key == 'docagent' else 'ocr_off']:+.1f}%")
     write_results("ingest", results)
 
 if __name__ == "__main__":

@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid", help="ranking: hybrid (default), dense or lexical")
     p.add_argument("--pages", type=_page_range, metavar="A-B", help="only pages A to B (1-based, inclusive)")
     p.add_argument("--rerank", metavar="DIR", help="rerank with this local cross-encoder")
+    p.add_argument("--doc-kind", metavar="KIND", help="only documents of this kind, as `docagent docs` shows it (annual report, agreement, manual ...)")
+    p.add_argument("--year", type=int, metavar="YYYY", help="only documents that cover this year")
+    p.add_argument("--org", metavar="NAME", help="only documents whose card names this organisation (part of the name is enough)")
 
     p = sub.add_parser("ask", parents=[common], help="answer a question from the indexed pages, with citations")
     p.add_argument("question")
@@ -83,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("qrels", type=Path, metavar="QRELS", help='JSON lines: {"qid", "question", "relevant": [{"doc", "page"}], "scope"?}')
     e.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid")
     e.add_argument("--compare-modes", action="store_true", help="report hybrid, dense and lexical side by side")
+    e.add_argument("--by-kind", action="store_true", help="also report each kind of question (the labels' \"kind\") apart")
     e = evals.add_parser("qa", parents=[common], help="answer accuracy, abstention and citation accuracy of ask")
     e.add_argument("labels", type=Path, metavar="LABELS", help='JSON lines: {"question", "answer", "scope"?, "relevant"?}')
     e.add_argument("--model", help="vision-language model (default $DOCAGENT_VLM_MODEL)")
@@ -218,7 +222,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     with PageStore(settings) as store:
         retriever = PageRetriever(store=store, k=args.k, mode=args.mode, rerank_model=args.rerank)
-        hits = retriever.search(args.query, docs=args.doc, pages=args.pages)
+        card_filter = {key: value for key, value in (("doc_kind", args.doc_kind), ("year", args.year), ("organisation", args.org)) if value is not None}
+        hits = retriever.search(args.query, docs=args.doc, pages=args.pages, filter=card_filter or None)
         empty = not store.catalog.has_documents()
     lines = []
     for rank, hit in enumerate(hits, 1):
@@ -349,10 +354,19 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             return [(h.doc, h.page) for h in hits]
 
         known = {d.name for d in store.documents()}
-        results = evaluate_retrieval(queries, search, modes, known_docs=known, progress=not args.quiet)
-    lines = [f"{len(queries)} questions" + (f" ({skipped} without relevant pages skipped)" if skipped else ""), f"{'mode':<8} {'recall@1':>9} {'recall@5':>9} {'recall@10':>10} {'mrr@10':>8}"]
+        results = evaluate_retrieval(queries, search, modes, known_docs=known, progress=not args.quiet, by_kind=args.by_kind)
+    head = f"{'recall@1':>9} {'recall@5':>9} {'recall@10':>10} {'mrr@10':>8} {'doc@1':>7}"
+    lines = [f"{len(queries)} questions" + (f" ({skipped} without relevant pages skipped)" if skipped else ""), f"{'mode':<8} {head}"]
+
+    def row(m: dict[str, float]) -> str:
+        return f"{m['recall@1']:>9.3f} {m['recall@5']:>9.3f} {m['recall@10']:>10.3f} {m['mrr@10']:>8.3f} {m['doc@1']:>7.3f}"
+
     for mode, m in results.items():
-        lines.append(f"{mode:<8} {m['recall@1']:>9.3f} {m['recall@5']:>9.3f} {m['recall@10']:>10.3f} {m['mrr@10']:>8.3f}")
+        lines.append(f"{mode:<8} {row(m)}")
+    for mode, m in results.items():
+        if "by_kind" in m:
+            lines += ["", f"{mode} by kind", f"{'kind':<32} {'n':>4} {head}"]
+            lines += [f"{kind[:32]:<32} {int(k['questions']):>4} {row(k)}" for kind, k in m["by_kind"].items()]
     _emit(args, {"questions": len(queries), "modes": results}, "\n".join(lines))
     return EXIT_OK
 
@@ -432,10 +446,20 @@ def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
 
     with PageStore(settings) as store:
         docs = store.documents()
-    lines = [f"{d.name}  {d.pages} page{'' if d.pages == 1 else 's'}" + (f" ({d.ocr_pages} OCR)" if d.ocr_pages else "") + f"  from {d.source}" for d in docs]
+        cards = store.catalog.cards()
+    lines = []
+    for d in docs:
+        lines.append(f"{d.name}  {d.pages} page{'' if d.pages == 1 else 's'}" + (f" ({d.ocr_pages} OCR)" if d.ocr_pages else "") + f"  from {d.source}")
+        card = cards.get(d.doc_id)
+        about = [card.kind, ", ".join(card.organisations[:2]), " ".join(str(y) for y in card.years)] if card else []
+        if any(about):
+            lines.append("   " + " · ".join(a for a in about if a))
+        elif card is None:
+            lines.append("   no card (indexed by an older docagent): `docagent index` it again to add one")
     if not docs:
         lines = [f"no documents in {settings.store}"]
-    _emit(args, {"documents": [d.to_json() for d in docs]}, "\n".join(lines))
+    payload = [{**d.to_json(), "card": cards[d.doc_id].to_json() if d.doc_id in cards else None} for d in docs]
+    _emit(args, {"documents": payload}, "\n".join(lines))
     return EXIT_OK
 
 

@@ -1,6 +1,22 @@
 """Page retrieval: a dense ranking (passage vectors in Chroma) and a lexical one (BM25 over the same
 passages, SQLite FTS5 in the store's catalog), each folded to pages by their best passage and fused by
-reciprocal rank. Optionally a cross-encoder you point to reranks the fused top pages.
+reciprocal rank. Passages are indexed with their document's identity and section (docagent.ingest.identity),
+so both rankings already lean towards the document a question names.
+
+Hybrid search then ranks documents and pages together: each page's fused score gets a document prior made
+of two parts, worth at most ``card_weight`` and ``evidence_weight`` times the score of a first-place rank:
+
+* the card match: BM25 of the question's words over the document cards (name, title, organisations,
+  periods, kind), saturated as ``s / (s + card_saturation)``. BM25's IDF makes words every card shares
+  (``report``, ``annual``) worth almost nothing, so a question that names no document gets no prior, and one
+  that names an organisation or a year favours the documents whose card says it. The best-matched documents
+  are also searched on their own (dense and lexical, scores merged into the same rankings), so their best
+  pages are candidates even when look-alike pages of other documents fill the corpus-wide top.
+* the page evidence: the sum of the fused scores of a document's candidate pages, relative to the best
+  document's. A document with several pages that match is likelier the one meant than a document with one
+  lucky page.
+
+Optionally a cross-encoder you point to reranks the fused top pages.
 
 Setup:
     .. code-block:: python
@@ -35,7 +51,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 from docagent.config import Settings
 from docagent.errors import ConfigError, DocagentError
 from docagent.index.store import PageStore
-from docagent.types import PageHit
+from docagent.types import DocumentCard, PageHit
 
 __all__ = ["MODES", "PageRetriever", "lexical_terms"]
 
@@ -103,7 +119,9 @@ class PageRetriever(BaseRetriever):
     pages: tuple[int, int] | None = None
     """Only pages in this inclusive 1-based range."""
     filter: dict[str, Any] | None = None
-    """Page metadata that must match: ``ocr`` (bool), ``kind`` (``pdf`` or ``image``)."""
+    """Page and document metadata that must match: ``ocr`` (bool), ``kind`` (``pdf`` or ``image``), and from the
+    document card ``doc_kind`` (``annual report``, ``agreement`` ...), ``year`` (int: a year the document
+    covers), ``organisation`` (a name the card lists, case-insensitive, part of it is enough)."""
     candidates: int = Field(default=50, ge=1)
     """Passages each ranking contributes before fusion."""
     rrf_k: int = Field(default=60, ge=1)
@@ -112,6 +130,12 @@ class PageRetriever(BaseRetriever):
     """BM25 scores at most about this many passage postings per query: the rarest query words are
     kept (at least two), the most common dropped once the budget is spent. Common words add little to
     BM25 but cost the most; this bounds lexical latency however large the store grows."""
+    card_weight: float = Field(default=1.0, ge=0)
+    """Hybrid mode: the card match's share of the document prior, in first-place ranks (0: off)."""
+    evidence_weight: float = Field(default=0.5, ge=0)
+    """Hybrid mode: the page evidence's share of the document prior, in first-place ranks (0: off)."""
+    expand_docs: int = Field(default=2, ge=0)
+    """Hybrid mode: documents whose card matches best are also searched on their own, this many at most."""
     rerank_model: str | None = None
     """A local sentence-transformers cross-encoder directory; off when unset."""
     rerank_top: int = Field(default=20, ge=1)
@@ -154,7 +178,7 @@ class PageRetriever(BaseRetriever):
             raise DocagentError(msg)
         store = self._store()
         scope = _Scope.build(store, docs if docs is not None else self.docs, pages or self.pages, filter if filter is not None else self.filter)
-        if not store.catalog.has_documents():
+        if not store.catalog.has_documents() or scope.doc_ids == []:
             return []
         n = max(self.candidates, k * 4)
         found: dict[tuple[str, int], _Candidate] = {}
@@ -165,24 +189,36 @@ class PageRetriever(BaseRetriever):
         if terms:
             # BM25 in SQLite and the query embedding + Chroma search both release the GIL: run them side by side
             lexical = self._executor().submit(store.catalog.lexical, terms, n, scope.doc_ids, scope.pages, scope.filter, budget=self.lexical_budget)
+        vector = None
+        dense_rows: list[_Row] = []
         try:
             if mode in ("hybrid", "dense"):
                 vector = store.embedder.embed_query(query)
-                rows = store.vectors.query(vector, n=n, where=scope.chroma_where())
-                _fold(found, "dense", ((m["doc_id"], int(m["page"]), (int(m["start"]), int(m["end"])), text, score) for _, score, m, text in rows))
+                dense_rows = _dense_rows(store.vectors.query(vector, n=n, where=scope.chroma_where()))
         finally:
             if lexical is not None:  # never leave the BM25 thread on a store the caller may close after an error
                 wait([lexical])
         lexical_rows = lexical.result() if lexical is not None else []
+        prior: dict[str, float] = {}
+        cards: dict[str, float] = {}
+        two_level = mode == "hybrid" and (self.card_weight > 0 or self.evidence_weight > 0)
+        if two_level and self.card_weight > 0:
+            cards = self._card_match(store, lexical_terms(query), scope)
+            extra = [d for d in sorted(cards, key=lambda d: -cards[d])[: self.expand_docs] if cards[d] >= 0.5]
+            if extra:
+                dense_rows, lexical_rows = self._expand(store, extra, terms, vector, dense_rows, lexical_rows, n, scope)
+        _fold(found, "dense", dense_rows)
         _fold(found, "lexical", ((doc_id, page, (start, end), None, -bm25) for doc_id, page, start, end, bm25 in lexical_rows))
         ready = store.catalog.ready_ids(doc_id for doc_id, _ in found)
-        ranked = sorted((c for c in found.values() if c.doc_id in ready), key=lambda c: -self._fused(c, mode))
+        if two_level:
+            prior = self._prior(store, found, ready, cards, scope)
+        ranked = sorted((c for c in found.values() if c.doc_id in ready), key=lambda c: -(self._fused(c, mode) + prior.get(c.doc_id, 0.0)))
         top = ranked[: max(k, self.rerank_top if self.rerank_model else k)]
         for cand in top:
             if cand.text is None:
                 cand.text = store.catalog.page_text(cand.doc_id, cand.page)[cand.passage[0] : cand.passage[1]]
-        best = max((self._fused(c, mode) for c in top), default=1.0) if mode == "lexical" else self._fused_max(mode)
-        scores = {id(c): self._fused(c, mode) / best for c in top}
+        best = max((self._fused(c, mode) for c in top), default=1.0) if mode == "lexical" else self._fused_max(mode) + (self.card_weight + self.evidence_weight) / (self.rrf_k + 1) * bool(prior)
+        scores = {id(c): (self._fused(c, mode) + prior.get(c.doc_id, 0.0)) / best for c in top}
         if self.rerank_model and top:
             top, scores = self._rerank(query, top)
         hits = []
@@ -203,6 +239,53 @@ class PageRetriever(BaseRetriever):
                 )
             )
         return hits
+
+    def _card_match(self, store: PageStore, terms: list[str], scope: _Scope) -> dict[str, float]:
+        """Each document's card match for the query, 0-1 (saturated BM25), within the scope."""
+        raw = store.catalog.card_scores(terms)
+        allowed = set(scope.doc_ids) if scope.doc_ids is not None else None
+        return {d: s for d, s in raw.items() if s > 0 and (allowed is None or d in allowed)}
+
+    def _expand(
+        self, store: PageStore, doc_ids: list[str], terms: list[str], vector: Any, dense_rows: list[_Row],
+        lexical_rows: list[tuple[str, int, int, int, float]], n: int, scope: _Scope,
+    ) -> tuple[list[_Row], list[tuple[str, int, int, int, float]]]:
+        """Search the named documents on their own and merge by score: the same rankings, as if the corpus-wide
+        search had gone deep enough to reach their best passages."""
+        sub = _Scope(doc_ids, scope.pages, scope.filter)
+        if vector is not None:
+            more = _dense_rows(store.vectors.query(vector, n=n // 2, where=sub.chroma_where()))
+            seen = {(r[0], r[1], r[2]) for r in dense_rows}
+            dense_rows = sorted(dense_rows + [r for r in more if (r[0], r[1], r[2]) not in seen], key=lambda r: -r[4])
+        if terms:
+            more_lex = store.catalog.lexical(terms, n // 2, doc_ids, scope.pages, scope.filter, budget=self.lexical_budget)
+            seen_lex = {r[:4] for r in lexical_rows}
+            lexical_rows = sorted(lexical_rows + [r for r in more_lex if r[:4] not in seen_lex], key=lambda r: r[4])
+        return dense_rows, lexical_rows
+
+    def _prior(self, store: PageStore, found: dict[tuple[str, int], _Candidate], ready: dict[str, str], cards: dict[str, float], scope: _Scope) -> dict[str, float]:
+        """The document prior of each candidate document (see the module doc), in fused-score units."""
+        pages = sorted((c for c in found.values() if c.doc_id in ready), key=lambda c: -self._fused(c, "hybrid"))
+        if not pages:
+            return {}
+        evidence: dict[str, float] = {}
+        if self.evidence_weight > 0:
+            # 1/rank for each candidate page but the document's best (whose own rank already counts), less what a
+            # document of its length would get by chance: a long document has more pages in any pool, and when
+            # the pool is the whole (small) store nobody gets evidence.
+            seen: set[str] = set()
+            for rank, cand in enumerate(pages, 1):
+                if cand.doc_id in seen:
+                    evidence[cand.doc_id] = evidence.get(cand.doc_id, 0.0) + 1.0 / rank
+                seen.add(cand.doc_id)
+            counts = store.catalog.page_counts(scope.doc_ids) if scope.doc_ids is not None else None
+            total = sum(counts.values()) if counts is not None else store.catalog.total_pages()
+            lengths = counts if counts is not None else store.catalog.page_counts(evidence)
+            chance = sum(1.0 / r for r in range(1, len(pages) + 1)) / max(total, 1)
+            evidence = {d: max(0.0, ev - chance * lengths.get(d, 0)) for d, ev in evidence.items()}
+        top = max(evidence.values(), default=0.0) or 1.0
+        unit = 1.0 / (self.rrf_k + 1)
+        return {d: unit * (self.card_weight * cards.get(d, 0.0) + self.evidence_weight * evidence.get(d, 0.0) / top) for d in ready}
 
     def _fused(self, cand: _Candidate, mode: str) -> float:
         """Dense: cosine similarity. Lexical: BM25. Hybrid: reciprocal-rank fusion of both."""
@@ -251,6 +334,14 @@ class PageRetriever(BaseRetriever):
             return self._own_store
 
 
+_Row = tuple[str, int, tuple[int, int], "str | None", float]
+"""One passage of a ranking: ``(doc_id, page, (start, end), text or None, score)``, higher scores better."""
+
+
+def _dense_rows(rows: list[tuple[str, float, dict[str, Any], str]]) -> list[_Row]:
+    return [(m["doc_id"], int(m["page"]), (int(m["start"]), int(m["end"])), text, score) for _, score, m, text in rows]
+
+
 def _fold(found: dict[tuple[str, int], _Candidate], side: str, rows: Any) -> None:
     """Fold one ranking of passages (best first) into pages: a page's rank and score on a side are those
     of its best passage. The passage shown for a page is its best dense one, else its best lexical one."""
@@ -266,6 +357,27 @@ def _fold(found: dict[tuple[str, int], _Candidate], side: str, rows: Any) -> Non
         rank += 1
         cand.ranks[side] = rank
         cand.scores[side] = score
+
+
+_CARD_FILTERS = ("doc_kind", "year", "organisation")
+
+
+def _card_matches(card: DocumentCard, flt: dict[str, Any]) -> bool:
+    if "doc_kind" in flt and card.kind != str(flt["doc_kind"]).strip().lower():
+        return False
+    if "year" in flt:
+        try:
+            year = int(flt["year"])
+        except (TypeError, ValueError) as e:
+            msg = f"the year filter must be a year such as 2018, not {flt['year']!r}"
+            raise ConfigError(msg) from e
+        if year not in card.years and not any(str(year) in p for p in card.periods):
+            return False
+    if "organisation" in flt:
+        wanted = " ".join(str(flt["organisation"]).lower().split())
+        if not any(wanted in " ".join(o.lower().split()) for o in card.organisations):
+            return False
+    return True
 
 
 @dataclass
@@ -291,10 +403,15 @@ class _Scope:
                 msg = f"page range {lo}-{hi} is empty; pages are numbered from 1"
                 raise ConfigError(msg)
         flt = dict(flt or {})
-        unknown = set(flt) - {"ocr", "kind"}
+        unknown = set(flt) - {"ocr", "kind", *_CARD_FILTERS}
         if unknown:
-            msg = f"cannot filter on {', '.join(sorted(unknown))}; page metadata filters are 'ocr' (bool) and 'kind' ('pdf' or 'image')"
+            msg = (f"cannot filter on {', '.join(sorted(unknown))}; filters are 'ocr' (bool), 'kind' ('pdf' or 'image'), "
+                   "and from document cards 'doc_kind', 'year' (int) and 'organisation'")
             raise ConfigError(msg)
+        card_filter = {key: flt.pop(key) for key in _CARD_FILTERS if key in flt}
+        if card_filter:
+            matching = [doc_id for doc_id, card in store.catalog.cards().items() if _card_matches(card, card_filter)]
+            doc_ids = matching if doc_ids is None else [d for d in doc_ids if d in set(matching)]
         return cls(doc_ids, pages, flt)
 
     def chroma_where(self) -> dict[str, Any] | None:

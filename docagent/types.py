@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Answer", "Box", "Citation", "Extraction", "FieldValue", "FailedFile", "IndexReport", "Page", "PageHit", "Widget", "Word"]
+__all__ = ["Answer", "Box", "Citation", "DocumentCard", "Heading", "Extraction", "FieldValue", "FailedFile", "IndexReport", "Page", "PageHit", "Widget", "Word"]
 
 Box = tuple[float, float, float, float]
 
@@ -52,10 +52,68 @@ class Page:
     """True when ``text`` and ``words`` come from OCR rather than the file's text layer."""
     image_scale: float = 150 / 72
     """Pixels of the page image per point."""
+    headings: list[str] = field(default_factory=list)
+    """Lines printed in larger type than the page's body text, top to bottom (section titles)."""
 
     def to_pixels(self, box: Box) -> tuple[int, int, int, int]:
         s = self.image_scale
         return (round(box[0] * s), round(box[1] * s), round(box[2] * s), round(box[3] * s))
+
+
+@dataclass(frozen=True, slots=True)
+class Heading:
+    """One entry of a document's outline: a PDF bookmark, or a line printed in larger type."""
+
+    level: int
+    """1 for top-level sections."""
+    title: str
+    page: int
+    """1-based page where the section starts."""
+
+
+@dataclass(frozen=True)
+class DocumentCard:
+    """What a document says about itself, read at ingest: who it is by and about, which periods it
+    covers, what kind of document it is, and its outline. Retrieval uses it to tell apart documents
+    that look alike (the same report of two companies, the same contract with two parties)."""
+
+    title: str = ""
+    """The PDF's title metadata, else the first line printed in the largest type on page 1."""
+    organisations: tuple[str, ...] = ()
+    """Organisations, parties and authors named in the metadata and on the first pages, most cited first."""
+    periods: tuple[str, ...] = ()
+    """Periods and dates the document covers, as printed ("fiscal year ended December 31, 2018", "Q3 2015")."""
+    years: tuple[int, ...] = ()
+    """Years it is about, most prominent first."""
+    kind: str = ""
+    """``annual report``, ``quarterly report``, ``agreement``, ``manual`` ... (empty when unclear)."""
+    outline: tuple[Heading, ...] = ()
+    """PDF bookmarks, else headings found by type size."""
+    metadata: dict[str, str] = field(default_factory=dict)
+    """The file's own metadata that is set (title, author, subject, keywords)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "organisations": list(self.organisations),
+            "periods": list(self.periods),
+            "years": list(self.years),
+            "kind": self.kind,
+            "outline": [{"level": h.level, "title": h.title, "page": h.page} for h in self.outline],
+            "metadata": dict(self.metadata),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DocumentCard:
+        return cls(
+            title=str(data.get("title", "")),
+            organisations=tuple(data.get("organisations", ())),
+            periods=tuple(data.get("periods", ())),
+            years=tuple(int(y) for y in data.get("years", ())),
+            kind=str(data.get("kind", "")),
+            outline=tuple(Heading(int(h["level"]), str(h["title"]), int(h["page"])) for h in data.get("outline", ())),
+            metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,3 +207,51 @@ def bad_corpus(folder: Path) -> Path:
     text_image(["some text"] * 5).save(whole)
     truncated(folder / "cut.png", whole, keep=0.5)
     return folder
+
+
+def styled_pdf(path: Path, pages: list[list[tuple[str, float]]], *, metadata: dict[str, str] | None = None,
+               bookmarks: list[tuple[int, str, int]] | None = None) -> Path:
+    """A born-digital PDF whose pages are lines in given type sizes (``(text, points)``), with optional
+    metadata (title, author, subject, keywords) and bookmarks (``(level, title, page)``)."""
+    doc = pymupdf.open()
+    for lines in pages:
+        page = doc.new_page(width=595, height=842)
+        y = 60.0
+        for text, size in lines:
+            rect = pymupdf.Rect(50, y, 545, 800)
+            rest = page.insert_textbox(rect, text, fontsize=size, fontname="helv")
+            assert rest >= 0, "test text does not fit on the page"
+            used = rect.height - rest
+            y += used + size * 0.6
+    if metadata:
+        doc.set_metadata(metadata)
+    if bookmarks:
+        doc.set_toc([list(b) for b in bookmarks])
+    doc.save(path)
+    doc.close()
+    return path
+
+
+LOOKALIKE_SECTIONS = ("Letter to shareholders", "Operations", "Cash flows", "Employees", "Risk factors", "Governance")
+
+
+def lookalike_report(path: Path, company: str, year: int, seed: int) -> Path:
+    """An annual report of ``company`` for ``year``: a cover, then the same six sections every report of
+    the set has, worded the same, with the figures that differ. Only the cover names company and year."""
+    capex, revenue, staff = 100 + 37 * seed, 900 + 113 * seed, 1200 + 71 * seed
+    body = 11
+    pages = [
+        [(company, 24), (f"Annual Report {year}", 18), (f"For the fiscal year ended December 31, {year}", body)],
+        [(LOOKALIKE_SECTIONS[0], 16), ("Dear shareholders, this was a year of steady progress across our markets. "
+                                       "We thank our customers, our employees and our partners for their trust.", body)],
+        [(LOOKALIKE_SECTIONS[1], 16), (f"Revenue was {revenue} million, driven by higher volumes in every region. "
+                                       "Operating margin improved as we simplified the network.", body)],
+        [(LOOKALIKE_SECTIONS[2], 16), (f"Capital expenditures were {capex} million, mostly for new equipment and "
+                                       "facilities. Purchases of property, plant and equipment are shown in the "
+                                       "statement of cash flows.", body)],
+        [(LOOKALIKE_SECTIONS[3], 16), (f"At year end we had {staff} employees. Training hours per employee rose again.", body)],
+        [(LOOKALIKE_SECTIONS[4], 16), ("Our results depend on demand, fuel prices and interest rates. A downturn could "
+                                       "reduce volumes.", body)],
+        [(LOOKALIKE_SECTIONS[5], 16), ("The board met eight times. Its committees oversee audit, pay and risk.", body)],
+    ]
+    return styled_pdf(path, pages)

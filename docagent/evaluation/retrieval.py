@@ -6,7 +6,10 @@ QRELS is JSON lines, one question per line::
      "scope": "report.pdf"}
 
 ``relevant`` pages are 1-based; a question counts as found at k when any relevant page is among the
-top k pages. ``scope`` (optional) searches only that document. Questions with no relevant page are
+top k pages. ``scope`` (optional) searches only that document. ``doc@1`` is the share of questions whose
+top page is in a document that holds a relevant page (did search find the right document at all).
+``kind`` (optional: a string, or a list of strings) groups questions for ``--by-kind`` breakdowns (the
+document's type, the evidence's source). Questions with no relevant page are
 skipped (they measure abstention, not retrieval) and counted in ``skipped``; so are malformed lines and
 questions whose pages are not 1-based, each with a warning naming its line.
 """
@@ -18,13 +21,13 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tqdm import tqdm
 
 from docagent.errors import ConfigError, DocagentError
 
-__all__ = ["CUTOFFS", "Query", "evaluate_retrieval", "load_qrels", "score_rankings"]
+__all__ = ["CUTOFFS", "Query", "evaluate_retrieval", "load_qrels", "score_by_kind", "score_rankings"]
 
 CUTOFFS = (1, 5, 10)
 
@@ -38,6 +41,7 @@ class Query:
     question: str
     relevant: frozenset[tuple[str, int]]
     scope: str | None = None
+    kinds: tuple[str, ...] = ()
 
 
 def json_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -94,7 +98,9 @@ def load_qrels(path: str | Path) -> tuple[list[Query], int]:
         if not relevant:
             skipped += 1
             continue
-        queries.append(Query(str(row.get("qid", number)), question, relevant, row.get("scope") or None))
+        kind = row.get("kind") or ()
+        kinds = (kind,) if isinstance(kind, str) else tuple(str(k) for k in kind)
+        queries.append(Query(str(row.get("qid", number)), question, relevant, row.get("scope") or None, kinds))
     if not queries:
         msg = f"{path} has no question with relevant pages"
         raise ConfigError(msg)
@@ -102,20 +108,32 @@ def load_qrels(path: str | Path) -> tuple[list[Query], int]:
 
 
 def score_rankings(rankings: Iterable[tuple[Query, Sequence[tuple[str, int]]]]) -> dict[str, float]:
-    """recall@1/5/10 and mrr@10 from each question's ranked ``(doc, page)`` list."""
+    """recall@1/5/10, mrr@10 and doc@1 from each question's ranked ``(doc, page)`` list."""
     n = 0
     hits = dict.fromkeys(CUTOFFS, 0)
     rr = 0.0
+    doc_hits = 0
     for query, ranked in rankings:
         n += 1
+        doc_hits += bool(ranked) and ranked[0][0] in {doc for doc, _ in query.relevant}
         first = next((i for i, key in enumerate(ranked[:10], 1) if key in query.relevant), None)
         if first is not None:
             rr += 1.0 / first
             for cutoff in CUTOFFS:
                 hits[cutoff] += first <= cutoff
     if n == 0:
-        return {**{f"recall@{c}": 0.0 for c in CUTOFFS}, "mrr@10": 0.0}
-    return {**{f"recall@{c}": hits[c] / n for c in CUTOFFS}, "mrr@10": rr / n}
+        return {**{f"recall@{c}": 0.0 for c in CUTOFFS}, "mrr@10": 0.0, "doc@1": 0.0}
+    return {**{f"recall@{c}": hits[c] / n for c in CUTOFFS}, "mrr@10": rr / n, "doc@1": doc_hits / n}
+
+
+def score_by_kind(rankings: Sequence[tuple[Query, Sequence[tuple[str, int]]]]) -> dict[str, dict[str, float]]:
+    """:func:`score_rankings` for each ``kind`` the questions carry (a question with several kinds counts in
+    each), with ``questions``: how many were scored."""
+    groups: dict[str, list[tuple[Query, Sequence[tuple[str, int]]]]] = {}
+    for query, ranked in rankings:
+        for kind in query.kinds or ("(none)",):
+            groups.setdefault(kind, []).append((query, ranked))
+    return {kind: {**score_rankings(rows), "questions": float(len(rows))} for kind, rows in sorted(groups.items())}
 
 
 def evaluate_retrieval(
@@ -125,8 +143,10 @@ def evaluate_retrieval(
     *,
     known_docs: set[str] | None = None,
     progress: bool = False,
-) -> dict[str, dict[str, float]]:
-    """Score ``search(query, mode) -> ranked (doc, page)`` for each mode."""
+    by_kind: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Score ``search(query, mode) -> ranked (doc, page)`` for each mode; with ``by_kind`` each mode's
+    scores also hold ``by_kind``: the same scores for each kind of question."""
     if known_docs is not None:
         wanted = {q.scope for q in queries if q.scope} | {doc for q in queries for doc, _ in q.relevant}
         missing = sorted(wanted - known_docs)
@@ -137,5 +157,8 @@ def evaluate_retrieval(
     results = {}
     for mode in modes:
         bar = tqdm(queries, desc=f"eval {mode}", unit="q", disable=None if progress else True)
-        results[mode] = score_rankings((q, search(q, mode)) for q in bar)
+        rankings = [(q, search(q, mode)) for q in bar]
+        results[mode] = dict(score_rankings(rankings))
+        if by_kind:
+            results[mode]["by_kind"] = score_by_kind(rankings)
     return results

@@ -9,6 +9,7 @@ nothing half-done behind once the next run starts.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docagent.errors import StoreError
-from docagent.types import Page, Widget, Word
+from docagent.types import DocumentCard, Page, Widget, Word
 
 __all__ = ["Catalog", "DocumentRecord"]
 
@@ -61,6 +62,9 @@ CREATE TABLE IF NOT EXISTS passages (
 -- BM25 over the same passages as the vectors; rowid = passages.id. Being in this database, it is
 -- written and removed in the same transactions as the passages, so it can never drift from them.
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(text, tokenize = 'porter unicode61 remove_diacritics 2');
+-- Each document's card (what it says about itself, docagent.ingest.identity) and its words for ranking documents.
+CREATE TABLE IF NOT EXISTS cards (doc_id TEXT PRIMARY KEY, version INTEGER NOT NULL, card TEXT NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS cards_fts USING fts5(doc_id UNINDEXED, text, tokenize = 'porter unicode61 remove_diacritics 2');
 """
 
 
@@ -175,7 +179,9 @@ class Catalog:
             (rec.doc_id, rec.name, rec.sha256, rec.source, rec.stored_file, rec.kind, 0, 0, rec.indexed_at),
         )
 
-    def add_pages(self, doc_id: str, pages: list[Page], spans: list[list[tuple[int, int]]]) -> None:
+    def add_pages(self, doc_id: str, pages: list[Page], spans: list[list[tuple[int, int]]], contexts: list[str] | None = None) -> None:
+        """Pages and their passages; each passage is searchable by its page's ``contexts`` line (the document's
+        identity and section) as well as its own text."""
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -185,7 +191,9 @@ class Catalog:
                 ],
             )
             rows = [(doc_id, p.number, i, start, end) for p, sp in zip(pages, spans, strict=True) for i, (start, end) in enumerate(sp)]
-            texts = [p.text[start:end] for p, sp in zip(pages, spans, strict=True) for start, end in sp]
+            lines = contexts or [""] * len(pages)
+            texts = [f"{ctx}\n{p.text[start:end]}" if ctx else p.text[start:end]
+                     for p, sp, ctx in zip(pages, spans, lines, strict=True) for start, end in sp]
             first = db.execute("SELECT coalesce(max(id), 0) + 1 FROM passages").fetchone()[0]
             db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?)", [(first + j, *row) for j, row in enumerate(rows)])
             t0 = time.perf_counter()
@@ -211,8 +219,61 @@ class Catalog:
         rows = self.db.execute("SELECT * FROM documents WHERE status != 'ready'")
         return [DocumentRecord(*row) for row in rows]
 
+    def put_card(self, doc_id: str, card: DocumentCard, version: int, search_text: str) -> None:
+        """Store a document version's card (replacing any) and the words it is found by."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO cards VALUES (?, ?, ?)", (doc_id, version, json.dumps(card.to_json(), ensure_ascii=False)))
+            db.execute("DELETE FROM cards_fts WHERE doc_id = ?", (doc_id,))
+            db.execute("INSERT INTO cards_fts(doc_id, text) VALUES (?, ?)", (doc_id, search_text))
+
+    def card(self, doc_id: str) -> DocumentCard | None:
+        row = self.db.execute("SELECT card FROM cards WHERE doc_id = ?", (doc_id,)).fetchone()
+        return DocumentCard.from_json(json.loads(row[0])) if row else None
+
+    def cards(self) -> dict[str, DocumentCard]:
+        """The card of every ready document that has one, by doc_id."""
+        rows = self.db.execute("SELECT c.doc_id, c.card FROM cards c JOIN documents d USING (doc_id) WHERE d.status = 'ready'")
+        return {doc_id: DocumentCard.from_json(json.loads(card)) for doc_id, card in rows}
+
+    def card_version(self, doc_id: str) -> int | None:
+        row = self.db.execute("SELECT version FROM cards WHERE doc_id = ?", (doc_id,)).fetchone()
+        return int(row[0]) if row else None
+
+    def card_scores(self, terms: list[str]) -> dict[str, float]:
+        """How well each ready document's card matches the query ``terms``, 0-1: the IDF-weighted share of the
+        query's card words (those found in any card) that this card holds, times the confidence that the query
+        names a document at all: the IDF of all its card words together, relative to that of a word only one
+        card holds (1 at most). IDF is ``ln(1 + (N - n + 0.5) / (n + 0.5))`` for N cards, n of them holding the
+        word (BM25's, as Lucene smooths it). A question whose only card word is one most cards share gets
+        little; one naming a company and a year gets the documents that say both. Documents matching no word
+        are left out."""
+        if not terms:
+            return {}
+        db = self.reader()
+        try:
+            n_cards = db.execute("SELECT count(*) FROM cards_fts").fetchone()[0]
+            scores: dict[str, float] = {}
+            named = 0.0
+            for term in terms:
+                rows = db.execute("SELECT doc_id FROM cards_fts WHERE cards_fts MATCH ?", ('"' + term.replace('"', "") + '"',)).fetchall()
+                if rows:
+                    idf = math.log(1 + (n_cards - len(rows) + 0.5) / (len(rows) + 0.5))
+                    named += idf
+                    for (doc_id,) in rows:
+                        scores[doc_id] = scores.get(doc_id, 0.0) + idf
+            ready = self.ready_ids(scores)
+        except sqlite3.OperationalError as e:
+            msg = f"document search failed for {terms!r} ({e})"
+            raise StoreError(msg) from e
+        if not named:
+            return {}
+        confidence = min(1.0, named / math.log(1 + (n_cards - 0.5) / 1.5))
+        return {doc_id: confidence * score / named for doc_id, score in scores.items() if doc_id in ready}
+
     def delete_document(self, doc_id: str) -> None:
         with self.transaction() as db:
+            db.execute("DELETE FROM cards_fts WHERE doc_id = ?", (doc_id,))
+            db.execute("DELETE FROM cards WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM passages_fts WHERE rowid IN (SELECT id FROM passages WHERE doc_id = ?)", (doc_id,))
             db.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))
@@ -229,6 +290,19 @@ class Catalog:
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(f"SELECT doc_id, name FROM documents WHERE status = 'ready' AND doc_id IN ({marks})", ids)  # noqa: S608
         return dict(rows.fetchall())
+
+    def page_counts(self, doc_ids: Iterable[str] | None = None) -> dict[str, int]:
+        """``{doc_id: pages}`` of the ready documents among ``doc_ids`` (all ready documents when None)."""
+        if doc_ids is None:
+            return dict(self.db.execute("SELECT doc_id, pages FROM documents WHERE status = 'ready'").fetchall())
+        ids = list(set(doc_ids))
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return dict(self.db.execute(f"SELECT doc_id, pages FROM documents WHERE status = 'ready' AND doc_id IN ({marks})", ids).fetchall())  # noqa: S608
+
+    def total_pages(self) -> int:
+        return int(self.db.execute("SELECT coalesce(sum(pages), 0) FROM documents WHERE status = 'ready'").fetchone()[0])
 
     # -- pages --------------------------------------------------------------------------------
     def page(self, doc_id: str, number: int) -> Page | None:

@@ -166,15 +166,27 @@ class Embedder:
             self._tokenizer = tok
         return self._tokenizer
 
-    def split(self, texts: list[str]) -> list[list[tuple[int, int]]]:
+    def split(self, texts: list[str], reserve: int = 0) -> list[list[tuple[int, int]]]:
         """Character spans of the passages of each text. Consecutive passages share
-        ``passage_overlap`` word pieces; a cut falls between words where it can."""
+        ``passage_overlap`` word pieces; a cut falls between words where it can. ``reserve`` word pieces
+        of the window are left for a context line embedded with each passage."""
         if not texts:
             return []
-        window = self.window
+        window = max(self.window - reserve, 16)
         overlap = min(self.passage_overlap, window // 2)
         encodings = self._splitter().encode_batch(texts, add_special_tokens=False)
         return [_windows(text, [o for o in enc.offsets if o[1] > o[0]], window, overlap) for text, enc in zip(texts, encodings, strict=True)]
+
+    def truncate(self, text: str, pieces: int) -> str:
+        """``text`` cut to at most ``pieces`` word pieces, between words."""
+        if not text:
+            return text
+        offsets = [o for o in self._splitter().encode(text, add_special_tokens=False).offsets if o[1] > o[0]]
+        if len(offsets) <= pieces:
+            return text
+        cut = offsets[pieces][0]
+        head = text[:cut]
+        return head.rsplit(" ", 1)[0] if " " in head.strip() and not text[cut - 1 : cut + 1].startswith(" ") else head.rstrip()
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text."""

@@ -8,6 +8,7 @@ version visible and drop the old one. A bad file is reported and the batch goes 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -30,14 +31,19 @@ from docagent.ingest import (
     open_source,
     text_is_usable,
 )
-from docagent.ingest.base import display_name
-from docagent.types import FailedFile, IndexReport, Page, Word
+from docagent.ingest.base import display_name, large_type_lines
+from docagent.ingest.identity import CARD_VERSION, build_card, card_search_text, passage_context
+from docagent.types import DocumentCard, FailedFile, Heading, IndexReport, Page, Word
 
 __all__ = ["collect_files", "index_paths"]
 
 log = logging.getLogger(__name__)
 
 PAGES_PER_CHUNK = 32
+
+CONTEXT_TOKENS = 32
+"""Word pieces of the embedding window given to each passage's context line (the document's identity and
+section); the passage's own text gets the rest."""
 
 
 def collect_files(paths: Iterable[str | Path], skip: Path | None = None) -> tuple[list[Path], list[FailedFile]]:
@@ -145,7 +151,7 @@ class Indexer:
             report.failed.append(FailedFile(shown, f"cannot read the file ({e.strerror or e})"))
             return
         current = self.store.catalog.document(name)
-        if current is not None and current.sha256 == sha:
+        if current is not None and current.sha256 == sha and self.store.catalog.card_version(current.doc_id) == CARD_VERSION:
             report.skipped += 1
             log.info("unchanged: %s", name)
             self.seconds["hash"] += time.perf_counter() - t0
@@ -164,7 +170,10 @@ class Indexer:
             report.failed.append(FailedFile(shown, _unexpected(e)))
             log.warning("failed: %s: %s", name, _unexpected(e))
             return
-        doc_id = hashlib.sha256(f"{name}\0{sha}".encode()).hexdigest()[:16]
+        # the card version is part of the id: an unchanged file indexed by an older docagent is read anew
+        doc_id = hashlib.sha256(f"{name}\0{sha}\0card{CARD_VERSION}".encode()).hexdigest()[:16]
+        if current is not None and current.doc_id == doc_id:  # the same version read again (its card was lost)
+            doc_id = hashlib.sha256(f"{doc_id}\0{time.time_ns()}".encode()).hexdigest()[:16]
         rec = DocumentRecord(
             doc_id=doc_id,
             name=name,
@@ -224,6 +233,9 @@ class Indexer:
         self.seconds["write"] += time.perf_counter() - t0
         scale = source.native_scale or self.settings.dpi / 72
         ocr_pages: list[int] = []
+        metadata, bookmarks = source.metadata(), source.outline()
+        card: DocumentCard | None = None
+        headings: list[Heading] = []
         for first in range(0, source.page_count, PAGES_PER_CHUNK):
             pages = []
             for index in range(first, min(first + PAGES_PER_CHUNK, source.page_count)):
@@ -239,8 +251,18 @@ class Indexer:
                     write_png(source.render(index, page.image_scale), self.store.image_path(rec.doc_id, page.number))
                     self.seconds["render"] += time.perf_counter() - t0
                 pages.append(page)
-            self._write_pages(rec, pages)
+            t0 = time.perf_counter()
+            if card is None:  # identity comes from the first pages, which this first chunk holds
+                card = build_card(rec.name, metadata, bookmarks, pages)
+            if not bookmarks:  # no bookmarks: the outline is the larger-type lines read so far
+                headings += [Heading(1, h[:160], p.number) for p in pages for h in p.headings[:3]]
+                card = dataclasses.replace(card, outline=tuple(headings))
+            contexts = [self.store.embedder.truncate(passage_context(rec.name, card, p), CONTEXT_TOKENS) for p in pages]
+            self.seconds["identity"] += time.perf_counter() - t0
+            self._write_pages(rec, pages, contexts)
             source.trim_caches()
+        if card is not None:
+            self.store.catalog.put_card(rec.doc_id, card, CARD_VERSION, card_search_text(rec.name, card))
         return ocr_pages
 
     def _needs_ocr(self, source: Source, page: Page) -> bool:
@@ -260,25 +282,29 @@ class Indexer:
         s = page.image_scale
         page.words = [Word(w.text, (w.box[0] / s, w.box[1] / s, w.box[2] / s, w.box[3] / s)) for line in lines for w in line]
         page.text = "\n".join(" ".join(w.text for w in line) for line in lines)
+        page.headings = large_type_lines([(" ".join(w.text for w in line), _median([w.box[3] - w.box[1] for w in line])) for line in lines if line])
         page.ocr = True
         self.seconds["ocr"] += time.perf_counter() - t0
 
-    def _write_pages(self, rec: DocumentRecord, pages: list[Page]) -> None:
+    def _write_pages(self, rec: DocumentRecord, pages: list[Page], contexts: list[str]) -> None:
+        """Passages are embedded with their page's context line before their text; Chroma keeps only
+        the passage's own text (what a snippet shows)."""
         embedder = self.store.embedder
-        spans = embedder.split([p.text for p in pages])
-        ids, texts, metas = [], [], []
-        for page, page_spans in zip(pages, spans, strict=True):
+        spans = embedder.split([p.text for p in pages], reserve=CONTEXT_TOKENS)
+        ids, texts, embedded, metas = [], [], [], []
+        for page, page_spans, context in zip(pages, spans, contexts, strict=True):
             for i, (start, end) in enumerate(page_spans):
                 ids.append(f"{rec.doc_id}:{page.number}:{i}")
                 texts.append(page.text[start:end])
+                embedded.append(f"{context}\n{texts[-1]}" if context else texts[-1])
                 metas.append(
                     {"doc_id": rec.doc_id, "doc": rec.name, "page": page.number, "idx": i, "start": start, "end": end, "ocr": page.ocr, "kind": rec.kind}
                 )
-        vectors = embedder.embed(texts)
+        vectors = embedder.embed(embedded)
         t0 = time.perf_counter()
         if ids:
             self.store.vectors.upsert(ids, vectors, metas, texts)
-        self.store.catalog.add_pages(rec.doc_id, pages, spans)
+        self.store.catalog.add_pages(rec.doc_id, pages, spans, contexts)
         self.seconds["write"] += time.perf_counter() - t0
 
 
@@ -290,6 +316,10 @@ larger pages are rendered at a lower resolution, so memory stays bounded whateve
 def _capped(scale: float, width: float, height: float) -> float:
     pixels = width * height * scale * scale
     return scale if pixels <= MAX_RENDER_PIXELS else scale * (MAX_RENDER_PIXELS / pixels) ** 0.5
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2] if values else 0.0
 
 
 def _unexpected(error: Exception) -> str:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from docagent.types import Page
+from docagent.types import Heading, Page
 
-__all__ = ["Source", "text_is_usable"]
+__all__ = ["Source", "large_type_lines", "text_is_usable"]
 
 
 class Source(abc.ABC):
@@ -45,6 +45,14 @@ class Source(abc.ABC):
     def render(self, index: int, scale: float) -> Image.Image:
         """Page ``index`` (0-based) as an RGB image, ``scale`` pixels per point."""
 
+    def metadata(self) -> dict[str, str]:
+        """The file's own description of itself that is set: ``title``, ``author``, ``subject``, ``keywords``."""
+        return {}
+
+    def outline(self) -> list[Heading]:
+        """The file's bookmarks (table of contents), in order; empty when it has none."""
+        return []
+
     def copy_to(self, target: Path) -> None:
         """Write the file as the store should keep it (a plain copy; decrypted where a password opened it)."""
         shutil.copyfile(self.path, target)
@@ -60,6 +68,25 @@ class Source(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def large_type_lines(lines: list[tuple[str, float]]) -> list[str]:
+    """The lines of a page printed in larger type than its body text (``(text, line height)`` pairs in
+    reading order): headings and titles. Body size is the height most words are set in."""
+    sized = [(" ".join(text.split()), height) for text, height in lines if text.strip() and height > 0]
+    if len(sized) < 2:
+        return []
+    weighted = sorted((height, len(text.split())) for text, height in sized)
+    half, seen, body = sum(n for _, n in weighted) / 2, 0, weighted[-1][0]
+    for height, n in weighted:  # the weighted median: the size most of the words are printed in
+        seen += n
+        if seen >= half:
+            body = height
+            break
+    return [
+        text for text, height in sized
+        if height >= 1.2 * body and len(text.split()) <= 14 and sum(c.isalpha() for c in text) >= 3
+    ]
 
 
 def text_is_usable(text: str, min_chars: int) -> bool:

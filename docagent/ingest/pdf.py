@@ -18,8 +18,8 @@ from docagent.errors import (
     EmptyDocumentError,
     EncryptedDocumentError,
 )
-from docagent.ingest.base import Source, is_utf8
-from docagent.types import Page, Widget, Word
+from docagent.ingest.base import Source, is_utf8, large_type_lines
+from docagent.types import Heading, Page, Widget, Word
 
 __all__ = ["PdfSource"]
 
@@ -122,7 +122,22 @@ class PdfSource(Source):
             text=text,
             words=words,
             widgets=widgets,
+            headings=large_type_lines(_lines(raw_words)),
         )
+
+    def metadata(self) -> dict[str, str]:
+        with _LOCK:
+            meta = self._doc.metadata or {}
+        return {key: " ".join(str(meta[key]).split()) for key in ("title", "author", "subject", "keywords") if meta.get(key) and str(meta[key]).strip()}
+
+    def outline(self) -> list[Heading]:
+        with _LOCK:
+            try:
+                toc = self._doc.get_toc(simple=True)
+            except Exception:  # noqa: BLE001 - a damaged outline is no outline; the pages still count
+                return []
+        return [Heading(int(level), " ".join(str(title).split()), int(page)) for level, title, page, *_ in toc
+                if str(title).strip() and 1 <= int(page) <= self._pages]
 
     def has_images(self, index: int) -> bool:
         with _LOCK:
@@ -163,6 +178,18 @@ class PdfSource(Source):
     def close(self) -> None:
         with _LOCK:
             self._doc.close()
+
+
+def _lines(raw_words: list[tuple]) -> list[tuple[str, float]]:
+    """MuPDF's words grouped into their lines: ``(text, median word height)`` in reading order."""
+    lines: dict[tuple[int, int], list[tuple]] = {}
+    for w in raw_words:
+        lines.setdefault((w[5], w[6]), []).append(w)
+    out = []
+    for ws in lines.values():
+        heights = sorted(w[3] - w[1] for w in ws)
+        out.append((" ".join(w[4] for w in ws), heights[len(heights) // 2]))
+    return out
 
 
 def _widget(w: pymupdf.Widget) -> Widget:
