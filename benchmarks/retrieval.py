@@ -149,7 +149,7 @@ def copy_store(src, big, target: int) -> int:  # noqa: ANN001
     ``target`` passages: the same rows, cards, contexts and vectors, written through the store's own methods."""
     from dataclasses import replace
 
-    from docagent.ingest.identity import CARD_VERSION, card_search_text, passage_context
+    from docagent.ingest.identity import CARD_VERSION, card_words, passage_context
 
     big.catalog.set_meta("embedding_model", src.catalog.get_meta("embedding_model") or "")
     got = src.vectors.collection.get(include=["embeddings", "metadatas", "documents"])
@@ -167,7 +167,7 @@ def copy_store(src, big, target: int) -> int:  # noqa: ANN001
             contexts = [passage_context(new.name, card, p) for p in pages] if card else None
             big.catalog.add_pages(new.doc_id, pages, [spans[rec.doc_id].get(p.number, []) for p in pages], contexts)
             if card:
-                big.catalog.put_card(new.doc_id, card, CARD_VERSION, card_search_text(new.name, card))
+                big.catalog.put_card(new.doc_id, card, CARD_VERSION, card_words(new.name, card))
             idx = rows.get(rec.doc_id, [])
             metas = [{**got["metadatas"][i], "doc_id": new.doc_id, "doc": new.name} for i in idx]
             ids = [f"{new.doc_id}:{m['page']}:{m['idx']}" for m in metas]

@@ -8,7 +8,7 @@
     GET    /documents                        the indexed documents
     DELETE /documents/{name}                 remove one completely
     GET    /documents/{name}/pages/{n}.png   a page image (citations link here)
-    GET    /search?q=...&k=5&doc=...         the pages that match
+    GET    /search?q=...&k=5&doc=...         the pages that match (doc_kind, year, org: card filters)
     POST   /ask                              answer with citations; "stream": true sends server-sent events
                                              ("token" pieces, then one "answer")
     POST   /extract                          fields from indexed documents into a schema
@@ -221,7 +221,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
 
     @app.get("/documents", dependencies=guarded)
     def documents() -> dict[str, Any]:
-        return {"documents": [d.to_json() for d in store().documents()]}
+        cards = store().catalog.cards()
+        return {"documents": [{**d.to_json(), "card": cards[d.doc_id].to_json() if d.doc_id in cards else None} for d in store().documents()]}
 
     @app.delete("/documents/{name}", dependencies=guarded)
     def remove(name: str) -> dict[str, Any]:
@@ -240,10 +241,14 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
     def search(q: Annotated[str, Query(min_length=1, description="the query")],
                k: Annotated[int, Query(ge=1, le=50, description="pages to return")] = 5,
                doc: Annotated[list[str] | None, Query(description="only these documents (repeatable)")] = None,
+               doc_kind: Annotated[str | None, Query(description="only documents of this kind (their card's kind: annual report, agreement ...)")] = None,
+               year: Annotated[int | None, Query(ge=1000, le=9999, description="only documents whose card covers this year")] = None,
+               org: Annotated[str | None, Query(min_length=1, description="only documents whose card names this organisation (part of the name)")] = None,
                ) -> dict[str, Any]:
         from docagent.retrieve import PageRetriever
 
-        hits = PageRetriever(store=store(), k=k).search(q, docs=doc)
+        card_filter = {key: value for key, value in (("doc_kind", doc_kind), ("year", year), ("organisation", org)) if value is not None}
+        hits = PageRetriever(store=store(), k=k).search(q, docs=doc, filter=card_filter or None)
         return {"results": [{"doc": h.doc, "page": h.page, "score": round(h.score, 6), "text": h.text,
                              "image_url": _image_url(h.doc, h.page)} for h in hits]}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from docagent.config import Settings
 from docagent.errors import (
@@ -101,12 +102,14 @@ def search(
     *,
     mode: str = "hybrid",
     docs: Iterable[str] | None = None,
+    filter: dict[str, Any] | None = None,  # noqa: A002 - LangChain's name for it
     settings: Settings | None = None,
 ) -> list[PageHit]:
     """The ``k`` pages that best match ``query`` (``mode``: hybrid, dense or lexical), each with its
-    score, matching passage and page image."""
+    score, matching passage and page image. ``filter``: ``{"doc_kind": "annual report", "year": 2018,
+    "organisation": "Acme"}`` (document cards) or ``{"ocr": True, "kind": "pdf"}`` (pages)."""
     with PageStore(settings) as store:
-        return PageRetriever(store=store, k=k).search(query, mode=mode, docs=list(docs) if docs else None)
+        return PageRetriever(store=store, k=k).search(query, mode=mode, docs=list(docs) if docs else None, filter=filter)
 
 
 def remove(names: Iterable[str], settings: Settings | None = None) -> tuple[list[str], list[str]]:

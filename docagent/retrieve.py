@@ -3,18 +3,15 @@ passages, SQLite FTS5 in the store's catalog), each folded to pages by their bes
 reciprocal rank. Passages are indexed with their document's identity and section (docagent.ingest.identity),
 so both rankings already lean towards the document a question names.
 
-Hybrid search then ranks documents and pages together: each page's fused score gets a document prior made
-of two parts, worth at most ``card_weight`` and ``evidence_weight`` times the score of a first-place rank:
-
-* the card match: BM25 of the question's words over the document cards (name, title, organisations,
-  periods, kind), saturated as ``s / (s + card_saturation)``. BM25's IDF makes words every card shares
-  (``report``, ``annual``) worth almost nothing, so a question that names no document gets no prior, and one
-  that names an organisation or a year favours the documents whose card says it. The best-matched documents
-  are also searched on their own (dense and lexical, scores merged into the same rankings), so their best
-  pages are candidates even when look-alike pages of other documents fill the corpus-wide top.
-* the page evidence: the sum of the fused scores of a document's candidate pages, relative to the best
-  document's. A document with several pages that match is likelier the one meant than a document with one
-  lucky page.
+Hybrid search then fuses the two page rankings by reciprocal rank (a page that one side did not rank counts
+there as ranked just below that side's last, rather than not at all, so a page that tops one side is not
+beaten by pages both sides rank low), and ranks documents and pages together: every page of a document the
+question names gets a prior of up to ``card_weight`` first-place ranks, from the card match
+(:meth:`~docagent.index.catalog.Catalog.card_scores`: the names, kinds, periods and years on the document's
+card that the question says, by IDF, so words every card shares are worth almost nothing and a question that
+names no document ranks as before). The documents named most clearly (card match >= ``expand_above``) are
+also searched on their own, their passages merged into the two rankings by score, so their best pages are
+candidates even when look-alike pages of other documents fill the corpus-wide top.
 
 Optionally a cross-encoder you point to reranks the fused top pages.
 
@@ -53,7 +50,7 @@ from docagent.errors import ConfigError, DocagentError
 from docagent.index.store import PageStore
 from docagent.types import DocumentCard, PageHit
 
-__all__ = ["MODES", "PageRetriever", "lexical_terms"]
+__all__ = ["MODES", "PageRetriever", "lexical_terms", "names_in"]
 
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
@@ -73,10 +70,43 @@ _STOPWORDS = frozenset(
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # the FTS5 unicode61 tokenizer splits on "_" too
 
 
+_YEAR_IN = re.compile(r"^(?:[a-z]+)?((?:19|20)\d\d)(?:[a-z]+)?$")
+
+
+def _tokens(text: str) -> list[str]:
+    """Lower-cased words; a year run together with letters also gives the year alone ("FY2018" -> "fy2018", "2018")."""
+    out = []
+    for token in _TOKEN.findall(text.lower()):
+        out.append(token)
+        year = _YEAR_IN.match(token)
+        if year and year.group(1) != token:
+            out.append(year.group(1))
+    return out
+
+
+def names_in(question: str) -> set[str]:
+    """The question's words written as names are (capitalised, upper-case, or with a digit), lower-cased, and
+    adjacent pairs of them run together: "Best Buy" -> best, buy, bestbuy; "3M"; "FY2018" -> fy2018, 2018.
+    Not "best" or "global" written in lower case."""
+    words = _TOKEN.findall(question)
+    out: set[str] = set()
+    prev = ""
+    for word in words:
+        if word[0].isupper() or any(c.isdigit() for c in word):
+            low = word.lower()
+            out.update(t for t in _tokens(low) if t not in _STOPWORDS)
+            if prev:
+                out.add(prev + low)
+            prev = "" if low in _STOPWORDS else low
+        else:
+            prev = ""
+    return out
+
+
 def lexical_terms(question: str) -> list[str]:
-    """The question's content words, lower-cased, in order, each once."""
+    """The question's content words, lower-cased, in order, each once ("FY2018" also gives "2018")."""
     seen: dict[str, None] = {}
-    for token in _TOKEN.findall(question.lower()):
+    for token in _tokens(question):
         if token not in _STOPWORDS and (len(token) > 1 or token.isdigit()):
             seen.setdefault(token, None)
     return list(seen)
@@ -90,6 +120,8 @@ class _Candidate:
     text: str
     ranks: dict[str, int] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
+    below: dict[str, int] = field(default_factory=dict)
+    """For a side that did not rank the page: the rank just below that side's last."""
 
 
 class PageRetriever(BaseRetriever):
@@ -130,12 +162,12 @@ class PageRetriever(BaseRetriever):
     """BM25 scores at most about this many passage postings per query: the rarest query words are
     kept (at least two), the most common dropped once the budget is spent. Common words add little to
     BM25 but cost the most; this bounds lexical latency however large the store grows."""
-    card_weight: float = Field(default=1.0, ge=0)
-    """Hybrid mode: the card match's share of the document prior, in first-place ranks (0: off)."""
-    evidence_weight: float = Field(default=0.5, ge=0)
-    """Hybrid mode: the page evidence's share of the document prior, in first-place ranks (0: off)."""
+    card_weight: float = Field(default=0.5, ge=0)
+    """Hybrid mode: the document prior a full card match gives each of its pages, in first-place ranks (0: off)."""
+    expand_above: float = Field(default=0.8, ge=0, le=1)
+    """Hybrid mode: card match from which a document is also searched on its own."""
     expand_docs: int = Field(default=2, ge=0)
-    """Hybrid mode: documents whose card matches best are also searched on their own, this many at most."""
+    """Hybrid mode: documents searched on their own, the best-matched first, this many at most."""
     rerank_model: str | None = None
     """A local sentence-transformers cross-encoder directory; off when unset."""
     rerank_top: int = Field(default=20, ge=1)
@@ -199,26 +231,32 @@ class PageRetriever(BaseRetriever):
             if lexical is not None:  # never leave the BM25 thread on a store the caller may close after an error
                 wait([lexical])
         lexical_rows = lexical.result() if lexical is not None else []
-        prior: dict[str, float] = {}
+        prior: dict[tuple[str, int], float] = {}
         cards: dict[str, float] = {}
-        two_level = mode == "hybrid" and (self.card_weight > 0 or self.evidence_weight > 0)
-        if two_level and self.card_weight > 0:
-            cards = self._card_match(store, lexical_terms(query), scope)
-            extra = [d for d in sorted(cards, key=lambda d: -cards[d])[: self.expand_docs] if cards[d] >= 0.5]
+        two_level = mode == "hybrid" and self.card_weight > 0
+        if two_level:
+            cards = self._card_match(store, query, scope)
+            extra = [d for d in sorted(cards, key=lambda d: -cards[d])[: self.expand_docs] if cards[d] >= self.expand_above]
             if extra:
                 dense_rows, lexical_rows = self._expand(store, extra, terms, vector, dense_rows, lexical_rows, n, scope)
         _fold(found, "dense", dense_rows)
         _fold(found, "lexical", ((doc_id, page, (start, end), None, -bm25) for doc_id, page, start, end, bm25 in lexical_rows))
+        if mode == "hybrid":
+            sides = [side for side in ("dense", "lexical") if any(side in c.ranks for c in found.values())]
+            depth = {side: max(c.ranks.get(side, 0) for c in found.values()) for side in sides}
+            for cand in found.values():
+                cand.below = {side: depth[side] + 1 for side in sides if side not in cand.ranks}
         ready = store.catalog.ready_ids(doc_id for doc_id, _ in found)
         if two_level:
-            prior = self._prior(store, found, ready, cards, scope)
-        ranked = sorted((c for c in found.values() if c.doc_id in ready), key=lambda c: -(self._fused(c, mode) + prior.get(c.doc_id, 0.0)))
+            unit = self.card_weight / (self.rrf_k + 1)
+            prior = {key: unit * cards[c.doc_id] for key, c in found.items() if c.doc_id in cards}
+        ranked = sorted((c for c in found.values() if c.doc_id in ready), key=lambda c: -(self._fused(c, mode) + prior.get((c.doc_id, c.page), 0.0)))
         top = ranked[: max(k, self.rerank_top if self.rerank_model else k)]
         for cand in top:
             if cand.text is None:
                 cand.text = store.catalog.page_text(cand.doc_id, cand.page)[cand.passage[0] : cand.passage[1]]
-        best = max((self._fused(c, mode) for c in top), default=1.0) if mode == "lexical" else self._fused_max(mode) + (self.card_weight + self.evidence_weight) / (self.rrf_k + 1) * bool(prior)
-        scores = {id(c): (self._fused(c, mode) + prior.get(c.doc_id, 0.0)) / best for c in top}
+        best = max((self._fused(c, mode) for c in top), default=1.0) if mode == "lexical" else self._fused_max(mode) + self.card_weight / (self.rrf_k + 1) * bool(prior)
+        scores = {id(c): min(1.0, (self._fused(c, mode) + prior.get((c.doc_id, c.page), 0.0)) / best) for c in top}
         if self.rerank_model and top:
             top, scores = self._rerank(query, top)
         hits = []
@@ -240,9 +278,9 @@ class PageRetriever(BaseRetriever):
             )
         return hits
 
-    def _card_match(self, store: PageStore, terms: list[str], scope: _Scope) -> dict[str, float]:
-        """Each document's card match for the query, 0-1 (saturated BM25), within the scope."""
-        raw = store.catalog.card_scores(terms)
+    def _card_match(self, store: PageStore, query: str, scope: _Scope) -> dict[str, float]:
+        """Each document's card match for the query, 0-1, within the scope (see ``Catalog.card_scores``)."""
+        raw = store.catalog.card_scores(lexical_terms(query), names_in(query))
         allowed = set(scope.doc_ids) if scope.doc_ids is not None else None
         return {d: s for d, s in raw.items() if s > 0 and (allowed is None or d in allowed)}
 
@@ -263,35 +301,11 @@ class PageRetriever(BaseRetriever):
             lexical_rows = sorted(lexical_rows + [r for r in more_lex if r[:4] not in seen_lex], key=lambda r: r[4])
         return dense_rows, lexical_rows
 
-    def _prior(self, store: PageStore, found: dict[tuple[str, int], _Candidate], ready: dict[str, str], cards: dict[str, float], scope: _Scope) -> dict[str, float]:
-        """The document prior of each candidate document (see the module doc), in fused-score units."""
-        pages = sorted((c for c in found.values() if c.doc_id in ready), key=lambda c: -self._fused(c, "hybrid"))
-        if not pages:
-            return {}
-        evidence: dict[str, float] = {}
-        if self.evidence_weight > 0:
-            # 1/rank for each candidate page but the document's best (whose own rank already counts), less what a
-            # document of its length would get by chance: a long document has more pages in any pool, and when
-            # the pool is the whole (small) store nobody gets evidence.
-            seen: set[str] = set()
-            for rank, cand in enumerate(pages, 1):
-                if cand.doc_id in seen:
-                    evidence[cand.doc_id] = evidence.get(cand.doc_id, 0.0) + 1.0 / rank
-                seen.add(cand.doc_id)
-            counts = store.catalog.page_counts(scope.doc_ids) if scope.doc_ids is not None else None
-            total = sum(counts.values()) if counts is not None else store.catalog.total_pages()
-            lengths = counts if counts is not None else store.catalog.page_counts(evidence)
-            chance = sum(1.0 / r for r in range(1, len(pages) + 1)) / max(total, 1)
-            evidence = {d: max(0.0, ev - chance * lengths.get(d, 0)) for d, ev in evidence.items()}
-        top = max(evidence.values(), default=0.0) or 1.0
-        unit = 1.0 / (self.rrf_k + 1)
-        return {d: unit * (self.card_weight * cards.get(d, 0.0) + self.evidence_weight * evidence.get(d, 0.0) / top) for d in ready}
-
     def _fused(self, cand: _Candidate, mode: str) -> float:
         """Dense: cosine similarity. Lexical: BM25. Hybrid: reciprocal-rank fusion of both."""
         if mode != "hybrid":
             return cand.scores[mode]
-        return sum(1.0 / (self.rrf_k + r) for r in cand.ranks.values())
+        return sum(1.0 / (self.rrf_k + r) for r in (*cand.ranks.values(), *cand.below.values()))
 
     def _fused_max(self, mode: str) -> float:
         return 2.0 / (self.rrf_k + 1) if mode == "hybrid" else 1.0

@@ -115,6 +115,12 @@ def test_search_ask_and_the_cited_page_image(indexed: Settings) -> None:
     with running(create_app(indexed, llm=llm)) as url, httpx.Client(base_url=url, timeout=120) as client:
         hits = client.get("/search", params={"q": "total due invoice", "k": 2}).json()["results"]
         assert (hits[0]["doc"], hits[0]["page"]) == ("invoice.pdf", 1)
+        cards = {d["doc"]: d["card"] for d in client.get("/documents").json()["documents"]}
+        assert cards["invoice.pdf"]["kind"] == "invoice" and "Northwind Solar" in cards["invoice.pdf"]["title"]
+        by_kind = client.get("/search", params={"q": "total due", "doc_kind": "invoice"}).json()["results"]
+        assert {h["doc"] for h in by_kind} == {"invoice.pdf"}
+        assert client.get("/search", params={"q": "total due", "doc_kind": "manual"}).json()["results"] == []
+        assert client.get("/search", params={"q": "total due", "year": "soon"}).status_code == 422
         answer = client.post("/ask", json={"question": "What is the total due on the invoice?", "k": 2}).json()
         assert answer["answer"] == "The total due is 7,981.99 EUR [1]." and not answer["abstained"]
         citation = answer["citations"][0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sqlite3
 import threading
 import time
@@ -64,7 +65,8 @@ CREATE TABLE IF NOT EXISTS passages (
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(text, tokenize = 'porter unicode61 remove_diacritics 2');
 -- Each document's card (what it says about itself, docagent.ingest.identity) and its words for ranking documents.
 CREATE TABLE IF NOT EXISTS cards (doc_id TEXT PRIMARY KEY, version INTEGER NOT NULL, card TEXT NOT NULL);
-CREATE VIRTUAL TABLE IF NOT EXISTS cards_fts USING fts5(doc_id UNINDEXED, text, tokenize = 'porter unicode61 remove_diacritics 2');
+-- names: file name words, organisations, parties; about: kind, periods, years. No stemming: "use" is not "US".
+CREATE VIRTUAL TABLE IF NOT EXISTS cards_fts USING fts5(doc_id UNINDEXED, names, about, tokenize = 'unicode61 remove_diacritics 2');
 """
 
 
@@ -104,6 +106,23 @@ def _widgets_to_json(widgets: Iterable[Widget]) -> str:
         ],
         ensure_ascii=False,
     )
+
+
+# Words that only say what kind of body a name is ("Acme Holdings, Inc."): naming "Acme" names it whole.
+_LEGAL_WORDS = frozenset("""inc incorporated corp corporation company co ltd limited llc l p lp llp plc ag gmbh sa nv se
+    group holdings holding the of and for de""".split())
+
+
+def _name_match(names: str, idf: dict[str, float]) -> float:
+    """The best of a card's names (one a line) for the query's name words ``idf``: the IDF of the words it holds,
+    times the share of its own distinctive words they are."""
+    best = 0.0
+    for line in names.splitlines():
+        core = {w for w in re.findall(r"[^\W_]+", line.lower()) if w not in _LEGAL_WORDS and (len(w) > 1 or w.isdigit())}
+        found = core & idf.keys()
+        if found:
+            best = max(best, sum(idf[w] for w in found) * len(found) / len(core))
+    return best
 
 
 class Catalog:
@@ -219,12 +238,12 @@ class Catalog:
         rows = self.db.execute("SELECT * FROM documents WHERE status != 'ready'")
         return [DocumentRecord(*row) for row in rows]
 
-    def put_card(self, doc_id: str, card: DocumentCard, version: int, search_text: str) -> None:
-        """Store a document version's card (replacing any) and the words it is found by."""
+    def put_card(self, doc_id: str, card: DocumentCard, version: int, words: tuple[str, str]) -> None:
+        """Store a document version's card (replacing any) and the words it is found by: ``(names, about)``."""
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO cards VALUES (?, ?, ?)", (doc_id, version, json.dumps(card.to_json(), ensure_ascii=False)))
             db.execute("DELETE FROM cards_fts WHERE doc_id = ?", (doc_id,))
-            db.execute("INSERT INTO cards_fts(doc_id, text) VALUES (?, ?)", (doc_id, search_text))
+            db.execute("INSERT INTO cards_fts(doc_id, names, about) VALUES (?, ?, ?)", (doc_id, *words))
 
     def card(self, doc_id: str) -> DocumentCard | None:
         row = self.db.execute("SELECT card FROM cards WHERE doc_id = ?", (doc_id,)).fetchone()
@@ -239,28 +258,49 @@ class Catalog:
         row = self.db.execute("SELECT version FROM cards WHERE doc_id = ?", (doc_id,)).fetchone()
         return int(row[0]) if row else None
 
-    def card_scores(self, terms: list[str]) -> dict[str, float]:
-        """How well each ready document's card matches the query ``terms``, 0-1: the IDF-weighted share of the
-        query's card words (those found in any card) that this card holds, times the confidence that the query
-        names a document at all: the IDF of all its card words together, relative to that of a word only one
-        card holds (1 at most). IDF is ``ln(1 + (N - n + 0.5) / (n + 0.5))`` for N cards, n of them holding the
-        word (BM25's, as Lucene smooths it). A question whose only card word is one most cards share gets
-        little; one naming a company and a year gets the documents that say both. Documents matching no word
-        are left out."""
-        if not terms:
+    def card_scores(self, terms: list[str], names: set[str] | frozenset[str] = frozenset()) -> dict[str, float]:
+        """How well each ready document's card matches a query, 0-1 (documents matching nothing are left out).
+
+        ``terms`` are the query's words; ``names`` those written as names (capitalised, upper-case or with a
+        digit, and adjacent pairs run together: "Best Buy" also gives "bestbuy"). A word counts with its IDF over
+        the cards, ``ln(1 + (N - n + 0.5) / (n + 0.5))`` for N cards, n of them holding it (BM25's, as Lucene
+        smooths it): among a card's kind, periods and years any word counts; among its names (file name words,
+        organisations, parties) only a name, and only as much as it covers of one name: "Activision Blizzard"
+        covers "Activision Blizzard, Inc." whole, "Global" half of "HID Global Corporation". The score is this
+        card's share of what the query names in any card, times the confidence that it names a document at all
+        (all of it together against a word only one card holds, 1 at most). A question whose only card word is
+        one most cards share gets little; one naming a company and a year lifts the documents that say both."""
+        if not terms and not names:
             return {}
         db = self.reader()
         try:
             n_cards = db.execute("SELECT count(*) FROM cards_fts").fetchone()[0]
+
+            def hits(column: str, term: str) -> tuple[list[str], float]:
+                quoted = '"' + term.replace('"', "") + '"'
+                rows = [r[0] for r in db.execute("SELECT doc_id FROM cards_fts WHERE cards_fts MATCH ?", (f"{column} : {quoted}",))]
+                return rows, math.log(1 + (n_cards - len(rows) + 0.5) / (len(rows) + 0.5))
+
             scores: dict[str, float] = {}
             named = 0.0
             for term in terms:
-                rows = db.execute("SELECT doc_id FROM cards_fts WHERE cards_fts MATCH ?", ('"' + term.replace('"', "") + '"',)).fetchall()
+                rows, idf = hits("about", term)
                 if rows:
-                    idf = math.log(1 + (n_cards - len(rows) + 0.5) / (len(rows) + 0.5))
                     named += idf
-                    for (doc_id,) in rows:
+                    for doc_id in rows:
                         scores[doc_id] = scores.get(doc_id, 0.0) + idf
+            name_idf: dict[str, float] = {}
+            holders: set[str] = set()
+            for term in names:
+                rows, idf = hits("names", term)
+                if rows:
+                    name_idf[term] = idf
+                    holders.update(rows)
+            named += sum(name_idf.values())
+            if holders:
+                marks = ",".join("?" * len(holders))
+                for doc_id, text in db.execute(f"SELECT doc_id, names FROM cards_fts WHERE doc_id IN ({marks})", list(holders)):  # noqa: S608
+                    scores[doc_id] = scores.get(doc_id, 0.0) + _name_match(text, name_idf)
             ready = self.ready_ids(scores)
         except sqlite3.OperationalError as e:
             msg = f"document search failed for {terms!r} ({e})"
@@ -268,7 +308,7 @@ class Catalog:
         if not named:
             return {}
         confidence = min(1.0, named / math.log(1 + (n_cards - 0.5) / 1.5))
-        return {doc_id: confidence * score / named for doc_id, score in scores.items() if doc_id in ready}
+        return {doc_id: confidence * min(1.0, score / named) for doc_id, score in scores.items() if doc_id in ready and score > 0}
 
     def delete_document(self, doc_id: str) -> None:
         with self.transaction() as db:
@@ -290,19 +330,6 @@ class Catalog:
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(f"SELECT doc_id, name FROM documents WHERE status = 'ready' AND doc_id IN ({marks})", ids)  # noqa: S608
         return dict(rows.fetchall())
-
-    def page_counts(self, doc_ids: Iterable[str] | None = None) -> dict[str, int]:
-        """``{doc_id: pages}`` of the ready documents among ``doc_ids`` (all ready documents when None)."""
-        if doc_ids is None:
-            return dict(self.db.execute("SELECT doc_id, pages FROM documents WHERE status = 'ready'").fetchall())
-        ids = list(set(doc_ids))
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        return dict(self.db.execute(f"SELECT doc_id, pages FROM documents WHERE status = 'ready' AND doc_id IN ({marks})", ids).fetchall())  # noqa: S608
-
-    def total_pages(self) -> int:
-        return int(self.db.execute("SELECT coalesce(sum(pages), 0) FROM documents WHERE status = 'ready'").fetchone()[0])
 
     # -- pages --------------------------------------------------------------------------------
     def page(self, doc_id: str, number: int) -> Page | None:

@@ -32,7 +32,7 @@ from docagent.ingest import (
     text_is_usable,
 )
 from docagent.ingest.base import display_name, large_type_lines
-from docagent.ingest.identity import CARD_VERSION, build_card, card_search_text, passage_context
+from docagent.ingest.identity import CARD_VERSION, build_card, card_words, passage_context
 from docagent.types import DocumentCard, FailedFile, Heading, IndexReport, Page, Word
 
 __all__ = ["collect_files", "index_paths"]
@@ -262,7 +262,7 @@ class Indexer:
             self._write_pages(rec, pages, contexts)
             source.trim_caches()
         if card is not None:
-            self.store.catalog.put_card(rec.doc_id, card, CARD_VERSION, card_search_text(rec.name, card))
+            self.store.catalog.put_card(rec.doc_id, card, CARD_VERSION, card_words(rec.name, card))
         return ocr_pages
 
     def _needs_ocr(self, source: Source, page: Page) -> bool:

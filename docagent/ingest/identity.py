@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from docagent.types import DocumentCard, Heading, Page
 
-__all__ = ["CARD_VERSION", "build_card", "card_search_text", "identity_text", "name_words", "passage_context", "section_at"]
+__all__ = ["CARD_VERSION", "build_card", "card_words", "identity_text", "name_words", "passage_context", "section_at"]
 
 CARD_VERSION = 1
 """Bumped when cards or passage contexts are built differently: documents indexed with an older version are
@@ -43,7 +43,8 @@ _ORG = re.compile(rf"(?<![\w&])((?:{_CAP}[ \t]+(?:(?:of|and|&|the|for|de|du)[ \t
 _PERSON = r"[A-Z][a-z]+(?:[ \t]+[A-Z]\.?)?(?:[ \t]+[A-Z][a-z'’-]+){1,2}"
 _BETWEEN = re.compile(rf"\bbetween\s+({_PERSON}|{_ORG.pattern})\s*(?:\(|,|\band\b)", re.DOTALL)
 _AND_PARTY = re.compile(rf"\band\s+({_PERSON})\s*(?:\(|,)")
-_FILLER = frozenset("the this that such our its their each any a an said other all which".split())
+_FILLER = frozenset("""the this that such our its their each any a an said other all which to in of for by on at from with
+    as and or both dear see about between per via into under""".split())
 
 _YEAR = re.compile(r"(?<![\d.,$])(?:19[5-9]\d|20[0-4]\d)(?![\d,])")
 _MONTH = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
@@ -62,6 +63,7 @@ _KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("current report", ("form 8-k", "8-k", "current report")),
     ("earnings release", ("earnings release", "press release", "earnings call", "financial results for")),
     ("agreement", ("agreement", "contract", "hereinafter", "whereas", "the parties", "non-disclosure", "confidentiality")),
+    ("invoice", ("invoice", "total due", "amount due", "bill to", "payment terms")),
     ("manual", ("manual", "user guide", "user's guide", "reference guide", "handbook", "documentation", "tutorial")),
     ("paper", ("abstract", "arxiv", "proceedings", "et al", "introduction", "conference")),
     ("report", ("report", "survey", "findings", "research")),
@@ -91,14 +93,15 @@ def _organisations(metadata: dict[str, str], pages: Sequence[Page]) -> tuple[str
     shown: dict[str, str] = {}
 
     def add(text: str, weight: float) -> None:
-        text = _clean(text)
+        text = re.split(r"(?<=[a-z]{3})\.\s+", _clean(text))[-1]  # "Confidential Information. The Bank" -> "The Bank"
         words = text.split()
-        if len(words) < 2 and not re.search(r"[A-Z]{2}", text):
+        while words and (words[0].lower().strip(",.") in _FILLER or not any(c.isalpha() for c in words[0])):
+            words = words[1:]  # "To Acme Inc." -> "Acme Inc."; "1 University" -> "University"
+        text = " ".join(words)
+        if not words or (len(words) < 2 and not re.search(r"[A-Z]{2}", text)):
             return
-        if all(w.lower().strip(",.") in _FILLER for w in words[:-1]):
-            return  # "the Company", "This Agreement"
-        if words and words[0].lower() in _FILLER:
-            text = " ".join(words[1:])
+        if words[-1][:1].islower():
+            return  # "a Delaware corporation" describes a party; it does not name one
         key = _key(text)
         if len(key) < 3:
             return
@@ -224,11 +227,14 @@ def identity_text(name: str, card: DocumentCard) -> str:
     return " | ".join(seen)
 
 
-def card_search_text(name: str, card: DocumentCard) -> str:
-    """Everything a question may name a document by: file name, title, organisations, kind, periods, metadata."""
-    parts = [name_words(name), card.title, *card.organisations, card.kind, *card.periods, " ".join(str(y) for y in card.years),
-             card.metadata.get("subject", ""), card.metadata.get("keywords", "")]
-    return "\n".join(p for p in parts if p)
+def card_words(name: str, card: DocumentCard) -> tuple[str, str]:
+    """What a question may name a document by, as ``(names, about)``: its file name and the organisations and
+    parties it names; its kind and the periods and years it covers. Not its title or outline: those say what it
+    is about, which its pages say too (a question about a topic is matched by pages, not routed to the one
+    document whose title has the word)."""
+    names = "\n".join(p for p in (name_words(name), *card.organisations) if p)
+    about = "\n".join(p for p in (card.kind, *card.periods, " ".join(str(y) for y in card.years)) if p)
+    return names, about
 
 
 def passage_context(name: str, card: DocumentCard, page: Page) -> str:
