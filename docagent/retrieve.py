@@ -3,9 +3,9 @@ passages, SQLite FTS5 in the store's catalog), each folded to pages by their bes
 reciprocal rank. Passages are indexed with their document's identity and section (docagent.ingest.identity),
 so both rankings already lean towards the document a question names.
 
-Hybrid search then fuses the two page rankings by reciprocal rank (a page that one side did not rank counts
-there as ranked just below that side's last, rather than not at all, so a page that tops one side is not
-beaten by pages both sides rank low), and ranks documents and pages together: every page of a document the
+Hybrid search then fuses the two page rankings by reciprocal rank (a page that one side did not rank, when that
+side stopped at its depth, counts there as ranked just below its last rather than not at all, so a page that
+tops one side is not beaten by pages both sides rank low), and ranks documents and pages together: every page of a document the
 question names gets a prior of up to ``card_weight`` first-place ranks, from the card match
 (:meth:`~docagent.index.catalog.Catalog.card_scores`: the names, kinds, periods and years on the document's
 card that the question says, by IDF, so words every card shares are worth almost nothing and a question that
@@ -242,7 +242,9 @@ class PageRetriever(BaseRetriever):
         _fold(found, "dense", dense_rows)
         _fold(found, "lexical", ((doc_id, page, (start, end), None, -bm25) for doc_id, page, start, end, bm25 in lexical_rows))
         if mode == "hybrid":
-            sides = [side for side in ("dense", "lexical") if any(side in c.ranks for c in found.values())]
+            # a side that stopped at its depth may have ranked a missing page just below; one that returned every
+            # passage it matched (fewer than asked) did not match the page at all
+            sides = [side for side, rows in (("dense", dense_rows), ("lexical", lexical_rows)) if len(rows) >= n]
             depth = {side: max(c.ranks.get(side, 0) for c in found.values()) for side in sides}
             for cand in found.values():
                 cand.below = {side: depth[side] + 1 for side in sides if side not in cand.ranks}

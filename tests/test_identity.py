@@ -13,7 +13,7 @@ from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.ingest import open_source
 from docagent.ingest.identity import build_card, name_words, section_at
-from docagent.retrieve import PageRetriever
+from docagent.retrieve import PageRetriever, lexical_terms, names_in
 from docagent.types import Heading
 from tests import factories
 
@@ -75,6 +75,13 @@ def test_file_names_become_words() -> None:
     assert name_words("073f3b9eb0c7088be4ef688f4edfdb6d.pdf") == ""
 
 
+def test_names_are_the_words_a_question_writes_as_names() -> None:
+    names = names_in("What is the FY2018 capital expenditure of Best Buy and 3M? Ask the global team.")
+    assert {"best", "buy", "bestbuy", "fy2018", "2018", "3m"} <= names
+    assert not names & {"what", "capital", "expenditure", "global", "team"}
+    assert "2018" in lexical_terms("FY2018 capex")  # a year run together with letters is also searched alone
+
+
 @pytest.fixture
 def shelf(store: PageStore, docs_dir: Path) -> PageStore:
     """Six annual reports that differ only in company and year, with neutral file names."""
@@ -112,6 +119,18 @@ def test_a_question_naming_no_document_is_ranked_as_before(shelf: PageStore) -> 
     assert shelf.catalog.card_scores(["spent", "equipment", "facilities"]) == {}  # no card says these words: no document prior
     plain = PageRetriever(store=shelf, k=6, render_images=False, card_weight=0, evidence_weight=0)
     assert {(h.doc, h.page) for h in plain.search("How much was spent on new equipment and facilities?")} == {(h.doc, h.page) for h in hits}
+
+
+def test_a_company_word_written_in_lower_case_names_no_document(shelf: PageStore) -> None:
+    question = "How did freight volumes develop in 2019?"
+    scores = shelf.catalog.card_scores(lexical_terms(question), names_in(question))
+    borealis = {doc_of(shelf, COMPANIES[0], y) for y in YEARS}
+    # "freight" is part of a name on two cards, but written in lower case it names nobody; the year still counts
+    assert {shelf.document(n).doc_id for n in borealis} - set(scores) == {shelf.document(doc_of(shelf, COMPANIES[0], 2018)).doc_id}
+    named = shelf.catalog.card_scores(lexical_terms("Borealis Freight in 2019"), names_in("Borealis Freight in 2019"))
+    best = max(named, key=named.get)
+    assert best == shelf.document(doc_of(shelf, COMPANIES[0], 2019)).doc_id and named[best] == pytest.approx(1.0)
+    assert all(score < named[best] for doc_id, score in named.items() if doc_id != best)
 
 
 def test_card_filters(shelf: PageStore) -> None:
