@@ -58,6 +58,61 @@ def langchain_default_index(pdfs: list[Path], persist_dir: Path) -> tuple[Any, i
     return db, len(pages), len(chunks)
 
 
+LOOKALIKE_COMPANIES = (
+    "Pacific Buy Group, Inc.", "Harbor Star Inc.", "Liberty Health Inc.", "Pacific Systems Inc.", "Golden Health Corporation",
+    "Northern Mills Group, Inc.", "Atlantic Mills Corporation", "General Health Group, Inc.", "Northern Media Holdings Ltd.",
+    "General Express Holdings Ltd.", "Northern Systems Holdings Ltd.", "Atlantic Star Corporation",
+)
+
+
+def lookalike_filings(folder: Path, years: tuple[int, ...] = (2018, 2019, 2020)) -> list[dict[str, Any]]:
+    """A generated shelf of annual filings that differ only in company, year and figures (12 companies x 3 years,
+    7 pages each; company names made of common words, several sharing one), half named like ``ACME_2018_10K.pdf``
+    and half ``filing-NN-YYYY.pdf``; returns ``docagent eval retrieval`` qrels naming company and year: capital
+    expenditures (the cash-flow page), employees and revenue."""
+    import random
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from tests.factories import styled_pdf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    qrels: list[dict[str, Any]] = []
+    for ci, company in enumerate(LOOKALIKE_COMPANIES):
+        short = " ".join(company.replace(",", "").split()[:2])
+        for y in years:
+            r = random.Random(ci * 10 + y)
+            capex, rev, staff, div = r.randint(100, 900), r.randint(1000, 9000), r.randint(1000, 50000), r.randint(10, 99)
+            name = f"{short.upper().replace(' ', '')}_{y}_10K.pdf" if ci % 2 == 0 else f"filing-{ci:02d}-{y}.pdf"
+            body = 10
+            pages = [
+                [("UNITED STATES SECURITIES AND EXCHANGE COMMISSION", 12), ("FORM 10-K", 14),
+                 (f"ANNUAL REPORT PURSUANT TO SECTION 13 OR 15(d) For the fiscal year ended December 31, {y}", body),
+                 (company.upper(), 14), ("(Exact name of registrant as specified in its charter)", body)],
+                [("Table of Contents", 12), ("Part I Item 1. Business. Item 1A. Risk Factors. Part II Item 7. Management's "
+                                             "Discussion and Analysis. Item 8. Financial Statements.", body)],
+                [("Item 1. Business", 12), (f"We operate in many markets. Net revenue was {rev} million in {y} compared with "
+                                            f"{rev - 77} million in {y - 1}. Our strategy focuses on customers.", body)],
+                [("Item 7. Management's Discussion and Analysis", 12), (f"Liquidity and capital resources. Cash provided by "
+                 f"operations funded our investments in {y} and {y - 1}. We expect to continue investing.", body)],
+                [("Consolidated Statements of Cash Flows", 12), (f"(in millions) {y} {y - 1} {y - 2}. Net income. Depreciation. "
+                 f"Purchases of property, plant and equipment (capital expenditures) ({capex}) ({capex - 20}) ({capex - 35}). "
+                 f"Dividends paid ({div}) ({div - 3}). Net cash used in investing activities.", body)],
+                [("Human Capital", 12), (f"As of December 31, {y}, we had approximately {staff} employees worldwide. We invest "
+                                         "in training and safety.", body)],
+                [("Item 1A. Risk Factors", 12), ("Our business depends on economic conditions, competition, regulation and "
+                                                 "cybersecurity. Any of these could harm results.", body)],
+            ]
+            styled_pdf(folder / name, pages)
+            qrels += [
+                {"question": f"What is the FY{y} capital expenditure amount (in USD millions) for {short}? Use the cash flow "
+                             "statement.", "relevant": [{"doc": name, "page": 5}], "kind": "capex"},
+                {"question": f"How many employees did {short} have at the end of {y}?", "relevant": [{"doc": name, "page": 6}], "kind": "staff"},
+                {"question": f"What was {short}'s net revenue in fiscal {y}?", "relevant": [{"doc": name, "page": 3}], "kind": "revenue"},
+            ]
+    return qrels
+
+
 def write_results(kind: str, results: dict[str, Any]) -> Path:
     out_dir = ROOT / "benchmarks" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -101,7 +101,7 @@ def run_worker(kind: str, folder: Path, ocr: str = "auto", code: Path | None = N
         if kind == "docagent":  # the unchanged re-index as a user runs it: a whole CLI process
             cli = [sys.executable, "-m", "docagent", "index", str(folder), "--store", str(Path(tmp) / "store"), "--json", "-q"]
             t0 = time.perf_counter()
-            subprocess.run(cli, capture_output=True, check=True, env=env)
+            subprocess.run(cli, capture_output=True, check=True, env=env, cwd=code)  # -m puts the cwd first on sys.path
             result["reindex_cli_seconds"] = time.perf_counter() - t0
         return result
 

@@ -10,6 +10,10 @@ agreements (born-digital EDGAR filings that look alike) and the 3 Debian manuals
 * NDA routing: 166 questions written from Kleister's labels that name an agreement's parties
   (``python -m docagent.evaluation.datasets kleister-routing``), searched over the whole shelf.
 
+And on a generated shelf of 36 annual filings that differ only in company, year and figures (12 companies whose
+names are common words, some sharing one, x 3 years; ``common.lookalike_filings``): 108 questions naming company
+and year, each searched over that shelf, with the same baseline.
+
 docagent's three modes beside the LangChain default (PyMuPDF page text -> RecursiveCharacterTextSplitter(1000,
 200) -> langchain-chroma, same all-MiniLM-L6-v2, dense only; pages ranked by their first chunk) on the same files,
 all measured in this run: recall@1/5/10, MRR@10 and doc@1 (the top page is in the right document). Also: the
@@ -35,7 +39,7 @@ import time
 from pathlib import Path
 
 from common import DATA as SHARED
-from common import langchain_default_index, write_results
+from common import langchain_default_index, lookalike_filings, write_results
 
 DATA = SHARED / "mmlongbench_doc"
 SHELF = (DATA / "documents", SHARED / "kleister_nda" / "documents", SHARED / "deb_pdf_docs")
@@ -70,6 +74,20 @@ def question_sets() -> dict:
     return sets
 
 
+def lookalike_set(work: Path) -> list:
+    """Generate the look-alike filings (once), index them into their own store, return their questions."""
+    from docagent.config import Settings
+    from docagent.evaluation.retrieval import load_qrels
+    from docagent.index.indexer import index_paths
+
+    docs = work / "lookalike-docs"
+    rows = lookalike_filings(docs)
+    index_paths([docs], Settings(store=work / "lookalike"), progress=False)
+    path = work / "lookalike-qrels.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    return load_qrels(path)[0]
+
+
 def quality(work: Path) -> dict:
     from docagent.config import Settings
     from docagent.evaluation.retrieval import evaluate_retrieval, score_rankings
@@ -91,12 +109,21 @@ def quality(work: Path) -> dict:
         for name, queries in sets.items():
             out["sets"][name] = {"questions": len(queries), "modes": evaluate_retrieval(queries, search, MODES, known_docs=known, progress=True)}
 
+    sets["generated look-alike filings"] = lookalike_set(work)
+    with PageStore(Settings(store=work / "lookalike")) as small:
+        r_small = PageRetriever(store=small, render_images=False)
+        queries = sets["generated look-alike filings"]
+        out["sets"]["generated look-alike filings"] = {"questions": len(queries), "modes": evaluate_retrieval(
+            queries, lambda q, mode: [(h.doc, h.page) for h in r_small.search(q.question, k=10, mode=mode)], MODES, progress=True)}
+
     pdfs = sorted(p for folder in SHELF for p in folder.glob("*.pdf"))
     db, _, _ = langchain_default_index(pdfs, work / "baseline")
+    small_db, _, _ = langchain_default_index(sorted((work / "lookalike-docs").glob("*.pdf")), work / "lookalike-baseline")
     for name, queries in sets.items():
+        db_here = small_db if name == "generated look-alike filings" else db
         rankings = []
         for q in queries:
-            chunks = db.similarity_search(q.question, k=60, filter={"source": q.scope} if q.scope else None)
+            chunks = db_here.similarity_search(q.question, k=60, filter={"source": q.scope} if q.scope else None)
             pages: list[tuple[str, int]] = []
             for c in chunks:
                 key = (c.metadata["source"], int(c.metadata["page"]))

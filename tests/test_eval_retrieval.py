@@ -25,7 +25,8 @@ def test_metrics_by_hand() -> None:
         (q("d", ("e", 1)), [("d", 1)]),  # not found
     ]
     m = score_rankings(rankings)
-    assert m == {"recall@1": 0.25, "recall@5": 0.5, "recall@10": 0.75, "mrr@10": pytest.approx((1 + 1 / 3 + 1 / 9) / 4)}
+    assert m == {"recall@1": 0.25, "recall@5": 0.5, "recall@10": 0.75, "mrr@10": pytest.approx((1 + 1 / 3 + 1 / 9) / 4),
+                 "doc@1": 0.75}  # the last question's top page is in another document
 
 
 def test_labels_are_validated_with_line_numbers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -65,5 +66,5 @@ def test_eval_command_end_to_end(capfd: pytest.CaptureFixture[str], docs_dir: Pa
     assert main(["eval", "retrieval", str(labels), "--store", store, "--json", "--compare-modes"]) == 0
     out = json.loads(capfd.readouterr().out)
     assert out["questions"] == 3 and set(out["modes"]) == {"hybrid", "dense", "lexical"}
-    assert set(out["modes"]["hybrid"]) == {"recall@1", "recall@5", "recall@10", "mrr@10"}
+    assert set(out["modes"]["hybrid"]) == {"recall@1", "recall@5", "recall@10", "mrr@10", "doc@1"}
     assert out["modes"]["hybrid"]["recall@5"] == 1.0 and out["modes"]["hybrid"]["recall@1"] >= 2 / 3

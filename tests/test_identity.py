@@ -4,11 +4,14 @@ the right document on a shelf of look-alikes."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from docagent.cli import main
+from docagent.config import Settings
+from docagent.index.embeddings import Embedder
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.ingest import open_source
@@ -82,9 +85,11 @@ def test_names_are_the_words_a_question_writes_as_names() -> None:
     assert "2018" in lexical_terms("FY2018 capex")  # a year run together with letters is also searched alone
 
 
-@pytest.fixture
-def shelf(store: PageStore, docs_dir: Path) -> PageStore:
-    """Six annual reports that differ only in company and year, with neutral file names."""
+@pytest.fixture(scope="module")
+def shelf(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[PageStore]:
+    """Six annual reports that differ only in company and year, with neutral file names (read only by the tests)."""
+    docs_dir = tmp_path_factory.mktemp("shelf-docs")
+    store = PageStore(Settings(store=tmp_path_factory.mktemp("shelf") / "store"), embedder=embedder)
     seed = 0
     for company in COMPANIES:
         for year in YEARS:
@@ -92,7 +97,8 @@ def shelf(store: PageStore, docs_dir: Path) -> PageStore:
             factories.lookalike_report(docs_dir / f"report-{seed:02d}.pdf", company, year, seed)
     report = index_paths([docs_dir], store=store, progress=False)
     assert report.documents == 6 and not report.failed
-    return store
+    yield store
+    store.close()
 
 
 def doc_of(store: PageStore, company: str, year: int) -> str:
