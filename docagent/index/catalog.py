@@ -277,8 +277,13 @@ class Catalog:
             n_cards = db.execute("SELECT count(*) FROM cards_fts").fetchone()[0]
 
             def hits(column: str, term: str) -> tuple[list[str], float]:
+                """The cards holding ``term`` in ``column``, and its IDF; none for a word most cards hold (its IDF
+                is near 0, and fetching thousands of rows per query would cost more than it says)."""
                 quoted = '"' + term.replace('"', "") + '"'
-                rows = [r[0] for r in db.execute("SELECT doc_id FROM cards_fts WHERE cards_fts MATCH ?", (f"{column} : {quoted}",))]
+                rows = [r[0] for r in db.execute("SELECT doc_id FROM cards_fts WHERE cards_fts MATCH ? LIMIT ?",
+                                                 (f"{column} : {quoted}", n_cards // 2 + 1))]
+                if len(rows) > n_cards // 2:
+                    return [], 0.0
                 return rows, math.log(1 + (n_cards - len(rows) + 0.5) / (len(rows) + 0.5))
 
             scores: dict[str, float] = {}
@@ -301,14 +306,15 @@ class Catalog:
                 marks = ",".join("?" * len(holders))
                 for doc_id, text in db.execute(f"SELECT doc_id, names FROM cards_fts WHERE doc_id IN ({marks})", list(holders)):  # noqa: S608
                     scores[doc_id] = scores.get(doc_id, 0.0) + _name_match(text, name_idf)
-            ready = self.ready_ids(scores)
         except sqlite3.OperationalError as e:
             msg = f"document search failed for {terms!r} ({e})"
             raise StoreError(msg) from e
         if not named:
             return {}
         confidence = min(1.0, named / math.log(1 + (n_cards - 0.5) / 1.5))
-        return {doc_id: confidence * min(1.0, score / named) for doc_id, score in scores.items() if doc_id in ready and score > 0}
+        # a card is written just before its document is made ready and removed with it; the retriever keeps only
+        # pages of ready documents, so a card of one still being indexed changes nothing
+        return {doc_id: confidence * min(1.0, score / named) for doc_id, score in scores.items() if score > 0}
 
     def delete_document(self, doc_id: str) -> None:
         with self.transaction() as db:
