@@ -235,7 +235,7 @@ class PageRetriever(BaseRetriever):
         cards: dict[str, float] = {}
         two_level = mode == "hybrid" and self.card_weight > 0
         if two_level:
-            cards = self._card_match(store, query, scope)
+            cards = self._card_match(store, query, terms, scope)
             extra = [d for d in sorted(cards, key=lambda d: -cards[d])[: self.expand_docs] if cards[d] >= self.expand_above]
             if extra:
                 dense_rows, lexical_rows = self._expand(store, extra, terms, vector, dense_rows, lexical_rows, n, scope)
@@ -280,9 +280,9 @@ class PageRetriever(BaseRetriever):
             )
         return hits
 
-    def _card_match(self, store: PageStore, query: str, scope: _Scope) -> dict[str, float]:
+    def _card_match(self, store: PageStore, query: str, terms: list[str], scope: _Scope) -> dict[str, float]:
         """Each document's card match for the query, 0-1, within the scope (see ``Catalog.card_scores``)."""
-        raw = store.catalog.card_scores(lexical_terms(query), names_in(query))
+        raw = store.catalog.card_scores(terms, names_in(query))
         allowed = set(scope.doc_ids) if scope.doc_ids is not None else None
         return {d: s for d, s in raw.items() if s > 0 and (allowed is None or d in allowed)}
 
