@@ -179,7 +179,8 @@ def copy_store(src, big, target: int) -> int:  # noqa: ANN001
     from docagent.ingest.identity import CARD_VERSION, card_words, passage_context
 
     big.catalog.set_meta("embedding_model", src.catalog.get_meta("embedding_model") or "")
-    got = src.vectors.collection.get(include=["embeddings", "metadatas", "documents"])
+    with src.vectors.collection() as collection:
+        got = collection.get(include=["embeddings", "metadatas", "documents"])
     rows: dict[str, list[int]] = {}
     for i, m in enumerate(got["metadatas"]):
         rows.setdefault(m["doc_id"], []).append(i)

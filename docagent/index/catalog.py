@@ -173,6 +173,17 @@ class Catalog:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    def generation(self) -> int:
+        """How many times documents have been made visible or removed in this store, by any process: a reader
+        holding state of its own (the embedded Chroma's index) reopens it when this has moved."""
+        row = self.reader().execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _advance(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO meta(key, value) VALUES ('generation', '1') "
+                   "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+
     # -- documents ----------------------------------------------------------------------------
     def documents(self, status: str | None = "ready") -> list[DocumentRecord]:
         if status is None:
@@ -229,6 +240,7 @@ class Catalog:
                 "UPDATE documents SET status = 'ready', pages = ?, ocr_pages = ?, indexed_at = ? WHERE doc_id = ?",
                 (pages, ocr_pages, time.time(), doc_id),
             )
+            self._advance(db)
         return old
 
     def mark_deleting(self, doc_id: str) -> None:
@@ -324,6 +336,7 @@ class Catalog:
             db.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+            self._advance(db)
 
     def all_doc_ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT doc_id FROM documents")}

@@ -104,7 +104,8 @@ class PageStore:
         if self._vectors is None:
             from docagent.index.vectors import ChromaVectors
 
-            self._vectors = ChromaVectors(self.root / "chroma", f"docagent_{self.store_id}", self.settings.chroma_url)
+            self._vectors = ChromaVectors(self.root / "chroma", f"docagent_{self.store_id}", self.settings.chroma_url,
+                                          generation=self.catalog.generation)
         return self._vectors
 
     @contextmanager
@@ -123,8 +124,11 @@ class PageStore:
                        "wait for it to finish or use another --store")
                 raise StoreError(msg) from e
             log.warning("the other process finished; going on")
+        from docagent.index.vectors import writing
+
         try:
-            yield
+            with writing(self.root / "chroma"):
+                yield
         finally:
             lock.release()
 
