@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from docagent.config import Settings
+from docagent.config import Settings, is_loopback
 from docagent.errors import ConfigError
 
 __all__ = ["mcp", "serve"]
@@ -28,10 +28,15 @@ def serve(sub: Any, common: Any) -> None:
 
 def _serve(args: Any, settings: Settings) -> int:
     try:
-        from connectors.http_api import ApiSettings, is_loopback, serve
+        from pydantic import ValidationError
+
+        from connectors.http_api import ApiSettings, serve
     except ImportError as e:
         raise _missing(e) from e
-    api = ApiSettings()
+    try:
+        api = ApiSettings()
+    except ValidationError as e:
+        raise ConfigError("; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors())) from None
     if not is_loopback(args.host) and api.token is None:
         msg = (f"listening on {args.host} exposes your documents beyond this machine: set DOCAGENT_API_TOKEN "
                "(for example `python -c \"import secrets; print(secrets.token_urlsafe(32))\"`) or use --host 127.0.0.1")

@@ -18,14 +18,24 @@
 
 Uploads: at most ``max_upload_mb`` per file and ``max_files`` per request; the type is read from the
 content (PDF, PNG, JPEG, TIFF), not the name; names are reduced to a bare file name, so nothing is
-written outside a temporary folder and the store. A bad file is reported and the others are indexed.
+written outside a temporary folder and the store. A bad file is reported and the others are indexed. A
+file named like an indexed document replaces it, and the response lists it under ``replaced``; send
+``?replace=false`` to have it refused instead.
+
+Web pages cannot use a server on loopback behind the user's back: without a token, a request must name a
+loopback host (``Host``; a DNS-rebinding page names its own) or one of ``allowed_hosts``; and a request
+that changes anything (POST, DELETE) sent by a page of another origin (``Origin``, ``Sec-Fetch-Site``) is
+refused, token or not. Request bodies are counted as they arrive, chunked or not: JSON bodies beyond
+``max_json_kb``, uploads beyond their limits, are cut off with 413. Generation is bounded in time and
+stops when a streaming client goes away. Responses name documents, never server paths.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import contextlib
 import json
+import re
 import secrets
 import shutil
 import tempfile
@@ -34,18 +44,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 import docagent
 from docagent.agents.tools import FieldArg
-from docagent.config import Settings
+from docagent.config import Settings, is_loopback
 from docagent.errors import (
     ConfigError,
     DocagentError,
@@ -53,13 +65,16 @@ from docagent.errors import (
     FileTooLargeError,
     ModelError,
 )
+from docagent.index.catalog import DocumentRecord
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
+from docagent.ingest.base import display_name
 from docagent.ingest.uploads import save_upload
 
-__all__ = ["ApiSettings", "create_app", "is_loopback", "serve"]
+__all__ = ["ApiSettings", "create_app", "serve"]
 
 _CHUNK = 1 << 20
+_UPLOAD_FOLDER = re.compile(r"[^\s'\"]*docagent-upload-[^/\s]+/")
 _BEARER = HTTPBearer(auto_error=False)
 
 
@@ -75,15 +90,23 @@ class ApiSettings(BaseSettings):
     """Largest file accepted, in MiB."""
     max_files: int = Field(default=20, ge=1)
     """Most files in one upload request."""
+    max_json_kb: float = Field(default=256, gt=0)
+    """Largest JSON request body, in KiB."""
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Host names (besides loopback ones) requests may be addressed to when no token is set, e.g. the name
+    of a reverse proxy in front (``DOCAGENT_API_ALLOWED_HOSTS='["docs.internal"]'``)."""
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _no_empty_token(cls, value: object) -> object:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str) and not raw.strip():
+            msg = ("DOCAGENT_API_TOKEN is set but empty, which would leave the API open: set a real token "
+                   "(`python -c \"import secrets; print(secrets.token_urlsafe(32))\"`) or unset the variable")
+            raise ValueError(msg)
+        return value
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 # ---------------------------------------------------------------------------------- requests
@@ -134,6 +157,25 @@ def _require_doc(store: PageStore, name: str, page: int | None = None) -> None:
         raise HTTPException(404, f"{name} has {rec.pages} page{'s' if rec.pages != 1 else ''}; there is no page {page}")
 
 
+class _Abandoned(Exception):  # noqa: N818 - a signal, not an error: the streaming client went away
+    """Raised into a generation whose client has disconnected, so it stops and frees the model."""
+
+
+def _host_of(header: str) -> str:
+    """The host of a ``Host`` header, without its port (``[::1]:8080`` -> ``::1``)."""
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def _public(text: str, *folders: Path) -> str:
+    """An error message for a client: one line, with this machine's paths replaced by what they are."""
+    text = " ".join(str(text).split())
+    for folder in folders:
+        text = text.replace(str(folder), "the store")
+    return _UPLOAD_FOLDER.sub("", text)
+
+
 def create_app(settings: Settings | None = None, api: ApiSettings | None = None, *, llm: Any = None,
                model: str | None = None, require_token: bool = False) -> FastAPI:
     """The app over the store of ``settings``. ``llm`` (any LangChain chat model) or ``model`` reads pages;
@@ -147,6 +189,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         raise ConfigError(msg)
     token = api.token.get_secret_value().encode() if api.token else None
     max_bytes = int(api.max_upload_mb * (1 << 20))
+    max_json = int(api.max_json_kb * 1024)
+    allowed_hosts = {h.lower() for h in api.allowed_hosts}
     model_lock = threading.Lock()  # one generation at a time: the GPU is shared
     write_lock = threading.Lock()
     state: dict[str, Any] = {}
@@ -166,24 +210,47 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
             raise HTTPException(401, "a valid bearer token is required (Authorization: Bearer <DOCAGENT_API_TOKEN>)",
                                 headers={"WWW-Authenticate": "Bearer"})
 
-    app = FastAPI(title="docagent", version=docagent.__version__, lifespan=lifespan,
+    # bodies are counted as they arrive, chunked or not, and cut off with 413 past the limit
+    app = FastAPI(title="docagent", version=docagent.__version__, lifespan=lifespan, max_body_size=max_json,
                   description="Question answering, chart arithmetic and form-field extraction over PDFs and scans.")
     guarded = [Depends(authorised)]
 
     def store() -> PageStore:
         return state["store"]
 
+    def public(text: str) -> str:
+        return _public(text, settings.store)
+
     @app.exception_handler(DocagentError)
     async def docagent_error(_: Request, e: DocagentError) -> JSONResponse:
         status = 503 if isinstance(e, ModelError) else 415 if isinstance(e, DocumentLoadError) else 400
-        return JSONResponse({"detail": " ".join(str(e).split())}, status_code=status)
+        return JSONResponse({"detail": public(str(e))}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, e: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes the input, which may not even be JSON (1e400 is infinity)
+        problems = [{"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+                    for err in e.errors()]
+        return JSONResponse({"detail": problems}, status_code=422)
 
     @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_bytes * api.max_files + _CHUNK:
-            return JSONResponse({"detail": f"request too large: at most {api.max_files} files of "
-                                           f"{api.max_upload_mb:g} MiB each"}, status_code=413)
+    async def guard(request: Request, call_next: Any) -> Any:
+        """Refuse, before any work: requests addressed to another host when no token is set (DNS
+        rebinding), and changes sent by pages of another origin."""
+        if token is None:
+            host = _host_of(request.headers.get("host", "")).lower()
+            if not (is_loopback(host) or host in allowed_hosts):
+                return JSONResponse({"detail": f"this server answers requests for loopback hosts only, not "
+                                               f"{host or 'a request without a Host header'!r}; add the name to "
+                                               "DOCAGENT_API_ALLOWED_HOSTS or set DOCAGENT_API_TOKEN"},
+                                    status_code=421)
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            origin = request.headers.get("origin")
+            fetch_site = request.headers.get("sec-fetch-site", "same-origin")
+            same = origin is None or urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
+            if fetch_site not in ("same-origin", "none") or not same:
+                return JSONResponse({"detail": "requests from web pages of another origin may not change "
+                                               "documents or run the model"}, status_code=403)
         return await call_next(request)
 
     @app.get("/health")
@@ -191,8 +258,11 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         return {"status": "ok", "version": docagent.__version__, "documents": len(store().documents()),
                 "model": getattr(llm, "model", None) or model or settings.vlm_model}
 
-    @app.post("/documents", dependencies=guarded)
-    async def upload(files: list[UploadFile]) -> JSONResponse:
+    @app.post("/documents", dependencies=guarded, max_body_size=max_bytes * api.max_files + _CHUNK)
+    async def upload(files: list[UploadFile],
+                     replace: Annotated[bool, Query(description="a file named like an indexed document replaces "
+                                                                "it (listed under 'replaced'); false: refuse it")] = True,
+                     ) -> JSONResponse:
         if len(files) > api.max_files:
             raise HTTPException(413, f"at most {api.max_files} files per request; send the rest in another request")
         folder = Path(tempfile.mkdtemp(prefix="docagent-upload-"))
@@ -200,29 +270,48 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
             accepted, rejected = [], []
             for upload in files:
                 chunks = iter(lambda f=upload.file: f.read(_CHUNK), b"")  # starlette spooled it to disk
+                name = display_name(upload.filename or "")
                 try:
-                    accepted.append(await run_in_threadpool(save_upload, upload.filename, chunks, folder, max_bytes))
+                    path = await run_in_threadpool(save_upload, upload.filename, chunks, folder, max_bytes)
                 except DocumentLoadError as e:
                     status = 413 if isinstance(e, FileTooLargeError) else 415
-                    rejected.append({"file": upload.filename, "error": " ".join(e.reason.split()), "status": status})
+                    rejected.append({"file": name, "error": public(e.reason), "status": status})
+                    continue
+                if not replace and store().document(path.name) is not None:
+                    rejected.append({"file": path.name, "status": 409, "error": "a document of this name is already "
+                                     "indexed; send replace=true to replace it, or rename the file"})
+                    continue
+                accepted.append(path)
             report = None
             if accepted:
                 def index() -> Any:
                     with write_lock:
                         return index_paths(accepted, store=store(), progress=False)
                 report = await run_in_threadpool(index)
-            failed = [{"file": f.path.rsplit("/", 1)[-1], "error": f.error, "status": 422} for f in report.failed] if report else []
-            body = {"indexed": report.to_json() if report else None, "rejected": rejected + failed}
+            failed = [{"file": f.path.rsplit("/", 1)[-1], "error": public(f.error), "status": 422}
+                      for f in report.failed] if report else []
+            indexed = None
+            if report:
+                indexed = report.to_json()
+                indexed["failed"] = failed
+                indexed["replaced"] = sorted(report.replaced)
+            body = {"indexed": indexed, "rejected": rejected + failed}
             status = 200 if report and report.documents + report.skipped else (
                 max((r["status"] for r in rejected + failed), default=400))
             return JSONResponse(body, status_code=status)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
+    def _public_record(d: DocumentRecord, cards: dict[str, Any]) -> dict[str, Any]:
+        out = d.to_json()
+        out["source"] = Path(d.source).name  # where the file came from on this machine is nobody's business
+        out["card"] = cards[d.doc_id].to_json() if d.doc_id in cards else None
+        return out
+
     @app.get("/documents", dependencies=guarded)
     def documents() -> dict[str, Any]:
         cards = store().catalog.cards()
-        return {"documents": [{**d.to_json(), "card": cards[d.doc_id].to_json() if d.doc_id in cards else None} for d in store().documents()]}
+        return {"documents": [_public_record(d, cards) for d in store().documents()]}
 
     @app.delete("/documents/{name}", dependencies=guarded)
     def remove(name: str) -> dict[str, Any]:
@@ -238,7 +327,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         return FileResponse(store().page_image(name, page), media_type="image/png")
 
     @app.get("/search", dependencies=guarded)
-    def search(q: Annotated[str, Query(min_length=1, description="the query")],
+    def search(q: Annotated[str, Query(min_length=1, max_length=4000, description="the query")],
                k: Annotated[int, Query(ge=1, le=50, description="pages to return")] = 5,
                doc: Annotated[list[str] | None, Query(description="only these documents (repeatable)")] = None,
                doc_kind: Annotated[str | None, Query(description="only documents of this kind (their card's kind: annual report, agreement ...)")] = None,
@@ -265,23 +354,34 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
             return _answer_json(await run_in_threadpool(_ask, req))
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        gone = threading.Event()
+
+        def on_token(piece: str) -> None:
+            if gone.is_set():
+                raise _Abandoned
+            loop.call_soon_threadsafe(queue.put_nowait, ("token", piece))
 
         def produce() -> None:
             try:
-                answer = _ask(req, lambda piece: loop.call_soon_threadsafe(queue.put_nowait, ("token", piece)))
+                answer = _ask(req, on_token)
                 event = ("answer", json.dumps(_answer_json(answer), ensure_ascii=False))
+            except _Abandoned:
+                return
             except Exception as e:  # noqa: BLE001 - the client hears about any failure, in the stream
-                event = ("error", json.dumps({"detail": " ".join(str(e).split()) or type(e).__name__}))
-            loop.call_soon_threadsafe(queue.put_nowait, event)
+                event = ("error", json.dumps({"detail": public(str(e)) or type(e).__name__}))
+            with contextlib.suppress(RuntimeError):  # the loop is closing: nobody is listening
+                loop.call_soon_threadsafe(queue.put_nowait, event)
 
         async def events() -> AsyncIterator[dict[str, str]]:
-            worker = threading.Thread(target=produce, daemon=True)
-            worker.start()
-            while True:
-                kind, data = await queue.get()
-                yield {"event": kind, "data": json.dumps({"text": data}) if kind == "token" else data}
-                if kind != "token":
-                    return
+            loop.run_in_executor(None, produce)  # a pooled thread: nothing is left behind per request
+            try:
+                while True:
+                    kind, data = await queue.get()
+                    yield {"event": kind, "data": json.dumps({"text": data}) if kind == "token" else data}
+                    if kind != "token":
+                        return
+            finally:
+                gone.set()  # the client went away (or the answer is out): a generation still running stops
 
         return EventSourceResponse(events())
 

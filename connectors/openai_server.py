@@ -19,6 +19,7 @@ decoding) and is validated here again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -150,18 +151,30 @@ class ChatOpenAIServer(BaseChatModel):
         request.update(kwargs)
         return request
 
-    def _call(self, request: dict[str, Any]) -> Any:
+    @contextlib.contextmanager
+    def _failures(self, streaming: bool = False) -> Iterator[None]:
+        """The server's failures as ModelError, which callers turn into a retrieval-only answer: unreachable,
+        an error status, or (``streaming``) a connection that drops in the middle of an answer."""
+        import httpx
         import openai
 
         try:
+            yield
+        except (openai.APIError, httpx.HTTPError) as e:
+            if streaming:
+                msg = f"the model server at {self.base_url} stopped in the middle of an answer ({type(e).__name__}: {e})"
+            elif isinstance(e, openai.APIStatusError):
+                msg = f"the model server at {self.base_url} answered {e.status_code}: {e.message}"
+            elif isinstance(e, (openai.APIConnectionError, httpx.HTTPError)):
+                msg = (f"cannot reach the model server at {self.base_url} ({e}); is TGI or vLLM running there? "
+                       "Check base_url (it ends in /v1)")
+            else:
+                msg = f"the model server at {self.base_url} failed ({type(e).__name__}: {e})"
+            raise ModelError(msg) from e
+
+    def _call(self, request: dict[str, Any]) -> Any:
+        with self._failures():
             return self._client().chat.completions.create(**request)
-        except openai.APIConnectionError as e:
-            msg = (f"cannot reach the model server at {self.base_url} ({e}); is TGI or vLLM running there? "
-                   "Check base_url (it ends in /v1)")
-            raise ModelError(msg) from e
-        except openai.APIStatusError as e:
-            msg = f"the model server at {self.base_url} answered {e.status_code}: {e.message}"
-            raise ModelError(msg) from e
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
@@ -189,7 +202,7 @@ class ChatOpenAIServer(BaseChatModel):
         request.update(stream=True, stream_options={"include_usage": True})
         first: float | None = None
         finish, model = None, self.model
-        for event in self._call(request):
+        for event in self._events(self._call(request)):
             model = event.model or model
             if event.choices:
                 delta = event.choices[0].delta
@@ -209,6 +222,13 @@ class ChatOpenAIServer(BaseChatModel):
             "model_name": model, "model_provider": "openai-compatible", "finish_reason": finish,
             "latency_ms": round((now - start) * 1000, 2),
             "first_token_ms": round(((first or now) - start) * 1000, 2)}))
+
+    def _events(self, stream: Any) -> Iterator[Any]:
+        try:
+            with self._failures(streaming=True):
+                yield from stream
+        finally:
+            stream.close()  # a reader that stopped early hangs up, so the server stops generating too
 
     def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | dict[str, Any] | bool | None = None,
                    **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:

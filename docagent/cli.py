@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ocr", choices=["auto", "on", "off"], help="OCR pages without a text layer (default auto)")
     p.add_argument("--render", choices=["lazy", "eager"], help="render page images now (eager) or on first use (lazy, default)")
     p.add_argument("--password", dest="pdf_password", help="password of encrypted PDFs (or DOCAGENT_PDF_PASSWORD); the store keeps decrypted copies")
+    p.add_argument("--max-pages", type=int, metavar="N", help="refuse documents of more than N pages (default 5000, or DOCAGENT_MAX_PAGES)")
 
     p = sub.add_parser("search", parents=[common], help="find the pages that match a query")
     p.add_argument("query")
@@ -136,7 +137,7 @@ def _version() -> str:
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for name in ("store", "dpi", "ocr", "render", "pdf_password"):
+    for name in ("store", "dpi", "ocr", "render", "pdf_password", "max_pages"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -259,7 +260,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     lines = []
     if streamed:
         sys.stdout.write("\n")
-        if answer.abstained:
+        if answer.abstained or answer.mode == "retrieval-only":  # the model stopped mid-answer: what was found
             lines.append(answer.text)
     else:
         lines.append(answer.text)

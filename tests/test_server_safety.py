@@ -4,12 +4,14 @@ processes on loopback ports, real `docagent index` / `rm` processes on the same 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -104,3 +106,259 @@ def test_what_one_server_writes_another_long_lived_reader_sees(settings: Setting
         found = _texts(client.get(reader + "/search", params={"q": "zebra herds river", "k": 5}))
         assert "zebra" not in found
         assert [d["doc"] for d in client.get(reader + "/documents").json()["documents"]] == ["memo.pdf"]
+
+
+# ------------------------------------------------------------------------------ authentication
+
+
+@pytest.mark.parametrize("token", ["", "   "])
+@pytest.mark.parametrize("host", ["127.1", "0.0.0.0"])  # noqa: S104 - the point of the test
+def test_an_empty_token_is_refused_not_taken_for_no_token(settings: Settings, token: str, host: str) -> None:
+    port = free_port()
+    proc = subprocess.run([sys.executable, "-m", "docagent", "serve", "--host", host, "--port", str(port),
+                           "--store", str(settings.store)], env=_env(token), capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 1 and "DOCAGENT_API_TOKEN is set but empty" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_loopback_in_every_spelling_and_nothing_else() -> None:
+    from docagent.config import is_loopback
+
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.1", "127.0.0.2", "::1", "[::1]", "localhost"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "", "10.0.0.1", "example.com", "127.1 x"))  # noqa: S104
+
+
+# ------------------------------------------------------------------ in-process servers (uvicorn)
+
+
+@pytest.fixture
+def three_pages(settings: Settings, docs_dir: Path) -> Settings:
+    report = factories.text_pdf(docs_dir / "report.pdf", ZEBRAS[:3])
+    assert not index_paths([report], settings, progress=False).failed
+    return settings
+
+
+def test_simultaneous_first_renders_of_a_page_all_succeed(three_pages: Settings) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from connectors.http_api import create_app
+    from tests.test_http_api import running
+
+    with running(create_app(three_pages)) as url:
+        def get(_: int) -> httpx.Response:
+            return httpx.get(url + "/documents/report.pdf/pages/3.png", timeout=60)
+
+        with ThreadPoolExecutor(12) as pool:
+            responses = list(pool.map(get, range(12)))
+    assert [r.status_code for r in responses] == [200] * 12
+    assert len({r.content for r in responses}) == 1 and responses[0].content.startswith(b"\x89PNG")
+    assert not list((three_pages.store / "pages").rglob("*.tmp*"))
+
+
+class _Endless:
+    """Builds a chat model that streams for ever when asked to ("forever") and answers at once otherwise;
+    ``stopped`` is set when a never-ending stream is closed by its reader."""
+
+    @staticmethod
+    def model() -> Any:
+        from langchain_core.language_models import BaseChatModel
+        from langchain_core.messages import AIMessage, AIMessageChunk
+        from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+        class Endless(BaseChatModel):
+            stopped: Any
+
+            @property
+            def _llm_type(self) -> str:
+                return "endless"
+
+            def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> ChatResult:
+                return ChatResult(generations=[ChatGeneration(message=AIMessage("The herds crossed at dawn."))])
+
+            def _stream(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> Any:
+                if "forever" not in str(messages):
+                    yield ChatGenerationChunk(message=AIMessageChunk(content="The herds crossed at dawn."))
+                    return
+                try:
+                    while True:
+                        time.sleep(0.02)
+                        yield ChatGenerationChunk(message=AIMessageChunk(content="la "))
+                finally:
+                    self.stopped.set()
+
+        import threading
+
+        return Endless(stopped=threading.Event())
+
+
+def test_a_client_leaving_a_stream_frees_the_model_for_the_next_question(three_pages: Settings) -> None:
+    from connectors.http_api import create_app
+    from tests.test_http_api import running
+
+    llm = _Endless.model()
+    with running(create_app(three_pages, llm=llm)) as url, httpx.Client(base_url=url, timeout=30) as client:
+        with client.stream("POST", "/ask", json={"question": "Sing about the zebras forever", "stream": True}) as r:
+            for line in r.iter_lines():
+                if line.startswith("event: token"):
+                    break  # and hang up
+        assert llm.stopped.wait(15), "generation went on after the client left"
+        answer = client.post("/ask", json={"question": "When did the herds cross the river?"})
+        assert answer.status_code == 200 and answer.json()["mode"] == "vlm"
+
+
+def test_bad_input_is_a_4xx_with_a_reason_never_a_500(three_pages: Settings, docs_dir: Path) -> None:
+    from connectors.http_api import ApiSettings, create_app
+    from tests.test_http_api import running
+
+    emoji = "\U0001f600" * 70 + ".pdf"
+    api = ApiSettings(max_json_kb=64)
+    with running(create_app(three_pages, api)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        with (docs_dir / "report.pdf").open("rb") as f:
+            up = client.post("/documents", files=[("files", (emoji, f, "application/pdf"))])
+        assert up.status_code == 200, up.text
+        [doc] = [d["doc"] for d in client.get("/documents").json()["documents"] if d["doc"] != "report.pdf"]
+        assert doc.endswith(".pdf") and len(doc.encode()) <= 200
+        bad_schema = client.post("/extract", json={"docs": ["report.pdf"], "json_schema": {"properties": {"a": 1}}})
+        assert bad_schema.status_code == 400 and "properties/a" in bad_schema.json()["detail"]
+        huge_k = client.post("/ask", content=b'{"question": "zebras?", "k": 1e400}',
+                             headers={"content-type": "application/json"})
+        assert huge_k.status_code == 422 and huge_k.json()["detail"][0]["loc"] == ["body", "k"]
+        big = client.post("/ask", json={"question": "x", "docs": ["y" * 1000] * 100})
+        assert big.status_code == 413
+
+        def chunked() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+            yield b'{"question": "x", "docs": ['
+            for _ in range(200):
+                yield b'"' + b"y" * 1000 + b'",'
+            yield b'"z"]}'
+
+        streamed = client.post("/ask", content=chunked(), headers={"content-type": "application/json"})
+        assert streamed.status_code == 413
+
+
+def test_web_pages_cannot_reach_or_change_a_loopback_server(three_pages: Settings, docs_dir: Path) -> None:
+    from connectors.http_api import create_app
+    from tests.test_http_api import running
+
+    with running(create_app(three_pages)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        rebound = client.get("/documents", headers={"Host": "attacker.example:8080"})
+        assert rebound.status_code == 421 and "loopback" in rebound.json()["detail"]
+        assert client.get("/documents", headers={"Host": "localhost"}).status_code == 200
+        with (docs_dir / "report.pdf").open("rb") as f:
+            forged = client.post("/documents", files=[("files", ("evil.pdf", f, "application/pdf"))],
+                                 headers={"Origin": "http://attacker.example"})
+        assert forged.status_code == 403
+        assert client.delete("/documents/report.pdf", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+        assert [d["doc"] for d in client.get("/documents").json()["documents"]] == ["report.pdf"]
+        factories.text_pdf(docs_dir / "new" / "report.pdf", LATTICE[:2]) if (docs_dir / "new").mkdir() is None else None
+        with (docs_dir / "new" / "report.pdf").open("rb") as f:
+            kept = client.post("/documents", params={"replace": "false"},
+                               files=[("files", ("report.pdf", f, "application/pdf"))])
+        assert kept.status_code == 409 and "replace=true" in kept.json()["rejected"][0]["error"]
+        with (docs_dir / "new" / "report.pdf").open("rb") as f:
+            replaced = client.post("/documents", files=[("files", ("report.pdf", f, "application/pdf"))],
+                                   headers={"Origin": url})
+        assert replaced.status_code == 200 and replaced.json()["indexed"]["replaced"] == ["report.pdf"]
+        [record] = client.get("/documents").json()["documents"]
+        assert record["source"] == "report.pdf"  # not /tmp/docagent-upload-.../report.pdf
+        assert "/" not in json.dumps(replaced.json())
+
+
+# --------------------------------------------------------------------- a model server that dies
+
+
+@contextlib.contextmanager
+def dying_model_server() -> Iterator[str]:
+    """An OpenAI-compatible server that starts streaming an answer, then drops the connection."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for piece in ("The herds ", "crossed "):
+                event = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                         "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                data = f"data: {json.dumps(event)}\n\n".encode()
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+            self.close_connection = True  # and no final chunk: the server process died
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1?model=m"
+    finally:
+        server.shutdown()
+
+
+def test_a_model_server_dying_mid_answer_falls_back_to_retrieval_with_one_line(three_pages: Settings) -> None:
+    with dying_model_server() as model_url:
+        done = subprocess.run([sys.executable, "-m", "docagent", "ask", "When did the herds cross the river?",
+                               "--store", str(three_pages.store), "--model", model_url],
+                              env=_env(), capture_output=True, text=True,
+                              timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+        [why] = [line for line in done.stderr.splitlines() if "retrieval-only" in line]
+        assert "stopped in the middle of an answer" in why
+        assert "report.pdf" in done.stdout  # the passages that were found, with their pages
+
+        from connectors.http_api import create_app
+        from tests.test_http_api import running, sse
+
+        with running(create_app(three_pages, model=model_url)) as url:
+            with httpx.Client(base_url=url, timeout=120) as client:
+                with client.stream("POST", "/ask", json={"question": "When did the herds cross?", "stream": True}) as r:
+                    events = sse(r)
+        kind, answer = events[-1]
+        assert kind == "answer" and answer["mode"] == "retrieval-only" and "stopped" in answer["notice"]
+        assert answer["citations"][0]["doc"] == "report.pdf"
+
+
+# ---------------------------------------------------------------------------------- memory
+
+
+def test_a_remembered_model_failure_does_not_grow_with_each_ask() -> None:
+    import traceback
+
+    from docagent.errors import ModelError
+    from docagent.models.resolve import loaded_chat_model
+
+    depths = []
+    for _ in range(5):
+        with pytest.raises(ModelError) as caught:
+            loaded_chat_model("/nonexistent/model-folder-for-this-test")
+        depths.append(len(traceback.extract_tb(caught.value.__traceback__)))
+    assert depths[1:] == [depths[1]] * 4, depths
+
+
+def test_reading_threads_do_not_leave_connections_open(three_pages: Settings) -> None:
+    import threading
+
+    from docagent.index.store import PageStore
+
+    def open_catalogs() -> int:
+        return sum(1 for fd in Path("/proc/self/fd").iterdir()
+                   if os.path.realpath(fd).endswith("catalog.sqlite"))
+
+    with PageStore(three_pages) as store:
+        before = open_catalogs()
+        for _ in range(30):  # a thread per streamed answer, as the server once did
+            t = threading.Thread(target=lambda: store.catalog.generation())
+            t.start()
+            t.join()
+        import gc
+
+        gc.collect()
+        assert open_catalogs() <= before + 1

@@ -14,6 +14,7 @@ import re
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -125,6 +126,16 @@ def _name_match(names: str, idf: dict[str, float]) -> float:
     return best
 
 
+class _Reader:
+    """One thread's reading connection, closed with the thread's locals."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __del__(self) -> None:
+        self.conn.close()
+
+
 class Catalog:
     """SQLite in WAL mode: readers (search, the app) never wait for an indexing run.
 
@@ -138,21 +149,22 @@ class Catalog:
         self.db.executescript(_SCHEMA)
         self.lexical_seconds = 0.0
         self._readers = threading.local()
-        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_conns: weakref.WeakSet[_Reader] = weakref.WeakSet()
 
     def reader(self) -> sqlite3.Connection:
         """A connection of the calling thread's own, for reads that may run beside the main one
-        (a sqlite3 connection must not be used by two threads at once)."""
-        conn = getattr(self._readers, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            self._readers.conn = conn
-            self._reader_conns.append(conn)
-        return conn
+        (a sqlite3 connection must not be used by two threads at once). It is closed when the thread ends,
+        so a server that starts a thread per request does not pile up connections."""
+        held = getattr(self._readers, "held", None)
+        if held is None:
+            held = _Reader(sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False))
+            self._readers.held = held
+            self._reader_conns.add(held)
+        return held.conn
 
     def close(self) -> None:
-        for conn in self._reader_conns:
-            conn.close()
+        for held in list(self._reader_conns):
+            held.conn.close()
         self.db.close()
 
     @contextmanager

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -241,6 +242,6 @@ class PageStore:
 def write_png(image: Any, path: Path) -> None:
     """Write atomically: a reader never sees half a PNG, a crash leaves only a temp file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{threading.get_ident()}")  # two threads may render one page at once
     image.save(tmp, format="PNG", compress_level=1)
     os.replace(tmp, path)

@@ -18,13 +18,22 @@ from docagent.ingest import SUPPORTED_SUFFIXES, sniff
 
 __all__ = ["safe_name", "save_upload"]
 
+_MAX_NAME_BYTES = 200
+
 
 def safe_name(raw: str | None) -> str:
     """A bare file name from whatever a client sent (``../../x.pdf``, ``C:\\x.pdf``, control characters),
     or ``""`` when nothing usable is left."""
     name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(c for c in name if c.isprintable()).strip().lstrip(".")
-    return name[:200]
+    if len(name.encode()) <= _MAX_NAME_BYTES:
+        return name
+    # file systems count bytes (255 at most), not characters: 70 emoji are 280 bytes. Keep the suffix.
+    stem, dot, suffix = name.rpartition(".")
+    suffix = dot + suffix if stem and len(suffix.encode()) <= 16 else ""
+    stem = name[: len(name) - len(suffix)]
+    room = _MAX_NAME_BYTES - len(suffix.encode())
+    return stem.encode()[:room].decode(errors="ignore").rstrip() + suffix
 
 
 def save_upload(raw_name: str | None, chunks: Iterable[bytes], folder: Path, max_bytes: int) -> Path:
@@ -49,6 +58,9 @@ def save_upload(raw_name: str | None, chunks: Iterable[bytes], folder: Path, max
     except DocumentLoadError:
         target.unlink(missing_ok=True)
         raise
+    except OSError as e:  # a name the file system still refuses, a full disk
+        target.unlink(missing_ok=True)
+        raise UnsupportedFileError(Path(name), f"cannot be stored ({e.strerror or e})") from e
     if target.suffix.lower() not in SUPPORTED_SUFFIXES:
         target = target.rename(target.with_name(f"{name}.{'pdf' if kind == 'pdf' else 'png'}"))
     return target

@@ -50,6 +50,21 @@ __all__ = ["ChatIdefics2"]
 _CALL_KWARGS = ("max_tokens", "min_tokens", "temperature", "do_image_splitting", "response_format", "tools", "tool_choice")
 
 
+class _Abandoned:
+    """A stopping criterion set when nobody reads the stream any longer, so the GPU is free at once."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def set(self) -> None:
+        self.event.set()
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
 class _Clock:
     """A no-op logits processor that timestamps decoding steps: its first call ends the prefill."""
 
@@ -163,6 +178,10 @@ class ChatIdefics2(BaseChatModel):
 
     max_tokens: int = Field(default=512, ge=1)
     """Most tokens to generate per answer."""
+
+    max_seconds: float = Field(default=300.0, gt=0)
+    """Most seconds one ``generate`` may run: a shared GPU is never held longer by one request (the answer
+    ends where it got to, finish reason ``length``)."""
 
     temperature: float = Field(default=0.0, ge=0.0)
     """0 decodes greedily (reproducible answers); above 0 samples."""
@@ -389,6 +408,7 @@ class ChatIdefics2(BaseChatModel):
             gen["stop_strings"], gen["tokenizer"] = list(stop), tokenizer
         if streamer is not None:
             gen["streamer"] = streamer
+        gen["max_time"] = self.max_seconds
         return gen
 
     def _run_generate(self, gen: dict[str, Any]) -> Any:
@@ -503,7 +523,7 @@ class ChatIdefics2(BaseChatModel):
 
     def _stream_text(self, messages: list[BaseMessage], stop: list[str] | None,
                      run_manager: CallbackManagerForLLMRun | None, kwargs: dict[str, Any]) -> Iterator[ChatGenerationChunk]:
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         self._check(kwargs)
         turns, images, schema = self._prepare(messages, kwargs)
@@ -517,6 +537,8 @@ class ChatIdefics2(BaseChatModel):
         streamer = TextIteratorStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
         stops = self._stops(stop)
         gen = self._generate_kwargs(inputs, kwargs, stops, processors, streamer)
+        abandoned = _Abandoned()
+        gen["stopping_criteria"] = StoppingCriteriaList([abandoned])
         failure: list[BaseException] = []
 
         def work() -> None:
@@ -547,6 +569,7 @@ class ChatIdefics2(BaseChatModel):
                         run_manager.on_llm_new_token(emit)
                     yield ChatGenerationChunk(message=AIMessageChunk(content=emit))
         finally:
+            abandoned.set()  # the reader stopped early (a client went away): generation ends at the next token
             thread.join()
         if failure:
             raise failure[0]

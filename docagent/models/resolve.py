@@ -7,6 +7,7 @@ keyed by URL scheme; docagent's own ``connectors.openai_server`` registers ``htt
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from importlib.metadata import entry_points
@@ -47,7 +48,9 @@ def loaded_chat_model(name: str) -> Any:
             return _LOADED[name]
         failed = _FAILED.get(name)
         if failed and time.monotonic() - failed[0] < _RETRY_AFTER_S:
-            raise failed[1]
+            # a copy: raising the remembered exception itself would add this call's frames to its traceback
+            # on every ask, and keep them all alive
+            raise copy.copy(failed[1]) from None
         try:
             llm = chat_model(name)
             if hasattr(llm, "load"):

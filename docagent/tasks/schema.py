@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 from pydantic import BaseModel, Field, create_model
 
 from docagent.errors import ConfigError
@@ -80,8 +81,15 @@ def fields_of(schema: Any) -> list[FieldSpec]:
         if not isinstance(props, dict) or not props:
             msg = "a JSON Schema for extraction needs an object with 'properties'"
             raise ConfigError(msg)
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as e:
+            where = "/".join(str(p) for p in e.absolute_path) or "the schema"
+            msg = f"not a valid JSON Schema: at {where}: {e.message}"
+            raise ConfigError(msg) from e
         specs = []
         for name, prop in props.items():
+            prop = prop if isinstance(prop, dict) else {}  # `true`: any value, read as text
             kind = prop.get("type", "string")
             kind = next((k for k in kind if k != "null"), "string") if isinstance(kind, list) else kind
             specs.append(FieldSpec(name, "date" if prop.get("format") == "date" else _JSON_TYPES.get(kind, "str"),
