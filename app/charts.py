@@ -27,7 +27,7 @@ def render(ctx: Context) -> None:
         return
     llm, reason = chat_model(ctx)
     if llm is None:
-        no_model_banner(reason, "charts cannot be read: transcribing a chart needs one")
+        no_model_banner(ctx, reason, "charts cannot be read: transcribing a chart needs one")
         return
     if route != "Choose it":
         hits = docagent.search(question, k=1, settings=ctx.settings)
@@ -38,12 +38,12 @@ def render(ctx: Context) -> None:
     answer = docagent.chart((doc, page), question, llm=llm, settings=ctx.settings)
     shown, result = st.columns([2, 3])
     with PageStore(ctx.settings) as store:
-        shown.image(str(store.page_image(doc, page)), caption=f"{doc} · page {page}")
+        shown.image(str(store.page_image(doc, page)), caption=as_text(f"{doc} · page {page}"))
     with result:
         if answer.value is None:
             st.error(as_text(answer.text))
         else:
-            st.metric("Result", answer.text)
+            st.metric("Result", as_text(answer.text))
         if answer.expression:
             st.code(answer.expression, language=None)
         if answer.table is not None:

@@ -12,7 +12,7 @@ def render(ctx: Context) -> None:
     st.header("Ask your documents")
     llm, reason = chat_model(ctx)
     if llm is None:
-        no_model_banner(reason, "answers are **retrieval-only**: the passages that match best, with their pages "
+        no_model_banner(ctx, reason, "answers are **retrieval-only**: the passages that match best, with their pages "
                                 "and the words found on them")
     history: list[docagent.Answer] = st.session_state.setdefault("history", [])
     for n, answer in enumerate(history):

@@ -40,7 +40,7 @@ def render(ctx: Context) -> None:
                  for r in edited.to_dict("records") if str(r.get("name") or "").strip()]
         llm, reason = chat_model(ctx) if use_model else (None, "")
         if use_model and llm is None:
-            no_model_banner(reason, "fields are read next to their printed labels (and from form fields)")
+            no_model_banner(ctx, reason, "fields are read next to their printed labels (and from form fields)")
         try:
             st.session_state["extraction"] = docagent.extract(docs=chosen, schema=specs or None, settings=ctx.settings,
                                                               llm=llm, use_model=llm is not None)
@@ -84,7 +84,7 @@ def _results(ctx: Context, results: list[docagent.Extraction]) -> None:
         with PageStore(ctx.settings) as store:
             image = store.page_image(row["document"], value.page)
         st.image(evidence_image(Citation(row["document"], value.page, [value.box] if value.box else [], image)),
-                 caption=f"{row['document']} · page {value.page} · {row['field']}")
+                 caption=as_text(f"{row['document']} · page {value.page} · {row['field']}"))
     left, right = st.columns(2)
     left.download_button("Download CSV", extractions_csv(results), "extraction.csv", "text/csv", key="csv")
     right.download_button("Download JSON", json.dumps({"documents": [r.to_json() for r in results]}, ensure_ascii=False,

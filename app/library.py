@@ -41,7 +41,8 @@ def _index(ctx: Context, files: list) -> None:
         bar = st.progress(0.0, text="Indexing ...")
 
         def progress(done: int, total: int, name: str) -> None:
-            bar.progress(done / max(total, 1), text=f"Indexing {name} ({done + 1} of {total})" if name else "Indexed")
+            text = as_text(f"Indexing {name} ({done + 1} of {total})") if name else "Indexed"  # names are text
+            bar.progress(done / max(total, 1), text=text)
 
         report = docagent.index(accepted, ctx.settings, on_file=progress)
     finally:

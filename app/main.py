@@ -16,7 +16,9 @@ PAGES = {"Library": library.render, "Chat": chat.render, "Extract": extract.rend
          "Settings": settings_page.render}
 
 st.set_page_config(page_title="docagent", page_icon="📄", layout="wide")
+if not ui.admitted():  # the password first, when one is set; nothing beyond loopback without access control
+    st.stop()
 page = st.sidebar.radio("docagent", list(PAGES), key="page")
 ctx = ui.context()
-st.sidebar.caption(ui.as_text(f"Store: {ctx.settings.store}"))
+st.sidebar.caption(ui.as_text(f"Store: {ui.store_label(ctx)}"))
 PAGES[page](ctx)

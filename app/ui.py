@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import streamlit as st
 
-from docagent.config import Settings
-from docagent.errors import ModelError
+from app.access import app_password, behind_auth_proxy, check_exposure
+from docagent.config import Settings, is_loopback
+from docagent.errors import ConfigError, ModelError
 from docagent.types import Citation
 
 SPLITTING = {"auto": None, "on": True, "off": False}
@@ -21,26 +25,94 @@ LOW_CONFIDENCE = 0.5
 @dataclass
 class Context:
     settings: Settings
+    """Fixed by ``docagent app`` (``--store``, ``--model``) and the DOCAGENT_* environment; on loopback the
+    Settings page may change the model for the session, never the store."""
     llm: Any
     """A chat model put in ``st.session_state["llm"]`` by whoever embeds the app (tests: a scripted one);
     None: ``settings.vlm_model`` is loaded on first need."""
     k: int
     splitting: bool | None
     max_upload_mb: float
+    local: bool
+    """The server listens on loopback only, so every visitor is on this machine: server paths may be shown
+    and the model changed. Beyond loopback both are the operator's, set on the command line."""
 
 
 def context() -> Context:
     """The session's configuration (Settings page), over the DOCAGENT_* environment."""
     config = st.session_state.setdefault("config", {
         "k": 4, "splitting": "auto", "max_upload_mb": float(os.environ.get("DOCAGENT_APP_MAX_UPLOAD_MB", "50"))})
+    local = listens_on_loopback()
     base = Settings()
-    update: dict[str, Any] = {}
-    if config.get("store"):
-        update["store"] = Path(config["store"]).expanduser()
-    if config.get("model"):
-        update["vlm_model"] = config["model"]
+    update: dict[str, Any] = {"vlm_model": config["model"]} if local and config.get("model") else {}
     return Context(base.model_copy(update=update), st.session_state.get("llm"), int(config["k"]),
-                   SPLITTING[config["splitting"]], float(config["max_upload_mb"]))
+                   SPLITTING[config["splitting"]], float(config["max_upload_mb"]), local)
+
+
+def listens_on_loopback() -> bool:
+    """Whether Streamlit listens on loopback only (``docagent app`` passes ``--host``; an unset address,
+    as ``streamlit run`` has by default, means every interface)."""
+    return is_loopback(str(st.get_option("server.address") or ""))
+
+
+def admitted() -> bool:
+    """Whether this session may see the app. With ``DOCAGENT_APP_PASSWORD`` set it asks for the password
+    first (once per session); beyond loopback with neither a password nor ``--behind-auth-proxy`` it shows
+    only what to do."""
+    try:
+        password = app_password()
+    except ConfigError as e:
+        st.error(as_text(str(e)))
+        return False
+    if password is None:
+        if listens_on_loopback() or behind_auth_proxy():
+            return True
+        try:
+            check_exposure(str(st.get_option("server.address") or ""), None, False)
+        except ConfigError as e:
+            st.error(as_text(str(e)))
+        return False
+    if st.session_state.get("signed_in"):
+        return True
+    st.header("docagent")
+    with st.form("sign_in"):
+        given = st.text_input("Password", type="password", key="password")
+        if st.form_submit_button("Sign in", type="primary"):
+            if secrets.compare_digest(given.strip().encode(), password.encode()):
+                st.session_state["signed_in"] = True
+                st.rerun()
+            time.sleep(1)  # slows guessing
+            st.error("Wrong password.")
+    return False
+
+
+def store_label(ctx: Context) -> str:
+    """The store as visitors may see it: its path on loopback, its folder's name beyond (no server paths)."""
+    return str(ctx.settings.store) if ctx.local else ctx.settings.store.name
+
+
+def model_label(ctx: Context) -> str:
+    """The model as visitors may see it: as set on loopback; beyond, a local folder by its name and a
+    server URL without user name or password (a Hub id as it is)."""
+    model = ctx.settings.vlm_model
+    if ctx.local:
+        return model
+    url = urlsplit(model)
+    if url.scheme in ("http", "https") and url.hostname:
+        return urlunsplit(url._replace(netloc=url.netloc.rsplit("@", 1)[-1]))
+    if model.startswith(("/", "~", ".")) or Path(model).expanduser().exists():
+        return Path(model).name
+    return model
+
+
+def without_server_paths(ctx: Context, text: str) -> str:
+    """``text`` (an error message) with the store's path and the model's location as :func:`store_label` and
+    :func:`model_label` show them."""
+    if ctx.local:
+        return text
+    for path, label in ((ctx.settings.vlm_model, model_label(ctx)), (str(ctx.settings.store), store_label(ctx))):
+        text = text.replace(path, label) if path else text
+    return text
 
 
 def chat_model(ctx: Context) -> tuple[Any, str]:
@@ -50,17 +122,19 @@ def chat_model(ctx: Context) -> tuple[Any, str]:
     from docagent.models.resolve import loaded_chat_model
 
     try:
-        with st.spinner(f"Loading {ctx.settings.vlm_model} ..."):
+        with st.spinner(f"Loading {as_text(model_label(ctx))} ..."):
             return loaded_chat_model(ctx.settings.vlm_model), ""
     except ModelError as e:
         return None, " ".join(str(e).split())
 
 
-def no_model_banner(reason: str, what: str) -> None:
+def no_model_banner(ctx: Context, reason: str, what: str) -> None:
+    where = ("open **Settings** and set the model to" if ctx.local else
+             "whoever runs the app can start it with `docagent app --model` naming")
     st.warning(
         f"**No vision-language model is available**, so {what}.\n\n"
-        f"Why: {as_text(reason)}\n\n"
-        "To enable one, open **Settings** and set the model to a local folder with Idefics2 weights, a Hub id "
+        f"Why: {as_text(without_server_paths(ctx, reason))}\n\n"
+        f"To enable one, {where} a local folder with Idefics2 weights, a Hub id "
         "(on a machine with a GPU; downloaded once when online), or a model server such as "
         "`http://host:8080/v1` (TGI or vLLM).", icon="⚠️")
 
@@ -82,13 +156,13 @@ def show_citations(citations: list[Citation], key: str) -> None:
     for row in range(0, len(shown), 3):
         for column, (i, c) in zip(st.columns(3), list(enumerate(shown))[row: row + 3], strict=False):
             with column:
-                st.image(_around_evidence(evidence_image(c), c.boxes), caption=f"{c.doc} · page {c.page}")
+                st.image(_around_evidence(evidence_image(c), c.boxes), caption=as_text(f"{c.doc} · page {c.page}"))
                 if st.button("Open the page", key=f"{key}:{i}"):
                     st.session_state["opened"] = f"{key}:{i}"
     opened = st.session_state.get("opened", "")
     if opened.startswith(f"{key}:"):
         c = shown[int(opened.rsplit(":", 1)[1])]
-        st.image(evidence_image(c), caption=f"{c.doc} · page {c.page} · {len(c.boxes)} evidence boxes",
+        st.image(evidence_image(c), caption=as_text(f"{c.doc} · page {c.page} · {len(c.boxes)} evidence boxes"),
                  use_container_width=True)
 
 

@@ -120,3 +120,16 @@ def write_results(kind: str, results: dict[str, Any]) -> Path:
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")
     return out
+
+
+def checkout(rev: str) -> Path:
+    """A worktree of ``rev`` (made once, reused) whose docagent a worker can run instead of this one
+    (``PYTHONPATH`` set to it, or ``cwd`` for ``python -m``)."""
+    import subprocess
+    import tempfile
+
+    sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    tree = Path(tempfile.gettempdir()) / f"docagent-at-{sha}"
+    if not (tree / "docagent").is_dir():
+        subprocess.run(["git", "worktree", "add", "--detach", "--force", str(tree), sha], cwd=ROOT, capture_output=True, check=True)
+    return tree

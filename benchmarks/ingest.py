@@ -26,7 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import DATA, langchain_default_index, write_results
+from common import DATA, checkout, langchain_default_index, write_results
+
 CORPORA = {
     "deb": DATA / "deb_pdf_docs",
     "mmlongbench": DATA / "mmlongbench_doc" / "documents",
@@ -78,16 +79,6 @@ def worker_baseline(folder: Path, store: Path) -> dict:
     t0 = time.perf_counter()
     _, pages, chunks = langchain_default_index(sorted(folder.glob("*.pdf")), store)
     return {"pages": pages, "chunks": chunks, "seconds": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()}
-
-
-def checkout(rev: str) -> Path:
-    """A worktree of ``rev`` (made once, reused) whose docagent package a worker can import instead of this one."""
-    root = Path(__file__).resolve().parents[1]
-    sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-    tree = Path(tempfile.gettempdir()) / f"docagent-at-{sha}"
-    if not (tree / "docagent").is_dir():
-        subprocess.run(["git", "worktree", "add", "--detach", "--force", str(tree), sha], cwd=root, capture_output=True, check=True)
-    return tree
 
 
 def run_worker(kind: str, folder: Path, ocr: str = "auto", code: Path | None = None) -> dict:

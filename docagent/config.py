@@ -3,20 +3,42 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+import socket
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "default_store_path"]
+__all__ = ["Settings", "default_store_path", "is_loopback"]
 
 
 def default_store_path() -> Path:
     """``$XDG_DATA_HOME/docagent/store``, or ``~/.local/share/docagent/store``."""
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "docagent" / "store"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a server listening on ``host`` is reachable from this machine only: ``localhost``, any
+    127.0.0.0/8 address in a form the system resolves (``127.0.0.1``, ``127.1``) and ``::1`` (``[::1]`` too).
+    Wildcards (``0.0.0.0``, ``::``, empty: every interface), other addresses and other names are not."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if bare.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(bare).is_loopback
+    except ValueError:
+        pass
+    if not re.fullmatch(r"[0-9a-fA-FxX.]+", bare):  # inet_aton would accept "127.1 anything"
+        return False
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(bare)).is_loopback  # shorthand: 127.1, 0x7f.1
+    except OSError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -59,6 +81,11 @@ class Settings(BaseSettings):
     ocr: Literal["auto", "on", "off"] = "auto"
     """OCR pages without a usable text layer: ``auto`` when an engine is installed, ``on`` requires
     one (error otherwise), ``off`` never."""
+
+    max_pages: int = Field(default=5000, ge=1)
+    """Documents with more pages (or image frames) are refused before any page is read, with a message saying
+    how many they have: indexing holds the store's write lock a document at a time, and 100,000 tiny pages
+    (27 MB) would hold it for an hour. Raise it (``--max-pages``) for the long documents you mean to index."""
 
     ocr_min_chars: int = Field(default=16, ge=0)
     """A text layer with fewer letters and digits than this is treated as missing, and the page is OCR'd."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,24 @@ from tests.scripted import scripted  # noqa: E402
 from tests.test_agents import REVENUE, build_library  # noqa: E402
 
 MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+
+
+@pytest.fixture(autouse=True)
+def listening(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """The address the app listens on, as ``docagent app --host`` sets it: 127.0.0.1 unless a test calls
+    ``listening(host)``; no password, no proxy."""
+    from streamlit import config
+
+    before = config.get_option("server.address")
+    monkeypatch.delenv("DOCAGENT_APP_PASSWORD", raising=False)
+    monkeypatch.delenv("DOCAGENT_APP_BEHIND_AUTH_PROXY", raising=False)
+
+    def listen(host: str) -> None:
+        config.set_option("server.address", host)
+
+    listen("127.0.0.1")
+    yield listen
+    config.set_option("server.address", before)
 
 
 @pytest.fixture
@@ -52,7 +71,8 @@ def texts(at: AppTest) -> list[str]:
 
 
 def captions(at: AppTest) -> list[str]:
-    return [c for image in at.image for c in image.captions]
+    """Image captions as the reader sees them (captions are markdown too)."""
+    return [plain(c) for image in at.image for c in image.captions]
 
 
 # ------------------------------------------------------------------------------------------ library
@@ -170,7 +190,7 @@ def test_charts_shows_the_table_the_expression_and_the_exact_result(library: Set
     at.text_input(key="chart_q").set_value("By what percent did revenue grow from Q1 to Q4?").run()
     at.button(key="compute").click().run()  # the page is found from the question
     assert not at.exception, at.exception
-    assert at.metric[0].value == "57.317073%"
+    assert plain(at.metric[0].value) == "57.317073%"
     assert at.code[0].value == 'percent_change(cell("Q1"), cell("Q4"))'
     assert at.dataframe[0].value.to_dict("records")[-1] == {"category": "Q4", "Revenue": 1290.0}
     assert "report.pdf · page 1" in captions(at)
@@ -185,23 +205,154 @@ def test_charts_on_a_chosen_page_without_a_model_explains(library: Settings) -> 
     assert at.warning[0].value.startswith("**No vision-language model is available**, so charts cannot be read")
 
 
+# ----------------------------------------------------- text from documents and models is never markdown
+
+HOSTILE = "[click](http:evil.example)![x](http:evil.example)"  # a file name cannot hold "//"
+HOSTILE_MODEL = "[click](http://evil.example)![x](http://evil.example/x.png)"
+
+
+def escaped(value: str, literal: str) -> bool:
+    """``value`` shows ``literal`` and no markdown link or image: every bracket and parenthesis escaped."""
+    return plain(value) == literal and not re.search(r"(?<!\\)[\[\]()!]", value)
+
+
+@pytest.fixture
+def hostile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A store holding one invoice, indexed under a name that is markdown for a link and a remote image."""
+    from docagent.index import index_paths
+
+    name = f"{HOSTILE}.pdf"
+    (tmp_path / "docs").mkdir()
+    factories.text_pdf(tmp_path / "docs" / name, ["Invoice INV-9. Total due 120.00 EUR by 1 May."])
+    settings = Settings(store=tmp_path / "store")
+    assert index_paths([tmp_path / "docs"], settings, progress=False).documents == 1
+    monkeypatch.setenv("DOCAGENT_STORE", str(settings.store))
+    monkeypatch.setenv("DOCAGENT_VLM_MODEL", str(tmp_path / "no-model-here"))
+    return name
+
+
+def test_document_names_are_shown_as_text_in_captions_everywhere(hostile: str) -> None:
+    at = open_app("Chat")
+    at.chat_input[0].set_value("What is the total due on invoice INV-9?").run()
+    assert not at.exception, at.exception
+    raw = [c for image in at.image for c in image.captions]
+    assert raw and escaped(raw[0], f"{hostile} · page 1")
+    at.button(key="answer0:0").click().run()  # the full page
+    assert escaped([c for image in at.image for c in image.captions][-1], f"{hostile} · page 1 · 4 evidence boxes")
+
+    at.sidebar.radio[0].set_value("Extract").run()
+    at.multiselect(key="extract_docs").set_value([hostile]).run()
+    at.checkbox(key="use_model").uncheck().run()
+    at.button(key="extract").click().run()
+    assert not at.exception, at.exception
+    label = f"{hostile} · total"  # selectbox options are plain text already
+    at.selectbox(key="show_value").set_value(label).run()
+    assert escaped(at.image[-1].captions[0], f"{hostile} · page 1 · total")
+
+
+def test_model_output_and_document_names_are_text_in_the_chart_result(hostile: str) -> None:
+    llm = scripted(REVENUE, {"expression": 'cell("Q1") + cell("Q2")', "unit": HOSTILE_MODEL})
+    at = open_app("Charts", llm)
+    at.text_input(key="chart_q").set_value("Sum of Q1 and Q2?").run()
+    at.radio(key="chart_route").set_value("Choose it").run()
+    at.selectbox(key="chart_doc").set_value(hostile).run()
+    at.button(key="compute").click().run()
+    assert not at.exception, at.exception
+    assert escaped(at.metric[0].value, f"1780 {HOSTILE_MODEL}")
+    assert escaped(at.image[0].captions[0], f"{hostile} · page 1")
+
+
 # ----------------------------------------------------------------------------------------- settings
 
 
-def test_settings_change_the_model_top_k_splitting_and_store_and_show_the_machine(library: Settings,
-                                                                                  tmp_path: Path) -> None:
+def test_settings_change_the_model_top_k_and_splitting_on_loopback_and_show_the_machine(library: Settings,
+                                                                                     tmp_path: Path) -> None:
     at = open_app("Settings")
     checks = {r["check"]: r for r in at.dataframe[0].value.to_dict("records")}
     assert {"model", "gpu", "torch", "embedding model"} <= set(checks)
     assert checks["model"]["detail"].startswith(f"{tmp_path / 'no-model-here'}: ")
-    other = tmp_path / "other-store"
+    assert [t.label for t in at.text_input] == ["Vision-language model"]  # the store is not the visitor's to change
     at.text_input[0].set_value("http://127.0.0.1:9/v1")
     at.slider[0].set_value(2)
     at.radio[0].set_value("off")
-    at.text_input[1].set_value(str(other))
     at.button[0].click().run()  # the form's Save
     assert at.session_state["config"] == {"k": 2, "splitting": "off", "max_upload_mb": 50.0,
-                                          "model": "http://127.0.0.1:9/v1", "store": str(other)}
+                                          "model": "http://127.0.0.1:9/v1"}
+    assert texts(at)[0].startswith(f"**Store:** {library.store}  \n")  # on loopback the visitor is on this machine
     at.sidebar.radio[0].set_value("Library").run()
-    assert at.info[0].value == "Nothing is indexed yet: add files above."  # the new store is empty
-    assert plain(at.sidebar.caption[0].value) == f"Store: {other}"
+    assert "**invoice.pdf**  \n2 pages" in texts(at)  # the same store
+    assert plain(at.sidebar.caption[0].value) == f"Store: {library.store}"
+
+
+# ------------------------------------------------------------------------------------ access control
+
+PASSWORD = "correct horse battery staple"
+
+
+def test_beyond_loopback_without_access_control_the_app_shows_nothing_but_what_to_do(library: Settings,
+                                                                                    listening: Callable) -> None:
+    listening("0.0.0.0")  # as `streamlit run app/main.py --server.address 0.0.0.0` would, by hand
+    at = AppTest.from_file(MAIN, default_timeout=120).run()
+    assert not at.exception, at.exception
+    assert not at.sidebar.radio and "invoice" not in " ".join(texts(at))
+    message = plain(at.error[0].value)
+    assert "beyond loopback" in message and "DOCAGENT_APP_PASSWORD" in message and "--behind-auth-proxy" in message
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1"])
+def test_with_a_password_the_app_asks_for_it_before_showing_anything(library: Settings, listening: Callable,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      host: str) -> None:
+    listening(host)
+    monkeypatch.setenv("DOCAGENT_APP_PASSWORD", f"  {PASSWORD}\n")  # blanks around it are not part of it
+    at = AppTest.from_file(MAIN, default_timeout=120).run()
+    assert not at.exception, at.exception
+    assert [t.label for t in at.text_input] == ["Password"] and at.text_input[0].proto.type == 1  # masked
+    assert not at.sidebar.radio and not at.image and "invoice" not in " ".join(texts(at))
+    at.text_input[0].set_value(PASSWORD[:-1])
+    at.button[0].click().run()
+    assert [e.value for e in at.error] == ["Wrong password."] and not at.sidebar.radio
+    at.text_input[0].set_value(PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert "**invoice.pdf**  \n2 pages" in texts(at) and not at.text_input  # the Library
+    at.sidebar.radio[0].set_value("Chat").run()  # the session remembers
+    assert at.chat_input
+
+
+def test_a_short_password_is_refused_not_used(library: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCAGENT_APP_PASSWORD", "letmein")
+    at = AppTest.from_file(MAIN, default_timeout=120).run()
+    assert plain(at.error[0].value).startswith("DOCAGENT_APP_PASSWORD is shorter than 12 characters")
+    assert not at.text_input and not at.sidebar.radio
+
+
+def test_settings_beyond_loopback_fix_the_model_and_show_no_server_paths(library: Settings, listening: Callable,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path: Path) -> None:
+    listening("0.0.0.0")
+    monkeypatch.setenv("DOCAGENT_APP_PASSWORD", PASSWORD)
+    at = AppTest.from_file(MAIN, default_timeout=120).run()
+    at.text_input[0].set_value(PASSWORD)
+    at.button[0].click().run()
+    at.sidebar.radio[0].set_value("Settings").run()
+    assert not at.exception, at.exception
+    assert not at.text_input  # neither the model nor the store can be changed from the page
+    at.slider[0].set_value(3)
+    at.button[0].click().run()
+    assert at.session_state["config"] == {"k": 3, "splitting": "auto", "max_upload_mb": 50.0}
+    shown = texts(at) + [plain(c.value) for c in at.caption] + [plain(c.value) for c in at.sidebar.caption]
+    assert texts(at)[1].startswith("**Store:** store  \n") and "Store: store" in shown  # the name, not the path
+    assert not at.dataframe  # the machine's details (paths) only on loopback
+    assert not [t for t in shown if str(tmp_path) in t or "/tmp" in t]
+    at.sidebar.radio[0].set_value("Chat").run()
+    banner = plain(at.warning[0].value)
+    assert str(tmp_path) not in banner and "no-model-here" in banner and "`docagent app --model`" in banner
+
+
+def test_a_visitor_cannot_point_the_app_at_another_store(library: Settings, tmp_path: Path) -> None:
+    at = open_app("Library")
+    at.session_state["config"]["store"] = str(tmp_path / "other")  # what the old Settings form saved
+    at.run()
+    assert "**invoice.pdf**  \n2 pages" in texts(at)
+    assert plain(at.sidebar.caption[0].value) == f"Store: {library.store}"

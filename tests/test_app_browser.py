@@ -32,13 +32,14 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 
 
 @contextlib.contextmanager
-def app_server(store: Path, model: Path):
+def app_server(store: Path, model: Path, *flags: str, password: str | None = None):
     port = free_port()
-    env = dict(os.environ, DOCAGENT_VLM_MODEL=str(model))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCAGENT_APP_")}
+    env.update(DOCAGENT_VLM_MODEL=str(model), **({"DOCAGENT_APP_PASSWORD": password} if password else {}))
     log = store.parent / "app.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "docagent", "app", "--store", str(store), "--port", str(port)],
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, "-m", "docagent", "app", "--store", str(store), "--port", str(port),
+                                 *flags], env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -116,7 +117,7 @@ def test_upload_index_ask_and_see_the_citation_thumbnails(tmp_path: Path) -> Non
             page.get_by_test_id("stRadioGroup").get_by_text("Settings", exact=True).click()
             page.get_by_text("This machine").wait_for(timeout=60_000)
             page.get_by_role("button", name="Extract").wait_for(state="detached", timeout=60_000)
-            page.get_by_text("Store location").wait_for()
+            page.get_by_text("Store:", exact=True).first.wait_for()
             page.screenshot(path=SHOTS / "5-settings.png", full_page=True)
         finally:
             browser.close()
@@ -127,3 +128,59 @@ def test_upload_index_ask_and_see_the_citation_thumbnails(tmp_path: Path) -> Non
     with Image.open(SHOTS / "3-full-page.png") as shot:  # the opened page, its evidence boxes drawn in red
         main = np.asarray(shot.convert("RGB"))[:, 320:]  # right of the sidebar
         assert ((main[..., 0] > 180) & (main[..., 1] < 80) & (main[..., 2] < 80)).sum() > 200
+
+
+HOSTILE = "[click](http:evil.example)![x](http:evil.example)"  # markdown for a link and a remote image
+PASSWORD = "correct horse battery staple"
+
+
+def evil_elements(page: object) -> list[str]:
+    """Links and images on the page that point at evil.example (what markdown in a name would become)."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll('a, img'))
+        .map(e => e.outerHTML).filter(html => html.includes('evil'))""")
+
+
+def test_beyond_loopback_the_password_comes_first_and_names_are_text(tmp_path: Path) -> None:
+    from docagent.config import Settings
+    from docagent.index import index_paths
+
+    name = f"{HOSTILE}.pdf"
+    (tmp_path / "docs").mkdir()
+    factories.text_pdf(tmp_path / "docs" / name, INVOICE)
+    assert index_paths([tmp_path / "docs"], Settings(store=tmp_path / "store"), progress=False).documents == 1
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with (app_server(tmp_path / "store", tmp_path / "no-model-here", "--host", "0.0.0.0", password=PASSWORD) as url,
+          sync_api.sync_playwright() as p):
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            password = page.get_by_label("Password", exact=True)
+            password.wait_for(timeout=60_000)
+            page.screenshot(path=SHOTS / "6-sign-in.png", full_page=True)
+            assert page.get_by_text("invoice", exact=False).count() == 0  # nothing before the password
+            assert page.get_by_test_id("stRadioGroup").count() == 0
+            password.fill("not the password")
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_text("Wrong password.").wait_for(timeout=60_000)
+            password.fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_text(f"{name} 2 pages").wait_for(timeout=60_000)  # the Library: the name as text
+            assert evil_elements(page) == []
+
+            page.get_by_test_id("stRadioGroup").get_by_text("Chat", exact=True).click()
+            question = page.get_by_placeholder("Ask a question about your documents")
+            question.wait_for(timeout=120_000)
+            question.fill("What is the total due on the invoice?")
+            question.press("Enter")
+            page.get_by_text(f"{name} · page 1", exact=True).first.wait_for(timeout=120_000)  # a citation's caption
+            loaded(page)
+            page.screenshot(path=SHOTS / "7-hostile-names.png", full_page=True)
+            assert evil_elements(page) == []
+
+            page.get_by_test_id("stRadioGroup").get_by_text("Settings", exact=True).click()
+            page.get_by_text("Store: store", exact=True).first.wait_for(timeout=60_000)  # its name, not its path
+            assert page.get_by_label("Vision-language model").count() == 0  # the model is the operator's
+            assert page.get_by_text(str(tmp_path), exact=False).count() == 0
+        finally:
+            browser.close()

@@ -137,7 +137,9 @@ class _Reader:
 
 
 class Catalog:
-    """SQLite in WAL mode: readers (search, the app) never wait for an indexing run.
+    """SQLite in WAL mode: readers (search, the app) never wait for an indexing run. Writes go through one
+    connection; every read through a connection of the reading thread's own, so a server's request threads
+    never share a connection with each other or see a write half done.
 
     ``lexical_seconds`` accumulates the time spent writing the lexical (FTS5) index."""
 
@@ -179,7 +181,7 @@ class Catalog:
 
     # -- meta ---------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self.reader().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
@@ -199,20 +201,20 @@ class Catalog:
     # -- documents ----------------------------------------------------------------------------
     def documents(self, status: str | None = "ready") -> list[DocumentRecord]:
         if status is None:
-            rows = self.db.execute("SELECT * FROM documents ORDER BY name")
+            rows = self.reader().execute("SELECT * FROM documents ORDER BY name")
         else:
-            rows = self.db.execute("SELECT * FROM documents WHERE status = ? ORDER BY name", (status,))
+            rows = self.reader().execute("SELECT * FROM documents WHERE status = ? ORDER BY name", (status,))
         return [DocumentRecord(*row) for row in rows]
 
     def has_documents(self) -> bool:
-        return self.db.execute("SELECT 1 FROM documents WHERE status = 'ready' LIMIT 1").fetchone() is not None
+        return self.reader().execute("SELECT 1 FROM documents WHERE status = 'ready' LIMIT 1").fetchone() is not None
 
     def document(self, name: str) -> DocumentRecord | None:
-        row = self.db.execute("SELECT * FROM documents WHERE name = ? AND status = 'ready'", (name,)).fetchone()
+        row = self.reader().execute("SELECT * FROM documents WHERE name = ? AND status = 'ready'", (name,)).fetchone()
         return DocumentRecord(*row) if row else None
 
     def document_by_id(self, doc_id: str) -> DocumentRecord | None:
-        row = self.db.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        row = self.reader().execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         return DocumentRecord(*row) if row else None
 
     def begin_document(self, rec: DocumentRecord) -> None:
@@ -259,7 +261,7 @@ class Catalog:
         self.db.execute("UPDATE documents SET status = 'deleting' WHERE doc_id = ?", (doc_id,))
 
     def unfinished(self) -> list[DocumentRecord]:
-        rows = self.db.execute("SELECT * FROM documents WHERE status != 'ready'")
+        rows = self.reader().execute("SELECT * FROM documents WHERE status != 'ready'")
         return [DocumentRecord(*row) for row in rows]
 
     def put_card(self, doc_id: str, card: DocumentCard, version: int, words: tuple[str, str]) -> None:
@@ -270,16 +272,16 @@ class Catalog:
             db.execute("INSERT INTO cards_fts(doc_id, names, about) VALUES (?, ?, ?)", (doc_id, *words))
 
     def card(self, doc_id: str) -> DocumentCard | None:
-        row = self.db.execute("SELECT card FROM cards WHERE doc_id = ?", (doc_id,)).fetchone()
+        row = self.reader().execute("SELECT card FROM cards WHERE doc_id = ?", (doc_id,)).fetchone()
         return DocumentCard.from_json(json.loads(row[0])) if row else None
 
     def cards(self) -> dict[str, DocumentCard]:
         """The card of every ready document that has one, by doc_id."""
-        rows = self.db.execute("SELECT c.doc_id, c.card FROM cards c JOIN documents d USING (doc_id) WHERE d.status = 'ready'")
+        rows = self.reader().execute("SELECT c.doc_id, c.card FROM cards c JOIN documents d USING (doc_id) WHERE d.status = 'ready'")
         return {doc_id: DocumentCard.from_json(json.loads(card)) for doc_id, card in rows}
 
     def card_version(self, doc_id: str) -> int | None:
-        row = self.db.execute("SELECT version FROM cards WHERE doc_id = ?", (doc_id,)).fetchone()
+        row = self.reader().execute("SELECT version FROM cards WHERE doc_id = ?", (doc_id,)).fetchone()
         return int(row[0]) if row else None
 
     def card_scores(self, terms: list[str], names: set[str] | frozenset[str] = frozenset()) -> dict[str, float]:
@@ -351,7 +353,7 @@ class Catalog:
             self._advance(db)
 
     def all_doc_ids(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT doc_id FROM documents")}
+        return {r[0] for r in self.reader().execute("SELECT doc_id FROM documents")}
 
     def ready_ids(self, doc_ids: Iterable[str]) -> dict[str, str]:
         """``{doc_id: name}`` for those of ``doc_ids`` that are ready."""
@@ -359,12 +361,12 @@ class Catalog:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        rows = self.db.execute(f"SELECT doc_id, name FROM documents WHERE status = 'ready' AND doc_id IN ({marks})", ids)  # noqa: S608
+        rows = self.reader().execute(f"SELECT doc_id, name FROM documents WHERE status = 'ready' AND doc_id IN ({marks})", ids)  # noqa: S608
         return dict(rows.fetchall())
 
     # -- pages --------------------------------------------------------------------------------
     def page(self, doc_id: str, number: int) -> Page | None:
-        row = self.db.execute(
+        row = self.reader().execute(
             "SELECT d.name, p.width, p.height, p.scale, p.ocr, p.text, p.words, p.widgets "
             "FROM pages p JOIN documents d USING (doc_id) WHERE p.doc_id = ? AND p.page = ?",
             (doc_id, number),
@@ -385,13 +387,13 @@ class Catalog:
         )
 
     def page_text(self, doc_id: str, number: int) -> str:
-        row = self.db.execute("SELECT text FROM pages WHERE doc_id = ? AND page = ?", (doc_id, number)).fetchone()
+        row = self.reader().execute("SELECT text FROM pages WHERE doc_id = ? AND page = ?", (doc_id, number)).fetchone()
         return row[0] if row else ""
 
     def spans(self, doc_id: str) -> dict[int, list[tuple[int, int]]]:
         """Each page's passage spans, in order."""
         out: dict[int, list[tuple[int, int]]] = {}
-        for page, start, end in self.db.execute("SELECT page, start, end FROM passages WHERE doc_id = ? ORDER BY page, idx", (doc_id,)):
+        for page, start, end in self.reader().execute("SELECT page, start, end FROM passages WHERE doc_id = ? ORDER BY page, idx", (doc_id,)):
             out.setdefault(page, []).append((start, end))
         return out
 
@@ -486,8 +488,8 @@ class Catalog:
         return [(*found[pid], score) for pid, score in top if pid in found][:n]
 
     def page_numbers(self, doc_id: str) -> list[int]:
-        return [r[0] for r in self.db.execute("SELECT page FROM pages WHERE doc_id = ? ORDER BY page", (doc_id,))]
+        return [r[0] for r in self.reader().execute("SELECT page FROM pages WHERE doc_id = ? ORDER BY page", (doc_id,))]
 
     def page_scale(self, doc_id: str, number: int) -> float | None:
-        row = self.db.execute("SELECT scale FROM pages WHERE doc_id = ? AND page = ?", (doc_id, number)).fetchone()
+        row = self.reader().execute("SELECT scale FROM pages WHERE doc_id = ? AND page = ?", (doc_id, number)).fetchone()
         return row[0] if row else None

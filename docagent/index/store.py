@@ -128,7 +128,7 @@ class PageStore:
         from docagent.index.vectors import writing
 
         try:
-            with writing(self.root / "chroma"):
+            with writing(self.root / "chroma", self.catalog.generation):
                 yield
         finally:
             lock.release()

@@ -89,11 +89,11 @@ class _ReadWriteLock:
 
 
 class _Embedded:
-    """This process's one client for one Chroma directory, and the store generation it has seen."""
+    """This process's one client for one Chroma directory, and the store generation it has seen (read through
+    the catalog of whichever store object asks: they come and go, this stays)."""
 
     def __init__(self, path: Path, generation: Callable[[], int]) -> None:
         self.path = path
-        self.generation = generation
         self.lock = _ReadWriteLock()
         self.writers = 0  # threads of this process inside the store lock: the generation moves because of them
         self.seen = generation()  # read before opening: a write after this point is seen as a change
@@ -111,17 +111,17 @@ class _Embedded:
                 name, embedding_function=None, metadata={"hnsw:space": "cosine"})
         return self.collections[name]
 
-    def refresh(self, *, force: bool = False) -> None:
+    def refresh(self, read_generation: Callable[[], int], *, force: bool = False) -> None:
         """Reopen when another process has changed the store since this client was opened."""
         if self.writers and not force:
             return
-        generation = self.generation()
+        generation = read_generation()
         if generation == self.seen and not force:
             return
         with self.lock.writing():
             if generation == self.seen and not force:
                 return  # another thread reopened it meanwhile
-            self.seen = self.generation()
+            self.seen = read_generation()
             self.client.close()
             self.client = self._open()
             self.collections = {}
@@ -139,13 +139,13 @@ def _embedded(path: Path, generation: Callable[[], int]) -> _Embedded:
 
 
 @contextmanager
-def writing(path: Path) -> Iterator[None]:
+def writing(path: Path, read_generation: Callable[[], int]) -> Iterator[None]:
     """Mark the store lock as held by this process around a write: this process's client is brought up to
     date first, then keeps serving its own readers while the generation moves, and counts the generation
     it leaves as seen."""
     shared = _EMBEDDED.get(path.absolute())
     if shared is not None:
-        shared.refresh()
+        shared.refresh(read_generation)
         with _EMBEDDED_LOCK:
             shared.writers += 1
     try:
@@ -155,7 +155,7 @@ def writing(path: Path) -> Iterator[None]:
         if shared is not None:
             with _EMBEDDED_LOCK:
                 shared.writers = max(0, shared.writers - 1)
-                shared.seen = shared.generation()
+                shared.seen = read_generation()
 
 
 class ChromaVectors:
@@ -174,7 +174,8 @@ class ChromaVectors:
                 self._remote = self.client.get_or_create_collection(
                     collection, embedding_function=None, metadata={"hnsw:space": "cosine"})
             else:
-                self._embedded = _embedded(path.absolute(), generation or (lambda: 0))
+                self._generation = generation or (lambda: 0)
+                self._embedded = _embedded(path.absolute(), self._generation)
                 self.client = self._embedded.client
                 with self.collection():
                     pass
@@ -191,7 +192,7 @@ class ChromaVectors:
         if self._embedded is None:
             yield self._remote
             return
-        self._embedded.refresh()
+        self._embedded.refresh(self._generation)
         with self._embedded.lock.reading():
             yield self._embedded.collection(self.name)
 
@@ -225,7 +226,7 @@ class ChromaVectors:
         except Exception:  # noqa: BLE001 - a removal by another process between its write and its commit: reopen once
             if self._embedded is None:
                 raise
-            self._embedded.refresh(force=True)
+            self._embedded.refresh(self._generation, force=True)
             res = run()
         return [
             (i, 1.0 - float(d), m, t)

@@ -8,15 +8,17 @@ The text is parsed with Python's ``ast`` (parsing runs nothing) and only the nod
 anything else (names, attributes, lambdas, comprehensions, strings outside ``cell``/``col``) is refused
 with a message that says what is allowed. Numbers are exact fractions until the end; size and depth are
 bounded so no input can hang or exhaust memory. No ``eval``, no ``exec``.
+
+Rounding, in ``round(x, n)`` and in :func:`number_text`, is half away from zero, as on paper and in
+spreadsheets (``round(2.665, 2)`` is 2.67, ``round(-2.5)`` is -3), not Python's round-half-to-even; it is
+done on the exact fraction, so ``round(2.675, 2)`` is 2.68 (the text ``2.675`` is 2675/1000, not a float).
 """
 
 from __future__ import annotations
 
 import ast
-import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -41,10 +43,18 @@ def _flat(args: Sequence[Value]) -> list[Fraction]:
     return out
 
 
+def _half_away(x: Fraction, places: int) -> int:
+    """``x`` times ``10**places``, rounded to a whole number, half away from zero, exactly."""
+    scaled = x * 10**places
+    whole, rest = divmod(abs(scaled.numerator), scaled.denominator)
+    whole += 2 * rest >= scaled.denominator
+    return -whole if scaled < 0 else whole
+
+
 def _round(x: Value, digits: Value = Fraction(0)) -> Fraction:
     if isinstance(x, list) or isinstance(digits, list) or digits.denominator != 1 or not 0 <= digits <= 12:
         raise CalculationError("round(x, n) takes one number and 0-12 decimals")
-    return Fraction(round(Decimal(x.numerator) / Decimal(x.denominator), int(digits)))
+    return Fraction(_half_away(x, int(digits)), 10 ** int(digits))
 
 
 def _percent_change(old: Value, new: Value) -> Fraction:
@@ -107,15 +117,16 @@ def evaluate(expression: str, cells: Mapping[tuple[str, str], float] | None = No
         raise CalculationError("the expression is empty")
     if len(expression) > MAX_LENGTH:
         raise CalculationError(f"the expression is longer than {MAX_LENGTH} characters")
+    source = expression.strip().replace("×", "*").replace("÷", "/").replace("−", "-")
     try:
-        tree = ast.parse(expression.strip().replace("×", "*").replace("÷", "/").replace("−", "-"), mode="eval")
+        tree = ast.parse(source, mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
         raise CalculationError(f"not an arithmetic expression ({type(e).__name__})") from e
     if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
         raise CalculationError(f"the expression has more than {MAX_NODES} parts")
     cells = cells or {}
     try:
-        result = _walk(tree.body, cells)
+        result = _walk(tree.body, cells, source)
     except RecursionError as e:
         raise CalculationError("the expression is nested too deeply") from e
     if isinstance(result, list):
@@ -143,32 +154,54 @@ def _cell(cells: Mapping[tuple[str, str], float], args: list[ast.expr]) -> Fract
             raise CalculationError(f"no series {key[0]!r} in the table; series: {_names(cells)}")
         categories = [c for s, c in cells if s == key[0]]
         raise CalculationError(f"no category {key[1]!r} in series {key[0]!r}; categories: {', '.join(map(repr, categories[:20]))}")
-    return Fraction(str(cells[key]))
+    return _cell_value(cells[key])
 
 
 def _col(cells: Mapping[tuple[str, str], float], args: list[ast.expr]) -> list[Fraction]:
     if len(args) != 1 or not isinstance(args[0], ast.Constant) or not isinstance(args[0].value, str):
         raise CalculationError('col takes one quoted series name: col("series")')
-    values = [Fraction(str(v)) for (s, _), v in cells.items() if s == args[0].value]
+    values = [_cell_value(v) for (s, _), v in cells.items() if s == args[0].value]
     if not values:
         raise CalculationError(f"no series {args[0].value!r} in the table; series: {_names(cells)}")
     return values
 
 
-def _walk(node: ast.expr, cells: Mapping[tuple[str, str], float]) -> Value:
+def _literal(node: ast.Constant, source: str) -> Fraction:
+    """A number as written: ``0.1000000000000000000001`` and ``1e400`` exactly, not as the nearest float."""
+    if isinstance(node.value, int):
+        return _check(Fraction(node.value))
+    text = ast.get_source_segment(source, node) or repr(node.value)
+    _, _, exponent = text.lower().partition("e")
+    try:
+        if exponent and abs(int(exponent)) > MAX_BITS:  # refused before 10**exponent is built
+            size = "large" if int(exponent) > 0 else "small"
+            raise CalculationError(f"the number {text[:40]} is too {size} to compute with (exponents up to ±{MAX_BITS})")
+        return _check(Fraction(text))
+    except ValueError as e:
+        msg = f"the number {text[:40]} could not be read"
+        raise CalculationError(msg) from e
+
+
+def _cell_value(value: float) -> Fraction:
+    try:
+        return _check(Fraction(str(value)))
+    except (ValueError, TypeError) as e:
+        msg = f"the table value {value!r} is not a finite number"
+        raise CalculationError(msg) from e
+
+
+def _walk(node: ast.expr, cells: Mapping[tuple[str, str], float], source: str) -> Value:
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        if isinstance(node.value, float) and not math.isfinite(node.value):
-            raise CalculationError("a number is too large to compute with (over 1e308)")
-        return _check(Fraction(str(node.value)) if isinstance(node.value, float) else Fraction(node.value))
+        return _literal(node, source)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        value = _walk(node.operand, cells)
+        value = _walk(node.operand, cells, source)
         if isinstance(value, list):
             raise CalculationError("a sign applies to a number, not a list")
         return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, ast.BinOp) and type(node.op) not in _BINARY:
         raise CalculationError(f"the operator {type(node.op).__name__} is not allowed: use + - * / **")
     if isinstance(node, ast.BinOp):
-        left, right = _walk(node.left, cells), _walk(node.right, cells)
+        left, right = _walk(node.left, cells, source), _walk(node.right, cells, source)
         if isinstance(left, list) or isinstance(right, list):
             raise CalculationError("arithmetic works on numbers; wrap a column in sum(), mean(), ...")
         return _check(_BINARY[type(node.op)](left, right))
@@ -181,21 +214,37 @@ def _walk(node: ast.expr, cells: Mapping[tuple[str, str], float]) -> Value:
         if name == "col":
             return _col(cells, node.args)
         if name in FUNCTIONS:
-            args = [_walk(a, cells) for a in node.args]
+            args = [_walk(a, cells, source) for a in node.args]
             try:
                 return _check(FUNCTIONS[name](*args))
             except TypeError as e:
                 raise CalculationError(f"{name}: wrong number of arguments") from e
         raise CalculationError(f"unknown function {name!r}; allowed: {', '.join(['cell', 'col', *FUNCTIONS])}")
     if isinstance(node, (ast.List, ast.Tuple)):
-        return _flat([_walk(e, cells) for e in node.elts])
+        return _flat([_walk(e, cells, source) for e in node.elts])
     raise CalculationError(
         f"{type(node).__name__} is not allowed: use numbers, + - * / **, parentheses, cell(), col() and "
         + ", ".join(FUNCTIONS)
     )
 
 
+def _terminating_places(denominator: int) -> int | None:
+    """How many decimals ``1/denominator`` has when it ends (only 2s and 5s in it), else None."""
+    twos = (denominator & -denominator).bit_length() - 1
+    rest, fives = denominator >> twos, 0
+    while rest % 5 == 0:
+        rest, fives = rest // 5, fives + 1
+    return max(twos, fives) if rest == 1 else None
+
+
 def number_text(value: Fraction, places: int = 6) -> str:
-    """A fraction as a short decimal (``2094.6``, ``-12.5``, ``0.333333``)."""
-    text = f"{Decimal(value.numerator) / Decimal(value.denominator):.{places}f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    """A fraction as a decimal, by integer arithmetic so any size prints exactly: every digit of a whole
+    number or of a decimal that ends (``1267650600228229401496703205376``, ``-12.5``, ``0.0000001``),
+    and ``places`` decimals, rounded half away from zero, of one that does not (``0.333333``)."""
+    value = Fraction(value)
+    exact = _terminating_places(value.denominator)
+    digits = exact if exact is not None else places
+    scaled = _half_away(value, digits)
+    whole, fraction = divmod(abs(scaled), 10**digits)
+    text = f"{whole}.{fraction:0{digits}d}".rstrip("0").rstrip(".") if digits else str(whole)
+    return f"-{text}" if scaled < 0 else text
