@@ -48,7 +48,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +64,7 @@ from docagent.errors import (
     DocumentLoadError,
     FileTooLargeError,
     ModelError,
+    StoreError,
 )
 from docagent.index.catalog import DocumentRecord
 from docagent.index.indexer import index_paths
@@ -321,10 +322,14 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
             raise HTTPException(404, f"no document named {name!r}; GET /documents lists them")
         return {"removed": removed[0]}
 
-    @app.get("/documents/{name}/pages/{page}.png", dependencies=guarded, response_class=FileResponse)
-    def page_image(name: str, page: int) -> FileResponse:
+    @app.get("/documents/{name}/pages/{page}.png", dependencies=guarded, response_class=Response,
+             responses={200: {"content": {"image/png": {}}}})
+    def page_image(name: str, page: int) -> Response:
         _require_doc(store(), name, page)
-        return FileResponse(store().page_image(name, page), media_type="image/png")
+        try:  # read whole (a page is ~150 KB): a removal meanwhile cannot cut the body short
+            return Response(store().page_image(name, page).read_bytes(), media_type="image/png")
+        except (StoreError, FileNotFoundError) as e:
+            raise HTTPException(404, f"{name} was removed or replaced meanwhile; GET /documents lists what is indexed") from e
 
     @app.get("/search", dependencies=guarded)
     def search(q: Annotated[str, Query(min_length=1, max_length=4000, description="the query")],

@@ -46,7 +46,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from docagent.config import Settings
-from docagent.errors import ConfigError, DocagentError
+from docagent.errors import ConfigError, DocagentError, StoreError
 from docagent.index.store import PageStore
 from docagent.types import DocumentCard, PageHit
 
@@ -266,13 +266,17 @@ class PageRetriever(BaseRetriever):
             rec = store.catalog.document_by_id(cand.doc_id)
             if rec is None:
                 continue  # removed while we were ranking
+            try:
+                image = store.ensure_image(rec, cand.page) if self.render_images else store.image_path(rec.doc_id, cand.page)
+            except StoreError:
+                continue  # removed (by another process too) while its page was being drawn
             hits.append(
                 PageHit(
                     doc=rec.name,
                     page=cand.page,
                     score=scores[id(cand)],
                     text=cand.text or "",
-                    image=store.ensure_image(rec, cand.page) if self.render_images else store.image_path(rec.doc_id, cand.page),
+                    image=image,
                     doc_id=cand.doc_id,
                     passage=cand.passage,
                     ranks=dict(cand.ranks),

@@ -15,6 +15,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from docagent.config import Settings
-from docagent.errors import StoreError, StoreMismatchError
+from docagent.errors import DocumentLoadError, StoreError, StoreMismatchError
 from docagent.index.catalog import Catalog, DocumentRecord
 from docagent.index.embeddings import Embedder
 from docagent.types import Page
@@ -189,9 +190,15 @@ class PageStore:
             raise StoreError(msg)
         from docagent.ingest import open_source
 
-        with open_source(self.stored_file(rec)) as source:
-            image = source.render(number - 1, scale)
-        write_png(image, path)
+        try:
+            with open_source(self.stored_file(rec)) as source:
+                image = source.render(number - 1, scale)
+            write_png(image, path)
+        except (FileNotFoundError, DocumentLoadError) as e:
+            if self.catalog.document_by_id(rec.doc_id) is None:  # removed or replaced meanwhile, maybe by another process
+                msg = f"{rec.name} was removed or replaced while its page {number} was being drawn; ask again"
+                raise StoreError(msg) from e
+            raise
         return path
 
     # -- removal and recovery --------------------------------------------------------------------
@@ -232,11 +239,24 @@ class PageStore:
                 shutil.rmtree(child, ignore_errors=True)
             else:
                 for tmp in child.glob("*.tmp*"):
-                    tmp.unlink(missing_ok=True)
+                    _unlink_stale(tmp)
         for child in (self.root / "files").iterdir():
-            if ".tmp" in child.name or child.name.split(".", 1)[0] not in known:
+            if ".tmp" in child.name or child.name.split(".", 1)[0] not in known:  # copies are written under the lock
                 child.unlink(missing_ok=True)
         return len(leftovers)
+
+
+STALE_TEMP_SECONDS = 3600
+"""A temporary file older than this was left by a crash; a younger one may be a page another process or
+thread is drawing right now (readers render without the store lock), so recovery leaves it alone."""
+
+
+def _unlink_stale(path: Path) -> None:
+    try:
+        if time.time() - path.stat().st_mtime > STALE_TEMP_SECONDS:
+            path.unlink(missing_ok=True)
+    except FileNotFoundError:
+        pass
 
 
 def write_png(image: Any, path: Path) -> None:
