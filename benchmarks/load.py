@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # after PYTHONPATH: a worker runs the revision it is given
 
 from benchmarks.common import ROOT, checkout, write_results  # noqa: E402
 
@@ -97,6 +97,7 @@ class Load:
         self.uploaded: list[str] = []
         self.lock = threading.Lock()
         self.counter = 0
+        self.seconds: dict[str, list[float]] = {}
 
     def record(self, op: str, status: int | str, problem: str | None = None) -> None:
         with self.lock:
@@ -111,6 +112,7 @@ class Load:
     def one(self, client: httpx.Client, rng: random.Random) -> None:
         op = rng.choices(["search", "page", "ask", "stream", "extract", "upload", "delete"],
                          weights=[35, 20, 12, 6, 7, 12, 8])[0]
+        t0 = time.perf_counter()
         try:
             if op == "search":
                 r = client.get("/search", params={"q": " ".join(rng.sample(WORDS, 3)), "k": 5})
@@ -160,6 +162,8 @@ class Load:
             self.record(op, "dropped", f"{type(e).__name__}: {e}")
             return
         self.record(op, r.status_code, r.text[:300] if r.status_code >= 500 else None)
+        with self.lock:
+            self.seconds.setdefault(op, []).append(time.perf_counter() - t0)
 
     def run(self, workers: int, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -199,7 +203,7 @@ def consistency(store: Path) -> dict[str, Any]:
             "docs_only_in_catalog": len(ready - vectors), "files_mismatch": len(files ^ ready)}
 
 
-def run(code: Path, workers: int, seconds: float, seed: int) -> dict[str, Any]:
+def run(code: Path, workers: int, seconds: float, seed: int, label: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         tmp_path = Path(tmp)
         store, docs, mine = tmp_path / "store", tmp_path / "docs", tmp_path / "writer"
@@ -212,7 +216,7 @@ def run(code: Path, workers: int, seconds: float, seed: int) -> dict[str, Any]:
         subprocess.run([sys.executable, "-m", "docagent", "index", str(docs), "--store", str(store), "-q"],
                        cwd=code, env=env, check=True, capture_output=True)
         port = free_port()
-        log = (ROOT / "benchmarks" / "results" / "load-server.log").open("w")
+        log = (ROOT / "benchmarks" / "results" / f"load-server-{label.replace(' ', '-')}.log").open("w")
         server = subprocess.Popen([sys.executable, "-m", "docagent", "serve", "--port", str(port), "--store", str(store)],
                                   cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
         url = f"http://127.0.0.1:{port}"
@@ -225,6 +229,10 @@ def run(code: Path, workers: int, seconds: float, seed: int) -> dict[str, Any]:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit(f"the server did not start; see {log.name}")
                 time.sleep(0.3)
+            # warm up outside the clock: the embedding model loads on the first search, the (absent) model is
+            # tried on the first question
+            httpx.get(url + "/search", params={"q": "warm up"}, timeout=600)
+            httpx.post(url + "/ask", json={"question": "warm up"}, timeout=600)
             proc = psutil.Process(server.pid)
             rss: list[tuple[float, float]] = []
             stop = threading.Event()
@@ -265,6 +273,8 @@ def run(code: Path, workers: int, seconds: float, seed: int) -> dict[str, Any]:
             "writer": (json.loads(out.strip().splitlines()[-1]) if second.returncode == 0 and out.strip()
                        else {"failed": err[-1500:]}),
             "store": consistency(store), "first_errors": load.errors[:15],
+            "latency_ms": {op: {"n": len(v), "p50": round(sorted(v)[len(v) // 2] * 1000),
+                                "p95": round(sorted(v)[int(len(v) * 0.95)] * 1000)} for op, v in sorted(load.seconds.items())},
         }
 
 
@@ -286,7 +296,7 @@ def main() -> None:
     results: dict[str, Any] = {"workers": args.workers, "seconds": args.seconds, "seed": args.seed, "runs": {}}
     for name, code in runs.items():
         print(f"loading {name} ...", flush=True)
-        results["runs"][name] = run(code, args.workers, args.seconds, args.seed)
+        results["runs"][name] = run(code, args.workers, args.seconds, args.seed, name)
     print(f"\n{'revision':<16} {'requests':>8} {'req/s':>6} {'5xx':>5} {'dropped':>7} {'truncated':>9} "
           f"{'RSS start/warm/end MB':>22} {'growth':>7} {'store':>12}")
     for name, r in results["runs"].items():
@@ -294,6 +304,7 @@ def main() -> None:
         store = "consistent" if r["store"]["consistent"] else "INCONSISTENT"
         print(f"{name:<16} {r['requests']:>8} {r['requests_per_s']:>6} {r['responses_5xx']:>5} {r['dropped']:>7} "
               f"{r['truncated']:>9} {rss:>22} {r['rss_growth_after_warmup']:>7} {store:>12}")
+        print("    latency p50/p95 ms: " + ", ".join(f"{op} {v['p50']}/{v['p95']}" for op, v in r["latency_ms"].items()))
         for line in r["first_errors"][:5]:
             print(f"    {line}")
     write_results("load", results)

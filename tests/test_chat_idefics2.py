@@ -340,3 +340,28 @@ def test_out_of_memory_says_what_to_lower(tiny_chat: ChatIdefics2, monkeypatch: 
 def test_unknown_call_arguments_are_refused(tiny_chat: ChatIdefics2) -> None:
     with pytest.raises(ConfigError, match="unsupported argument"):
         tiny_chat.invoke("hi", top_q=0.3)
+
+
+def test_a_stream_nobody_reads_any_more_stops_generating(tiny_chat: ChatIdefics2) -> None:
+    chat = _sharing(tiny_chat, max_tokens=2000)
+    with _Spy(chat.hf_model) as spy:
+        lengths = []
+        real = spy.model.generate
+
+        def generate(**kwargs):
+            out = real(**kwargs)
+            lengths.append(out.shape[1] - kwargs["input_ids"].shape[1])
+            return out
+
+        spy.model.generate = generate
+        stream = chat.stream(_ask(_page("red")), min_tokens=2000)
+        next(stream)
+        stream.close()  # the client went away
+    assert lengths and lengths[0] < 200, lengths
+
+
+def test_every_generation_is_bounded_in_time(tiny_chat: ChatIdefics2) -> None:
+    chat = _sharing(tiny_chat, max_tokens=5000, max_seconds=0.5)
+    message = chat.invoke(_ask(_page("red")), min_tokens=5000)
+    assert message.usage_metadata["output_tokens"] < 5000
+    assert message.response_metadata["finish_reason"] == "length"
