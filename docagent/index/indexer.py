@@ -4,6 +4,10 @@ Per file: hash it; skip it when the store holds the same content under the same 
 read every page (text layer, word boxes, widgets; OCR where the text layer is unusable), cut
 the text into passages, embed them, write vectors and rows, and only then make the new
 version visible and drop the old one. A bad file is reported and the batch goes on.
+
+The store's write lock is taken for one file at a time, so another process's ``rm`` or ``index`` waits
+for one document at most, not for a whole folder. Hashing, the check for an unchanged file and opening
+it happen before the lock is taken; the check is made again once it is held.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from docagent.ingest import (
     open_source,
     text_is_usable,
 )
-from docagent.ingest.base import display_name, large_type_lines
+from docagent.ingest.base import display_name, large_type_lines, open_regular, read_bounded
 from docagent.ingest.identity import CARD_VERSION, build_card, card_words, passage_context
 from docagent.types import DocumentCard, FailedFile, Heading, IndexReport, Page, Word
 
@@ -40,6 +44,11 @@ __all__ = ["collect_files", "index_paths"]
 log = logging.getLogger(__name__)
 
 PAGES_PER_CHUNK = 32
+
+LOCK_PAUSE_SECONDS = 0.06
+"""After writing a document, the store lock is left free for up to this long (a tenth of the time it was held, so
+indexing slows by 10 % at most) before it is taken for the next one: a process waiting for the lock tries it every
+50 ms (filelock's poll), and would rarely find it free in the moment between two documents otherwise."""
 
 CONTEXT_TOKENS = 32
 """Word pieces of the embedding window given to each passage's context line (the document's identity and
@@ -75,9 +84,11 @@ def collect_files(paths: Iterable[str | Path], skip: Path | None = None) -> tupl
 
 
 def file_sha256(path: Path) -> str:
+    """The SHA-256 of a regular file as it was when opened: a FIFO or a device is refused (an
+    :class:`~docagent.errors.UnsupportedFileError`), a file still growing is hashed up to the size it had."""
     h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
+    with open_regular(path) as (f, size):
+        for block in read_bounded(f, size):
             h.update(block)
     return h.hexdigest()
 
@@ -111,6 +122,7 @@ class Indexer:
         self.seconds: dict[str, float] = defaultdict(float)
         self._ocr: OcrEngine | None = None
         self._ocr_checked = False
+        self._recovered = False
 
     @property
     def ocr(self) -> OcrEngine | None:
@@ -126,17 +138,19 @@ class Indexer:
             _ = self.ocr  # fail before any work when OCR is required and missing
         embed_before = self.store.embedder.seconds
         lexical_before = self.store.catalog.lexical_seconds
-        with self.store.lock():
-            self.store.recover()
-            bar = tqdm(files, unit="file", disable=None if self.progress else True, dynamic_ncols=True, desc="index")
-            for i, path in enumerate(bar):
-                bar.set_postfix_str(display_name(path.name)[:40])
-                if self.on_file:
-                    self.on_file(i, len(files), display_name(path.name))
-                self._one(path, report)
-            bar.close()
+        self._recovered = False
+        bar = tqdm(files, unit="file", disable=None if self.progress else True, dynamic_ncols=True, desc="index")
+        for i, path in enumerate(bar):
+            bar.set_postfix_str(display_name(path.name)[:40])
             if self.on_file:
-                self.on_file(len(files), len(files), "")
+                self.on_file(i, len(files), display_name(path.name))
+            self._one(path, report)
+        bar.close()
+        if not self._recovered:  # nothing was written: what an interrupted run left is cleaned up all the same
+            with self.store.lock():
+                self._recover()
+        if self.on_file:
+            self.on_file(len(files), len(files), "")
         report.seconds = dict(self.seconds)
         report.seconds["embed"] = self.store.embedder.seconds - embed_before
         report.seconds["lexical"] = self.store.catalog.lexical_seconds - lexical_before  # part of "write"
@@ -147,20 +161,24 @@ class Indexer:
         t0 = time.perf_counter()
         try:
             sha = file_sha256(path)
+        except DocumentLoadError as e:
+            report.failed.append(FailedFile(shown, e.reason))
+            log.warning("failed: %s", e)
+            return
         except OSError as e:
             report.failed.append(FailedFile(shown, f"cannot read the file ({e.strerror or e})"))
             return
-        current = self.store.catalog.document(name)
-        if current is not None and current.sha256 == sha and self.store.catalog.card_version(current.doc_id) == CARD_VERSION:
+        unchanged = self._unchanged(name, sha)
+        self.seconds["hash"] += time.perf_counter() - t0
+        if unchanged:  # a committed state read at once: right without the lock (a later rm simply comes after)
             report.skipped += 1
             log.info("unchanged: %s", name)
-            self.seconds["hash"] += time.perf_counter() - t0
             return
-        self.seconds["hash"] += time.perf_counter() - t0
         try:
             t0 = time.perf_counter()
             password = self.settings.pdf_password
-            source = open_source(path, password.get_secret_value() if password else None)
+            source = open_source(path, password.get_secret_value() if password else None,
+                                 max_pages=self.settings.max_pages)
             self.seconds["load"] += time.perf_counter() - t0
         except DocumentLoadError as e:
             report.failed.append(FailedFile(shown, e.reason))
@@ -170,6 +188,33 @@ class Indexer:
             report.failed.append(FailedFile(shown, _unexpected(e)))
             log.warning("failed: %s: %s", name, _unexpected(e))
             return
+        taken = time.monotonic()
+        with source, self.store.lock():
+            self._recover()
+            if self._unchanged(name, sha):  # another process indexed the same file meanwhile
+                report.skipped += 1
+                log.info("unchanged: %s", name)
+                return
+            self._write(path, sha, source, report)
+        time.sleep(min(LOCK_PAUSE_SECONDS, 0.1 * (time.monotonic() - taken)))
+
+    def _recover(self) -> None:
+        """Finish what an interrupted run left (see :meth:`PageStore.recover`), once a run, the first time the lock
+        is held: one acquisition a document, with no extra one for the cleanup."""
+        if not self._recovered:
+            self.store.recover()
+            self._recovered = True
+
+    def _unchanged(self, name: str, sha: str) -> bool:
+        """Whether the store holds this content under this name, with a card of this docagent's version."""
+        current = self.store.catalog.document(name)
+        return (current is not None and current.sha256 == sha
+                and self.store.catalog.card_version(current.doc_id) == CARD_VERSION)
+
+    def _write(self, path: Path, sha: str, source: Source, report: IndexReport) -> None:
+        """Write one opened file into the store, as a new version of its name. Call with the lock held."""
+        name, shown = display_name(path.name), display_name(str(path))
+        current = self.store.catalog.document(name)
         # the card version is part of the id: an unchanged file indexed by an older docagent is read anew
         doc_id = hashlib.sha256(f"{name}\0{sha}\0card{CARD_VERSION}".encode()).hexdigest()[:16]
         if current is not None and current.doc_id == doc_id:  # the same version read again (its card was lost)
@@ -187,23 +232,22 @@ class Indexer:
             indexed_at=time.time(),
         )
         page_count = source.page_count
-        with source:
-            try:
-                self.store.check_embedder()
-                self.store.catalog.begin_document(rec)
-                ocr_pages = self._write_document(source, rec)
-            except DocumentLoadError as e:
-                self.store.purge(doc_id)
-                report.failed.append(FailedFile(shown, e.reason))
-                log.warning("failed: %s", e)
-                return
-            except DocagentError:
-                raise  # the store or the embedding model failed: the run stops; the next run's recover() cleans up
-            except Exception as e:  # noqa: BLE001 - an odd file that trips a parser fails alone
-                self.store.purge(doc_id)
-                report.failed.append(FailedFile(shown, _unexpected(e)))
-                log.warning("failed: %s: %s", name, _unexpected(e))
-                return
+        try:
+            self.store.check_embedder()
+            self.store.catalog.begin_document(rec)
+            ocr_pages = self._write_document(source, rec)
+        except DocumentLoadError as e:
+            self.store.purge(doc_id)
+            report.failed.append(FailedFile(shown, e.reason))
+            log.warning("failed: %s", e)
+            return
+        except DocagentError:
+            raise  # the store or the embedding model failed: the run stops; the next run's recover() cleans up
+        except Exception as e:  # noqa: BLE001 - an odd file that trips a parser fails alone
+            self.store.purge(doc_id)
+            report.failed.append(FailedFile(shown, _unexpected(e)))
+            log.warning("failed: %s: %s", name, _unexpected(e))
+            return
         old = self.store.catalog.finish_document(doc_id, rec.name, page_count, len(ocr_pages))
         for old_id in old:
             self.store.purge(old_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from docagent.errors import EmptyDocumentError, UnsupportedFileError
-from docagent.ingest.base import Source, text_is_usable
+from docagent.ingest.base import Source, open_regular, text_is_usable
 from docagent.ingest.ocr import OcrEngine, get_ocr_engine
 
 __all__ = [
@@ -41,13 +41,10 @@ def is_supported(path: Path) -> bool:
 
 
 def sniff(path: Path) -> str:
-    """``"pdf"`` or ``"image"`` from the file's first bytes; raises for anything else."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(1024)
-    except IsADirectoryError as e:
-        msg = "is a directory, not a file"
-        raise UnsupportedFileError(path, msg) from e
+    """``"pdf"`` or ``"image"`` from the file's first bytes; raises for anything else (a FIFO or a device too,
+    before reading from it: see :func:`~docagent.ingest.base.open_regular`)."""
+    with open_regular(path) as (f, size):
+        head = f.read(min(1024, size))
     if not head:
         raise EmptyDocumentError(path, "the file is empty (0 bytes); re-export or re-download it")
     if b"%PDF-" in head:
@@ -72,16 +69,16 @@ def _looks_like_text(head: bytes) -> bool:
     return True
 
 
-def open_source(path: str | Path, password: str | None = None) -> Source:
+def open_source(path: str | Path, password: str | None = None, *, max_pages: int | None = None) -> Source:
     """Open a PDF or page image for reading (``password``: for encrypted PDFs). Raises a
     :class:`~docagent.errors.DocumentLoadError` subclass that names the file and the reason when it
-    cannot be read."""
+    cannot be read, or when it has more than ``max_pages`` pages (image frames count as pages)."""
     path = Path(path)
     kind = sniff(path)
     if kind == "pdf":
         from docagent.ingest.pdf import PdfSource
 
-        return PdfSource(path, password)
+        return PdfSource(path, password, max_pages=max_pages)
     from docagent.ingest.images import ImageSource
 
-    return ImageSource(path)
+    return ImageSource(path, max_pages=max_pages)

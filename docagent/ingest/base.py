@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import abc
 import os
-import shutil
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image
 
+from docagent.errors import UnsupportedFileError
 from docagent.types import Heading, Page
 
-__all__ = ["Source", "large_type_lines", "text_is_usable"]
+__all__ = ["Source", "check_page_count", "large_type_lines", "open_regular", "read_bounded", "text_is_usable"]
 
 
 class Source(abc.ABC):
@@ -54,8 +58,11 @@ class Source(abc.ABC):
         return []
 
     def copy_to(self, target: Path) -> None:
-        """Write the file as the store should keep it (a plain copy; decrypted where a password opened it)."""
-        shutil.copyfile(self.path, target)
+        """Write the file as the store should keep it (a plain copy, of the size the file had when the copy began;
+        decrypted where a password opened it)."""
+        with open_regular(self.path) as (f, size), target.open("wb") as out:
+            for block in read_bounded(f, size):
+                out.write(block)
 
     def trim_caches(self) -> None:  # noqa: B027 - optional hook
         """Free what the reader cached for pages already read (called between chunks of pages)."""
@@ -68,6 +75,70 @@ class Source(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _refuse_unless_regular(path: Path, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise UnsupportedFileError(path, "is a directory, not a file")
+    what = next((name for test, name in _NOT_REGULAR if test(mode)), "a special file")
+    msg = (f"not a regular file ({what}): reading it may block or never end; docagent reads only regular files, "
+           "so copy the content into one first")
+    raise UnsupportedFileError(path, msg)
+
+
+@contextmanager
+def open_regular(path: Path) -> Iterator[tuple[BinaryIO, int]]:
+    """Open ``path`` for reading, symlinks followed, with its size at that moment: ``(file, size)``.
+
+    Anything but a regular file is refused with an :class:`UnsupportedFileError`: a FIFO blocks the first read
+    until a writer comes and ``/dev/zero`` never ends, and either would hang indexing with the store lock held.
+    The type is checked before opening (opening a FIFO blocks too) and again on the opened file, which is opened
+    non-blocking, so a file swapped for a FIFO in between is still refused. Read at most ``size`` bytes
+    (:func:`read_bounded`): a file that is still growing is then read as it was when it was opened."""
+    _refuse_unless_regular(path, os.stat(path).st_mode)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        info = os.fstat(fd)
+        _refuse_unless_regular(path, info.st_mode)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        f = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
+        yield f, info.st_size
+
+
+def read_bounded(f: BinaryIO, size: int, block: int = 1 << 20) -> Iterator[bytes]:
+    """The next ``size`` bytes of ``f`` at most, ``block`` bytes at a time (fewer where the file ends first)."""
+    left = size
+    while left > 0:
+        data = f.read(min(block, left))
+        if not data:
+            return
+        left -= len(data)
+        yield data
+
+
+def check_page_count(path: Path, pages: int, max_pages: int | None) -> None:
+    """Refuse a document of more than ``max_pages`` pages, before any of them is read: 100,000 tiny pages fit in
+    27 MB, and indexing them holds the store's write lock for about an hour."""
+    if max_pages is not None and pages > max_pages:
+        msg = (f"the document has {pages} pages, more than the {max_pages} docagent indexes; if it is meant to be "
+               f"indexed whole, raise the cap (`docagent index --max-pages {pages}` or DOCAGENT_MAX_PAGES={pages}), "
+               "else split it")
+        raise UnsupportedFileError(path, msg)
 
 
 def large_type_lines(lines: list[tuple[str, float]]) -> list[str]:

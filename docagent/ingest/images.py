@@ -16,7 +16,7 @@ from docagent.errors import (
     EmptyDocumentError,
     UnsupportedFileError,
 )
-from docagent.ingest.base import Source
+from docagent.ingest.base import Source, check_page_count
 from docagent.types import Page
 
 __all__ = ["ImageSource"]
@@ -29,7 +29,7 @@ MAX_IMAGE_PIXELS = 100_000_000
 class ImageSource(Source):
     kind = "image"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, max_pages: int | None = None) -> None:
         super().__init__(path)
         try:
             with warnings.catch_warnings():  # the size is checked here, with a message that says what to do
@@ -45,18 +45,37 @@ class ImageSource(Source):
         if self._image.format not in _FORMATS:
             self._image.close()
             raise UnsupportedFileError(path, f"{self._image.format} images are not supported; convert it to PNG")
-        width, height = self._image.size
-        if width * height > MAX_IMAGE_PIXELS:
+        try:
+            self._frames = getattr(self._image, "n_frames", 1)
+            if self._frames < 1:
+                raise EmptyDocumentError(path, "the image file holds no frames")
+            check_page_count(path, self._frames, max_pages)
+            self._check_frame_sizes()
+        except BaseException:
             self._image.close()
-            msg = (f"the image is {width}×{height} pixels ({width * height / 1e6:.0f} megapixels), more than the "
-                   f"{MAX_IMAGE_PIXELS / 1e6:.0f} docagent reads; scale it down (for example to 300 dpi)")
-            raise UnsupportedFileError(path, msg)
-        self._frames = getattr(self._image, "n_frames", 1)
-        if self._frames < 1:
-            raise EmptyDocumentError(path, "the image file holds no frames")
+            raise
         # Decode every frame now, so a truncated file fails here and not halfway through indexing.
         for i in range(self._frames):
             self._frame(i)
+
+    def _check_frame_sizes(self) -> None:
+        """Refuse the file when any frame is larger than MAX_IMAGE_PIXELS, before any is decoded: the frames of a
+        TIFF each have their own size, and a tiny first one can hide a decompression bomb behind it. Seeking to
+        a frame reads its header, not its pixels (an animated PNG's frames share the first one's canvas, and
+        seeking there would decode them, so only the first is looked at)."""
+        for i in range(1 if self._image.format == "PNG" else self._frames):
+            try:
+                self._image.seek(i)
+            except (OSError, EOFError, ValueError, SyntaxError) as e:
+                msg = f"unreadable image: frame {i + 1} cannot be read ({e}); the file is probably truncated"
+                raise CorruptDocumentError(self.path, msg) from e
+            width, height = self._image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                which = f"frame {i + 1}" if self._frames > 1 else "the image"
+                msg = (f"{which} is {width}×{height} pixels ({width * height / 1e6:.0f} megapixels), more than the "
+                       f"{MAX_IMAGE_PIXELS / 1e6:.0f} docagent reads; scale it down (for example to 300 dpi)")
+                raise UnsupportedFileError(self.path, msg)
+        self._image.seek(0)
 
     @property
     def page_count(self) -> int:

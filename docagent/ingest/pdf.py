@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
-import os
 import re
 import signal
+import subprocess
+import sys
 import threading
-import time
 from pathlib import Path
 
 import pymupdf
@@ -15,10 +16,11 @@ from PIL import Image
 
 from docagent.errors import (
     CorruptDocumentError,
+    DocumentLoadError,
     EmptyDocumentError,
     EncryptedDocumentError,
 )
-from docagent.ingest.base import Source, is_utf8, large_type_lines
+from docagent.ingest.base import Source, check_page_count, is_utf8, large_type_lines, open_regular, read_bounded
 from docagent.types import Heading, Page, Widget, Word
 
 __all__ = ["PdfSource"]
@@ -49,9 +51,10 @@ _LOCK = threading.RLock()
 class PdfSource(Source):
     kind = "pdf"
 
-    def __init__(self, path: Path, password: str | None = None) -> None:
+    def __init__(self, path: Path, password: str | None = None, *, max_pages: int | None = None) -> None:
         super().__init__(path)
         self._forms_ok: bool | None = None
+        self._password = password
         self.decrypted = False
         """Opened with a password: copies of it are written decrypted (see :meth:`copy_to`)."""
         with _LOCK:
@@ -59,7 +62,10 @@ class PdfSource(Source):
                 if is_utf8(str(path)):
                     self._doc = pymupdf.open(path, filetype="pdf")
                 else:  # MuPDF cannot open a name that is not UTF-8 on disk; Python can
-                    self._doc = pymupdf.open(stream=path.read_bytes(), filetype="pdf")
+                    with open_regular(path) as (f, size):
+                        self._doc = pymupdf.open(stream=b"".join(read_bounded(f, size)), filetype="pdf")
+            except DocumentLoadError:
+                raise
             except Exception as e:  # noqa: BLE001 - FileDataError, FzError*, RuntimeError ...: all mean damage
                 msg = f"damaged or truncated PDF that MuPDF cannot repair ({e}); re-export or re-download it"
                 raise CorruptDocumentError(path, msg) from e
@@ -82,6 +88,11 @@ class PdfSource(Source):
             if self._pages == 0:
                 self._doc.close()
                 raise EmptyDocumentError(path, "the PDF has no pages")
+            try:
+                check_page_count(path, self._pages, max_pages)
+            except DocumentLoadError:
+                self._doc.close()
+                raise
 
     @property
     def page_count(self) -> int:
@@ -155,13 +166,11 @@ class PdfSource(Source):
     def _forms_readable(self) -> bool:
         """Whether MuPDF can read this PDF's form fields without looping forever: a damaged field tree can
         send it into an endless loop in C that nothing in the process can interrupt (found by fuzzing). So
-        the fields of every page are read first in a forked child, under a time limit; if it does not
+        the fields of every page are read first in a child process, under a time limit; if it does not
         come back, the fields are left out and the pages' text is still indexed."""
         if self._forms_ok is None:
-            self._forms_ok = not self._doc.is_form_pdf or _probe(self._doc, FORM_PROBE_SECONDS + 0.01 * self.page_count)
-            if not self._forms_ok:
-                log.warning("%s: its form fields cannot be read (damaged field tree); indexing its text without them",
-                            self.name)
+            self._forms_ok = not self._doc.is_form_pdf or _probe(
+                self.path, self._password if self.decrypted else None, FORM_PROBE_SECONDS + 0.01 * self.page_count)
         return self._forms_ok
 
     def copy_to(self, target: Path) -> None:
@@ -219,29 +228,107 @@ def _widget(w: pymupdf.Widget) -> Widget:
 
 
 FORM_PROBE_SECONDS = 10.0
+"""Time the probe's child has to read every form field (plus 10 ms a page) once it has opened the file."""
+
+PROBE_START_SECONDS = 60.0
+"""Time the probe's child has to start Python, import PyMuPDF and open the file (seconds on a busy machine)."""
+
+_READ_RAISED, _OPEN_FAILED = 3, 4
+"""Exit statuses of the probe's child: reading the fields raised a Python exception (no hang: the parent reads
+them itself and handles what they raise), or the file could not be opened."""
+
+_PROBE_CHILD = f"""
+import json, os, sys
+request = json.loads(sys.stdin.buffer.read())
+sys.path[:] = request["sys_path"]
+import pymupdf
+pymupdf.TOOLS.mupdf_display_errors(False)
+pymupdf.TOOLS.mupdf_display_warnings(False)
+path = request["path"]
+try:
+    try:
+        path.encode("utf-8")
+        doc = pymupdf.open(path, filetype="pdf")
+    except UnicodeEncodeError:  # a name that is not UTF-8 on disk: MuPDF cannot open it, Python can
+        with open(path, "rb") as f:
+            doc = pymupdf.open(stream=f.read(), filetype="pdf")
+    if doc.needs_pass and not doc.authenticate(request["password"] or ""):
+        os._exit({_OPEN_FAILED})
+except Exception:
+    os._exit({_OPEN_FAILED})
+sys.stdout.buffer.write(b"open")
+sys.stdout.flush()
+try:
+    for page in doc:
+        for w in page.widgets():  # what _widget() reads: values, names, choices are read here
+            if w.field_type in (pymupdf.PDF_WIDGET_TYPE_CHECKBOX, pymupdf.PDF_WIDGET_TYPE_RADIOBUTTON):
+                w.on_state()
+except Exception:
+    os._exit({_READ_RAISED})
+os._exit(0)
+"""
+"""The probe's child (``python -I -c``): PyMuPDF and nothing else, which starts in a fraction of the time docagent
+takes to import. It reads the parent's ``sys.path``, the file's path and its password from stdin, writes ``open``
+once the file is open, touches every form field, and leaves without cleanup (``os._exit``)."""
 
 
-def _probe(doc: pymupdf.Document, seconds: float) -> bool:
-    """Read every page's form fields in a forked child; False when it hangs or dies."""
-    if not hasattr(os, "fork"):
-        return True  # no fork (Windows): trust the file
-    pid = os.fork()
-    if pid == 0:  # the child: touch every field, then leave without running any cleanup
-        code = 0
+def _probe(path: Path, password: str | None, seconds: float) -> bool:
+    """Read every page's form fields in a freshly started Python, killed after ``seconds`` of reading: False
+    (with a warning saying why) when it hangs, is killed by a signal or cannot open the file; True when it
+    reads them all, or when reading them raised an exception, which the parent meets again and handles.
+
+    Not a fork: a fork copies one thread of a threaded process (the server, the app) with every lock held by
+    the others, which can deadlock the child. The password goes through a pipe, never on the command line
+    (which other users of the machine can read)."""
+    if not sys.executable:  # embedded without an interpreter to start: trust the file, as before the probe
+        return True
+    request = json.dumps({"sys_path": sys.path, "path": str(path.absolute()), "password": password}).encode()
+    try:
+        child = subprocess.Popen([sys.executable, "-I", "-c", _PROBE_CHILD], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as e:
+        why = f"no Python could be started to check them ({e})"
+        return _unreadable(path, why)
+    with child:
         try:
-            for page in doc:
-                for w in page.widgets():
-                    _widget(w)
-        except BaseException:  # noqa: BLE001 - exceptions are handled in the parent; only hangs matter here
-            code = 0
-        os._exit(code)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-        time.sleep(0.005)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    return False
+            child.stdin.write(request)
+            child.stdin.close()
+        except OSError:
+            pass  # the child is already gone: its exit status says why
+        opened = _first_bytes(child.stdout, PROBE_START_SECONDS)
+        try:
+            code = child.wait(timeout=seconds if opened else 0.5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            if opened:
+                return _unreadable(path, f"reading them did not finish in {seconds:.0f} s (a damaged field tree "
+                                         "can send MuPDF into an endless loop)")
+            return _unreadable(path, f"the process reading them did not start in {PROBE_START_SECONDS:.0f} s")
+        err = child.stderr.read().decode(errors="replace").strip()
+    if code in (0, _READ_RAISED):
+        return True
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return _unreadable(path, f"the process reading them was killed by {name} (MuPDF crashed on them)")
+    if code == _OPEN_FAILED:
+        return _unreadable(path, "the process reading them could not open the file")
+    last = err.splitlines()[-1] if err else "no message"
+    return _unreadable(path, f"the process reading them failed (exit status {code}: {last})")
 
+
+def _first_bytes(stream, seconds: float) -> bool:  # noqa: ANN001 - a pipe's file object
+    """Whether ``stream`` yields something within ``seconds`` (a thread waits on it, so this works on any platform)."""
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(stream.read(1)), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    return bool(got and got[0])
+
+
+def _unreadable(path: Path, why: str) -> bool:
+    log.warning("%s: its form fields are left out: %s; its text is indexed without them", path.name, why)
+    return False
