@@ -34,9 +34,7 @@ from typing import Any
 import httpx
 import psutil
 
-sys.path.append(str(Path(__file__).resolve().parents[1]))  # after PYTHONPATH: a worker runs the revision it is given
-
-from benchmarks.common import ROOT, checkout, write_results  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 WORDS = ("zebra river delta invoice quarterly revenue lattice coherence harbour freight tariff census orchard "
          "glacier ledger audit pension turbine reactor vaccine").split()
@@ -287,9 +285,11 @@ def main() -> None:
     parser.add_argument("--writer", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.writer:
+    if args.writer:  # runs the docagent on PYTHONPATH: the revision under test
         writer(args.writer, args.folder, args.seconds)
         return
+    sys.path.append(str(ROOT))
+    from benchmarks.common import checkout, write_results
     runs = {"this checkout": ROOT}
     if args.against:
         runs[args.against] = checkout(args.against)

@@ -54,6 +54,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 
 import docagent
 from docagent.agents.tools import FieldArg
@@ -75,6 +76,10 @@ from docagent.ingest.uploads import save_upload
 __all__ = ["ApiSettings", "create_app", "serve"]
 
 _CHUNK = 1 << 20
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
+_OPEN_PATHS = frozenset({"/health", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
+"""What answers without the token: status and the API's description, no data."""
+_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]+@")
 _UPLOAD_FOLDER = re.compile(r"[^\s'\"]*docagent-upload-[^/\s]+/")
 _BEARER = HTTPBearer(auto_error=False)
 
@@ -169,12 +174,48 @@ def _host_of(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
-def _public(text: str, *folders: Path) -> str:
-    """An error message for a client: one line, with this machine's paths replaced by what they are."""
+def _public(text: str, names: dict[str, str]) -> str:
+    """A message for a client: one line, with this machine's paths, the model's folder or server URL and any
+    credentials in a URL replaced by what they are (``names``: text -> what to say instead)."""
     text = " ".join(str(text).split())
-    for folder in folders:
-        text = text.replace(str(folder), "the store")
-    return _UPLOAD_FOLDER.sub("", text)
+    for name, label in sorted(names.items(), key=lambda kv: -len(kv[0])):
+        text = text.replace(name, label)
+    return _CREDENTIALS.sub(r"\1", _UPLOAD_FOLDER.sub("", text))
+
+
+def _scrubbed(value: Any, public: Any) -> Any:
+    """``value`` (JSON) with every message in it (notice, error, reason, detail) passed through ``public``."""
+    if isinstance(value, dict):
+        return {k: public(v) if k in ("notice", "error", "reason", "detail") and isinstance(v, str)
+                else _scrubbed(v, public) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v, public) for v in value]
+    return value
+
+
+class _Guard:
+    """ASGI middleware: a request ``refusal`` answers is refused before anything reads its body, and every
+    response may be read by pages of this origin only (``Cross-Origin-Resource-Policy``). Pure ASGI, so an
+    endpoint still hears its client hang up (``Request.is_disconnected``)."""
+
+    def __init__(self, app: Any, refusal: Any) -> None:
+        self.app, self.refusal = app, refusal
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refused = self.refusal(Request(scope))
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+
+        async def send_marked(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["Cross-Origin-Resource-Policy"] = "same-origin"
+            await send(message)
+
+        await self.app(scope, receive, send_marked)
 
 
 def create_app(settings: Settings | None = None, api: ApiSettings | None = None, *, llm: Any = None,
@@ -211,16 +252,20 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
             raise HTTPException(401, "a valid bearer token is required (Authorization: Bearer <DOCAGENT_API_TOKEN>)",
                                 headers={"WWW-Authenticate": "Bearer"})
 
-    # bodies are counted as they arrive, chunked or not, and cut off with 413 past the limit
-    app = FastAPI(title="docagent", version=docagent.__version__, lifespan=lifespan, max_body_size=max_json,
+    app = FastAPI(title="docagent", version=docagent.__version__, lifespan=lifespan,
                   description="Question answering, chart arithmetic and form-field extraction over PDFs and scans.")
     guarded = [Depends(authorised)]
 
     def store() -> PageStore:
         return state["store"]
 
+    hidden = {str(settings.store): "the store"}
+    for name in {getattr(llm, "model", None) or "", model or "", settings.vlm_model}:
+        if name and not _HUB_ID.fullmatch(name):  # a folder or a server URL (TGI, vLLM): where is nobody's business
+            hidden.update({name: "the configured model", name.split("?")[0].rstrip("/"): "the configured model"})
+
     def public(text: str) -> str:
-        return _public(text, settings.store)
+        return _public(text, hidden)
 
     @app.exception_handler(DocagentError)
     async def docagent_error(_: Request, e: DocagentError) -> JSONResponse:
@@ -234,10 +279,17 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
                     for err in e.errors()]
         return JSONResponse({"detail": problems}, status_code=422)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Any:
-        """Refuse, before any work: requests addressed to another host when no token is set (DNS
-        rebinding), and changes sent by pages of another origin."""
+    def refusal(request: Request) -> JSONResponse | None:
+        """Refuse, before any work (before the body is read): a missing or wrong token, requests addressed to
+        another host when no token is set (DNS rebinding), changes sent by pages of another origin, and
+        anything but a navigation from a page of another site (an <img> probing which documents exist)."""
+        if token is not None and request.url.path not in _OPEN_PATHS:
+            given = request.headers.get("authorization", "")
+            scheme, _, credentials = given.partition(" ")
+            if scheme.lower() != "bearer" or not secrets.compare_digest(credentials.strip().encode(), token):
+                return JSONResponse({"detail": "a valid bearer token is required (Authorization: Bearer "
+                                               "<DOCAGENT_API_TOKEN>)"}, status_code=401,
+                                    headers={"WWW-Authenticate": "Bearer"})
         if token is None:
             host = _host_of(request.headers.get("host", "")).lower()
             if not (is_loopback(host) or host in allowed_hosts):
@@ -245,19 +297,25 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
                                                f"{host or 'a request without a Host header'!r}; add the name to "
                                                "DOCAGENT_API_ALLOWED_HOSTS or set DOCAGENT_API_TOKEN"},
                                     status_code=421)
+        fetch_site = request.headers.get("sec-fetch-site", "same-origin")
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             origin = request.headers.get("origin")
-            fetch_site = request.headers.get("sec-fetch-site", "same-origin")
-            same = origin is None or urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
+            same = origin is None or _host_of(urlsplit(origin).netloc).lower() in (
+                _host_of(request.headers.get("host", "")).lower(), *allowed_hosts)
             if fetch_site not in ("same-origin", "none") or not same:
                 return JSONResponse({"detail": "requests from web pages of another origin may not change "
                                                "documents or run the model"}, status_code=403)
-        return await call_next(request)
+        elif fetch_site == "cross-site" and request.headers.get("sec-fetch-mode") != "navigate":
+            return JSONResponse({"detail": "pages of another site may not read from this server"}, status_code=403)
+        return None
+
+    app.add_middleware(_Guard, refusal=refusal)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
+        name = getattr(llm, "model", None) or model or settings.vlm_model
         return {"status": "ok", "version": docagent.__version__, "documents": len(store().documents()),
-                "model": getattr(llm, "model", None) or model or settings.vlm_model}
+                "model": name if _HUB_ID.fullmatch(name) else "configured"}  # a folder or URL says too much
 
     @app.post("/documents", dependencies=guarded, max_body_size=max_bytes * api.max_files + _CHUNK)
     async def upload(files: list[UploadFile],
@@ -278,16 +336,17 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
                     status = 413 if isinstance(e, FileTooLargeError) else 415
                     rejected.append({"file": name, "error": public(e.reason), "status": status})
                     continue
-                if not replace and store().document(path.name) is not None:
-                    rejected.append({"file": path.name, "status": 409, "error": "a document of this name is already "
-                                     "indexed; send replace=true to replace it, or rename the file"})
-                    continue
                 accepted.append(path)
             report = None
             if accepted:
                 def index() -> Any:
-                    with write_lock:
-                        return index_paths(accepted, store=store(), progress=False)
+                    with write_lock:  # checked here, so two uploads of one new name cannot both pass
+                        taken = [p for p in accepted if not replace and store().document(p.name) is not None]
+                        rejected.extend({"file": p.name, "status": 409, "error": "a document of this name is "
+                                         "already indexed; send replace=true to replace it, or rename the file"}
+                                        for p in taken)
+                        fresh = [p for p in accepted if p not in taken]
+                        return index_paths(fresh, store=store(), progress=False) if fresh else None
                 report = await run_in_threadpool(index)
             failed = [{"file": f.path.rsplit("/", 1)[-1], "error": public(f.error), "status": 422}
                       for f in report.failed] if report else []
@@ -346,30 +405,57 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         return {"results": [{"doc": h.doc, "page": h.page, "score": round(h.score, 6), "text": h.text,
                              "image_url": _image_url(h.doc, h.page)} for h in hits]}
 
-    def _ask(req: AskRequest, on_token: Any = None) -> docagent.Answer:
-        with model_lock:
-            return docagent.ask(req.question, settings=settings, store=store(), llm=llm, model=model, k=req.k,
-                                docs=req.docs, on_token=on_token)
-
-    @app.post("/ask", dependencies=guarded, responses={200: {"content": {"text/event-stream": {}}}})
-    async def ask(req: AskRequest) -> Any:
-        for name in req.docs or []:
-            _require_doc(store(), name)
-        if not req.stream:
-            return _answer_json(await run_in_threadpool(_ask, req))
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-        gone = threading.Event()
-
-        def on_token(piece: str) -> None:
+    def _ask(req: AskRequest, gone: threading.Event, on_token: Any = None) -> docagent.Answer:
+        """One answer, once the model is free; given up (``_Abandoned``) as soon as ``gone`` is set: while
+        waiting for the model, or at the next token."""
+        while not model_lock.acquire(timeout=0.25):
             if gone.is_set():
                 raise _Abandoned
+
+        def token(piece: str) -> None:
+            if gone.is_set():
+                raise _Abandoned
+            if on_token is not None:
+                on_token(piece)
+
+        try:
+            return docagent.ask(req.question, settings=settings, store=store(), llm=llm, model=model, k=req.k,
+                                docs=req.docs, on_token=token)
+        finally:
+            model_lock.release()
+
+    # bodies are counted as they arrive, chunked or not, and cut off with 413 past each route's limit
+    @app.post("/ask", dependencies=guarded, max_body_size=max_json, responses={200: {"content": {"text/event-stream": {}}}})
+    async def ask(req: AskRequest, request: Request) -> Any:
+        for name in req.docs or []:
+            _require_doc(store(), name)
+        gone = threading.Event()
+        if not req.stream:
+            async def watch() -> None:  # a client that hangs up frees the model too
+                while not gone.is_set():
+                    if await request.is_disconnected():
+                        gone.set()
+                    await asyncio.sleep(0.25)
+
+            watcher = asyncio.create_task(watch())
+            try:
+                answer = await run_in_threadpool(_ask, req, gone)
+            except _Abandoned:
+                return Response(status_code=499)  # nobody is listening
+            finally:
+                gone.set()
+                watcher.cancel()
+            return _scrubbed(_answer_json(answer), public)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+
+        def on_token(piece: str) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, ("token", piece))
 
         def produce() -> None:
             try:
-                answer = _ask(req, on_token)
-                event = ("answer", json.dumps(_answer_json(answer), ensure_ascii=False))
+                answer = _ask(req, gone, on_token)
+                event = ("answer", json.dumps(_scrubbed(_answer_json(answer), public), ensure_ascii=False))
             except _Abandoned:
                 return
             except Exception as e:  # noqa: BLE001 - the client hears about any failure, in the stream
@@ -390,7 +476,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
 
         return EventSourceResponse(events())
 
-    @app.post("/extract", dependencies=guarded)
+    @app.post("/extract", dependencies=guarded, max_body_size=max_json)
     def extract(req: ExtractRequest) -> dict[str, Any]:
         from docagent.tasks.schema import FieldSpec
 
@@ -401,15 +487,15 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         with model_lock:
             results = docagent.extract(docs=req.docs, schema=schema, settings=settings, store=store(), llm=llm,
                                        model=model, use_model=req.use_model)
-        return {"documents": [r.to_json() for r in results]}
+        return _scrubbed({"documents": [r.to_json() for r in results]}, public)
 
-    @app.post("/chart", dependencies=guarded)
+    @app.post("/chart", dependencies=guarded, max_body_size=max_json)
     def chart(req: ChartRequest) -> dict[str, Any]:
         _require_doc(store(), req.doc, req.page)
         with model_lock:
             answer = docagent.chart((req.doc, req.page), req.question, llm=llm, model=model, settings=settings,
                                     store=store())
-        return answer.to_json()
+        return _scrubbed(answer.to_json(), public)
 
     return app
 

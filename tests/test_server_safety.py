@@ -362,3 +362,81 @@ def test_reading_threads_do_not_leave_connections_open(three_pages: Settings) ->
 
         gc.collect()
         assert open_catalogs() <= before + 1
+
+
+# ------------------------------------------------------------------------------- found in review
+
+
+def test_without_the_token_nothing_of_the_body_is_read(three_pages: Settings) -> None:
+    import socket
+
+    from connectors.http_api import ApiSettings, create_app
+    from tests.test_http_api import running
+
+    with running(create_app(three_pages, ApiSettings(token="a-long-enough-token"))) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            conn.sendall(b"POST /documents HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+                         b"boundary=x\r\nContent-Length: 10000000\r\n\r\n")  # and no body at all
+            reply = conn.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 401"), reply[:80]
+
+
+def test_the_model_folder_url_and_credentials_stay_on_the_server(three_pages: Settings) -> None:
+    from connectors.http_api import create_app
+    from tests.test_http_api import running
+
+    for secret in ("/home/alice/secret-models/idefics2-ft", "http://admin:hunter2@127.0.0.1:9/v1"):
+        with running(create_app(three_pages, model=secret)) as url, httpx.Client(base_url=url, timeout=120) as client:
+            health = client.get("/health").json()
+            asked = client.post("/ask", json={"question": "When did the herds cross?"})
+            assert health["model"] == "configured"
+            assert asked.status_code == 200 and asked.json()["mode"] == "retrieval-only"
+            text = json.dumps(asked.json())
+            assert "alice" not in text and "hunter2" not in text and "127.0.0.1:9" not in text
+            assert "the configured model" in asked.json()["notice"]
+
+
+def test_a_client_hanging_up_on_a_plain_question_frees_the_model(three_pages: Settings) -> None:
+    from connectors.http_api import create_app
+    from tests.test_http_api import running
+
+    llm = _Endless.model()
+    with running(create_app(three_pages, llm=llm)) as url:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(url + "/ask", json={"question": "Sing about the zebras forever"}, timeout=2)
+        assert llm.stopped.wait(15), "generation went on after the client left"
+        answer = httpx.post(url + "/ask", json={"question": "When did the herds cross the river?"}, timeout=30)
+        assert answer.status_code == 200
+
+
+def test_pages_of_another_site_cannot_probe_documents(three_pages: Settings, docs_dir: Path) -> None:
+    from connectors.http_api import create_app
+    from tests.test_http_api import running
+
+    with running(create_app(three_pages)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        probe = client.get("/documents/report.pdf/pages/1.png", headers={"Sec-Fetch-Site": "cross-site",
+                                                                         "Sec-Fetch-Mode": "no-cors"})
+        assert probe.status_code == 403
+        own = client.get("/documents/report.pdf/pages/1.png", headers={"Sec-Fetch-Site": "same-origin"})
+        assert own.status_code == 200 and own.headers["cross-origin-resource-policy"] == "same-origin"
+        pdf = (docs_dir / "report.pdf").read_bytes()
+        both = client.post("/documents", files=[("files", ("dup.pdf", pdf, "application/pdf")),
+                                                ("files", ("dup", pdf, "application/pdf"))])
+        assert [r["file"] for r in both.json()["rejected"]] == ["dup"]
+        assert "twice" in both.json()["rejected"][0]["error"]
+
+
+def test_uploads_are_held_to_their_own_limit_not_the_json_one(three_pages: Settings, tmp_path: Path) -> None:
+    from connectors.http_api import ApiSettings, create_app
+    from tests.test_http_api import running
+
+    big = factories.scanned_pdf(tmp_path / "scan.pdf", ["A scanned page " * 4] * 1)
+    big.write_bytes(big.read_bytes() + b"%" + os.urandom(600_000))  # 600 KB of comment after the PDF
+    with running(create_app(three_pages, ApiSettings(max_json_kb=64, max_upload_mb=2, max_files=1))) as url:
+        with big.open("rb") as f:
+            ok = httpx.post(url + "/documents", files=[("files", ("scan.pdf", f, "application/pdf"))], timeout=120)
+        assert ok.status_code == 200, ok.text
+        too_big = httpx.post(url + "/documents", timeout=120,
+                             files=[("files", ("p.pdf", b"%PDF-1.4" + os.urandom(4_000_000), "application/pdf"))])
+        assert too_big.status_code == 413

@@ -45,11 +45,6 @@ log = logging.getLogger(__name__)
 
 PAGES_PER_CHUNK = 32
 
-LOCK_PAUSE_SECONDS = 0.06
-"""After writing a document, the store lock is left free for up to this long (a tenth of the time it was held, so
-indexing slows by 10 % at most) before it is taken for the next one: a process waiting for the lock tries it every
-50 ms (filelock's poll), and would rarely find it free in the moment between two documents otherwise."""
-
 CONTEXT_TOKENS = 32
 """Word pieces of the embedding window given to each passage's context line (the document's identity and
 section); the passage's own text gets the rest."""
@@ -188,7 +183,6 @@ class Indexer:
             report.failed.append(FailedFile(shown, _unexpected(e)))
             log.warning("failed: %s: %s", name, _unexpected(e))
             return
-        taken = time.monotonic()
         with source, self.store.lock():
             self._recover()
             if self._unchanged(name, sha):  # another process indexed the same file meanwhile
@@ -196,7 +190,6 @@ class Indexer:
                 log.info("unchanged: %s", name)
                 return
             self._write(path, sha, source, report)
-        time.sleep(min(LOCK_PAUSE_SECONDS, 0.1 * (time.monotonic() - taken)))
 
     def _recover(self) -> None:
         """Finish what an interrupted run left (see :meth:`PageStore.recover`), once a run, the first time the lock

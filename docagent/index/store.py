@@ -5,7 +5,7 @@
       chroma/           passage vectors (absent when DOCAGENT_CHROMA_URL points to a server)
       files/DOC_ID.ext  a copy of each indexed file, so page images can be rendered later
       pages/DOC_ID/NNNN.png   page images, rendered on first use (or while indexing)
-      .lock             held by index and rm, so two writers never interleave
+      .lock             held by index and rm, so two writers never interleave (.lock.turn: taken in turn)
 """
 
 from __future__ import annotations
@@ -56,11 +56,10 @@ class PageStore:
         except (OSError, sqlite3.Error) as e:
             msg = f"cannot open the store at {self.root} ({e}); choose another with --store or DOCAGENT_STORE"
             raise StoreError(msg) from e
+        # two processes opening a new store at once must agree on its id (it names the Chroma collection)
+        self.catalog.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('store_id', ?), ('schema', ?)",
+                                (uuid.uuid4().hex[:12], SCHEMA_VERSION))
         store_id = self.catalog.get_meta("store_id")
-        if store_id is None:
-            store_id = uuid.uuid4().hex[:12]
-            self.catalog.set_meta("store_id", store_id)
-            self.catalog.set_meta("schema", SCHEMA_VERSION)
         schema = self.catalog.get_meta("schema")
         if schema != SCHEMA_VERSION:
             self.catalog.close()
@@ -112,19 +111,41 @@ class PageStore:
 
     @contextmanager
     def lock(self, timeout: float = 600) -> Iterator[None]:
-        """Exclusive right to write. Readers do not take it."""
+        """Exclusive right to write, taken in turn. Readers do not take it.
+
+        Writers take the lock a document at a time, and a file lock is not fair: a process releasing it and
+        taking it again at once would nearly always win against one polling for it. So a writer first takes a
+        turnstile (``.lock.turn``), holds it while it waits for the lock, and releases it once it has the
+        lock: a writer that wants the lock again queues behind the one already waiting."""
+        turn = FileLock(str(self.root / ".lock.turn"))
         lock = FileLock(str(self.root / ".lock"))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            log.warning("another docagent process is writing to %s; waiting for it to finish (up to %d min; "
-                        "searches keep working meanwhile)", self.root, round(timeout / 60))
+        deadline = time.monotonic() + timeout
+        waited = False
+
+        def take(part: FileLock) -> None:
+            nonlocal waited
             try:
-                lock.acquire(timeout=timeout)
+                part.acquire(timeout=0)
+                return
+            except Timeout:
+                pass
+            if not waited:
+                log.warning("another docagent process is writing to %s; waiting for it to finish (up to %d min; "
+                            "searches keep working meanwhile)", self.root, round(timeout / 60))
+                waited = True
+            try:
+                part.acquire(timeout=max(0.0, deadline - time.monotonic()))
             except Timeout as e:
                 msg = (f"another docagent process has been writing to {self.root} for over {round(timeout / 60)} min; "
                        "wait for it to finish or use another --store")
                 raise StoreError(msg) from e
+
+        take(turn)
+        try:
+            take(lock)
+        finally:
+            turn.release()
+        if waited:
             log.warning("the other process finished; going on")
         from docagent.index.vectors import writing
 

@@ -121,10 +121,11 @@ class _Embedded:
         with self.lock.writing():
             if generation == self.seen and not force:
                 return  # another thread reopened it meanwhile
-            self.seen = read_generation()
+            seen = read_generation()  # read before reopening: a write after this is a change still to see
             self.client.close()
-            self.client = self._open()
             self.collections = {}
+            self.client = self._open()
+            self.seen = seen  # only once reopened: a failed open is tried again by the next call
 
 
 _EMBEDDED: dict[Path, _Embedded] = {}
@@ -221,16 +222,24 @@ class ChromaVectors:
                 return collection.query(query_embeddings=[vector], n_results=n, where=where or None,
                                         include=["metadatas", "distances", "documents"])
 
+        # A removal by another process, between its write to Chroma and the catalog commit that announces it, can
+        # still reach a client opened before: Chroma then raises ("Error finding id") or returns the passage
+        # without its metadata. Reopen once and ask again; a row still without metadata is left out.
         try:
             res = run()
-        except Exception:  # noqa: BLE001 - a removal by another process between its write and its commit: reopen once
+            stale = any(m is None for m in res["metadatas"][0])
+        except Exception:  # noqa: BLE001 - Chroma's internal errors have no common type
             if self._embedded is None:
                 raise
+            res, stale = None, True
+        if stale and self._embedded is not None:
             self._embedded.refresh(self._generation, force=True)
             res = run()
+        assert res is not None
         return [
             (i, 1.0 - float(d), m, t)
             for i, d, m, t in zip(res["ids"][0], res["distances"][0], res["metadatas"][0], res["documents"][0], strict=True)
+            if m is not None
         ]
 
     def count(self) -> int:

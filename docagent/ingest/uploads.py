@@ -62,5 +62,9 @@ def save_upload(raw_name: str | None, chunks: Iterable[bytes], folder: Path, max
         target.unlink(missing_ok=True)
         raise UnsupportedFileError(Path(name), f"cannot be stored ({e.strerror or e})") from e
     if target.suffix.lower() not in SUPPORTED_SUFFIXES:
-        target = target.rename(target.with_name(f"{name}.{'pdf' if kind == 'pdf' else 'png'}"))
+        named = target.with_name(f"{name}.{'pdf' if kind == 'pdf' else 'png'}")
+        if named.exists():  # "report" beside "report.pdf": never silently one instead of the other
+            target.unlink()
+            raise UnsupportedFileError(named, "appears twice in this upload (once without its suffix)")
+        target = target.rename(named)
     return target
