@@ -268,6 +268,7 @@ def run(code: Path, workers: int, seconds: float, seed: int, label: str) -> dict
             "rss_mb_after_warmup": round(warm[0]) if warm else None,
             "rss_mb_end": round(rss[-1][1]) if rss else None,
             "rss_growth_after_warmup": round(warm[-1] / warm[0] - 1, 3) if warm else None,
+            "rss_mb_every_10s": [round(m) for t, m in rss[::10]],
             "writer": (json.loads(out.strip().splitlines()[-1]) if second.returncode == 0 and out.strip()
                        else {"failed": err[-1500:]}),
             "store": consistency(store), "first_errors": load.errors[:15],

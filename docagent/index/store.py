@@ -125,7 +125,7 @@ class PageStore:
         def take(part: FileLock) -> None:
             nonlocal waited
             try:
-                part.acquire(timeout=0)
+                part.acquire(timeout=0, poll_interval=0.01)
                 return
             except Timeout:
                 pass
@@ -134,7 +134,7 @@ class PageStore:
                             "searches keep working meanwhile)", self.root, round(timeout / 60))
                 waited = True
             try:
-                part.acquire(timeout=max(0.0, deadline - time.monotonic()))
+                part.acquire(timeout=max(0.0, deadline - time.monotonic()), poll_interval=0.01)
             except Timeout as e:
                 msg = (f"another docagent process has been writing to {self.root} for over {round(timeout / 60)} min; "
                        "wait for it to finish or use another --store")
