@@ -171,21 +171,20 @@ class ChromaVectors:
         self._embedded: _Embedded | None = None
         try:
             if url:
-                self.client = _remote_client(url)
-                self._remote = self.client.get_or_create_collection(
+                client = _remote_client(url)
+                self._remote = client.get_or_create_collection(
                     collection, embedding_function=None, metadata={"hnsw:space": "cosine"})
+                self.max_batch = int(client.get_max_batch_size())
             else:
                 self._generation = generation or (lambda: 0)
                 self._embedded = _embedded(path.absolute(), self._generation)
-                self.client = self._embedded.client
-                with self.collection():
-                    pass
+                with self.collection():  # the client may be reopened here: ask the current one
+                    self.max_batch = int(self._embedded.client.get_max_batch_size())
         except (ConfigError, StoreError):
             raise
         except Exception as e:  # noqa: BLE001
             msg = f"cannot open the Chroma collection {collection!r} at {url or path} ({e})"
             raise StoreError(msg) from e
-        self.max_batch = int(self.client.get_max_batch_size())
 
     @contextmanager
     def collection(self) -> Iterator[Any]:
