@@ -8,13 +8,12 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from docagent.config import is_loopback
+from tests.processes import wait_until_up
 from tests.test_http_api import free_port
 
 pytest.importorskip("streamlit", reason="the app needs the app extra: pip install 'docagent[app]'")
@@ -71,14 +70,8 @@ def started(command: list[str], env: dict[str, str], log: Path):
     with log.open("w") as out:
         proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, log.read_text()
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).text == "ok":
-                    break
-            assert time.monotonic() < deadline, "docagent app did not come up"
-            time.sleep(0.5)
+        wait_until_up(proc, f"http://127.0.0.1:{port}/_stcore/health", lambda r: r.text == "ok", "docagent app",
+                      log.read_text)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()

@@ -12,13 +12,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests import factories
+from tests.processes import wait_until_up
 from tests.test_agents import INVOICE
 from tests.test_http_api import free_port
 
@@ -42,14 +41,7 @@ def app_server(store: Path, model: Path, *flags: str, password: str | None = Non
                                  *flags], env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, log.read_text()
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/_stcore/health", timeout=2).text == "ok":
-                    break
-            assert time.monotonic() < deadline, "docagent app did not come up"
-            time.sleep(0.5)
+        wait_until_up(proc, f"{url}/_stcore/health", lambda r: r.text == "ok", "docagent app", log.read_text)
         yield url
     finally:
         proc.terminate()

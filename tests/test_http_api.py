@@ -29,6 +29,7 @@ from connectors.http_api import ApiSettings, create_app  # noqa: E402
 from docagent.config import Settings  # noqa: E402
 from docagent.index.indexer import index_paths  # noqa: E402
 from tests import factories  # noqa: E402
+from tests.processes import wait_until_up  # noqa: E402
 from tests.scripted import scripted  # noqa: E402
 from tests.test_agents import INVOICE, REPORT, REVENUE  # noqa: E402
 
@@ -198,14 +199,8 @@ def test_docagent_serve_beyond_loopback_requires_the_token(indexed: Settings) ->
     proc = _serve(indexed.store, "0.0.0.0", port, "tok-123")  # noqa: S104 - the point of the test
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.communicate()[1]
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "docagent serve did not come up"
-            time.sleep(0.3)
+        wait_until_up(proc, url + "/health", lambda r: r.status_code == 200, "docagent serve",
+                      lambda: proc.communicate()[1])
         assert httpx.get(url + "/documents").status_code == 401
         ok = httpx.get(url + "/documents", headers={"Authorization": "Bearer tok-123"})
         assert ok.status_code == 200 and {d["doc"] for d in ok.json()["documents"]} >= {"invoice.pdf"}

@@ -21,6 +21,7 @@ pytest.importorskip("fastapi", reason="the HTTP API needs the server extra: pip 
 from docagent.config import Settings  # noqa: E402
 from docagent.index.indexer import index_paths  # noqa: E402
 from tests import factories  # noqa: E402
+from tests.processes import wait_until_up  # noqa: E402
 from tests.test_http_api import free_port  # noqa: E402
 
 ZEBRAS = [f"Field notes {i}: the zebra herds crossed the Mara river at dawn, {i * 40} animals counted." for i in range(1, 7)]
@@ -44,14 +45,8 @@ def serving(store: Path, *, host: str = "127.0.0.1", token: str | None = None,
                             stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.communicate()[1]
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "docagent serve did not come up"
-            time.sleep(0.3)
+        wait_until_up(proc, url + "/health", lambda r: r.status_code == 200, "docagent serve",
+                      lambda: proc.communicate()[1])
         yield url
     finally:
         proc.terminate()
