@@ -37,6 +37,7 @@ from docagent.tasks.extract import extract
 from docagent.tasks.qa import ask
 from docagent.types import (
     Answer,
+    AnswerSpan,
     Citation,
     Extraction,
     FailedFile,
@@ -52,6 +53,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Answer",
+    "AnswerSpan",
     "CalculationError",
     "ChartAnswer",
     "Citation",

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Answer", "Box", "Citation", "DocumentCard", "Heading", "Extraction", "FieldValue", "FailedFile", "IndexReport", "Page", "PageHit", "Widget", "Word"]
+__all__ = ["Answer", "AnswerSpan", "Box", "Citation", "DocumentCard", "Heading", "Extraction", "FieldValue", "FailedFile", "IndexReport", "Page", "PageHit", "Widget", "Word"]
 
 Box = tuple[float, float, float, float]
 
@@ -185,6 +185,27 @@ class Citation:
         return {"doc": self.doc, "page": self.page, "boxes": [list(b) for b in self.boxes]}
 
 
+@dataclass(frozen=True, slots=True)
+class AnswerSpan:
+    """Where on a page the answer stands: the value or sentence that carries it, and its box."""
+
+    text: str
+    """As printed on the page."""
+    doc: str
+    page: int
+    box: tuple[int, int, int, int]
+    """Page-image pixels around the span's words."""
+    kind: str = "value"
+    """``value`` (an amount, date, number or name printed next to the question's key words) or
+    ``sentence`` (the sentence that answers best)."""
+    score: float = 0.0
+    """How strongly the page supports it (0..1): the evidence test's score."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "doc": self.doc, "page": self.page, "box": list(self.box), "kind": self.kind,
+                "score": round(self.score, 3)}
+
+
 @dataclass(slots=True)
 class Answer:
     """What ``ask`` returns: the answer, the evidence to check it by, and how it was reached."""
@@ -206,12 +227,19 @@ class Answer:
     """The model's own words, before abstention replaced them."""
     evidence_images: list[Path] = field(default_factory=list)
     """Pages with their evidence boxes drawn, when asked for."""
+    answer_span: AnswerSpan | None = None
+    """Retrieval-only: the value or sentence most likely to answer, located on its page (None when abstained
+    or when no span stands out)."""
+    reason: str = ""
+    """Why it abstained (empty when it did not)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "answer": self.text,
             "mode": self.mode,
             "abstained": self.abstained,
+            "reason": self.reason,
+            "answer_span": self.answer_span.to_json() if self.answer_span else None,
             "citations": [c.to_json() for c in self.citations],
             "pages": [{"doc": p.doc, "page": p.page, "score": round(p.score, 6)} for p in self.pages],
             "timings_ms": {k: round(v, 1) for k, v in self.timings.items()},
@@ -222,25 +250,35 @@ class Answer:
 
 @dataclass(slots=True)
 class FieldValue:
-    """One extracted field: its value and where on which page it stands."""
+    """One extracted field: its value and where on which page it stands. Every requested field has one;
+    ``value`` is None when the document does not give it (``reason`` says why)."""
 
     value: Any
     page: int | None = None
     box: tuple[int, int, int, int] | None = None
     """Page-image pixels."""
     confidence: float = 0.0
+    """Calibrated: the share of values from this source and match quality that were right when measured
+    (benchmarks/extract.py)."""
     source: str = "vlm"
     """``acroform`` (read from the form widget), ``vlm`` (the model read the page), ``text`` (found next to
-    its label in the text layer or OCR, no model)."""
+    its label in the text layer or OCR, no model), ``none`` (not found)."""
     grounded: bool = False
     """The value was found on the page (its box is where)."""
+    needs_review: bool = False
+    """The value is doubtful (confidence below the measured threshold): a person should check it."""
+    label: str = ""
+    """For a form widget: the label printed beside it (or its tooltip), in words a person reads."""
+    reason: str = ""
+    """Why the value is null or flagged, in words (``the form field is empty``, ``not found on the pages``)."""
 
     def to_json(self) -> dict[str, Any]:
         value = self.value.isoformat() if hasattr(self.value, "isoformat") else self.value
         if type(value).__name__ == "Decimal":
             value = str(value)
         return {"value": value, "page": self.page, "box": list(self.box) if self.box else None,
-                "confidence": round(self.confidence, 3), "source": self.source}
+                "confidence": round(self.confidence, 3), "source": self.source, "grounded": self.grounded,
+                "needs_review": self.needs_review, "label": self.label, "reason": self.reason}
 
 
 @dataclass(slots=True)

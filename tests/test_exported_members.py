@@ -4,6 +4,7 @@ import docagent
 def test_public_names_are_pinned() -> None:
     assert docagent.__all__ == [
         "Answer",
+        "AnswerSpan",
         "CalculationError",
         "ChartAnswer",
         "Citation",
