@@ -180,9 +180,13 @@ class Citation:
     boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
     image: Path | None = None
     """The page image the boxes refer to."""
+    answer_box: tuple[int, int, int, int] | None = None
+    """Retrieval-only: the located answer on this page (also the first of ``boxes``; the rest mark the
+    question's words around it)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"doc": self.doc, "page": self.page, "boxes": [list(b) for b in self.boxes]}
+        return {"doc": self.doc, "page": self.page, "boxes": [list(b) for b in self.boxes],
+                "answer_box": list(self.answer_box) if self.answer_box else None}
 
 
 @dataclass(frozen=True, slots=True)

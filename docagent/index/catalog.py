@@ -398,6 +398,22 @@ class Catalog:
         return out
 
     # -- lexical search -----------------------------------------------------------------------
+    def rarity(self, terms: Iterable[str]) -> dict[str, float]:
+        """Each term's IDF over the passages of ready documents, ``ln(1 + (N - n + 0.5) / (n + 0.5))`` for N
+        passages, n of them holding it (stemmed as the lexical index stems): a word no document uses weighs
+        most. The passage count includes documents still being written (cheap; it moves the figure little)."""
+        db = self.reader()
+        total = db.execute("SELECT count(*) FROM passages_fts").fetchone()[0]
+        out = {}
+        for term in terms:
+            quoted = '"' + term.replace('"', "") + '"'
+            try:
+                n = db.execute("SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", [quoted]).fetchone()[0]
+            except sqlite3.OperationalError:
+                n = 0
+            out[term] = math.log(1 + (total - n + 0.5) / (n + 0.5))
+        return out
+
     def lexical(
         self,
         terms: list[str],

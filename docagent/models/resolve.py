@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from docagent.errors import ConfigError, ModelError
 
-__all__ = ["chat_model", "loaded_chat_model", "model_state"]
+__all__ = ["chat_model", "loaded_chat_model", "model_state", "try_chat_model"]
 
 
 def chat_model(name: str, **kwargs: Any) -> Any:
@@ -71,3 +71,21 @@ def model_state(name: str) -> tuple[str, str]:
         if name in _FAILED:
             return "failed", " ".join(str(_FAILED[name][1]).split())
     return "not loaded", "loads on first use"
+
+
+def try_chat_model(name: str) -> tuple[bool, str]:
+    """Whether the chat model ``name`` works now: loaded (a failure remembered from an earlier load is tried
+    again) and asked for one word. ``(True, what answered and how fast)`` or ``(False, why not)``; never
+    raises (the Settings page's "Test the model")."""
+    from langchain_core.messages import HumanMessage
+
+    with _LOCK:
+        _FAILED.pop(name, None)
+    start = time.perf_counter()
+    try:
+        llm = loaded_chat_model(name)
+        reply = llm.invoke([HumanMessage("Reply with the word OK.")], max_tokens=4)
+    except Exception as e:  # noqa: BLE001 - a diagnosis: every failure is its answer
+        return False, " ".join(str(e).split()) or type(e).__name__
+    text = reply.content if isinstance(reply.content, str) else str(reply.content)
+    return True, f"{type(llm).__name__} answered {' '.join(text.split())[:40]!r} in {time.perf_counter() - start:.1f} s"

@@ -27,6 +27,7 @@ from docagent.index.store import PageStore
 from docagent.retrieve import PageRetriever
 from docagent.tasks.chart import needs_arithmetic
 from docagent.tasks.grounding import answer_terms, coverage, match_boxes, tokens
+from docagent.tasks.locate import SUPPORTED, locate
 from docagent.tasks.prompts import DATA_RULE, message_text, page_blocks, quoted
 from docagent.types import Answer, Citation, Page, PageHit
 
@@ -112,9 +113,10 @@ def ask(
             timings["load_model"] = _ms(t)
         if not hits:
             answer = Answer(question, _abstain_text(question, 0), "vlm" if llm else "retrieval-only", True,
-                            notice=notice or "no indexed page matches the question")
+                            notice=notice or "no indexed page matches the question",
+                            reason="no indexed page matches the question")
         elif llm is None:
-            answer = _retrieval_only(question, hits, pages, related, notice)
+            answer = _retrieval_only(question, hits, pages, st, notice)
         else:
             try:
                 answer = (_computed(question, hits, pages, llm, st, settings, on_token, timings)
@@ -122,7 +124,7 @@ def ask(
                 answer = answer or _with_model(question, hits, pages, related, llm, on_token, timings,
                                                max_pages_per_prompt, page_text_chars, image_splitting)
             except ModelError as e:  # the server went away, the GPU ran out of memory: still show the evidence
-                answer = _retrieval_only(question, hits, pages, related,
+                answer = _retrieval_only(question, hits, pages, st,
                                          "retrieval-only: the model failed: " + " ".join(str(e).split()))
         answer.pages = hits
         if show_evidence is not None and answer.citations:
@@ -138,15 +140,35 @@ def _abstain_text(question: str, n_pages: int) -> str:
     return f'The documents do not say. Nothing in the {n_pages} pages that match best answers "{question.strip()}".'
 
 
-def _retrieval_only(question: str, hits: list[PageHit], pages: dict[tuple[str, int], Page], related: float,
+def _retrieval_only(question: str, hits: list[PageHit], pages: dict[tuple[str, int], Page], store: PageStore,
                     notice: str) -> Answer:
+    """No model: the evidence test (abstain when the best pages do not speak of what is asked), the value or
+    line most likely to answer, boxed, and the best passages (docagent.tasks.locate)."""
     terms = answer_terms(question)
-    citations, lines = [], ["Best-matching passages (no model read them):"]
-    for i, hit in enumerate(hits, 1):
+    found = locate(question, [pages[(h.doc, h.page)] for h in hits], store.catalog.rarity)
+    span = found.span
+    passages = [f"[{i}] {h.doc}, page {h.page}: {_snippet(pages[(h.doc, h.page)].text, terms)}" for i, h in enumerate(hits, 1)]
+    if span is None and found.support.share < SUPPORTED:
+        missing = ", ".join(found.support.missing[:4])
+        reason = (f"the best pages hold {found.support.share:.0%} of what the question asks about"
+                  + (f"; no page found mentions {missing}" if missing else ""))
+        lead = f"The documents do not say: {reason}."
+        return Answer(question, "\n".join([lead, "Closest passages (no model read them):", *passages]), "retrieval-only",
+                      True, notice=notice, reason=reason)
+    citations = []
+    for hit in hits:
         boxes, _ = match_boxes(pages[(hit.doc, hit.page)], terms)
-        citations.append(Citation(hit.doc, hit.page, boxes, hit.image))
-        lines.append(f"[{i}] {hit.doc}, page {hit.page}: {_snippet(pages[(hit.doc, hit.page)].text, terms)}")
-    return Answer(question, "\n".join(lines), "retrieval-only", related == 0.0, citations, notice=notice)
+        own = span is not None and (span.doc, span.page) == (hit.doc, hit.page)
+        citations.append(Citation(hit.doc, hit.page, [span.box, *boxes] if own else boxes, hit.image,
+                                  span.box if own else None))
+    if span is not None:  # the page with the answer first
+        citations.sort(key=lambda c: c.answer_box is None)
+        what = "Most likely answer" if span.kind == "value" else "Most relevant line"
+        lead = f"{what} (found without a model): {span.text} ({span.doc}, page {span.page})"
+    else:
+        lead = "No value stands out on the best pages."
+    return Answer(question, "\n".join([lead, "Best-matching passages (no model read them):", *passages]),
+                  "retrieval-only", False, citations, notice=notice, answer_span=span)
 
 
 def _snippet(text: str, terms: set[str], width: int = 60) -> str:
@@ -236,7 +258,7 @@ def _with_model(question: str, hits: list[PageHit], pages: dict[tuple[str, int],
         why = ("the model found no answer on the pages" if said_not_found
                else f"only {share:.0%} of the answer's words are on the pages, which match {related:.0%} of the question")
         return Answer(question, _abstain_text(question, len(hits)), "vlm", True, [], notice=f"abstained: {why}",
-                      model_reply=reply)
+                      model_reply=reply, reason=why)
     return Answer(question, reply.strip(), "vlm", False, citations, model_reply=reply)
 
 
@@ -271,14 +293,19 @@ def _as_number(text: str) -> Fraction | None:
 
 
 def evidence_image(citation: Citation) -> Any:
-    """The cited page image (PIL, RGB) with the citation's evidence boxes drawn in red."""
+    """The cited page image (PIL, RGB) with the citation's evidence boxes drawn in red, the located answer
+    (retrieval-only) in green."""
     from PIL import Image, ImageDraw
 
     with Image.open(citation.image) as src:
         image = src.convert("RGB")
     draw = ImageDraw.Draw(image)
     for box in citation.boxes:
-        draw.rectangle([box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2], outline=(220, 30, 30), width=3)
+        if box != citation.answer_box:
+            draw.rectangle([box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2], outline=(220, 30, 30), width=3)
+    if citation.answer_box:  # the located answer, apart from the question's words
+        box = citation.answer_box
+        draw.rectangle([box[0] - 4, box[1] - 4, box[2] + 4, box[3] + 4], outline=(20, 150, 60), width=5)
     return image
 
 

@@ -1,0 +1,226 @@
+"""Without a model: do the best pages support an answer, and where on them does it stand.
+
+    question -> its content words, each weighed by how rare it is in the store (IDF over passages)
+             -> evidence test: the best stretch of three lines on the pages holds what share of that weight;
+                below ``SUPPORTED`` the pages do not speak of what the question asks (a word no document
+                uses weighs most), and the answer abstains, naming the missing words
+             -> the kind of value the question wants (amount, percentage, date, year, count, name, any)
+             -> candidates: values of that kind printed right of the question's key words on their line, or
+                under them (a form's label above its value); each scored by how much of the question its
+                label carries, how well it fits the kind, and how near it stands
+             -> the best candidate is the answer span (its box is the evidence); no candidate: the line that
+                carries most of the question (a ``sentence``)
+
+Measured by ``python benchmarks/answers.py`` (answer location and abstention, no model).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from docagent.retrieve import lexical_terms
+from docagent.tasks.grounding import tokens
+from docagent.types import AnswerSpan, Page, Word
+
+__all__ = ["Located", "Support", "answer_kind", "lines_of", "locate", "support"]
+
+SUPPORTED = 0.5
+"""Share of the question's weight the best stretch of a page must hold for the pages to support an answer.
+Measured (benchmarks/answers.py): off-topic questions fall well below it, answerable ones above."""
+
+_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("percent", re.compile(r"\b(percent|percentage|per cent|proportion)\b|%")),
+    ("year", re.compile(r"\b(what|which) year\b|\byear (of|did|was|when)\b|\bin what year\b")),
+    ("date", re.compile(r"\bwhen\b|\bdate\b|\b(what|which) day\b|\bdated\b|\bdeadline\b")),
+    ("count", re.compile(r"\bhow many\b|\bnumber of\b|\bcount of\b")),
+    ("amount", re.compile(r"\bhow much\b|\b(total|amount|price|cost|costs|sum|balance|fee|fees|paid|payment|due|"
+                          r"revenue|revenues|sales|income|tax|gst|vat|salary|spend|spent|budget|profit|loss)\b")),
+    ("name", re.compile(r"^\s*who\b|\bwhich (company|organi[sz]ation|firm|vendor|store|shop|bank|person|country|city)\b"
+                        r"|\b(name of|company|vendor|seller|supplier|merchant|issuer|employer)\b")),
+)
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_FITS: dict[str, re.Pattern[str]] = {
+    "number": re.compile(r"[-+(]?(?:[a-z]{1,3}\$?|[$€£¥])?\s?\d[\d,. ]*%?\)?", re.I),
+    "percent": re.compile(r"[-+(]?\d[\d,.]*\s?%\)?"),
+    "year": re.compile(r"(?:fy)?(?:19|20)\d\d", re.I),
+    "count": re.compile(r"\d[\d,]*"),
+    "date": re.compile(
+        rf"\d{{1,4}}[/.\-]\d{{1,2}}[/.\-]\d{{1,4}}|\d{{1,2}}(st|nd|rd|th)?\s{_MONTH},?\s\d{{2,4}}|{_MONTH}\s\d{{1,2}}(st|nd|rd|th)?,?\s\d{{2,4}}"
+        rf"|{_MONTH},?\s\d{{4}}|(?:19|20)\d\d", re.I),
+}
+_LABEL_END = re.compile(r".*[:#]$")
+
+
+def answer_kind(question: str) -> str:
+    """What the question asks for: ``percent``, ``year``, ``date``, ``count``, ``amount``, ``name`` or ``any``."""
+    q = question.lower()
+    return next((kind for kind, pattern in _KINDS if pattern.search(q)), "any")
+
+
+def _stem(token: str) -> str:
+    for suffix in ("ies", "ing", "ed", "es", "s"):
+        if len(token) > len(suffix) + 3 and token.endswith(suffix):
+            return token[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return token
+
+
+def _stems(text: str) -> set[str]:
+    return {_stem(t) for t in tokens(text)}
+
+
+def lines_of(page: Page) -> list[list[Word]]:
+    """The page's words as printed lines, top to bottom: words in reading order whose middles share a line."""
+    lines: list[list[Word]] = []
+    for word in page.words:
+        mid = (word.box[1] + word.box[3]) / 2
+        if lines:
+            last = lines[-1][-1]
+            height = max(last.box[3] - last.box[1], 1.0)
+            if abs(mid - (last.box[1] + last.box[3]) / 2) < height * 0.6 and word.box[0] >= last.box[0] - 1:
+                lines[-1].append(word)
+                continue
+        lines.append([word])
+    return lines
+
+
+@dataclass(frozen=True)
+class Support:
+    """How much of the question the best pages carry."""
+
+    share: float
+    """Of the question's weight, the share held by the best stretch of three lines (0..1)."""
+    missing: tuple[str, ...]
+    """The question's words found on none of the pages, rarest first."""
+
+
+@dataclass(frozen=True)
+class Located:
+    span: AnswerSpan | None
+    support: Support
+
+
+class _Question:
+    def __init__(self, question: str, weights: Callable[[list[str]], dict[str, float]]) -> None:
+        terms = [t for t in lexical_terms(question) if len(t) > 1 or t.isdigit()]
+        rarity = weights(terms) if terms else {}
+        self.weight: dict[str, float] = {}
+        self.words: dict[str, str] = {}  # stem -> the question's word
+        for t in terms:
+            stem = _stem(t)
+            self.weight[stem] = max(self.weight.get(stem, 0.0), rarity.get(t, 1.0))
+            self.words.setdefault(stem, t)
+        self.total = sum(self.weight.values())
+        self.kind = answer_kind(question)
+
+    def share(self, stems: set[str]) -> float:
+        return sum(w for s, w in self.weight.items() if s in stems) / self.total if self.total else 0.0
+
+
+def support(question: str, pages: Sequence[Page], weights: Callable[[list[str]], dict[str, float]]) -> Support:
+    """How well ``pages`` carry ``question`` (see :class:`Support`); ``weights`` gives each word's rarity."""
+    return _support(_Question(question, weights), pages)
+
+
+def _support(q: _Question, pages: Sequence[Page]) -> Support:
+    best, seen = 0.0, set()
+    for page in pages:
+        lines = [_stems(" ".join(w.text for w in line)) for line in lines_of(page)] or [_stems(page.text)]
+        for stems in lines:
+            seen |= stems & q.weight.keys()
+        for i in range(len(lines)):
+            best = max(best, q.share(set().union(*lines[max(0, i - 1) : i + 2])))
+    missing = sorted(q.weight.keys() - seen, key=lambda s: -q.weight[s])
+    return Support(round(best, 4), tuple(q.words[s] for s in missing))
+
+
+def locate(question: str, pages: Sequence[Page], weights: Callable[[list[str]], dict[str, float]]) -> Located:
+    """The evidence test and, when the pages pass it, the value (or line) most likely to answer, with its box.
+    ``pages`` best first; ``weights`` gives each word's rarity (``Catalog.rarity``)."""
+    q = _Question(question, weights)
+    found = _support(q, pages)
+    if found.share < SUPPORTED:
+        return Located(None, found)
+    best: tuple[float, AnswerSpan] | None = None
+    for rank, page in enumerate(pages):
+        for score, words, kind in _candidates(q, page):
+            score *= 1 - 0.04 * rank
+            if best is None or score > best[0]:
+                box = page.to_pixels((min(w.box[0] for w in words), min(w.box[1] for w in words),
+                                      max(w.box[2] for w in words), max(w.box[3] for w in words)))
+                best = (score, AnswerSpan(" ".join(w.text for w in words), page.doc, page.number, box, kind,
+                                          round(min(1.0, score), 4)))
+    return Located(best[1] if best else None, found)
+
+
+def _fits(text: str, kind: str) -> float:
+    """How well ``text`` reads as the kind of value asked for: 1 fits, 0.5 a value of another kind, 0 none."""
+    text = text.strip(" :;,")
+    number = bool(_FITS["number"].fullmatch(text)) and any(c.isdigit() for c in text)
+    if kind in ("percent", "year", "count", "date"):
+        if _FITS[kind].fullmatch(text):
+            return 0.6 if kind == "date" and _FITS["year"].fullmatch(text) else 1.0
+        return 0.4 if number else 0.0
+    if kind == "amount":
+        if number and not _FITS["year"].fullmatch(text):
+            return 1.0 if re.search(r"\d[.,]\d\d\)?$|[$€£¥]|^[a-z]{1,3}\$?\d", text, re.I) else 0.8
+        return 0.0
+    if kind == "name":
+        words = text.split()
+        return 1.0 if words and all(w[:1].isupper() or not w[:1].isalpha() for w in words) and not number else 0.0
+    return 0.8 if text else 0.0
+
+
+def _spans(words: list[Word], kind: str) -> list[tuple[int, int, float]]:
+    """``(start, end, fit)`` of the spans of ``words`` that read as ``kind``: values of up to 4 words, shorter
+    preferred; a name or free text as long as it runs (up to 8 words, never over the next label)."""
+    out = []
+    text_like = kind in ("name", "any")
+    for i in range(len(words)):
+        longest: tuple[int, int, float] | None = None
+        for j in range(i + 1, min(len(words), i + (8 if text_like else 4)) + 1):
+            if j > i + 1 and _LABEL_END.fullmatch(words[j - 2].text):
+                break  # a span does not run over the next label ("Date:")
+            fit = _fits(" ".join(w.text for w in words[i:j]), kind)
+            if fit and text_like:
+                longest = (i, j, fit)
+            elif fit:
+                out.append((i, j, fit * (1.0 if j == i + 1 else 0.95)))
+            elif text_like:
+                break
+        if longest:
+            out.append(longest)
+    return out
+
+
+def _candidates(q: _Question, page: Page) -> list[tuple[float, list[Word], str]]:
+    lines = lines_of(page)
+    stems = [[_stems(w.text) for w in line] for line in lines]
+    out: list[tuple[float, list[Word], str]] = []
+    kind = "value"
+    for n, line in enumerate(lines):
+        above = set().union(*stems[n - 1]) if n else set()
+        for i, j, fit in _spans(line, q.kind if q.kind != "any" else "any"):
+            if all(s <= q.weight.keys() for s in stems[n][i:j]):
+                continue  # the question's own words are no answer
+            left = q.share(set().union(*stems[n][:i]))
+            gap = next((i - k - 1 for k in range(i - 1, -1, -1) if stems[n][k] & q.weight.keys()), i)
+            # a label above the value: the previous line, when it stands over the value
+            x0, x1 = line[i].box[0], line[j - 1].box[2]
+            over = n and any(w.box[0] < x1 + 40 and w.box[2] > x0 - 40 for w in lines[n - 1])
+            label = max(left * 0.97 ** gap, q.share(above) * 0.85 if over else 0.0,
+                        q.share(set().union(*(s for m in range(max(0, n - 2), min(len(lines), n + 3)) for s in stems[m]))) * 0.5)
+            if q.kind == "any":
+                if i == 0 or not (left and gap <= 1):
+                    continue  # any value: only what follows its label on the line
+                label = left * 0.97 ** gap
+            score = label * fit
+            if score > 0:
+                out.append((score, line[i:j], kind))
+    if not out:  # no value of the kind asked for: the line that carries most of the question
+        for n, line in enumerate(lines):
+            share = q.share(set().union(*stems[n]))
+            if share:
+                out.append((share * 0.6, line, "sentence"))
+    return out
