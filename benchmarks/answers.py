@@ -7,7 +7,9 @@ Answerable questions, each asked within its own document, whose answer is printe
 * generated: invoices, statements, reports and forms this script writes (labels right of values, above them,
   in tables, in sentences), with questions about their values;
 * SROIE receipts (OCR): "What is the total amount?" and "What is the date of the receipt?" with the official
-  labels; FUNSD forms (OCR): "What is the <printed key>?" for each key -> answer link;
+  labels; FUNSD forms (OCR): "What is the <printed key>?" for each key -> answer link
+  (keys that are only stop words, like "From:", and keys printed more than once, like a column header over many
+  answers, are left out: they ask nothing or have no single answer);
 * MMLongBench-Doc: the questions whose answer string stands on their evidence page's text.
 
 A question counts only when its answer's words are found on its page after indexing (OCR may misread them).
@@ -143,14 +145,19 @@ def sroie(n: int) -> tuple[list[Path], list[dict]]:
 
 def funsd(n: int) -> tuple[list[Path], list[dict]]:
     rows = [json.loads(line) for line in require(DATA / "funsd" / "funsd_kv_pairs.jsonl").open()]
+    from docagent.retrieve import lexical_terms
+
     rows = [r for r in rows if r["split"] == "test"][:n]
     files, labels = [], []
     for row in rows:
         path = DATA / "funsd" / row["image"]
         files.append(path)
+        keys = [" ".join(p["question"].strip(" :").split()).lower() for p in row["pairs"]]
         for pair in row["pairs"]:
+            if keys.count(" ".join(pair["question"].strip(" :").split()).lower()) > 1:
+                continue  # a column header with many answers under it: no one answer to locate
             key = " ".join(pair["question"].strip(" :").split()).lower()
-            if len(key) >= 3 and pair["answer"].strip() and len(pair["answer"].split()) <= 8:
+            if lexical_terms(key) and pair["answer"].strip() and len(pair["answer"].split()) <= 8:
                 labels.append({"set": "funsd", "doc": path.name, "page": 1, "question": f"What is the {key}?",
                                "answer": pair["answer"]})
     return files, labels
@@ -208,6 +215,7 @@ def main() -> None:
     from docagent.config import Settings
     from docagent.index.store import PageStore
     from docagent.tasks.grounding import answer_terms, coverage, match_boxes
+    from docagent.tasks.locate import support
 
     labels = generated(args.work / "generated")
     files = sorted((args.work / "generated").glob("*.pdf"))
@@ -227,7 +235,8 @@ def main() -> None:
     with PageStore(settings) as store:
         usable = []
         for lb in labels:
-            if store.document(lb["doc"]) is None:
+            rec = store.document(lb["doc"])
+            if rec is None or not 1 <= lb["page"] <= rec.pages:  # a few MMLongBench rows name page 0
                 continue
             runs = answer_boxes(store.page(lb["doc"], lb["page"]), lb["answer"])
             if runs:
@@ -244,6 +253,9 @@ def main() -> None:
             row["abstained"].append(answer.abstained)
             row["base_located"].append(any(_overlaps(b, runs) for b in old_boxes))
             row["base_abstained"].append(coverage(terms, [p.text for p in pages]) == 0.0)
+            sup = support(lb["question"], pages, store.catalog.rarity)
+            row["support"].append(sup.share)
+            row["pages_support"].append(sup.pages_share)
             if len(examples) < 400:
                 examples.append({**lb, "span": span.to_json() if span else None, "located": located,
                                  "abstained": answer.abstained, "reason": answer.reason})
@@ -252,6 +264,9 @@ def main() -> None:
             pages = [store.page(h.doc, h.page) for h in answer.pages]
             per["off-topic"]["abstained"].append(answer.abstained)
             per["off-topic"]["base_abstained"].append(coverage(answer_terms(q), [p.text for p in pages]) == 0.0)
+            sup = support(q, pages, store.catalog.rarity)
+            per["off-topic"]["support"].append(sup.share)
+            per["off-topic"]["pages_support"].append(sup.pages_share)
             examples.append({"set": "off-topic", "question": q, "abstained": answer.abstained, "reason": answer.reason,
                              "span": answer.answer_span.to_json() if answer.answer_span else None})
     ask_s = time.perf_counter() - t0
@@ -261,6 +276,8 @@ def main() -> None:
 
     answerable = {k: sum((per[s][k] for s in per if s != "off-topic"), []) for k in
                   ("located", "abstained", "base_located", "base_abstained")}
+    supports = {s: sorted(row.pop("support")) for s, row in per.items()}
+    supports |= {s + " (pages)": sorted(row.pop("pages_support")) for s, row in per.items()}
     table = {s: {k: rate(v) for k, v in row.items()} | {"n": len(row["abstained"])} for s, row in per.items()}
     table["all answerable"] = {k: rate(v) for k, v in answerable.items()} | {"n": len(answerable["located"])}
     print(f"\nindexed {len(files)} files in {index_s:.0f} s; {sum(t['n'] for s, t in table.items() if s != 'all answerable')} "
@@ -271,7 +288,10 @@ def main() -> None:
             return "-" if t.get(key) is None else f"{t[key]:.1f}"
         print(f"{s:<16}{t['n']:>5}  {cell('located'):>10} {cell('base_located'):>9}  {cell('abstained'):>12} "
               f"{cell('base_abstained'):>9}")
-    out = write_results("answers", {"table": table, "index_seconds": index_s, "ask_seconds": ask_s,
+    print("\nevidence support (share of the question's weight on the best 3 lines), deciles per set:")
+    for s, values in supports.items():
+        print(f"  {s:<14}", " ".join(f"{values[min(len(values) - 1, len(values) * d // 10)]:.2f}" for d in range(10)))
+    out = write_results("answers", {"table": table, "supports": supports, "index_seconds": index_s, "ask_seconds": ask_s,
                                     "args": {k: str(v) for k, v in vars(args).items()}, "examples": examples})
     print(f"\nwrote {out}")
 

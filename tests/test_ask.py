@@ -17,7 +17,7 @@ from docagent.evaluation.qa import Label, evaluate_qa, load_labels, score_answer
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.models import ChatIdefics2
-from docagent.tasks.qa import NOT_FOUND, ask
+from docagent.tasks.qa import NOT_FOUND, ask, evidence_image
 from docagent.types import Answer
 from tests import factories
 from tests.scripted import scripted
@@ -251,3 +251,81 @@ def test_a_server_url_picks_the_remote_backend(store: PageStore, settings) -> No
     images = [b for m in sent["messages"] for b in (m["content"] if isinstance(m["content"], list) else [])
               if b["type"] == "image_url"]
     assert len(images) == 2 and images[0]["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+# ------------------------------------------------------------------- retrieval-only: locate or abstain
+
+
+@pytest.fixture
+def invoice_store(store: PageStore, docs_dir: Path) -> PageStore:
+    factories.text_pdf(docs_dir / "acme-invoice.pdf", [
+        "ACME Supplies Ltd\nInvoice\nInvoice number: INV-2024-0042\nInvoice date: 12 March 2024\n"
+        "Paper A4 10 45.00\nSubtotal: 9,810.00\nTax: 621.54\nTotal amount due: 10,431.54\nDue date: 11 April 2024"])
+    factories.text_pdf(docs_dir / "survey.pdf", ["Survey of members 2018\nTotal for all 65+ respondents: see annex B.\n"
+                                                 "The board met 6 times during the year."])
+    assert not index_paths([docs_dir], store=store, progress=False).failed
+    return store
+
+
+def _no_model(settings, tmp_path: Path):  # noqa: ANN001, ANN202
+    return settings.model_copy(update={"vlm_model": str(tmp_path / "no-such-model")})
+
+
+def test_without_a_model_the_value_is_boxed_not_the_question(invoice_store: PageStore, settings, tmp_path: Path) -> None:
+    answer = ask("What is the total amount due on the invoice?", store=invoice_store, settings=_no_model(settings, tmp_path))
+    assert answer.mode == "retrieval-only" and not answer.abstained
+    span = answer.answer_span
+    value = _word_box(invoice_store, "acme-invoice.pdf", 1, "10,431.54")
+    assert span is not None and (span.text, span.doc, span.page, span.kind) == ("10,431.54", "acme-invoice.pdf", 1, "value")
+    assert span.box == value
+    first = answer.citations[0]
+    assert (first.doc, first.page, first.answer_box) == ("acme-invoice.pdf", 1, value) and first.boxes[0] == value
+    assert _word_box(invoice_store, "acme-invoice.pdf", 1, "Total") in first.boxes[1:]  # the question's words: context
+    assert answer.text.splitlines()[0] == "Most likely answer (found without a model): 10,431.54 (acme-invoice.pdf, page 1)"
+    drawn = evidence_image(first)
+    assert drawn.getpixel((value[0] - 4, value[1] - 4)) == (20, 150, 60)  # the answer drawn apart, in green
+    payload = json.loads(json.dumps(answer.to_json()))
+    assert payload["answer_span"]["text"] == "10,431.54" and payload["abstained"] is False and payload["reason"] == ""
+    assert payload["citations"][0]["answer_box"] == list(value)
+
+
+@pytest.mark.parametrize(("question", "value"), [
+    ("What is the invoice number?", "INV-2024-0042"),
+    ("When is payment due?", "11 April 2024"),
+    ("How many times did the board meet?", "6"),
+])
+def test_without_a_model_the_value_of_the_kind_asked_for_is_located(invoice_store: PageStore, settings, tmp_path: Path,
+                                                                    question: str, value: str) -> None:
+    answer = ask(question, store=invoice_store, settings=_no_model(settings, tmp_path))
+    assert not answer.abstained and answer.answer_span is not None and answer.answer_span.text == value
+
+
+def test_without_a_model_an_off_topic_question_abstains_and_lists_what_was_closest(
+        invoice_store: PageStore, settings, tmp_path: Path) -> None:
+    answer = ask("Who won the 2018 FIFA World Cup?", store=invoice_store, settings=_no_model(settings, tmp_path))
+    assert answer.mode == "retrieval-only" and answer.abstained and answer.answer_span is None
+    assert "fifa" in answer.reason and "cup" in answer.reason
+    lines = answer.text.splitlines()
+    assert lines[0].startswith("The documents do not say:") and lines[1] == "Closest passages (no model read them):"
+    assert lines[2].startswith("[1] ") and answer.pages and not answer.citations
+    payload = answer.to_json()
+    assert payload["abstained"] is True and payload["answer_span"] is None and "fifa" in payload["reason"]
+
+
+def test_cli_and_agent_tool_carry_the_answer_span(invoice_store: PageStore, settings, tmp_path: Path, capsys) -> None:
+    from docagent.agents.tools import make_tools
+
+    invoice_store.close()
+    argv = ["ask", "What is the total amount due on the invoice?", "--store", str(settings.store), "--model",
+            str(tmp_path / "nothing-here")]
+    assert main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["answer_span"]["text"] == "10,431.54" and out["answer_span"]["page"] == 1
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith("Most likely answer (found without a model): 10,431.54")
+    with PageStore(_no_model(settings, tmp_path)) as st:
+        tool = make_tools(store=st, settings=_no_model(settings, tmp_path))[1]
+        message = tool.invoke({"name": tool.name, "args": {"question": "Who won the 2018 FIFA World Cup?"}, "id": "1",
+                               "type": "tool_call"})
+    content = json.loads(message.content)
+    assert content["abstained"] is True and "fifa" in content["reason"]

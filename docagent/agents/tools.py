@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from langchain_core.tools import BaseTool, ToolException, tool
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from docagent.config import Settings
 from docagent.errors import CalculationError, DocagentError
@@ -73,7 +73,7 @@ def _invalid_arguments(error: ValidationError) -> str:
 def _compact(value: Any) -> Any:
     """The artifact without evidence boxes and page-image paths: what a model needs to read."""
     if isinstance(value, dict):
-        return {k: _compact(v) for k, v in value.items() if k not in ("boxes", "box", "image", "evidence_images")}
+        return {k: _compact(v) for k, v in value.items() if k not in ("boxes", "box", "answer_box", "image", "evidence_images")}
     if isinstance(value, list):
         return [_compact(v) for v in value]
     return value
@@ -155,6 +155,10 @@ DocNames = Annotated[list[str] | None, Field(description="only these documents (
 def _answer_json(answer: Answer) -> dict[str, Any]:
     out = {"answer": answer.text, "abstained": answer.abstained, "mode": answer.mode,
            "citations": [c.to_json() for c in answer.citations]}
+    if answer.answer_span:
+        out["answer_span"] = answer.answer_span.to_json()
+    if answer.reason:
+        out["reason"] = answer.reason
     if answer.notice:
         out["notice"] = answer.notice
     return out
@@ -204,8 +208,9 @@ class AskDocumentsTool(DocumentTool):
     name: str = "ask_documents"
     description: str = (
         "Answer a question from the indexed documents. Returns the answer with the pages it cites (doc, page), "
-        "or abstained=true when the documents do not say. Without a vision-language model (mode "
-        "retrieval-only) it returns the best passages instead of an answer."
+        "or abstained=true (with the reason) when the documents do not say. Without a vision-language model (mode "
+        "retrieval-only) it returns the best passages, led by the value most likely to answer (answer_span, found "
+        "beside the question's words; check it) instead of a read answer."
     )
     args_schema: type[BaseModel] = AskArgs
 
@@ -248,8 +253,14 @@ class ReadPageTool(DocumentTool):
 
 class FieldArg(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z_]\w*$", description="field name: letters, digits and underscores")
-    type: Literal["str", "int", "float", "decimal", "date", "bool"] = Field(default="str", description="value type")
+    type: Literal["str", "int", "float", "decimal", "date", "bool"] = Field(
+        default="str", description="value type; none given: str")
     description: str = Field(default="", description="what the field is, as a person would describe it")
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _untyped_is_text(cls, value: object) -> object:
+        return value.strip().lower() or "str" if isinstance(value, str) else "str" if value is None else value
 
 
 class ExtractArgs(BaseModel):
@@ -262,7 +273,8 @@ class ExtractFieldsTool(DocumentTool):
     name: str = "extract_fields"
     description: str = (
         "Extract fields from an indexed document (a form, receipt, invoice or contract) into typed values. "
-        "Returns each field's value with the page it was found on and a confidence; value null when absent."
+        "Returns every field asked for: its value with the page it was found on, a calibrated confidence, "
+        "needs_review when doubtful, and the form field's printed label; value null with a reason when absent."
     )
     args_schema: type[BaseModel] = ExtractArgs
 
@@ -274,10 +286,7 @@ class ExtractFieldsTool(DocumentTool):
         specs = [FieldSpec(f.name, f.type, f.description) for f in fields] if fields else None
         [result] = extract(docs=[doc], schema=specs, store=store, settings=self.settings, llm=self.llm,
                            model=self._model_name())
-        out = {"doc": doc, **{k: v for k, v in result.to_json().items() if k != "doc"}}
-        for name in [f.name for f in fields or []]:
-            out["fields"].setdefault(name, {"value": None, "page": None, "confidence": 0.0})
-        return out
+        return {"doc": doc, **{k: v for k, v in result.to_json().items() if k != "doc"}}
 
 
 # -------------------------------------------------------------------------------- chart_compute

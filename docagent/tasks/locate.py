@@ -42,12 +42,12 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _FITS: dict[str, re.Pattern[str]] = {
-    "number": re.compile(r"[-+(]?(?:[a-z]{1,3}\$?|[$€£¥])?\s?\d[\d,. ]*%?\)?", re.I),
+    "number": re.compile(r"[-+(]?(?:rm|rs|usd|eur|gbp|sgd|myr|inr|chf|cad|aud|[a-z]?\$|[€£¥])?\s?\d[\d,. ]*%?\)?", re.I),
     "percent": re.compile(r"[-+(]?\d[\d,.]*\s?%\)?"),
     "year": re.compile(r"(?:fy)?(?:19|20)\d\d", re.I),
     "count": re.compile(r"\d[\d,]*"),
     "date": re.compile(
-        rf"\d{{1,4}}[/.\-]\d{{1,2}}[/.\-]\d{{1,4}}|\d{{1,2}}(st|nd|rd|th)?\s{_MONTH},?\s\d{{2,4}}|{_MONTH}\s\d{{1,2}}(st|nd|rd|th)?,?\s\d{{2,4}}"
+        rf"\d{{1,4}}[/.\-]\d{{1,2}}[/.\-]\d{{1,4}}|\d{{1,2}}[\s/.\-]+{_MONTH}[\s/.,\-]+\d{{2,4}}|\d{{1,2}}(st|nd|rd|th)?\s{_MONTH},?\s\d{{2,4}}|{_MONTH}\s\d{{1,2}}(st|nd|rd|th)?,?\s\d{{2,4}}"
         rf"|{_MONTH},?\s\d{{4}}|(?:19|20)\d\d", re.I),
 }
 _LABEL_END = re.compile(r".*[:#]$")
@@ -59,7 +59,32 @@ def answer_kind(question: str) -> str:
     return next((kind for kind, pattern in _KINDS if pattern.search(q)), "any")
 
 
+_SAME = {"no": "number", "nr": "number", "num": "number", "qty": "quantity", "amt": "amount", "tel": "telephone",
+         "phone": "telephone", "dt": "date", "addr": "address", "inv": "invoice", "ref": "reference"}
+"""Abbreviations printed on forms and receipts, read as the word they stand for."""
+_SAME.update((past, verb) for verb, forms in {
+    "grow": "grew grown", "rise": "rose risen", "fall": "fell fallen", "win": "won", "pay": "paid", "sell": "sold",
+    "buy": "bought", "spend": "spent", "meet": "met", "make": "made", "take": "took taken", "give": "gave given",
+    "hold": "held", "begin": "began begun", "lead": "led", "build": "built", "write": "wrote written", "find": "found",
+    "leave": "left", "send": "sent", "keep": "kept", "bring": "brought", "think": "thought", "teach": "taught",
+    "choose": "chose chosen", "drive": "drove driven", "eat": "ate eaten", "go": "went gone", "see": "saw seen",
+    "know": "knew known", "show": "showed shown", "draw": "drew drawn", "fly": "flew flown", "run": "ran",
+    "become": "became", "come": "came", "get": "got gotten", "lose": "lost", "tell": "told", "speak": "spoke spoken",
+}.items() for past in forms.split())
+_ABOUT = frozenset("""receipt invoice report form letter memo statement document file paper article sheet table chart
+    figure slide bill brochure manual guide mentioned mention written write word integer rounded round return answer
+    format appropriate exact exactly first second third last top bottom cover combined entire present according
+    stated state says""".split())
+"""Words about the document or the question rather than what the document says (its kind, where on it, how to
+answer): they count little in the evidence test ("the date of the receipt": a receipt rarely prints the word;
+"return a rounded integer")."""
+_CUES = {"amount": {"amount", "sum", "value"}, "date": {"date", "day"}, "year": {"year"}, "count": {"number", "count"},
+         "percent": {"percentage", "percent", "share", "proportion"}}
+"""Words that say which kind of value is wanted rather than which one: they weigh half."""
+
+
 def _stem(token: str) -> str:
+    token = _SAME.get(token, token)
     for suffix in ("ies", "ing", "ed", "es", "s"):
         if len(token) > len(suffix) + 3 and token.endswith(suffix):
             return token[: -len(suffix)] + ("y" if suffix == "ies" else "")
@@ -70,10 +95,24 @@ def _stems(text: str) -> set[str]:
     return {_stem(t) for t in tokens(text)}
 
 
+_GLUED = re.compile(r"([^\W\d_][\w.]*[:#])(\S+)")
+
+
+def _unglued(word: Word) -> list[Word]:
+    """A label run together with its value ("DATE:20/01/2018", as OCR reads it) as two words, the box shared
+    out by characters."""
+    m = _GLUED.fullmatch(word.text)
+    if not m:
+        return [word]
+    x0, y0, x1, y1 = word.box
+    cut = x0 + (x1 - x0) * len(m.group(1)) / len(word.text)
+    return [Word(m.group(1), (x0, y0, cut, y1)), Word(m.group(2), (cut, y0, x1, y1))]
+
+
 def lines_of(page: Page) -> list[list[Word]]:
     """The page's words as printed lines, top to bottom: words in reading order whose middles share a line."""
     lines: list[list[Word]] = []
-    for word in page.words:
+    for word in (part for w in page.words for part in _unglued(w)):
         mid = (word.box[1] + word.box[3]) / 2
         if lines:
             last = lines[-1][-1]
@@ -93,6 +132,8 @@ class Support:
     """Of the question's weight, the share held by the best stretch of three lines (0..1)."""
     missing: tuple[str, ...]
     """The question's words found on none of the pages, rarest first."""
+    pages_share: float = 0.0
+    """Of the question's weight, the share found anywhere on the pages."""
 
 
 @dataclass(frozen=True)
@@ -105,14 +146,18 @@ class _Question:
     def __init__(self, question: str, weights: Callable[[list[str]], dict[str, float]]) -> None:
         terms = [t for t in lexical_terms(question) if len(t) > 1 or t.isdigit()]
         rarity = weights(terms) if terms else {}
+        self.kind = answer_kind(question)
         self.weight: dict[str, float] = {}
         self.words: dict[str, str] = {}  # stem -> the question's word
+        cues = _CUES.get(self.kind, set())
         for t in terms:
             stem = _stem(t)
-            self.weight[stem] = max(self.weight.get(stem, 0.0), rarity.get(t, 1.0))
+            weight = rarity.get(t, 1.0) * (0.2 if stem in _ABOUT else 0.5 if stem in cues else 1.0)
+            self.weight[stem] = max(self.weight.get(stem, 0.0), weight)
             self.words.setdefault(stem, t)
         self.total = sum(self.weight.values())
-        self.kind = answer_kind(question)
+        self.content = {s for s in self.weight if s not in _ABOUT and s not in cues}
+        """The words that say what is asked about (not its kind of value, not the document)."""
 
     def share(self, stems: set[str]) -> float:
         return sum(w for s, w in self.weight.items() if s in stems) / self.total if self.total else 0.0
@@ -125,14 +170,22 @@ def support(question: str, pages: Sequence[Page], weights: Callable[[list[str]],
 
 def _support(q: _Question, pages: Sequence[Page]) -> Support:
     best, seen = 0.0, set()
+    cues = _CUES.get(q.kind, set()) & q.weight.keys()
     for page in pages:
-        lines = [_stems(" ".join(w.text for w in line)) for line in lines_of(page)] or [_stems(page.text)]
+        lines = []
+        for line in lines_of(page):  # a value of the kind asked for stands for the words asking for it ("%")
+            stems = _stems(" ".join(w.text for w in line))
+            lines.append(stems | cues if cues and _spans(line, q.kind) else stems)
+        lines = lines or [_stems(page.text)]
         for stems in lines:
             seen |= stems & q.weight.keys()
         for i in range(len(lines)):
             best = max(best, q.share(set().union(*lines[max(0, i - 1) : i + 2])))
     missing = sorted(q.weight.keys() - seen, key=lambda s: -q.weight[s])
-    return Support(round(best, 4), tuple(q.words[s] for s in missing))
+    if not q.content and q.kind not in ("any", "name"):  # "What is the date?": a date on the page is the evidence
+        typed = any(_spans(line, q.kind) for page in pages for line in lines_of(page))
+        best = max(best, 1.0 if typed else 0.0)
+    return Support(round(best, 4), tuple(q.words[s] for s in missing), round(q.share(seen), 4))
 
 
 def locate(question: str, pages: Sequence[Page], weights: Callable[[list[str]], dict[str, float]]) -> Located:
@@ -166,10 +219,13 @@ def _fits(text: str, kind: str) -> float:
         if number and not _FITS["year"].fullmatch(text):
             return 1.0 if re.search(r"\d[.,]\d\d\)?$|[$€£¥]|^[a-z]{1,3}\$?\d", text, re.I) else 0.8
         return 0.0
+    words = text.split()
     if kind == "name":
-        words = text.split()
         return 1.0 if words and all(w[:1].isupper() or not w[:1].isalpha() for w in words) and not number else 0.0
-    return 0.8 if text else 0.0
+    if not words or _LABEL_END.fullmatch(words[-1]):
+        return 0.0  # a label is no value
+    value_like = any(c.isdigit() for c in text) or all(w[:1].isupper() for w in words if w[:1].isalpha())
+    return (1.0 if value_like else 0.6) * (1.0 if len(words) <= 5 else 0.85)
 
 
 def _spans(words: list[Word], kind: str) -> list[tuple[int, int, float]]:
@@ -186,7 +242,7 @@ def _spans(words: list[Word], kind: str) -> list[tuple[int, int, float]]:
             if fit and text_like:
                 longest = (i, j, fit)
             elif fit:
-                out.append((i, j, fit * (1.0 if j == i + 1 else 0.95)))
+                out.append((i, j, fit * (1.0 if j == i + 1 else 0.85)))
             elif text_like:
                 break
         if longest:
@@ -202,15 +258,15 @@ def _candidates(q: _Question, page: Page) -> list[tuple[float, list[Word], str]]
     for n, line in enumerate(lines):
         above = set().union(*stems[n - 1]) if n else set()
         for i, j, fit in _spans(line, q.kind if q.kind != "any" else "any"):
-            if all(s <= q.weight.keys() for s in stems[n][i:j]):
-                continue  # the question's own words are no answer
+            if stems[n][i] & q.weight.keys() and not any(c.isdigit() for c in line[i].text):
+                continue  # an answer does not start with the question's own words
             left = q.share(set().union(*stems[n][:i]))
             gap = next((i - k - 1 for k in range(i - 1, -1, -1) if stems[n][k] & q.weight.keys()), i)
             # a label above the value: the previous line, when it stands over the value
             x0, x1 = line[i].box[0], line[j - 1].box[2]
             over = n and any(w.box[0] < x1 + 40 and w.box[2] > x0 - 40 for w in lines[n - 1])
             label = max(left * 0.97 ** gap, q.share(above) * 0.85 if over else 0.0,
-                        q.share(set().union(*(s for m in range(max(0, n - 2), min(len(lines), n + 3)) for s in stems[m]))) * 0.5)
+                        q.share(set().union(*(s for m in range(max(0, n - 2), min(len(lines), n + 3)) for s in stems[m]))) * 0.35)
             if q.kind == "any":
                 if i == 0 or not (left and gap <= 1):
                     continue  # any value: only what follows its label on the line
