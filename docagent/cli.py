@@ -307,12 +307,18 @@ def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
                       progress=not (args.quiet or args.json))
     if args.out:
         _write_extractions(args.out, results)
+    from docagent.tasks.extract import NO_FIELDS
+
     lines = []
     for r in results:
-        lines.append(r.doc + ("" if not r.errors else "  (" + "; ".join(r.errors) + ")"))
+        errors = [e + (" (--schema or --fields)" if e == NO_FIELDS else "") for e in r.errors]
+        lines.append(r.doc + ("" if not errors else "  (" + "; ".join(errors) + ")"))
         for name, v in r.fields.items():
-            where = f"page {v.page}" if v.page else "not found on the page"
-            lines.append(f"  {name}: {v.to_json()['value']!r}  [{v.source}, {where}, confidence {v.confidence:.2f}]")
+            value = "null" if v.value is None else repr(v.to_json()["value"])
+            about = [v.source, *([f"page {v.page}"] if v.page else []),
+                     *([f"confidence {v.confidence:.2f}"] if v.source != "none" else [])]
+            lines.append(f"  {name}: {value}  [{', '.join(about)}]" + (f"  label: {v.label!r}" if v.label else "")
+                         + ("  CHECK IT" if v.needs_review else "") + (f"  ({v.reason})" if v.reason else ""))
     _emit(args, {"documents": [r.to_json() for r in results]}, "\n".join(lines))
     return EXIT_FAILED if any(r.errors for r in results) else EXIT_OK
 
@@ -437,7 +443,8 @@ def _eval_extract(args: argparse.Namespace, settings: Settings) -> int:
         report = evaluate_extraction(labels, run, progress=not args.quiet)
     m = report["metrics"]
     text = (f"{m['documents']} documents, {m['fields_gold']} labelled values\n"
-            f"precision {m['precision']:.3f}  recall {m['recall']:.3f}  F1 {m['f1']:.3f}  grounding rate {m['grounding_rate']:.3f}")
+            f"precision {m['precision']:.3f}  recall {m['recall']:.3f}  F1 {m['f1']:.3f}  grounding rate {m['grounding_rate']:.3f}\n"
+            f"not flagged needs_review: precision {m['unflagged_precision']:.3f}  recall {m['unflagged_recall']:.3f}")
     _emit(args, report, text)
     return EXIT_OK
 

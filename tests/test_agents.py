@@ -221,9 +221,14 @@ def test_extract_fields_reads_form_fields_and_reports_missing_ones_as_null(libra
     fields = [{"name": "full_name", "type": "str"}, {"name": "newsletter", "type": "bool"},
               {"name": "membership_fee", "type": "decimal", "description": "the yearly fee"}]
     content = json.loads(run(tool, doc="membership.pdf", fields=fields).content)
-    assert content["fields"]["full_name"] == {"value": "Ada Lovelace", "page": 1, "confidence": 1.0, "source": "acroform"}
+    from docagent.tasks.extract import CONFIDENCE
+
+    assert content["fields"]["full_name"] == {"value": "Ada Lovelace", "page": 1, "confidence": CONFIDENCE["acroform:name"],
+                                              "source": "acroform", "grounded": True, "needs_review": False,
+                                              "label": "Applicant's full name", "reason": ""}
     assert content["fields"]["newsletter"]["value"] is True
     assert content["fields"]["membership_fee"]["value"] is None
+    assert content["fields"]["membership_fee"]["reason"] == "the model did not find it on the pages"
     everything = json.loads(run(tool, doc="membership.pdf").content)  # no fields: every form field by name
     assert set(everything["fields"]) == {"full_name", "member_no", "newsletter", "plan"}
 

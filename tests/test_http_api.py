@@ -151,6 +151,15 @@ def test_extract_and_chart(indexed: Settings) -> None:
         got = r.json()["documents"][0]["fields"]
         assert got["full_name"]["value"] == "Ada Lovelace" and got["newsletter"]["value"] is True
         assert got["full_name"]["source"] == "acroform" and got["full_name"]["page"] == 1
+        assert got["full_name"]["label"] == "Applicant's full name"
+        # every field asked for comes back, untyped ones as text: not found is null with its reason
+        r = client.post("/extract", json={"docs": ["membership.pdf"], "use_model": False,
+                                          "fields": [{"name": "po_number", "type": ""}, {"name": "member_no"}]})
+        got = r.json()["documents"][0]["fields"]
+        assert r.status_code == 200 and list(got) == ["po_number", "member_no"]
+        assert (got["po_number"]["value"], got["po_number"]["source"], got["po_number"]["reason"]) == (
+            None, "none", "not found on the pages")
+        assert (got["member_no"]["value"], got["member_no"]["reason"]) == (None, "the form field is empty")
         assert client.post("/extract", json={"docs": ["nope.pdf"]}).status_code == 404
     llm = scripted(REVENUE, {"expression": 'cell("Q4") - cell("Q1")'})
     with running(create_app(indexed, llm=llm)) as url, httpx.Client(base_url=url, timeout=120) as client:

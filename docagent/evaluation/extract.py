@@ -8,7 +8,8 @@ LABELS is JSON lines, one document per line, file paths relative to the labels f
 ``types`` is optional (``str`` by default; also ``int``, ``float``, ``decimal``, ``date``, ``bool``) and
 decides how values compare: numbers by value, dates by day, text after case, spacing and punctuation are
 normalised. A null label means the field is absent: predicting a value for it costs precision.
-Grounding rate: the share of predicted values that were found on the page (a box to point at).
+Grounding rate: the share of predicted values that were found on the page (a box to point at). Unflagged
+precision and recall: the same, counting only the values not flagged ``needs_review``.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def same_value(predicted: Any, gold: Any, kind: str = "str") -> bool:
 def evaluate_extraction(labels: Sequence[ExtractionLabel], run: Callable[[ExtractionLabel], Extraction],
                         *, progress: bool = False) -> dict[str, Any]:
     """Extract every labelled document (``run(label)``) and score the fields."""
-    predicted = gold = correct = grounded = 0
+    predicted = gold = correct = grounded = sure = sure_correct = 0
     per_field: dict[str, dict[str, int]] = {}
     rows = []
     for label in tqdm(labels, desc="documents", disable=not progress, unit="doc"):
@@ -95,6 +96,8 @@ def evaluate_extraction(labels: Sequence[ExtractionLabel], run: Callable[[Extrac
             gold += want is not None
             correct += ok
             grounded += bool(value is not None and got.grounded)
+            sure += bool(value is not None and not got.needs_review)
+            sure_correct += bool(ok and not got.needs_review)
             row["fields"][spec.name] = {"gold": want, "predicted": got.to_json()["value"] if got else None, "correct": ok}
         rows.append(row)
     precision = correct / predicted if predicted else 0.0
@@ -102,5 +105,6 @@ def evaluate_extraction(labels: Sequence[ExtractionLabel], run: Callable[[Extrac
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     metrics = {"documents": len(labels), "fields_gold": gold, "fields_predicted": predicted, "fields_correct": correct,
                "precision": precision, "recall": recall, "f1": f1,
-               "grounding_rate": grounded / predicted if predicted else 0.0}
+               "grounding_rate": grounded / predicted if predicted else 0.0,
+               "unflagged_precision": sure_correct / sure if sure else 0.0, "unflagged_recall": sure_correct / gold if gold else 0.0}
     return {"metrics": metrics, "per_field": per_field, "results": rows}

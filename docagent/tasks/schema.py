@@ -28,8 +28,12 @@ _JSON_TYPES = {"string": "str", "integer": "int", "number": "decimal", "boolean"
 class FieldSpec:
     name: str
     type: str = "str"
-    """``str``, ``int``, ``float``, ``decimal``, ``date`` or ``bool``."""
+    """``str``, ``int``, ``float``, ``decimal``, ``date`` or ``bool``; a field given no type (``""``, None) is a string."""
     description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "type", str(self.type or "").strip().lower() or "str")
+        object.__setattr__(self, "description", str(self.description or ""))
 
     @property
     def words(self) -> str:
@@ -114,7 +118,7 @@ def schema_model(specs: list[FieldSpec], name: str = "Fields") -> type[BaseModel
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d %B %Y", "%d %b %Y", "%B %d, %Y",
-                 "%b %d, %Y", "%Y/%m/%d", "%d/%m/%y", "%m/%d/%y")
+                 "%b %d, %Y", "%Y/%m/%d", "%d/%m/%y", "%m/%d/%y", "%d-%m-%y", "%d.%m.%y", "%d %b %y")
 
 
 def coerce(value: Any, kind: str) -> Any:
@@ -149,8 +153,10 @@ def coerce(value: Any, kind: str) -> Any:
         text = " ".join(str(value).split())
         for fmt in _DATE_FORMATS:
             try:
-                return dt.datetime.strptime(text, fmt).date()
+                day = dt.datetime.strptime(text, fmt).date()
             except ValueError:
                 continue
+            if "%Y" not in fmt or day.year >= 1000:  # "01-02-16" is 2016, not the year 16
+                return day
         raise ValueError(f"{value!r} is not a date")
     return str(value).strip()
