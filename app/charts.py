@@ -16,8 +16,7 @@ def render(ctx: Context) -> None:
     with PageStore(ctx.settings) as store:
         docs = {d.name: d.pages for d in store.documents()}
     if not docs:
-        st.info("Nothing is indexed yet: add documents in the Library.")
-        return
+        return  # the store notice above says what to do
     question = st.text_input("Question", placeholder="By what percent did revenue grow from Q1 to Q4?", key="chart_q")
     route = st.radio("Page", ["Find it from the question", "Choose it"], horizontal=True, key="chart_route")
     if route == "Choose it":

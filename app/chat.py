@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 import docagent
-from app.ui import Context, as_text, chat_model, no_model_banner, show_citations
+from app.ui import Context, as_text, chat_model, model_label, no_model_banner, show_citations, without_server_paths
 
 
 def render(ctx: Context) -> None:
@@ -16,7 +18,7 @@ def render(ctx: Context) -> None:
                                 "and the words found on them")
     history: list[docagent.Answer] = st.session_state.setdefault("history", [])
     for n, answer in enumerate(history):
-        _show(answer, f"answer{n}")
+        _show(ctx, answer, f"answer{n}")
     question = st.chat_input("Ask a question about your documents")
     if not question:
         return
@@ -32,28 +34,52 @@ def render(ctx: Context) -> None:
         answer = docagent.ask(question, settings=ctx.settings, llm=llm, k=ctx.k, on_token=on_token,
                               image_splitting=ctx.splitting)
         box.empty()
-        _body(answer, f"answer{len(history)}")
+        _body(ctx, answer, f"answer{len(history)}")
     history.append(answer)
 
 
-def _show(answer: docagent.Answer, key: str) -> None:
+def _show(ctx: Context, answer: docagent.Answer, key: str) -> None:
     with st.chat_message("user"):
         st.markdown(as_text(answer.question))
     with st.chat_message("assistant"):
-        _body(answer, key)
+        _body(ctx, answer, key)
 
 
-def _body(answer: docagent.Answer, key: str) -> None:
+_PASSAGE = re.compile(r"\[\d+\] ")  # "[1] invoice.pdf, page 1: ..." in a retrieval-only answer
+
+
+def _body(ctx: Context, answer: docagent.Answer, key: str) -> None:
+    lines = [line for line in answer.text.split("\n") if line.strip()]
+    passages = [line for line in lines if _PASSAGE.match(line)]
     if answer.abstained:
-        st.info(f"**The documents do not answer this.** {as_text(answer.text)}", icon="🔎")
+        said = " ".join(line for line in lines if not _PASSAGE.match(line) and not line.startswith("Best-matching"))
+        why = answer.reason or answer.notice.removeprefix("abstained: ")
+        st.info(f"**The documents do not answer this.** {as_text(said)}"
+                + (f"  \nWhy: {as_text(without_server_paths(ctx, why))}" if why else ""), icon="🔎")
         if answer.model_reply and answer.mode == "vlm":
             st.caption(f"The model's own words: {as_text(answer.model_reply.strip())}")
+        if passages:
+            st.markdown("**Closest passages** (they do not answer it):")
     elif answer.mode == "retrieval-only":
+        span = answer.answer_span
+        if span is not None:
+            st.markdown(f"**Most likely answer:** {as_text(span.text)} — {as_text(span.doc)}, page {span.page}")
         st.markdown("**Best-matching passages** (no model read them):")
-        for line in answer.text.split("\n")[1:]:
-            st.markdown(as_text(line))
     else:
         st.markdown(as_text(answer.text))
-    if answer.notice and not answer.abstained and answer.mode == "vlm":  # retrieval-only: the banner says why
-        st.caption(as_text(answer.notice))
+    for line in passages:
+        st.markdown(as_text(line))
+    _status(ctx, answer)
     show_citations(answer.citations, key)
+
+
+def _status(ctx: Context, answer: docagent.Answer) -> None:
+    """Which model answered, or why none did: beside every answer (a model server can go away mid-session)."""
+    if answer.mode == "retrieval-only":
+        why = answer.notice.removeprefix("retrieval-only: ") or "no model was used"
+        st.warning(f"**Retrieval-only**: no model read these pages. Why: {as_text(without_server_paths(ctx, why))}",
+                   icon="⚠️")
+        return
+    model = type(ctx.llm).__name__ if ctx.llm is not None else model_label(ctx)
+    st.caption(as_text(f"Read by the model {model}" + (f"; {answer.notice}" if answer.notice and not answer.abstained
+                                                       else "")))

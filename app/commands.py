@@ -45,7 +45,8 @@ def _run(args: Any, settings: Settings) -> int:
     host = args.host[1:-1] if args.host.startswith("[") and args.host.endswith("]") else args.host  # [::1]
     command = [sys.executable, "-m", "streamlit", "run", str(Path(__file__).with_name("main.py")),
                "--server.address", host, "--server.port", str(args.port), "--server.headless", "true",
-               "--server.maxUploadSize", str(args.max_upload_mb), "--browser.gatherUsageStats", "false"]
+               "--server.maxUploadSize", str(args.max_upload_mb), "--browser.gatherUsageStats", "false",
+               "--client.toolbarMode", "viewer"]  # no "Deploy" button nor developer menu: this is an app, not a sketch
     log.info("docagent app on http://%s:%s; store %s", args.host, args.port, settings.store)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 import docagent
-from app.ui import Context, as_text
+from app.ui import Context, as_text, plural
 from docagent.errors import DocumentLoadError
 from docagent.index.store import PageStore
 from docagent.ingest.uploads import save_upload
@@ -50,22 +50,21 @@ def _index(ctx: Context, files: list) -> None:
     for failed in report.failed:
         st.error(f"{as_text(Path(failed.path).name)}: {as_text(failed.error)}")
     if report.documents or report.skipped:
-        st.success(f"Indexed {report.documents} document{'s' if report.documents != 1 else ''}, {report.pages} "
-                   f"pages ({report.ocr_pages} by OCR); {report.skipped} unchanged.")
+        st.success(f"Indexed {plural(report.documents, 'document')}, {plural(report.pages, 'page')}"
+                   + (f" ({report.ocr_pages} by OCR)" if report.ocr_pages else "")
+                   + (f"; {report.skipped} unchanged" if report.skipped else "") + ".")
 
 
 def _documents(ctx: Context) -> None:
     with PageStore(ctx.settings) as store:
         docs = store.documents()
-        st.subheader(f"{len(docs)} document{'s' if len(docs) != 1 else ''}")
-        if not docs:
-            st.info("Nothing is indexed yet: add files above.")
+        st.subheader(plural(len(docs), "document"))
         for d in docs:
             thumb, about, action = st.columns([1, 4, 1])
             with thumb:
                 st.image(str(store.page_image(d.name, 1)), width=90)
             with about:
-                st.markdown(f"**{as_text(d.name)}**  \n{d.pages} page{'s' if d.pages != 1 else ''}"
+                st.markdown(f"**{as_text(d.name)}**  \n{plural(d.pages, 'page')}"
                             + (f", {d.ocr_pages} by OCR" if d.ocr_pages else ""))
             with action:
                 if st.button("Delete", key=f"delete:{d.name}"):

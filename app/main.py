@@ -16,9 +16,13 @@ PAGES = {"Library": library.render, "Chat": chat.render, "Extract": extract.rend
          "Settings": settings_page.render}
 
 st.set_page_config(page_title="docagent", page_icon="📄", layout="wide")
+if st.get_option("client.toolbarMode") == "auto":  # `streamlit run app/main.py` by hand: as `docagent app` sets it
+    st.set_option("client.toolbarMode", "viewer")  # from the next rerun on; no "Deploy" button
 if not ui.admitted():  # the password first, when one is set; nothing beyond loopback without access control
     st.stop()
 page = st.sidebar.radio("docagent", list(PAGES), key="page")
 ctx = ui.context()
 st.sidebar.caption(ui.as_text(f"Store: {ui.store_label(ctx)}"))
+if not ui.store_notice(ctx):  # new or empty: said on every page; unreadable: said instead of the page
+    st.stop()
 PAGES[page](ctx)

@@ -1,7 +1,9 @@
-"""What the pages share: the session's settings, the chat model, text-only rendering, evidence views."""
+"""What the pages share: the settings (saved with the store), the chat model, the store's state, text-only
+rendering, evidence views."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -15,11 +17,14 @@ import streamlit as st
 
 from app.access import app_password, behind_auth_proxy, check_exposure
 from docagent.config import Settings, is_loopback
-from docagent.errors import ConfigError, ModelError
+from docagent.errors import ConfigError, DocagentError, ModelError
+from docagent.index.store import PageStore
 from docagent.types import Citation
 
 SPLITTING = {"auto": None, "on": True, "off": False}
-LOW_CONFIDENCE = 0.5
+SETTINGS_FILE = "app-settings.json"
+"""What the Settings page saved, in the store's directory beside ``catalog.sqlite`` (a name the store's own
+layout does not use): the settings belong to the store, so every session that opens it gets them."""
 
 
 @dataclass
@@ -39,14 +44,90 @@ class Context:
 
 
 def context() -> Context:
-    """The session's configuration (Settings page), over the DOCAGENT_* environment."""
-    config = st.session_state.setdefault("config", {
-        "k": 4, "splitting": "auto", "max_upload_mb": float(os.environ.get("DOCAGENT_APP_MAX_UPLOAD_MB", "50"))})
+    """The session's configuration: what the Settings page saved for this store, over the DOCAGENT_*
+    environment (read once per session)."""
     local = listens_on_loopback()
     base = Settings()
+    config = st.session_state.get("config")
+    if config is None:
+        st.session_state["store_was_new"] = not (base.store / "catalog.sqlite").exists()
+        config = {"k": 4, "splitting": "auto",
+                  "max_upload_mb": float(os.environ.get("DOCAGENT_APP_MAX_UPLOAD_MB", "50"))}
+        config.update(saved_settings(base, local))
+        st.session_state["config"] = config
     update: dict[str, Any] = {"vlm_model": config["model"]} if local and config.get("model") else {}
     return Context(base.model_copy(update=update), st.session_state.get("llm"), int(config["k"]),
                    SPLITTING[config["splitting"]], float(config["max_upload_mb"]), local)
+
+
+def saved_settings(settings: Settings, local: bool) -> dict[str, Any]:
+    """What :func:`save_settings` kept for ``settings.store`` that is still valid: pages per question, image
+    splitting and (on loopback) the model, while the environment still names the model it replaced (a model
+    the operator names later, ``docagent app --model``, wins)."""
+    try:
+        saved = json.loads((settings.store / SETTINGS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(saved, dict):
+        return {}
+    kept: dict[str, Any] = {}
+    if isinstance(saved.get("k"), int) and 1 <= saved["k"] <= 8:
+        kept["k"] = saved["k"]
+    if saved.get("splitting") in SPLITTING:
+        kept["splitting"] = saved["splitting"]
+    if local and isinstance(saved.get("model"), str) and saved["model"] and saved.get("replaces") == settings.vlm_model:
+        kept["model"] = saved["model"]
+    return kept
+
+
+def save_settings(settings: Settings, values: dict[str, Any]) -> str:
+    """Keep ``values`` (``k``, ``splitting``, ``model``) for the store ``settings`` names, beside what was
+    kept before; ``""`` or why they could not be written. ``settings.vlm_model`` is the environment's model,
+    the one a saved model replaces."""
+    path = settings.store / SETTINGS_FILE
+    try:
+        before = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except (OSError, ValueError):
+        before = {}
+    kept = {**(before if isinstance(before, dict) else {}), **values}
+    if "model" in values:
+        kept["replaces"] = settings.vlm_model
+    temporary = path.with_name(f".{SETTINGS_FILE}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(kept, indent=2) + "\n", encoding="utf-8")
+        temporary.replace(path)
+    except OSError as e:
+        temporary.unlink(missing_ok=True)
+        return e.strerror or str(e)
+    return ""
+
+
+def store_notice(ctx: Context) -> bool:
+    """Say so when the store is new or holds nothing (a mistyped ``--store`` opens an empty one); False when
+    it cannot be opened at all (the reason is shown)."""
+    try:
+        with PageStore(ctx.settings) as store:
+            empty = not store.documents()
+    except DocagentError as e:
+        st.error(as_text(without_server_paths(ctx, str(e))))
+        return False
+    if empty:
+        where = as_text(store_label(ctx))
+        if st.session_state.get("store_was_new"):
+            st.warning(f"**This store is new**: nothing is indexed at {where}. Add documents in the **Library**"
+                       + (", or, if your documents are in another store, restart the app with "
+                          "`docagent app --store PATH`." if ctx.local else
+                          "; if your documents are in another store, ask whoever runs the app."), icon="🆕")
+        else:
+            st.warning(f"**This store is empty**: nothing is indexed at {where}. Add documents in the **Library**.",
+                       icon="📭")
+    return True
+
+
+def plural(n: int, word: str, many: str = "") -> str:
+    """``1 page``, ``2 pages``, ``0 pages`` (``many``: the plural when it is not ``word + "s"``)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
 
 
 def listens_on_loopback() -> bool:
@@ -162,7 +243,8 @@ def show_citations(citations: list[Citation], key: str) -> None:
     opened = st.session_state.get("opened", "")
     if opened.startswith(f"{key}:"):
         c = shown[int(opened.rsplit(":", 1)[1])]
-        st.image(evidence_image(c), caption=as_text(f"{c.doc} · page {c.page} · {len(c.boxes)} evidence boxes"),
+        st.image(evidence_image(c), caption=as_text(f"{c.doc} · page {c.page} · "
+                                                      f"{plural(len(c.boxes), 'evidence box', 'evidence boxes')}"),
                  use_container_width=True)
 
 

@@ -86,3 +86,17 @@ def test_beyond_loopback_with_a_password_or_a_named_proxy_it_starts(tmp_path: Pa
                                                                     password: str | None) -> None:
     with started(docagent_app(tmp_path, "--host", "0.0.0.0", *flags), environment(password), tmp_path / "app.log"):
         pass
+
+
+def test_the_app_starts_as_an_app_without_streamlit_s_deploy_button(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`docagent app` becomes `streamlit run` with the toolbar in viewer mode: no "Deploy" button, no developer
+    menu (tests/test_app_browser.py looks for the button in Chromium)."""
+    from app import commands
+    from docagent.cli import main
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(commands.os, "execve", lambda path, argv, env: started.append(argv))
+    monkeypatch.delenv("DOCAGENT_APP_PASSWORD", raising=False)
+    assert main(["app", "--store", str(tmp_path / "store"), "--port", "8999"]) == 0
+    command = started[0]
+    assert command[command.index("--client.toolbarMode") + 1] == "viewer"
