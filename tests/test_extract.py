@@ -179,6 +179,23 @@ def test_a_doubtful_label_match_is_flagged_and_a_clear_one_is_not(store: PageSto
     assert survey.fields["total_due"].value is None and survey.fields["total_due"].reason == "not found on the pages"
 
 
+def test_a_receipts_total_is_the_one_its_payment_settles(store: PageStore, settings, docs_dir: Path) -> None:
+    receipt = factories.text_pdf(docs_dir / "receipt.pdf", ["\n".join([
+        "GOOD HARVEST GROCER LTD", "12 Market Street, Springfield", "Receipt 0042 Date:14/03/2025-10:21:07",
+        "Bread 2 x 3.50 7.00", "Milk 4.25", "Apples 9.10", "SUB TOTAL 20.35", "Service 6% 1.22", "TOTAL 21.57",
+        "CASH 50.00", "CHANGE 28.43", "Total items: 3", "Tax summary: Total 20.35 1.22"])])
+    [result] = extract([receipt], "total:decimal, date:date", store=store, settings=settings, use_model=False)
+    total, date = result.fields["total"], result.fields["date"]
+    assert total.value == Decimal("21.57") and not total.needs_review and total.confidence == CONFIDENCE["text:paid"]
+    assert total.grounded and total.box == _word_box(store, "receipt.pdf", 1, "21.57")
+    assert date.value == dt.date(2025, 3, 14) and not date.needs_review  # stuck to its label and time
+    # the payment lines disagree (paid less change is not the total): the same total, flagged
+    receipt = factories.text_pdf(docs_dir / "unsettled.pdf", ["\n".join([
+        "Milk 4.25", "SUB TOTAL 20.35", "TOTAL 21.57", "CASH 50.00", "CHANGE 8.43"])])
+    [result] = extract([receipt], "total:decimal", store=store, settings=settings, use_model=False)
+    assert result.fields["total"].value == Decimal("21.57") and result.fields["total"].needs_review
+
+
 def test_a_requested_field_never_disappears(store: PageStore, settings, invoice: Path) -> None:
     llm = scripted('{"invoice_number": "INV-7", "po_number": null}')
     [with_model] = extract([invoice], "invoice_number, po_number", store=store, settings=settings, llm=llm)

@@ -137,7 +137,8 @@ def ask(
 def _abstain_text(question: str, n_pages: int) -> str:
     if not n_pages:
         return f'The documents do not say. Nothing indexed matches "{question.strip()}".'
-    return f'The documents do not say. Nothing in the {n_pages} pages that match best answers "{question.strip()}".'
+    pages = "the page that matches best" if n_pages == 1 else f"the {n_pages} pages that match best"
+    return f'The documents do not say. Nothing in {pages} answers "{question.strip()}".'
 
 
 def _retrieval_only(question: str, hits: list[PageHit], pages: dict[tuple[str, int], Page], store: PageStore,

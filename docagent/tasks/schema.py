@@ -118,7 +118,8 @@ def schema_model(specs: list[FieldSpec], name: str = "Fields") -> type[BaseModel
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d %B %Y", "%d %b %Y", "%B %d, %Y",
-                 "%b %d, %Y", "%Y/%m/%d", "%d/%m/%y", "%m/%d/%y", "%d-%m-%y", "%d.%m.%y", "%d %b %y")
+                 "%b %d, %Y", "%Y/%m/%d", "%d/%m/%y", "%m/%d/%y", "%d-%m-%y", "%d.%m.%y", "%d %b %y",
+                 "%d-%b-%Y", "%d-%b-%y")
 
 
 def coerce(value: Any, kind: str) -> Any:
