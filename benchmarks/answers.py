@@ -12,6 +12,9 @@ Answerable questions, each asked within its own document, whose answer is printe
   answers, are left out: they ask nothing or have no single answer);
 * MMLongBench-Doc: the questions whose answer string stands on their evidence page's text.
 
+Its "Not answerable" questions (about the document, but it does not say) are asked too and their abstention
+reported; no target: telling those apart without reading is beyond a layout rule.
+
 A question counts only when its answer's words are found on its page after indexing (OCR may misread them).
 **Located**: the answer span docagent returns is on that page and its box overlaps the answer's words.
 **Abstained**: the answer says the documents do not answer.
@@ -172,7 +175,10 @@ def mmlb(n_docs: int) -> tuple[list[Path], list[dict]]:
                "answer": str(r["answer"])}
               for r in rows if r["scope"] in docs and str(r["answer"]).strip().lower() not in ("not answerable", "")
               for rel in r["relevant"][:1]]
-    return [folder / "documents" / d for d in docs], labels
+    samples = json.loads((folder / "samples_subset.json").read_text())
+    unanswerable = [{"set": "mmlb not answerable", "doc": r["doc_id"], "question": r["question"].strip()}
+                    for r in samples if r["doc_id"] in docs and r["answer"] == "Not answerable"]
+    return [folder / "documents" / d for d in docs], labels + unanswerable
 
 
 def _norm(text: str) -> str:
@@ -236,6 +242,9 @@ def main() -> None:
         usable = []
         for lb in labels:
             rec = store.document(lb["doc"])
+            if lb["set"] == "mmlb not answerable" and rec is not None:
+                usable.append((lb, []))
+                continue
             if rec is None or not 1 <= lb["page"] <= rec.pages:  # a few MMLongBench rows name page 0
                 continue
             runs = answer_boxes(store.page(lb["doc"], lb["page"]), lb["answer"])
@@ -243,6 +252,16 @@ def main() -> None:
                 usable.append((lb, runs))
         for lb, runs in usable:
             answer = docagent.ask(lb["question"], settings=settings, store=store, docs=[lb["doc"]])
+            if not runs:  # a question its document does not answer (MMLongBench-Doc's "Not answerable")
+                pages = [store.page(h.doc, h.page) for h in answer.pages]
+                per[lb["set"]]["abstained"].append(answer.abstained)
+                per[lb["set"]]["base_abstained"].append(coverage(answer_terms(lb["question"]), [p.text for p in pages]) == 0.0)
+                sup = support(lb["question"], pages, store.catalog.term_stats)
+                per[lb["set"]]["support"].append(sup.share)
+                per[lb["set"]]["unknown"].append(bool(sup.unknown))
+                per[lb["set"]]["pages_support"].append(sup.pages_share)
+                examples.append({**lb, "abstained": answer.abstained, "reason": answer.reason})
+                continue
             span = answer.answer_span
             located = bool(span and span.page == lb["page"] and span.doc == lb["doc"] and _overlaps(span.box, runs))
             pages = [store.page(h.doc, h.page) for h in answer.pages]
@@ -253,19 +272,20 @@ def main() -> None:
             row["abstained"].append(answer.abstained)
             row["base_located"].append(any(_overlaps(b, runs) for b in old_boxes))
             row["base_abstained"].append(coverage(terms, [p.text for p in pages]) == 0.0)
-            sup = support(lb["question"], pages, store.catalog.rarity)
+            sup = support(lb["question"], pages, store.catalog.term_stats)
             row["support"].append(sup.share)
+            row["unknown"].append(bool(sup.unknown))
             row["pages_support"].append(sup.pages_share)
-            if len(examples) < 400:
-                examples.append({**lb, "span": span.to_json() if span else None, "located": located,
+            examples.append({**lb, "span": span.to_json() if span else None, "located": located,
                                  "abstained": answer.abstained, "reason": answer.reason})
         for q in OFF_TOPIC:
             answer = docagent.ask(q, settings=settings, store=store)
             pages = [store.page(h.doc, h.page) for h in answer.pages]
             per["off-topic"]["abstained"].append(answer.abstained)
             per["off-topic"]["base_abstained"].append(coverage(answer_terms(q), [p.text for p in pages]) == 0.0)
-            sup = support(q, pages, store.catalog.rarity)
+            sup = support(q, pages, store.catalog.term_stats)
             per["off-topic"]["support"].append(sup.share)
+            per["off-topic"]["unknown"].append(bool(sup.unknown))
             per["off-topic"]["pages_support"].append(sup.pages_share)
             examples.append({"set": "off-topic", "question": q, "abstained": answer.abstained, "reason": answer.reason,
                              "span": answer.answer_span.to_json() if answer.answer_span else None})
@@ -274,8 +294,9 @@ def main() -> None:
     def rate(values: list[float]) -> float | None:
         return round(100 * sum(values) / len(values), 1) if values else None
 
-    answerable = {k: sum((per[s][k] for s in per if s != "off-topic"), []) for k in
+    answerable = {k: sum((per[s][k] for s in per if s not in ("off-topic", "mmlb not answerable")), []) for k in
                   ("located", "abstained", "base_located", "base_abstained")}
+    unknown = {s: rate(row.pop("unknown")) for s, row in per.items()}
     supports = {s: sorted(row.pop("support")) for s, row in per.items()}
     supports |= {s + " (pages)": sorted(row.pop("pages_support")) for s, row in per.items()}
     table = {s: {k: rate(v) for k, v in row.items()} | {"n": len(row["abstained"])} for s, row in per.items()}
@@ -288,6 +309,7 @@ def main() -> None:
             return "-" if t.get(key) is None else f"{t[key]:.1f}"
         print(f"{s:<16}{t['n']:>5}  {cell('located'):>10} {cell('base_located'):>9}  {cell('abstained'):>12} "
               f"{cell('base_abstained'):>9}")
+    print("\nquestions naming a word no passage of the store holds, % per set:", unknown)
     print("\nevidence support (share of the question's weight on the best 3 lines), deciles per set:")
     for s, values in supports.items():
         print(f"  {s:<14}", " ".join(f"{values[min(len(values) - 1, len(values) * d // 10)]:.2f}" for d in range(10)))

@@ -8,6 +8,7 @@ nothing half-done behind once the next run starts.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -17,7 +18,7 @@ import time
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from docagent.errors import StoreError
@@ -69,6 +70,22 @@ CREATE TABLE IF NOT EXISTS cards (doc_id TEXT PRIMARY KEY, version INTEGER NOT N
 -- names: file name words, organisations, parties; about: kind, periods, years. No stemming: "use" is not "US".
 CREATE VIRTUAL TABLE IF NOT EXISTS cards_fts USING fts5(doc_id UNINDEXED, names, about, tokenize = 'unicode61 remove_diacritics 2');
 """
+
+
+@dataclass(frozen=True)
+class TermStats:
+    """How common some words are in a store: ``holding[term]`` of ``passages`` passages hold each."""
+
+    passages: int
+    holding: dict[str, int]
+    near: dict[str, str] = field(default_factory=dict)
+    """A word no passage holds -> the store's word it is most likely a misspelling of ("netfilx" -> "netflix",
+    as the index stems it)."""
+
+    def idf(self, term: str) -> float:
+        """BM25's IDF, ``ln(1 + (N - n + 0.5) / (n + 0.5))``: a word no passage holds weighs most."""
+        n = self.holding.get(term, 0)
+        return math.log(1 + (self.passages - n + 0.5) / (n + 0.5))
 
 
 @dataclass(frozen=True)
@@ -398,21 +415,36 @@ class Catalog:
         return out
 
     # -- lexical search -----------------------------------------------------------------------
-    def rarity(self, terms: Iterable[str]) -> dict[str, float]:
-        """Each term's IDF over the passages of ready documents, ``ln(1 + (N - n + 0.5) / (n + 0.5))`` for N
-        passages, n of them holding it (stemmed as the lexical index stems): a word no document uses weighs
-        most. The passage count includes documents still being written (cheap; it moves the figure little)."""
+    def term_stats(self, terms: Iterable[str]) -> TermStats:
+        """How many passages of the store hold each term (stemmed as the lexical index stems), of how many."""
         db = self.reader()
         total = db.execute("SELECT count(*) FROM passages_fts").fetchone()[0]
-        out = {}
+        holding = {}
         for term in terms:
             quoted = '"' + term.replace('"', "") + '"'
             try:
-                n = db.execute("SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", [quoted]).fetchone()[0]
+                holding[term] = db.execute("SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", [quoted]).fetchone()[0]
             except sqlite3.OperationalError:
-                n = 0
-            out[term] = math.log(1 + (total - n + 0.5) / (n + 0.5))
-        return out
+                holding[term] = 0
+        near = {}
+        for term in [t for t, n in holding.items() if not n]:
+            word, n = self._near(db, term)
+            if word:
+                near[term], holding[word] = word, n
+        return TermStats(total, holding, near)
+
+    @staticmethod
+    def _near(db: sqlite3.Connection, term: str) -> tuple[str, int]:
+        """The indexed word (as stemmed) that ``term`` most likely misspells, and how many passages hold it: same first two letters, five letters or
+        more and at most two fewer, spelled at least 80% alike (compared over the stem's length); none for short words and when none is close."""
+        if len(term) < 6 or not term.isalpha():
+            return "", 0
+        db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.passages_vocab USING fts5vocab(main, passages_fts, row)")
+        rows = db.execute("SELECT term, doc FROM temp.passages_vocab WHERE term >= ? AND term < ? AND length(term) "
+                          "BETWEEN ? AND ?", (term[:2], term[:2] + "\uffff", max(5, len(term) - 2), len(term) + 2)).fetchall()
+        scored = [(difflib.SequenceMatcher(None, term[: len(word) + 1], word).ratio(), n, word) for word, n in rows]
+        best = max(scored, default=(0.0, 0, ""))
+        return (best[2], best[1]) if best[0] >= 0.8 else ("", 0)
 
     def lexical(
         self,

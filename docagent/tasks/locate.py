@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from docagent.index.catalog import TermStats
 from docagent.retrieve import lexical_terms
 from docagent.tasks.grounding import tokens
 from docagent.types import AnswerSpan, Page, Word
@@ -62,7 +63,7 @@ def answer_kind(question: str) -> str:
 _SAME = {"no": "number", "nr": "number", "num": "number", "qty": "quantity", "amt": "amount", "tel": "telephone",
          "phone": "telephone", "dt": "date", "addr": "address", "inv": "invoice", "ref": "reference"}
 """Abbreviations printed on forms and receipts, read as the word they stand for."""
-_SAME.update((past, verb) for verb, forms in {
+_FORMS = {verb: tuple(forms.split()) for verb, forms in {
     "grow": "grew grown", "rise": "rose risen", "fall": "fell fallen", "win": "won", "pay": "paid", "sell": "sold",
     "buy": "bought", "spend": "spent", "meet": "met", "make": "made", "take": "took taken", "give": "gave given",
     "hold": "held", "begin": "began begun", "lead": "led", "build": "built", "write": "wrote written", "find": "found",
@@ -70,7 +71,9 @@ _SAME.update((past, verb) for verb, forms in {
     "choose": "chose chosen", "drive": "drove driven", "eat": "ate eaten", "go": "went gone", "see": "saw seen",
     "know": "knew known", "show": "showed shown", "draw": "drew drawn", "fly": "flew flown", "run": "ran",
     "become": "became", "come": "came", "get": "got gotten", "lose": "lost", "tell": "told", "speak": "spoke spoken",
-}.items() for past in forms.split())
+}.items()}
+"""Irregular verbs' other forms: "grew" is "grow" (the lexical index's stemmer does not know)."""
+_SAME.update((form, verb) for verb, forms in _FORMS.items() for form in forms)
 _ABOUT = frozenset("""receipt invoice report form letter memo statement document file paper article sheet table chart
     figure slide bill brochure manual guide mentioned mention written write word integer rounded round return answer
     format appropriate exact exactly first second third last top bottom cover combined entire present according
@@ -134,6 +137,12 @@ class Support:
     """The question's words found on none of the pages, rarest first."""
     pages_share: float = 0.0
     """Of the question's weight, the share found anywhere on the pages."""
+    unknown: tuple[str, ...] = ()
+    """The question's words that no passage of the store holds: what it asks about is not in the documents."""
+
+    @property
+    def supported(self) -> bool:
+        return self.share >= SUPPORTED and not self.unknown
 
 
 @dataclass(frozen=True)
@@ -143,16 +152,24 @@ class Located:
 
 
 class _Question:
-    def __init__(self, question: str, weights: Callable[[list[str]], dict[str, float]]) -> None:
+    def __init__(self, question: str, stats: Callable[[list[str]], TermStats]) -> None:
         terms = [t for t in lexical_terms(question) if len(t) > 1 or t.isdigit()]
-        rarity = weights(terms) if terms else {}
+        counted = stats(terms + [f for t in terms for f in _FORMS.get(t, ())]) if terms else TermStats(0, {})
         self.kind = answer_kind(question)
         self.weight: dict[str, float] = {}
         self.words: dict[str, str] = {}  # stem -> the question's word
         cues = _CUES.get(self.kind, set())
+        self.unknown: list[str] = []
+        """Words of what is asked about that no passage of the store holds (a typo, or a subject it never names)."""
         for t in terms:
             stem = _stem(t)
-            weight = rarity.get(t, 1.0) * (0.2 if stem in _ABOUT else 0.5 if stem in cues else 1.0)
+            held = any(counted.holding.get(f) for f in (t, *_FORMS.get(t, ())))
+            if counted.passages and not held and stem not in _ABOUT and stem not in cues and len(t) > 3 and t.isalpha():
+                if t not in counted.near:
+                    self.unknown.append(t)
+                else:  # a misspelling of a word the store holds: look for that word (its stem, as indexed)
+                    stem = counted.near[t]
+            weight = counted.idf(counted.near.get(t, t)) * (0.2 if stem in _ABOUT else 0.5 if stem in cues else 1.0)
             self.weight[stem] = max(self.weight.get(stem, 0.0), weight)
             self.words.setdefault(stem, t)
         self.total = sum(self.weight.values())
@@ -163,9 +180,10 @@ class _Question:
         return sum(w for s, w in self.weight.items() if s in stems) / self.total if self.total else 0.0
 
 
-def support(question: str, pages: Sequence[Page], weights: Callable[[list[str]], dict[str, float]]) -> Support:
-    """How well ``pages`` carry ``question`` (see :class:`Support`); ``weights`` gives each word's rarity."""
-    return _support(_Question(question, weights), pages)
+def support(question: str, pages: Sequence[Page], stats: Callable[[list[str]], TermStats]) -> Support:
+    """How well ``pages`` carry ``question`` (see :class:`Support`); ``stats`` counts the store's passages holding
+    each word (``Catalog.term_stats``)."""
+    return _support(_Question(question, stats), pages)
 
 
 def _support(q: _Question, pages: Sequence[Page]) -> Support:
@@ -185,15 +203,15 @@ def _support(q: _Question, pages: Sequence[Page]) -> Support:
     if not q.content and q.kind not in ("any", "name"):  # "What is the date?": a date on the page is the evidence
         typed = any(_spans(line, q.kind) for page in pages for line in lines_of(page))
         best = max(best, 1.0 if typed else 0.0)
-    return Support(round(best, 4), tuple(q.words[s] for s in missing), round(q.share(seen), 4))
+    return Support(round(best, 4), tuple(q.words[s] for s in missing), round(q.share(seen), 4), tuple(q.unknown))
 
 
-def locate(question: str, pages: Sequence[Page], weights: Callable[[list[str]], dict[str, float]]) -> Located:
+def locate(question: str, pages: Sequence[Page], stats: Callable[[list[str]], TermStats]) -> Located:
     """The evidence test and, when the pages pass it, the value (or line) most likely to answer, with its box.
-    ``pages`` best first; ``weights`` gives each word's rarity (``Catalog.rarity``)."""
-    q = _Question(question, weights)
+    ``pages`` best first; ``stats`` counts the store's passages holding each word (``Catalog.term_stats``)."""
+    q = _Question(question, stats)
     found = _support(q, pages)
-    if found.share < SUPPORTED:
+    if not found.supported:
         return Located(None, found)
     best: tuple[float, AnswerSpan] | None = None
     for rank, page in enumerate(pages):
@@ -221,7 +239,8 @@ def _fits(text: str, kind: str) -> float:
         return 0.0
     words = text.split()
     if kind == "name":
-        return 1.0 if words and all(w[:1].isupper() or not w[:1].isalpha() for w in words) and not number else 0.0
+        named = any(w[:1].isalpha() for w in words) and all(w[:1].isupper() or not w[:1].isalpha() for w in words)
+        return 1.0 if named and not number else 0.0
     if not words or _LABEL_END.fullmatch(words[-1]):
         return 0.0  # a label is no value
     value_like = any(c.isdigit() for c in text) or all(w[:1].isupper() for w in words if w[:1].isalpha())

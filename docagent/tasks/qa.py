@@ -27,7 +27,7 @@ from docagent.index.store import PageStore
 from docagent.retrieve import PageRetriever
 from docagent.tasks.chart import needs_arithmetic
 from docagent.tasks.grounding import answer_terms, coverage, match_boxes, tokens
-from docagent.tasks.locate import SUPPORTED, locate
+from docagent.tasks.locate import locate
 from docagent.tasks.prompts import DATA_RULE, message_text, page_blocks, quoted
 from docagent.types import Answer, Citation, Page, PageHit
 
@@ -146,13 +146,16 @@ def _retrieval_only(question: str, hits: list[PageHit], pages: dict[tuple[str, i
     """No model: the evidence test (abstain when the best pages do not speak of what is asked), the value or
     line most likely to answer, boxed, and the best passages (docagent.tasks.locate)."""
     terms = answer_terms(question)
-    found = locate(question, [pages[(h.doc, h.page)] for h in hits], store.catalog.rarity)
+    found = locate(question, [pages[(h.doc, h.page)] for h in hits], store.catalog.term_stats)
     span = found.span
     passages = [f"[{i}] {h.doc}, page {h.page}: {_snippet(pages[(h.doc, h.page)].text, terms)}" for i, h in enumerate(hits, 1)]
-    if span is None and found.support.share < SUPPORTED:
-        missing = ", ".join(found.support.missing[:4])
-        reason = (f"the best pages hold {found.support.share:.0%} of what the question asks about"
-                  + (f"; no page found mentions {missing}" if missing else ""))
+    if not found.support.supported:
+        if found.support.unknown:
+            reason = "no indexed document mentions " + ", ".join(found.support.unknown[:4])
+        else:
+            missing = ", ".join(found.support.missing[:4])
+            reason = (f"the best pages hold {found.support.share:.0%} of what the question asks about"
+                      + (f"; no page found mentions {missing}" if missing else ""))
         lead = f"The documents do not say: {reason}."
         return Answer(question, "\n".join([lead, "Closest passages (no model read them):", *passages]), "retrieval-only",
                       True, notice=notice, reason=reason)
