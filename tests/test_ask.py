@@ -260,7 +260,8 @@ def test_a_server_url_picks_the_remote_backend(store: PageStore, settings) -> No
 def invoice_store(store: PageStore, docs_dir: Path) -> PageStore:
     factories.text_pdf(docs_dir / "acme-invoice.pdf", [
         "ACME Supplies Ltd\nInvoice\nInvoice number: INV-2024-0042\nInvoice date: 12 March 2024\n"
-        "Paper A4 10 45.00\nSubtotal: 9,810.00\nTax: 621.54\nTotal amount due: 10,431.54\nDue date: 11 April 2024"])
+        "Paper A4 10 45.00\nSubtotal: 9,810.00\nTax: 621.54\nTotal amount due: 10,431.54\nDue date: 11 April 2024\n"
+        "Warranty: 24 months"])
     factories.text_pdf(docs_dir / "survey.pdf", ["Survey of members 2018\nTotal for all 65+ respondents: see annex B.\n"
                                                  "The board met 6 times during the year."])
     assert not index_paths([docs_dir], store=store, progress=False).failed
@@ -293,6 +294,7 @@ def test_without_a_model_the_value_is_boxed_not_the_question(invoice_store: Page
     ("What is the invoice number?", "INV-2024-0042"),
     ("When is payment due?", "11 April 2024"),
     ("How many times did the board meet?", "6"),
+    ("How long is the warranty?", "24 months"),  # "long" is in no document: it asks for a duration, names nothing
 ])
 def test_without_a_model_the_value_of_the_kind_asked_for_is_located(invoice_store: PageStore, settings, tmp_path: Path,
                                                                     question: str, value: str) -> None:

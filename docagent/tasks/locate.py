@@ -158,7 +158,8 @@ class _Question:
         self.kind = answer_kind(question)
         self.weight: dict[str, float] = {}
         self.words: dict[str, str] = {}  # stem -> the question's word
-        cues = _CUES.get(self.kind, set())
+        cues = _CUES.get(self.kind, set()) | {_stem(w) for w in re.findall(r"\bhow (\w+)", question.lower())}
+        # "how long", "how far": the word after "how" asks for a kind of value, it names nothing
         self.unknown: list[str] = []
         """Words of what is asked about that no passage of the store holds (a typo, or a subject it never names)."""
         for t in terms:
