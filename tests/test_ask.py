@@ -336,3 +336,17 @@ def test_cli_and_agent_tool_carry_the_answer_span(invoice_store: PageStore, sett
                                "type": "tool_call"})
     content = json.loads(message.content)
     assert content["abstained"] is True and "fifa" in content["reason"]
+
+
+def test_without_a_model_abbreviated_labels_count_and_a_label_is_no_answer(store: PageStore, settings, docs_dir: Path,
+                                                                           tmp_path: Path) -> None:
+    factories.text_pdf(docs_dir / "vendor.pdf", ["Vendor registration\nCompany name: Initech LLC\nTax ID:\n"
+                                                 "Invoice No: INV-2024-0457\nPhone: 555-0142"])
+    assert not index_paths([docs_dir], store=store, progress=False).failed
+    no_model = _no_model(settings, tmp_path)
+    answer = ask("What is the invoice number?", store=store, settings=no_model, docs=["vendor.pdf"])
+    assert not answer.abstained and answer.answer_span is not None and answer.answer_span.text == "INV-2024-0457"
+    answer = ask("What is the invoice no?", store=store, settings=no_model, docs=["vendor.pdf"])
+    assert answer.answer_span is not None and answer.answer_span.text == "INV-2024-0457"
+    answer = ask("What is the tax ID?", store=store, settings=no_model, docs=["vendor.pdf"])
+    assert answer.answer_span is None or not answer.answer_span.text.endswith(":")

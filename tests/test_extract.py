@@ -392,3 +392,30 @@ def test_eval_extract_on_real_labels_with_a_scripted_extractor(dataset: str, tmp
 
     m = evaluate_extraction(labels, half)["metrics"]
     assert m["precision"] == 0.0 and m["recall"] == 0.0 and m["grounding_rate"] == 0.0
+
+
+def test_two_numbers_on_a_line_are_not_read_as_one(store: PageStore, settings, docs_dir: Path) -> None:
+    bill = factories.text_pdf(docs_dir / "bill.pdf", ["Steel bolts M8 500\nNet 496.30\nVAT 19% 94.43\nGross 590.73"])
+    [result] = extract([bill], "vat:decimal, gross:decimal", store=store, settings=settings, use_model=False)
+    assert result.fields["vat"].value != Decimal("1994.43")  # "19% 94.43" is two numbers
+    assert result.fields["gross"].value == Decimal("590.73")
+    with pytest.raises(ValueError, match="not one number"):
+        coerce("2 45.00", "decimal")
+    assert coerce("12 400", "int") == 12400 and coerce("1 234.56", "decimal") == Decimal("1234.56")
+
+
+def test_the_only_date_on_a_receipt_is_its_date_not_any_date(store: PageStore, settings, docs_dir: Path) -> None:
+    receipt = factories.text_pdf(docs_dir / "till.pdf", ["CORNER CAFE\n20/01/2018 12:31\nLatte 3.20\nTOTAL 3.20"])
+    [result] = extract([receipt], "receipt_date:date, expiry_date:date", store=store, settings=settings, use_model=False)
+    assert result.fields["receipt_date"].value == dt.date(2018, 1, 20)
+    assert result.fields["expiry_date"].value is None and result.fields["expiry_date"].source == "none"
+
+
+def test_the_csv_says_which_values_to_check(store: PageStore, settings, docs_dir: Path) -> None:
+    from docagent.tasks.extract import extractions_csv
+
+    doc = factories.text_pdf(docs_dir / "note.pdf", ["Customer: Brightwater Bakery GmbH\nTotal: 12.50"])
+    results = extract([doc], "customer, total:decimal", store=store, settings=settings, use_model=False)
+    [row] = list(csv.DictReader(extractions_csv(results).splitlines()))
+    assert results[0].fields["customer"].needs_review
+    assert row["needs_review"].startswith("customer: ") and "total" not in row["needs_review"]

@@ -427,7 +427,7 @@ class Catalog:
             except sqlite3.OperationalError:
                 holding[term] = 0
         near = {}
-        for term in [t for t, n in holding.items() if not n]:
+        for term in [t for t, n in holding.items() if not n][:5]:  # a few: a long question cannot make this slow
             word, n = self._near(db, term)
             if word:
                 near[term], holding[word] = word, n

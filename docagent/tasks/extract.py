@@ -393,6 +393,9 @@ def _ground(value: Any, kind: str, pages: list[Page]) -> tuple[Page, Box] | None
 
 # --------------------------------------------------------------------------- no model
 
+_DOCUMENT_DATE = frozenset("date dated receipt invoice bill purchase transaction sale sales order issue issued document of the".split())
+"""The words of a field that asks for the document's own date ("date", "receipt_date"), which the only date printed
+on a one-page document is; "expiry_date" or "delivery_date" is not."""
 _UNITS = frozenset("rm usd eur gbp myr sgd chf inr no nr".split())  # words a label may carry before its value
 
 
@@ -419,7 +422,7 @@ def _from_text(pages: list[Page], specs: list[FieldSpec]) -> dict[str, FieldValu
             settled = _settled_amount(pages, label, spec.type)  # several places or no clean match: read the layout
             if settled is not None:
                 best, values = (0, *settled), set()
-        if best is None and spec.type == "date" and len(pages) == 1:
+        if best is None and spec.type == "date" and len(pages) == 1 and set(label) <= _DOCUMENT_DATE:
             dates = [(p, *d) for p in pages for d in _typed(p.words, "date")]
             stamps = [(p, *d) for p in pages for d in _stamps(p.words)]
             if len({d[1] for d in dates}) == 1:
@@ -619,16 +622,18 @@ def _value_in(span: list[Word], kind: str) -> tuple[Any, list[Word], list[Word]]
 
 
 def extractions_csv(results: list[Extraction]) -> str:
-    """One row per document, one column per field (values as JSON would carry them), then errors."""
+    """One row per document, one column per field (values as JSON would carry them), then the fields to check
+    (``needs_review``, each with its reason), then errors."""
     import csv
     import io
 
     names = list(dict.fromkeys(n for r in results for n in r.fields))
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["doc", *names, "errors"])
+    writer.writerow(["doc", *names, "needs_review", "errors"])
     for r in results:
-        writer.writerow([r.doc, *(r.fields[n].to_json()["value"] if n in r.fields else "" for n in names),
+        review = "; ".join(f"{n}: {v.reason}" for n, v in r.fields.items() if v.needs_review)
+        writer.writerow([r.doc, *(r.fields[n].to_json()["value"] if n in r.fields else "" for n in names), review,
                          "; ".join(r.errors)])
     return out.getvalue()
 

@@ -74,6 +74,10 @@ _FORMS = {verb: tuple(forms.split()) for verb, forms in {
 }.items()}
 """Irregular verbs' other forms: "grew" is "grow" (the lexical index's stemmer does not know)."""
 _SAME.update((form, verb) for verb, forms in _FORMS.items() for form in forms)
+_SPELLED = {word: tuple(a for a, w in _SAME.items() if w == word) for word in set(_SAME.values())}
+"""A word's other spellings the store may hold instead ("number": "no", "nr"; "meet": "met")."""
+_VALUE_WORDS = frozenset("number cost price count name amount value total figure rate size code id".split())
+"""Words that ask for a value rather than name a subject: never "a word no document holds"."""
 _ABOUT = frozenset("""receipt invoice report form letter memo statement document file paper article sheet table chart
     figure slide bill brochure manual guide mentioned mention written write word integer rounded round return answer
     format appropriate exact exactly first second third last top bottom cover combined entire present according
@@ -154,7 +158,7 @@ class Located:
 class _Question:
     def __init__(self, question: str, stats: Callable[[list[str]], TermStats]) -> None:
         terms = [t for t in lexical_terms(question) if len(t) > 1 or t.isdigit()]
-        counted = stats(terms + [f for t in terms for f in _FORMS.get(t, ())]) if terms else TermStats(0, {})
+        counted = stats(terms + [f for t in terms for f in _SPELLED.get(t, ())]) if terms else TermStats(0, {})
         self.kind = answer_kind(question)
         self.weight: dict[str, float] = {}
         self.words: dict[str, str] = {}  # stem -> the question's word
@@ -164,8 +168,9 @@ class _Question:
         """Words of what is asked about that no passage of the store holds (a typo, or a subject it never names)."""
         for t in terms:
             stem = _stem(t)
-            held = any(counted.holding.get(f) for f in (t, *_FORMS.get(t, ())))
-            if counted.passages and not held and stem not in _ABOUT and stem not in cues and len(t) > 3 and t.isalpha():
+            held = any(counted.holding.get(f) for f in (t, *_SPELLED.get(t, ())))
+            if counted.passages and not held and stem not in _ABOUT and stem not in cues and t not in _VALUE_WORDS \
+                    and len(t) > 3 and t.isalpha():
                 if t not in counted.near:
                     self.unknown.append(t)
                 else:  # a misspelling of a word the store holds: look for that word (its stem, as indexed)
@@ -228,6 +233,8 @@ def locate(question: str, pages: Sequence[Page], stats: Callable[[list[str]], Te
 
 def _fits(text: str, kind: str) -> float:
     """How well ``text`` reads as the kind of value asked for: 1 fits, 0.5 a value of another kind, 0 none."""
+    if _LABEL_END.fullmatch(text.split()[-1] if text.split() else ""):
+        return 0.0  # a label ("No:", "Tax ID:") is no value
     text = text.strip(" :;,")
     number = bool(_FITS["number"].fullmatch(text)) and any(c.isdigit() for c in text)
     if kind in ("percent", "year", "count", "date"):
@@ -277,6 +284,7 @@ def _candidates(q: _Question, page: Page) -> list[tuple[float, list[Word], str]]
     kind = "value"
     for n, line in enumerate(lines):
         above = set().union(*stems[n - 1]) if n else set()
+        around = q.share(set().union(*(s for m in range(max(0, n - 2), min(len(lines), n + 3)) for s in stems[m])))
         for i, j, fit in _spans(line, q.kind if q.kind != "any" else "any"):
             if stems[n][i] & q.weight.keys() and not any(c.isdigit() for c in line[i].text):
                 continue  # an answer does not start with the question's own words
@@ -285,8 +293,7 @@ def _candidates(q: _Question, page: Page) -> list[tuple[float, list[Word], str]]
             # a label above the value: the previous line, when it stands over the value
             x0, x1 = line[i].box[0], line[j - 1].box[2]
             over = n and any(w.box[0] < x1 + 40 and w.box[2] > x0 - 40 for w in lines[n - 1])
-            label = max(left * 0.97 ** gap, q.share(above) * 0.85 if over else 0.0,
-                        q.share(set().union(*(s for m in range(max(0, n - 2), min(len(lines), n + 3)) for s in stems[m]))) * 0.35)
+            label = max(left * 0.97 ** gap, q.share(above) * 0.85 if over else 0.0, around * 0.35)
             if q.kind == "any":
                 if i == 0 or not (left and gap <= 1):
                     continue  # any value: only what follows its label on the line
@@ -296,7 +303,8 @@ def _candidates(q: _Question, page: Page) -> list[tuple[float, list[Word], str]]
                 out.append((score, line[i:j], kind))
     if not out:  # no value of the kind asked for: the line that carries most of the question
         for n, line in enumerate(lines):
-            share = q.share(set().union(*stems[n]))
-            if share:
+            words = set().union(*stems[n])
+            share = q.share(words)
+            if share and words - q.weight.keys():  # a line of only the question's words (an empty label) says nothing
                 out.append((share * 0.6, line, "sentence"))
     return out

@@ -136,6 +136,8 @@ def coerce(value: Any, kind: str) -> Any:
             return False
         raise ValueError(f"{value!r} is not yes/no")
     if kind in ("int", "float", "decimal"):
+        if re.search(r"\d\S*\s+(?!\d{3}(?:\D|$))\d", str(value)):  # "19% 94.43", "2 45.00": two numbers, not one
+            raise ValueError(f"{value!r} is not one number")
         text = re.sub(r"[^\d,.\-]", "", str(value))
         if text.count(",") and text.count("."):  # the last separator is the decimal one: 1,234.56 / 1.234,56
             text = text.replace(".", "").replace(",", ".") if text.rfind(",") > text.rfind(".") else text.replace(",", "")
