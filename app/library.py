@@ -1,4 +1,4 @@
-"""Library: upload PDFs and page images, index them with a live progress bar, see and delete documents."""
+"""Library: upload documents (every format docagent reads: PDFs, page images, HTML, Markdown, text), index them with a live progress bar, see and delete documents."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import docagent
 from app.ui import Context, as_text, plural
 from docagent.errors import DocumentLoadError
 from docagent.index.store import PageStore
+from docagent.ingest.formats import describe
 from docagent.ingest.uploads import save_upload
 
 _CHUNK = 1 << 20
@@ -19,7 +20,7 @@ _CHUNK = 1 << 20
 
 def render(ctx: Context) -> None:
     st.header("Library")
-    files = st.file_uploader(f"Add PDFs and page images (PNG, JPEG, TIFF; up to {ctx.max_upload_mb:g} MiB each)",
+    files = st.file_uploader(f"Add documents ({describe()}; up to {ctx.max_upload_mb:g} MiB each)",
                              accept_multiple_files=True, key="uploads")
     if files and st.button("Index", type="primary", key="index"):
         _index(ctx, files)

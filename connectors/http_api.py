@@ -4,7 +4,7 @@
     DOCAGENT_API_TOKEN=$(python -c "import secrets; print(secrets.token_urlsafe(32))") \\
         docagent serve --host 0.0.0.0                      # beyond loopback a bearer token is required
 
-    POST   /documents                        upload PDFs and page images (multipart field "files"), indexed
+    POST   /documents                        upload documents (multipart field "files"), indexed
     GET    /documents                        the indexed documents
     DELETE /documents/{name}                 remove one completely
     GET    /documents/{name}/pages/{n}.png   a page image (citations link here)
@@ -17,7 +17,7 @@
     GET    /openapi.json, /docs              the API, described
 
 Uploads: at most ``max_upload_mb`` per file and ``max_files`` per request; the type is read from the
-content (PDF, PNG, JPEG, TIFF), not the name; names are reduced to a bare file name, so nothing is
+content (the formats of ``docagent.ingest.formats``), not the name; names are reduced to a bare file name, so nothing is
 written outside a temporary folder and the store. A bad file is reported and the others are indexed. A
 file named like an indexed document replaces it, and the response lists it under ``replaced``; send
 ``?replace=false`` to have it refused instead.

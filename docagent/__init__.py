@@ -93,7 +93,7 @@ __all__ = [
 
 def index(paths: Sequence[str | Path], settings: Settings | None = None, *, progress: bool = False,
           on_file: Callable[[int, int, str], None] | None = None) -> IndexReport:
-    """Index files and folders (PDF, PNG, JPEG, TIFF) into the store of ``settings``.
+    """Index files and folders (every format :func:`docagent.ingest.describe` names) into the store of ``settings``.
     ``on_file(done, total, name)`` hears of each file as it starts, and of the end (name empty)."""
     return index_paths(paths, settings, progress=progress, on_file=on_file)
 

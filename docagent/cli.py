@@ -27,6 +27,8 @@ log = logging.getLogger("docagent")
 
 
 def _parser() -> argparse.ArgumentParser:
+    from docagent.ingest.formats import describe
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--store", type=Path, help="store directory (default: $DOCAGENT_STORE or ~/.local/share/docagent/store)")
     common.add_argument("--json", action="store_true", help="print one JSON document on stdout, nothing else")
@@ -36,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("index", parents=[common], help="index files and folders (PDF, PNG, JPEG, TIFF)")
+    p = sub.add_parser("index", parents=[common], help=f"index files and folders ({describe()})")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--dpi", type=int, help="resolution of page images (default 150)")
     p.add_argument("--ocr", choices=["auto", "on", "off"], help="OCR pages without a text layer (default auto)")

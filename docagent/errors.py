@@ -3,7 +3,7 @@
     DocagentError
     ├── ConfigError                  a setting or argument cannot work as given
     ├── DocumentLoadError            one input file cannot be read as a document
-    │   ├── UnsupportedFileError     not a PDF or a page image (PNG, JPEG, TIFF)
+    │   ├── UnsupportedFileError     of no format docagent reads (docagent.ingest.formats), or over a limit
     │   ├── EmptyDocumentError       zero bytes, or a document with no pages
     │   ├── CorruptDocumentError     damaged or truncated beyond repair
     │   ├── EncryptedDocumentError   needs a password

@@ -48,6 +48,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 from docagent.config import Settings
 from docagent.errors import ConfigError, DocagentError, StoreError
 from docagent.index.store import PageStore
+from docagent.ingest import formats
 from docagent.types import DocumentCard, PageHit
 
 __all__ = ["MODES", "PageRetriever", "lexical_terms", "names_in"]
@@ -425,7 +426,8 @@ class _Scope:
         flt = dict(flt or {})
         unknown = set(flt) - {"ocr", "kind", *_CARD_FILTERS}
         if unknown:
-            msg = (f"cannot filter on {', '.join(sorted(unknown))}; filters are 'ocr' (bool), 'kind' ('pdf' or 'image'), "
+            kinds = " or ".join(repr(k) for k in formats.kinds())
+            msg = (f"cannot filter on {', '.join(sorted(unknown))}; filters are 'ocr' (bool), 'kind' ({kinds}), "
                    "and from document cards 'doc_kind', 'year' (int) and 'organisation'")
             raise ConfigError(msg)
         card_filter = {key: flt.pop(key) for key in _CARD_FILTERS if key in flt}

@@ -159,11 +159,14 @@ def huge_page_pdf(path: Path, side: float = 14400) -> Path:
 
 BAD_INDEXED = {  # file name -> pages: files that look wrong and are indexed all the same
     "broken_xref.pdf": 1, "png_named.pdf": 1, "pdf_named.png": 1, "cmyk.jpg": 1, "sixteen_bit.png": 1,
-    "palette.png": 1, "animated.png": 2, "huge_page.pdf": 1, "résumé.pdf": 1,
+    "palette.png": 1, "animated.png": 2, "huge_page.pdf": 1, "résumé.pdf": 1, "pdf_named.txt": 1, "scripted.html": 1,
 }
 BAD_FAILED = {  # file name -> the start of its error
     "empty.pdf": "the file is empty (0 bytes)",
-    "saved_page.pdf": "not a PDF or a PNG/JPEG/TIFF image (its content looks like text, despite the .pdf suffix)",
+    "saved_page.pdf": "its content looks like an HTML page, not PDF as the .pdf suffix says",
+    "empty.md": "the file is empty (0 bytes)",
+    "blank.md": "the Markdown file has no text",
+    "program.txt": "not a document docagent reads: its content looks like a program (ELF executable), despite the .txt",
     "bomb.png": "the image is too large (1600 megapixels), more than the 100 megapixels docagent reads",
     "locked.pdf": "the PDF is encrypted and needs a password: index it with --password",
     "truncated.pdf": "damaged or truncated PDF that MuPDF cannot repair",
@@ -197,6 +200,12 @@ def bad_corpus(folder: Path) -> Path:
     shutil.copy(good, folder / os.fsdecode(b"r\xe9sum\xe9.pdf"))
     (folder / "empty.pdf").write_bytes(b"")
     (folder / "saved_page.pdf").write_bytes(b"<!DOCTYPE html><html><body><h1>Report</h1></body></html>")
+    shutil.copy(good, folder / "pdf_named.txt")
+    (folder / "scripted.html").write_text("<!doctype html><html><head><script>document.write('injected')</script>"
+                                         "</head><body onload=\"steal()\"><p>Minutes of the meeting</p></body></html>")
+    (folder / "empty.md").write_bytes(b"")
+    (folder / "blank.md").write_text("\n   \n\t\n")
+    (folder / "program.txt").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 4)
     Image.new("1", (40000, 40000)).save(folder / "bomb.png", optimize=True)  # 190 KB on disk, 1.6 gigapixels
     doc = pymupdf.open(good)
     doc.save(folder / "locked.pdf", encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="s3cret", owner_pw="owner")

@@ -89,7 +89,7 @@ def test_library_indexes_uploads_reports_bad_files_and_deletes(library: Settings
     at.button(key="index").click().run()
     assert not at.exception, at.exception
     errors = [plain(e.value) for e in at.error]
-    assert any(e.startswith("notes.pdf: not a PDF or a PNG/JPEG/TIFF image (its content looks like text") for e in errors)
+    assert any(e.startswith("notes.pdf: its content looks like an HTML page, not PDF") for e in errors)
     assert any(e.startswith("empty.png: the file is empty") for e in errors)
     assert at.success[0].value == "Indexed 1 document, 1 page."  # "1 page", never "1 pages"
     assert at.get("progress")  # the live progress bar

@@ -100,7 +100,7 @@ def test_upload_indexes_good_files_and_rejects_bad_ones_by_content_and_size(sett
         body = r.json()
         assert body["indexed"]["documents"] == 2
         rejected = {x["file"]: (x["status"], x["error"]) for x in body["rejected"]}
-        assert rejected["page.pdf"][0] == 415 and "content looks like text" in rejected["page.pdf"][1]
+        assert rejected["page.pdf"][0] == 415 and "content looks like an HTML page" in rejected["page.pdf"][1]
         assert rejected["huge.pdf"] == (413, "larger than the limit of 0.5 MiB; split or compress it")
         names = [d["doc"] for d in client.get("/documents").json()["documents"]]
         assert sorted(names) == ["escape.pdf", "invoice.pdf"]  # the path was dropped from the name

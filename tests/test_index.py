@@ -121,7 +121,7 @@ def test_bad_files_fail_alone_and_nothing_indexed_is_lost(store: PageStore, docs
     reasons = {Path(f.path).name: f.error for f in report.failed}
     assert set(reasons) == {"invoice.pdf", "secret.pdf", "notes.pdf", "missing.pdf"}
     assert "empty" in reasons["invoice.pdf"] and "password" in reasons["secret.pdf"]
-    assert "not a PDF" in reasons["notes.pdf"] and "no such file" in reasons["missing.pdf"]
+    assert "looks like text, not PDF" in reasons["notes.pdf"] and "no such file" in reasons["missing.pdf"]
     assert report.documents == 1 and report.skipped == 2
     docs = {d.name: d.doc_id for d in store.documents()}
     assert docs == {**good_before, "new.pdf": docs["new.pdf"]}  # the old invoice is still there, unchanged

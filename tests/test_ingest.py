@@ -88,7 +88,7 @@ def test_empty_file(docs_dir: Path) -> None:
 def test_not_a_document(docs_dir: Path) -> None:
     path = docs_dir / "notes.pdf"
     path.write_text("just some notes, not a PDF at all\n")
-    with pytest.raises(UnsupportedFileError, match=r"notes\.pdf: not a PDF or a PNG/JPEG/TIFF image \(its content looks like text, despite the \.pdf suffix\); convert it to PDF"):
+    with pytest.raises(UnsupportedFileError, match=r"notes\.pdf: its content looks like text, not PDF as the \.pdf suffix says \(saved or downloaded under the wrong name\?\); rename it notes\.txt to index it as plain text"):
         open_source(path)
 
 

@@ -217,7 +217,7 @@ class Indexer:
             name=name,
             sha256=sha,
             source=display_name(str(path.resolve())),
-            stored_file=f"{doc_id}{path.suffix.lower() or '.' + source.kind}",
+            stored_file=f"{doc_id}{source.stored_suffix or path.suffix.lower() or '.' + source.kind}",
             kind=source.kind,
             pages=0,
             ocr_pages=0,

@@ -22,6 +22,9 @@ class Source(abc.ABC):
     """An opened document. Use as a context manager or call :meth:`close`."""
 
     kind: str
+    stored_suffix: str | None = None
+    """Suffix of the copy the store keeps (:meth:`copy_to`) when it is not the file's own: ``.pdf`` for a
+    document kept as its PDF rendering."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -51,7 +51,9 @@ _LOCK = threading.RLock()
 class PdfSource(Source):
     kind = "pdf"
 
-    def __init__(self, path: Path, password: str | None = None, *, max_pages: int | None = None) -> None:
+    def __init__(self, path: Path, password: str | None = None, *, max_pages: int | None = None,
+                 data: bytes | None = None) -> None:
+        """``data``: the PDF's bytes, when they are not the file at ``path`` (a rendering of it)."""
         super().__init__(path)
         self._forms_ok: bool | None = None
         self._password = password
@@ -59,7 +61,9 @@ class PdfSource(Source):
         """Opened with a password: copies of it are written decrypted (see :meth:`copy_to`)."""
         with _LOCK:
             try:
-                if is_utf8(str(path)):
+                if data is not None:
+                    self._doc = pymupdf.open(stream=data, filetype="pdf")
+                elif is_utf8(str(path)):
                     self._doc = pymupdf.open(path, filetype="pdf")
                 else:  # MuPDF cannot open a name that is not UTF-8 on disk; Python can
                     with open_regular(path) as (f, size):

@@ -4,7 +4,8 @@ from the content.
     path = save_upload("../../Scan 3.PDF", chunks, folder, max_bytes=50 << 20)   # folder/"Scan 3.PDF"
 
 Raises :class:`FileTooLargeError` over the limit and :class:`UnsupportedFileError` /
-:class:`EmptyDocumentError` for content that is not a PDF or page image, whatever the name says; nothing
+:class:`EmptyDocumentError` for content of no format docagent reads (:mod:`docagent.ingest.formats`),
+whatever the name says; nothing
 is left behind for a refused file, and nothing is ever written outside ``folder``.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from docagent.errors import DocumentLoadError, FileTooLargeError, UnsupportedFileError
-from docagent.ingest import SUPPORTED_SUFFIXES, sniff
+from docagent.ingest.formats import detect, is_supported
 
 __all__ = ["safe_name", "save_upload"]
 
@@ -54,15 +55,15 @@ def save_upload(raw_name: str | None, chunks: Iterable[bytes], folder: Path, max
                     msg = f"larger than the limit of {max_bytes / (1 << 20):g} MiB; split or compress it"
                     raise FileTooLargeError(target, msg)
                 out.write(chunk)
-        kind = sniff(target)
+        fmt = detect(target)
     except DocumentLoadError:
         target.unlink(missing_ok=True)
         raise
     except OSError as e:  # a name the file system still refuses, a full disk
         target.unlink(missing_ok=True)
         raise UnsupportedFileError(Path(name), f"cannot be stored ({e.strerror or e})") from e
-    if target.suffix.lower() not in SUPPORTED_SUFFIXES:
-        named = target.with_name(f"{name}.{'pdf' if kind == 'pdf' else 'png'}")
+    if not is_supported(target):
+        named = target.with_name(f"{name}{fmt.suffixes[0]}")
         if named.exists():  # "report" beside "report.pdf": never silently one instead of the other
             target.unlink()
             raise UnsupportedFileError(named, "appears twice in this upload (once without its suffix)")

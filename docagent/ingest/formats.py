@@ -1,0 +1,237 @@
+"""The formats docagent reads, one registration a family, told apart by content.
+
+    fmt = detect(Path("notes.md"))        # Format(kind="markdown", ...) from the file's first bytes
+    source = fmt.open(path, password, max_pages)
+
+Each :class:`Format` says how to recognise a file from its first bytes (``matches``), which names a
+folder walk picks up (``suffixes``), and how to open it (``open``, importing its reader only then).
+Formats are tried in registration order; the first that matches wins. Adding a format is one module
+with a :class:`~docagent.ingest.base.Source` and one :func:`register` call below.
+
+Content decides, never the name alone: a PDF named ``.txt`` is read as a PDF, a PNG named ``.pdf`` as
+an image. The name only chooses among the text families once the content is known to be text: a text
+file named ``.md`` or ``.markdown`` is Markdown, one named ``.html`` or ``.htm`` is HTML even without
+``<html>``, any other text file is plain text (HTML by its ``<!doctype html`` or ``<html`` whatever its
+name). Markdown has no signature of its own (any text is valid Markdown), so the name is the only way to
+tell it from notes. One exception: text named like a binary format (``report.pdf`` holding an HTML page)
+is refused, not indexed as text: it is nearly always a download or an export that went wrong, and the
+error says so and how to rename it if it is meant as text.
+
+Hook for ZIP-based formats (DOCX, PPTX, XLSX, ODF; not read yet): they all start with ``PK\\x03\\x04``
+and differ only in their manifest (``[Content_Types].xml``; ODF's ``mimetype`` entry). Their
+``matches`` gets the :class:`Probe`, whose ``path`` lets it open the archive and read the manifest;
+register them before :data:`UNSUPPORTED` names ZIPs in general.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from docagent.errors import EmptyDocumentError, UnsupportedFileError
+from docagent.ingest.base import open_regular
+
+if TYPE_CHECKING:
+    from docagent.ingest.base import Source
+
+__all__ = [
+    "FORMATS",
+    "Format",
+    "Probe",
+    "decode_text",
+    "describe",
+    "detect",
+    "is_supported",
+    "kinds",
+    "register",
+    "supported_suffixes",
+]
+
+HEAD_BYTES = 4096
+"""Bytes read to recognise a file."""
+
+
+@dataclass
+class Probe:
+    """What a format looks at to recognise a file: its first bytes, its suffix (lower case), its path
+    (for formats that must look inside, like ZIP manifests), and the head as text when it is text."""
+
+    path: Path
+    head: bytes
+    suffix: str
+    text: str | None = field(default=None)
+
+
+Opener = Callable[[Path, "str | None", "int | None"], "Source"]
+
+
+@dataclass(frozen=True)
+class Format:
+    """One family of files docagent reads."""
+
+    kind: str
+    """Stored with each document (``docagent docs``) and filtered on (``{"kind": "markdown"}``)."""
+    label: str
+    """How people name it: ``PDF``; ``PNG, JPEG, TIFF``; ``Markdown``."""
+    suffixes: tuple[str, ...]
+    """Names a folder walk picks up; the first is given to an upload whose name has none of them."""
+    matches: Callable[[Probe], bool]
+    """Whether a file is of this family, from its :class:`Probe`."""
+    open: Opener
+    """``open(path, password, max_pages)``: the file as a Source; raises a DocumentLoadError subclass."""
+
+
+FORMATS: list[Format] = []
+"""Every registered format, in the order they are tried."""
+
+
+def register(fmt: Format) -> Format:
+    FORMATS.append(fmt)
+    return fmt
+
+
+def kinds() -> list[str]:
+    return list(dict.fromkeys(f.kind for f in FORMATS))
+
+
+def supported_suffixes() -> frozenset[str]:
+    return frozenset(s for f in FORMATS for s in f.suffixes)
+
+
+def describe() -> str:
+    """The formats in words, for help and messages: ``PDF, PNG, JPEG, TIFF, HTML, Markdown and plain text``."""
+    labels = [f.label for f in FORMATS]
+    return ", ".join(labels[:-1]) + f" and {labels[-1]}" if len(labels) > 1 else "".join(labels)
+
+
+def is_supported(path: Path) -> bool:
+    """Whether a folder walk should pick this file up (by its suffix; what it holds is read when it is opened)."""
+    return path.suffix.lower() in supported_suffixes()
+
+
+UNSUPPORTED = (
+    (b"PK\x03\x04", "a ZIP archive (Word, PowerPoint, Excel and OpenDocument files are ZIPs)", "save it as PDF"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "a legacy Office file (DOC, XLS, PPT)", "save it as PDF"),
+    (b"{\\rtf", "an RTF document", "save it as PDF"),
+    (b"GIF8", "a GIF image", "convert it to PNG"),
+    (b"BM", "a BMP image", "convert it to PNG"),
+    (b"\x1f\x8b", "gzip-compressed data", "decompress it first"),
+    (b"\x7fELF", "a program (ELF executable)", ""),
+    (b"MZ", "a Windows program", ""),
+)
+"""Signatures of files people bring that docagent does not read, to say what a refused file looks like."""
+
+
+def detect(path: Path) -> Format:
+    """The format of ``path`` from its first bytes; raises for anything else (a FIFO or a device too,
+    before reading from it: see :func:`~docagent.ingest.base.open_regular`)."""
+    with open_regular(path) as (f, size):
+        head = f.read(min(HEAD_BYTES, size))
+    if not head:
+        raise EmptyDocumentError(path, "the file is empty (0 bytes); re-export or re-download it")
+    probe = Probe(path, head, path.suffix.lower())
+    if not head.startswith(b"{\\rtf"):  # RTF is text on the surface, unreadable as such
+        probe.text = decode_text(head, complete=len(head) == size)
+    for fmt in FORMATS:
+        if fmt.matches(probe):
+            return fmt
+    if probe.text is not None:  # text named like a binary format (see the module)
+        claimed = next(f for f in FORMATS if probe.suffix in f.suffixes)
+        looks, read_as = ("an HTML page", HTML) if _looks_like_html(probe.text) else ("text", TEXT)
+        msg = (f"its content looks like {looks}, not {claimed.label} as the {path.suffix} suffix says (saved or "
+               f"downloaded under the wrong name?); rename it {path.stem}{read_as.suffixes[0]} to index it as "
+               f"{read_as.label}")
+        raise UnsupportedFileError(path, msg)
+    looks, advice = next(((what, advice) for magic, what, advice in UNSUPPORTED if head.startswith(magic)),
+                         ("binary data", ""))
+    suffix = f", despite the {path.suffix} suffix" if path.suffix else ""
+    msg = (f"not a document docagent reads: its content looks like {looks}{suffix}; docagent reads {describe()}"
+           f"{'; ' + advice if advice else ''}")
+    raise UnsupportedFileError(path, msg)
+
+
+_CONTROL = frozenset(range(32)) - {9, 10, 12, 13, 27}
+
+
+def decode_text(data: bytes, *, complete: bool = True) -> str | None:
+    """``data`` as text, or None when it is binary. A BOM names the encoding (UTF-8, UTF-16, UTF-32); without
+    one, UTF-8, else Windows-1252 (the usual legacy encoding). Text has no NUL bytes and hardly any other
+    control characters. ``complete=False``: ``data`` is the head of a longer file (a character cut at its end
+    is not an error)."""
+    for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                          (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                          (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(data, final=complete)
+            return text if _is_text(text) else None
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(data, final=complete)
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")
+    return text if _is_text(text) else None
+
+
+def _is_text(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    control = sum(1 for c in text if ord(c) in _CONTROL)
+    bad = text.count("\ufffd")
+    return control <= 0.01 * len(text) and bad <= 0.05 * len(text)
+
+
+# -- the formats ------------------------------------------------------------------------------------
+
+
+def _open_pdf(path: Path, password: str | None, max_pages: int | None) -> Source:
+    from docagent.ingest.pdf import PdfSource
+
+    return PdfSource(path, password, max_pages=max_pages)
+
+
+def _open_image(path: Path, password: str | None, max_pages: int | None) -> Source:
+    from docagent.ingest.images import ImageSource
+
+    return ImageSource(path, max_pages=max_pages)
+
+
+def _opener(kind: str) -> Opener:
+    def open_markup(path: Path, password: str | None, max_pages: int | None) -> Source:
+        from docagent.ingest.markup import MarkupSource
+
+        return MarkupSource(path, kind, max_pages=max_pages)
+
+    return open_markup
+
+
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")
+_HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+_MARKDOWN_SUFFIXES = (".md", ".markdown")
+
+
+def _looks_like_html(text: str) -> bool:
+    """``<!doctype html`` or ``<html`` at the start, after a BOM, white space, an XML declaration and comments."""
+    rest = text.lstrip("\ufeff \t\r\n")
+    while rest.startswith(("<?", "<!--")):
+        end = rest.find("?>" if rest.startswith("<?") else "-->")
+        if end < 0:
+            return False
+        rest = rest[end + (2 if rest.startswith("<?") else 3):].lstrip()
+    return rest[:14].lower() == "<!doctype html" or rest[:5].lower() == "<html"
+
+
+def _text_named(p: Probe) -> bool:
+    """Text content under a name no binary format claims."""
+    return p.text is not None and p.suffix not in PDF.suffixes + IMAGE.suffixes
+
+
+PDF = register(Format("pdf", "PDF", (".pdf",), lambda p: b"%PDF-" in p.head[:1024], _open_pdf))
+IMAGE = register(Format("image", "PNG, JPEG, TIFF", (".png", ".jpg", ".jpeg", ".tif", ".tiff"),
+                        lambda p: p.head.startswith(_IMAGE_MAGIC), _open_image))
+HTML = register(Format("html", "HTML", _HTML_SUFFIXES, lambda p: _text_named(p) and (
+    _looks_like_html(p.text) or p.suffix in _HTML_SUFFIXES), _opener("html")))
+MARKDOWN = register(Format("markdown", "Markdown", _MARKDOWN_SUFFIXES,
+                           lambda p: _text_named(p) and p.suffix in _MARKDOWN_SUFFIXES, _opener("markdown")))
+TEXT = register(Format("text", "plain text", (".txt", ".text"), _text_named, _opener("text")))
