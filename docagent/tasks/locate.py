@@ -294,10 +294,13 @@ def _candidates(q: _Question, page: Page) -> list[tuple[float, list[Word], str]]
             x0, x1 = line[i].box[0], line[j - 1].box[2]
             over = n and any(w.box[0] < x1 + 40 and w.box[2] > x0 - 40 for w in lines[n - 1])
             label = max(left * 0.97 ** gap, q.share(above) * 0.85 if over else 0.0, around * 0.35)
-            if q.kind == "any":
-                if i == 0 or not (left and gap <= 1):
-                    continue  # any value: only what follows its label on the line
-                label = left * 0.97 ** gap
+            if q.kind == "any":  # any value: only what follows its label on the line, or a line under its label
+                if i and left and gap <= 1:
+                    label = left * 0.97 ** gap
+                elif i == 0 and over and not stems[n][0] & q.weight.keys():
+                    label = q.share(above) * 0.85
+                else:
+                    continue
             score = label * fit
             if score > 0:
                 out.append((score, line[i:j], kind))
