@@ -1,4 +1,6 @@
-"""Library: upload documents (every format docagent reads: PDFs, page images, HTML, Markdown, text), index them with a live progress bar, see and delete documents."""
+"""Library: upload documents (every format docagent reads, told by content and named by
+``docagent.ingest.formats.describe()``), index them with a live progress bar, see and delete documents (an
+e-mail with its attachments)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@
 
     POST   /documents                        upload documents (multipart field "files"), indexed
     GET    /documents                        the indexed documents
-    DELETE /documents/{name}                 remove one completely
+    DELETE /documents/{name}                 remove one completely (an e-mail with its attachments)
     GET    /documents/{name}/pages/{n}.png   a page image (citations link here)
     GET    /search?q=...&k=5&doc=...         the pages that match (doc_kind, year, org: card filters)
     POST   /ask                              answer with citations; "stream": true sends server-sent events
@@ -71,6 +71,7 @@ from docagent.index.catalog import DocumentRecord
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.ingest.base import display_name
+from docagent.ingest.formats import describe
 from docagent.ingest.uploads import save_upload
 
 __all__ = ["ApiSettings", "create_app", "serve"]
@@ -246,7 +247,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
             state["store"].close()
 
     app = FastAPI(title="docagent", version=docagent.__version__, lifespan=lifespan,
-                  description="Question answering, chart arithmetic and form-field extraction over PDFs and scans.")
+                  description="Question answering, chart arithmetic and form-field extraction over documents: "
+                              f"{describe()}.")
     guarded = [Depends(_BEARER)]  # describes the bearer scheme in the OpenAPI spec; the guard checks the token
 
     def store() -> PageStore:
@@ -366,15 +368,16 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         cards = store().catalog.cards()
         return {"documents": [_public_record(d, cards) for d in store().documents()]}
 
-    @app.delete("/documents/{name}", dependencies=guarded)
+    # {name:path}: an e-mail's attachments are named "message.eml/attachment.pdf" (the slash sent as %2F or not)
+    @app.delete("/documents/{name:path}", dependencies=guarded)
     def remove(name: str) -> dict[str, Any]:
         with write_lock:
             removed, _ = store().remove([name])
         if not removed:
             raise HTTPException(404, f"no document named {name!r}; GET /documents lists them")
-        return {"removed": removed[0]}
+        return {"removed": removed[0], "attachments_removed": removed[1:]}
 
-    @app.get("/documents/{name}/pages/{page}.png", dependencies=guarded, response_class=Response,
+    @app.get("/documents/{name:path}/pages/{page}.png", dependencies=guarded, response_class=Response,
              responses={200: {"content": {"image/png": {}}}})
     def page_image(name: str, page: int) -> Response:
         _require_doc(store(), name, page)

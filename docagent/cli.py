@@ -459,7 +459,8 @@ def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
         cards = store.catalog.cards()
     lines = []
     for d in docs:
-        lines.append(f"{d.name}  {d.pages} page{'' if d.pages == 1 else 's'}" + (f" ({d.ocr_pages} OCR)" if d.ocr_pages else "") + f"  from {d.source}")
+        origin = f"attached to {d.parent}" if d.parent else f"from {d.source}"
+        lines.append(f"{d.name}  {d.kind}, {d.pages} page{'' if d.pages == 1 else 's'}" + (f" ({d.ocr_pages} OCR)" if d.ocr_pages else "") + f"  {origin}")
         card = cards.get(d.doc_id)
         about = [card.kind, ", ".join(card.organisations[:2]), " ".join(str(y) for y in card.years)] if card else []
         if any(about):

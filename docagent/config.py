@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     how many they have: indexing holds the store's write lock a document at a time, and 100,000 tiny pages
     (27 MB) would hold it for an hour. Raise it (``--max-pages``) for the long documents you mean to index."""
 
+    convert_seconds: float = Field(default=180, gt=0)
+    """Longest LibreOffice may take to convert one Office file to PDF before the file is refused."""
+
+    convert_memory_mb: int = Field(default=2048, ge=256)
+    """Most memory (address space, MiB) LibreOffice's process may take converting one file."""
+
     ocr_min_chars: int = Field(default=16, ge=0)
     """A text layer with fewer letters and digits than this is treated as missing, and the page is OCR'd."""
 

@@ -67,9 +67,26 @@ def run_checks(settings: Settings) -> list[Check]:
     else:
         checks.append(Check("ocr", False, "no OCR engine: scanned pages are indexed without text", "pip install 'docagent[ocr]'"))
 
+    checks.append(_office_check())
     checks.append(_store_check(settings))
     checks.append(_vlm_check(settings))
     return checks
+
+
+def _office_check() -> Check:
+    import subprocess
+
+    from docagent.ingest.office import INSTALL_HINT, find_soffice, soffice_version
+
+    program = find_soffice()
+    if program is None:
+        return Check("office files", False, "LibreOffice (soffice) not found: Word, PowerPoint, Excel and OpenDocument "
+                     "files are refused one by one, the rest is indexed", INSTALL_HINT)
+    try:
+        version = soffice_version(program)
+    except (OSError, subprocess.SubprocessError) as e:
+        return Check("office files", False, f"{program} does not run ({e})", INSTALL_HINT)
+    return Check("office files", True, f"{version} at {program} (DOCX, DOC, ODT, RTF, PPTX, PPT, ODP, XLSX, XLS, ODS)")
 
 
 def _store_check(settings: Settings) -> Check:

@@ -7,6 +7,7 @@
     │   ├── EmptyDocumentError       zero bytes, or a document with no pages
     │   ├── CorruptDocumentError     damaged or truncated beyond repair
     │   ├── EncryptedDocumentError   needs a password
+    │   ├── ConverterMissingError    needs a converter that is not installed (LibreOffice for Office files)
     │   └── FileTooLargeError        an upload over the size limit
     ├── CalculationError             an arithmetic expression cannot be computed (and why)
     ├── ModelError                   a model cannot be loaded or run
@@ -27,6 +28,7 @@ __all__ = [
     "CalculationError",
     "ConfigError",
     "CorruptDocumentError",
+    "ConverterMissingError",
     "DocagentError",
     "DocumentLoadError",
     "EmptyDocumentError",
@@ -59,7 +61,7 @@ class DocumentLoadError(DocagentError):
 
 
 class UnsupportedFileError(DocumentLoadError):
-    """The file is neither a PDF nor a page image docagent reads."""
+    """The file is of no format docagent reads, or over one of its limits."""
 
 
 class EmptyDocumentError(DocumentLoadError):
@@ -71,7 +73,11 @@ class CorruptDocumentError(DocumentLoadError):
 
 
 class EncryptedDocumentError(DocumentLoadError):
-    """The PDF needs a password to be opened."""
+    """The document needs a password to be opened."""
+
+
+class ConverterMissingError(DocumentLoadError):
+    """The file needs a converter that is not installed (LibreOffice for Office files); the message says how to install it."""
 
 
 class FileTooLargeError(DocumentLoadError):

@@ -108,6 +108,37 @@ def test_library_refuses_a_file_over_the_upload_limit(library: Settings, monkeyp
     assert [plain(e.value) for e in at.error] == ["big.pdf: larger than the limit of 0.5 MiB; split or compress it"]
 
 
+
+def test_library_takes_office_files_by_content_and_e_mail_with_its_attachments(library: Settings,
+                                                                               tmp_path: Path) -> None:
+    from docagent.ingest.formats import describe
+    from tests.test_http_api import mail_with_pdf, word_file  # real files: python-docx, the email package
+
+    at = open_app("Library")
+    assert describe() in at.file_uploader[0].label  # every format the registry reads, named in one place
+    report = word_file(tmp_path / "report.docx", ["Revenue rose by 12 percent.",
+                                                  "The zanzibarium contract was signed."])
+    invoice = factories.text_pdf(tmp_path / "bill.pdf", ["Invoice 77: total due 120.00 EUR."])
+    mail = mail_with_pdf(invoice, "bill.pdf", "The bill is attached.")
+    at.file_uploader[0].set_value([("quarterly-report", report.read_bytes(), "application/octet-stream"),  # no suffix
+                                   ("msg.eml", mail, "message/rfc822"),
+                                   ("cut.docx", report.read_bytes()[:2000], "application/octet-stream")]).run()
+    at.button(key="index").click().run()
+    assert not at.exception, at.exception
+    errors = [plain(e.value) for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("cut.docx: damaged or truncated ZIP"), errors
+    assert plain(at.success[0].value).startswith("Indexed 3 documents"), at.success  # the message and its attachment
+    shown = texts(at)
+    assert "**quarterly-report.docx**  \n2 pages" in shown  # named with the suffix its content calls for
+    assert any(t.startswith("**msg.eml**") for t in shown)
+    assert any(t.startswith("**msg.eml/bill.pdf**  \n1 page") for t in shown)
+    at.button(key="delete:msg.eml").click().run()  # the message goes with its attachment
+    assert not any(t.startswith("**msg.eml") for t in texts(at))
+    with PageStore(library) as store:
+        assert store.document("msg.eml") is None and store.document("msg.eml/bill.pdf") is None
+        assert store.document("quarterly-report.docx").kind == "word"
+
+
 # --------------------------------------------------------------------------------------------- chat
 
 

@@ -245,3 +245,40 @@ def test_beyond_loopback_the_password_comes_first_and_names_are_text(tmp_path: P
             assert page.get_by_text(str(tmp_path), exact=False).count() == 0
         finally:
             browser.close()
+
+
+def test_a_word_file_uploaded_in_the_library_is_listed_and_cited_in_chat(tmp_path: Path) -> None:
+    from tests.test_http_api import word_file
+
+    report = word_file(tmp_path / "report.docx", ["Revenue rose by 12 percent in the third quarter.",
+                                                  "The zanzibarium contract was signed on 3 October."])
+    server = f"http://127.0.0.1:{free_port()}/v1"  # a model server that cannot be reached: retrieval-only
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with app_server(tmp_path / "store", server) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.get_by_text("This store is new: nothing is indexed at").wait_for(timeout=60_000)
+            page.locator("input[type=file]").set_input_files([str(report)])
+            page.get_by_role("button", name="Index").click()
+            page.get_by_text("Indexed 1 document, 2 pages.").wait_for(timeout=180_000)
+            page.get_by_text("report.docx 2 pages").wait_for()  # the document list, with its thumbnail
+            page.locator("[data-testid='stImage'] img").first.wait_for()
+            loaded(page)
+            page.screenshot(path=SHOTS / "8-library-word.png", full_page=True)
+
+            page.get_by_test_id("stRadioGroup").get_by_text("Chat", exact=True).click()
+            question = page.get_by_placeholder("Ask a question about your documents")
+            question.wait_for(timeout=120_000)
+            question.fill("When was the zanzibarium contract signed?")
+            question.press("Enter")
+            page.get_by_text("Best-matching passages").wait_for(timeout=120_000)
+            page.get_by_text("report.docx · page 2", exact=True).first.wait_for(timeout=60_000)  # the cited page
+            loaded(page)
+            page.screenshot(path=SHOTS / "9-chat-word.png", full_page=True)
+        except Exception:
+            page.screenshot(path=SHOTS / "failed.png", full_page=True)
+            raise
+        finally:
+            browser.close()

@@ -13,7 +13,7 @@ from PIL import Image
 
 import docagent
 from docagent.config import Settings
-from docagent.errors import EmptyDocumentError, UnsupportedFileError
+from docagent.errors import CorruptDocumentError, EmptyDocumentError, UnsupportedFileError
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.ingest import SUPPORTED_SUFFIXES, describe, is_supported, open_source, sniff
@@ -107,8 +107,8 @@ def test_a_batch_of_html_markdown_and_text_is_indexed_and_bad_files_fail_alone(i
     store, report, _ = indexed
     failed = {Path(f.path).name: f.error for f in report.failed}
     assert set(failed) == {"garbage.txt", "empty.md"}
-    assert failed["garbage.txt"].startswith("not a document docagent reads: its content looks like binary data, "
-                                            "despite the .txt suffix; docagent reads PDF, PNG, JPEG, TIFF, HTML")
+    assert failed["garbage.txt"] == ("not a document docagent reads: its content looks like binary data, "
+                                     f"despite the .txt suffix; docagent reads {describe()}")
     assert failed["empty.md"].startswith("the file is empty (0 bytes)")
     docs = {d.name: d for d in store.documents()}
     assert {name: d.kind for name, d in docs.items()} == {"notes.md": "markdown", "page.html": "html",
@@ -202,15 +202,16 @@ def test_a_text_file_named_like_a_binary_format_is_refused_with_how_to_rename_it
                                                    r"the \.png suffix says .*rename it minutes\.txt"):
         open_source(docs_dir / "minutes.png")
     (docs_dir / "deck.txt").write_bytes(b"PK\x03\x04" + bytes(200))
-    with pytest.raises(UnsupportedFileError, match=r"looks like a ZIP archive .*despite the \.txt suffix.*save it as PDF"):
+    with pytest.raises(CorruptDocumentError, match=r"deck\.txt: damaged or truncated ZIP .*re-export or re-download it"):
         open_source(docs_dir / "deck.txt")
 
 
 def test_the_folder_walk_and_uploads_use_the_registry(docs_dir: Path, tmp_path: Path) -> None:
     assert {s for f in FORMATS for s in f.suffixes} == SUPPORTED_SUFFIXES
     assert all(is_supported(Path(f"x{s.upper()}")) for s in (".md", ".html", ".htm", ".txt", ".pdf", ".tiff"))
-    assert not is_supported(Path("x.docx")) and not is_supported(Path("x.eml"))
-    assert describe() == "PDF, PNG, JPEG, TIFF, HTML, Markdown and plain text"
+    assert is_supported(Path("x.docx")) and is_supported(Path("x.EML")) and not is_supported(Path("x.zip"))
+    assert describe() == ("PDF, PNG, JPEG, TIFF, DOCX, DOC, ODT, RTF, PPTX, PPT, ODP, XLSX, XLS, ODS, e-mail (EML), "
+                          "HTML, Markdown and plain text")
     assert len(kinds()) == len(FORMATS)
     uploads = tmp_path / "uploads"
     uploads.mkdir()

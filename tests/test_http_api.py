@@ -171,7 +171,7 @@ def test_remove_bad_requests_and_the_openapi_spec(indexed: Settings) -> None:
     with running(create_app(indexed, llm=scripted())) as url, httpx.Client(base_url=url, timeout=120) as client:
         assert client.post("/ask", json={"question": "q", "docs": ["missing.pdf"]}).status_code == 404
         assert client.post("/ask", json={"question": "q", "k": 0}).status_code == 422
-        assert client.delete("/documents/invoice.pdf").json() == {"removed": "invoice.pdf"}
+        assert client.delete("/documents/invoice.pdf").json() == {"removed": "invoice.pdf", "attachments_removed": []}
         assert client.delete("/documents/invoice.pdf").status_code == 404
         assert "invoice.pdf" not in [d["doc"] for d in client.get("/documents").json()["documents"]]
         spec = client.get("/openapi.json").json()
@@ -216,3 +216,152 @@ def test_docagent_serve_beyond_loopback_requires_the_token(indexed: Settings) ->
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+# -- Office files, Markdown and e-mail over the API (issue 18) ---------------------------------------------------
+
+
+def word_file(path: Path, pages: list[str], title: str = "Quarterly report") -> Path:
+    """A real DOCX written by python-docx: a heading, then one paragraph a page (hard page breaks)."""
+    import docx
+
+    document = docx.Document()
+    document.add_heading(title, level=1)
+    for i, text in enumerate(pages):
+        if i:
+            document.add_page_break()
+        document.add_paragraph(text)
+    document.save(path)
+    return path
+
+
+def workbook(path: Path, rows: list[tuple[str, float]]) -> Path:
+    """A real XLSX written by openpyxl: one sheet, a header row and ``rows``."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Budget"
+    sheet.append(["Item", "Amount"])
+    for row in rows:
+        sheet.append(list(row))
+    book.save(path)
+    return path
+
+
+def mail_with_pdf(pdf: Path, attachment_name: str, body: str) -> bytes:
+    """An e-mail as a mail client saves it (.eml), with ``pdf`` attached as ``attachment_name``."""
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"] = "Grace Hopper <grace@example.com>"
+    msg["To"] = "Accounts <accounts@example.com>"
+    msg["Subject"] = "Invoice for the solar installation"
+    msg["Date"] = "Mon, 02 Mar 2026 09:15:00 +0100"
+    msg["Message-ID"] = "<invoice-4711@example.com>"
+    msg.set_content(body)
+    msg.add_attachment(pdf.read_bytes(), maintype="application", subtype="pdf", filename=attachment_name)
+    return bytes(msg)
+
+
+def test_upload_a_word_file_without_a_suffix_a_workbook_and_markdown_refusing_other_zips(
+        settings: Settings, docs_dir: Path) -> None:
+    import io
+    import zipfile
+
+    report = word_file(docs_dir / "report.docx", ["Revenue rose by 12 percent in the third quarter.",
+                                                  "The zanzibarium contract was signed on 3 October."])
+    budget = workbook(docs_dir / "budget.xlsx", [("Quokkafluff licences", 1234.5), ("Travel", 800)])
+    notes = b"# Meeting notes\n\nWe agreed to order the *marmalite* panels next spring.\n"
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:  # a ZIP that is no Office file
+        z.writestr("readme.txt", "just a text file in an archive")
+    cut = report.read_bytes()[: report.stat().st_size // 2]  # a DOCX cut short: its ZIP directory is gone
+    docx_type = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    with running(create_app(settings)) as url, httpx.Client(base_url=url, timeout=300) as client:
+        r = client.post("/documents", files=[
+            ("files", ("quarterly-report", report.read_bytes(), "application/octet-stream")),  # no suffix
+            ("files", ("budget.xlsx", budget.read_bytes(), "application/octet-stream")),
+            ("files", ("notes.md", notes, "text/markdown")),
+            ("files", ("photos.zip", archive.getvalue(), "application/zip")),
+            ("files", ("broken.docx", cut, docx_type))])
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["indexed"]["documents"] == 3 and body["indexed"]["failed"] == [], body
+        rejected = {x["file"]: (x["status"], x["error"]) for x in body["rejected"]}
+        assert set(rejected) == {"photos.zip", "broken.docx"}, body
+        status, error = rejected["photos.zip"]
+        assert status == 415 and "a ZIP archive that is no Word, PowerPoint, Excel or OpenDocument file" in error
+        assert "unpack it and index the files inside" in error
+        status, error = rejected["broken.docx"]
+        assert status == 415 and "damaged or truncated ZIP" in error and "re-export or re-download it" in error
+
+        listed = {d["doc"]: d for d in client.get("/documents").json()["documents"]}
+        assert set(listed) == {"quarterly-report.docx", "budget.xlsx", "notes.md"}  # the Word suffix was added
+        assert {name: d["kind"] for name, d in listed.items()} == {
+            "quarterly-report.docx": "word", "budget.xlsx": "spreadsheet", "notes.md": "markdown"}
+        assert listed["quarterly-report.docx"]["pages"] == 2 and listed["quarterly-report.docx"]["attached_to"] is None
+
+        hits = client.get("/search", params={"q": "zanzibarium contract", "k": 3}).json()["results"]
+        assert (hits[0]["doc"], hits[0]["page"]) == ("quarterly-report.docx", 2), hits
+        assert "zanzibarium" in hits[0]["text"]
+        image = client.get(hits[0]["image_url"])
+        assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+        assert image.content.startswith(b"\x89PNG")
+        assert client.get("/documents/quarterly-report.docx/pages/3.png").status_code == 404
+
+        cell = client.get("/search", params={"q": "Quokkafluff licences", "k": 3}).json()["results"]
+        assert cell[0]["doc"] == "budget.xlsx" and "1234.5" in cell[0]["text"].replace(",", ""), cell
+        md = client.get("/search", params={"q": "marmalite panels", "k": 3}).json()["results"]
+        assert (md[0]["doc"], md[0]["page"]) == ("notes.md", 1) and "marmalite" in md[0]["text"]
+        assert client.get(md[0]["image_url"]).content.startswith(b"\x89PNG")
+
+        only_bad = client.post("/documents", files=[("files", ("broken.docx", cut, docx_type))])
+        assert only_bad.status_code == 415 and only_bad.json()["indexed"] is None
+
+
+def test_upload_an_email_indexes_its_attachment_and_removing_the_message_removes_both(
+        settings: Settings, docs_dir: Path) -> None:
+    from urllib.parse import quote
+
+    pdf = factories.text_pdf(docs_dir / "invoice.pdf", INVOICE)
+    eml = mail_with_pdf(pdf, "invoice.pdf", "Hello,\n\nplease find the invoice for the heliotrope array attached.\n")
+    attachment = "msg.eml/invoice.pdf"
+    with running(create_app(settings)) as url, httpx.Client(base_url=url, timeout=300) as client:
+        r = client.post("/documents", files=[("files", ("msg.eml", eml, "message/rfc822"))])
+        assert r.status_code == 200, r.text
+        assert r.json()["rejected"] == [] and r.json()["indexed"]["documents"] >= 1, r.json()
+        listed = {d["doc"]: d for d in client.get("/documents").json()["documents"]}
+        assert set(listed) == {"msg.eml", attachment}, listed
+        assert (listed["msg.eml"]["kind"], listed["msg.eml"]["attached_to"]) == ("email", None)
+        assert (listed[attachment]["kind"], listed[attachment]["attached_to"]) == ("pdf", "msg.eml")
+        assert listed[attachment]["pages"] == 2
+
+        body = client.get("/search", params={"q": "heliotrope array", "k": 3}).json()["results"]
+        assert (body[0]["doc"], body[0]["page"]) == ("msg.eml", 1), body
+        hits = client.get("/search", params={"q": "total due invoice", "k": 3}).json()["results"]
+        assert (hits[0]["doc"], hits[0]["page"]) == (attachment, 1), hits
+        assert hits[0]["image_url"] == f"/documents/{quote(attachment, safe='')}/pages/1.png"
+        image = client.get(hits[0]["image_url"])  # the attachment's page, its name's "/" encoded as %2F
+        assert image.status_code == 200 and image.content.startswith(b"\x89PNG"), (image.status_code, image.text)
+
+        removed = client.delete("/documents/msg.eml")
+        assert removed.status_code == 200 and removed.json()["removed"] == "msg.eml"
+        assert client.get("/documents").json()["documents"] == []  # the attachment went with its message
+        assert client.get("/search", params={"q": "total due invoice"}).json()["results"] == []
+        assert client.get(hits[0]["image_url"]).status_code == 404
+
+
+def test_an_attachment_can_be_removed_by_its_name(settings: Settings, docs_dir: Path) -> None:
+    """DELETE /documents/{name} with the "/" of an attachment's name percent-encoded."""
+    from urllib.parse import quote
+
+    pdf = factories.text_pdf(docs_dir / "invoice.pdf", INVOICE)
+    with running(create_app(settings)) as url, httpx.Client(base_url=url, timeout=300) as client:
+        r = client.post("/documents", files=[("files", ("msg.eml", mail_with_pdf(pdf, "invoice.pdf", "See attached."),
+                                                        "message/rfc822"))])
+        assert r.status_code == 200, r.text
+        gone = client.delete(f"/documents/{quote('msg.eml/invoice.pdf', safe='')}")
+        assert gone.status_code == 200, (gone.status_code, gone.text)
+        assert gone.json() == {"removed": "msg.eml/invoice.pdf", "attachments_removed": []}
+        assert [d["doc"] for d in client.get("/documents").json()["documents"]] == ["msg.eml"]

@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS documents (
     pages       INTEGER NOT NULL DEFAULT 0,
     ocr_pages   INTEGER NOT NULL DEFAULT 0,
     status      TEXT NOT NULL,
-    indexed_at  REAL NOT NULL
+    indexed_at  REAL NOT NULL,
+    parent      TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS documents_name ON documents(name, status);
 CREATE TABLE IF NOT EXISTS pages (
@@ -100,15 +101,20 @@ class DocumentRecord:
     ocr_pages: int
     status: str
     indexed_at: float
+    parent: str = ""
+    """Name of the document this one came inside (an e-mail, for its attachments); empty for files indexed
+    directly. Removing the parent removes it."""
 
     def to_json(self) -> dict[str, object]:
         return {
             "doc": self.name,
+            "kind": self.kind,
             "pages": self.pages,
             "ocr_pages": self.ocr_pages,
             "sha256": self.sha256,
             "source": self.source,
             "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.indexed_at)),
+            "attached_to": self.parent or None,
         }
 
 
@@ -166,6 +172,9 @@ class Catalog:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(documents)")}
+        if "parent" not in columns:  # a store made before attachments were indexed
+            self.db.execute("ALTER TABLE documents ADD COLUMN parent TEXT NOT NULL DEFAULT ''")
         self.lexical_seconds = 0.0
         self._readers = threading.local()
         self._reader_conns: weakref.WeakSet[_Reader] = weakref.WeakSet()
@@ -230,14 +239,33 @@ class Catalog:
         row = self.reader().execute("SELECT * FROM documents WHERE name = ? AND status = 'ready'", (name,)).fetchone()
         return DocumentRecord(*row) if row else None
 
+    def attached(self, parent: str) -> list[DocumentRecord]:
+        """The ready documents that came inside ``parent`` (an e-mail's attachments), theirs too, in name order."""
+        found, todo = [], [parent]
+        while todo:
+            rows = self.reader().execute("SELECT * FROM documents WHERE parent = ? AND status = 'ready' ORDER BY name",
+                                         (todo.pop(),))
+            children = [DocumentRecord(*row) for row in rows]
+            found += children
+            todo += [c.name for c in children]
+        return found
+
+    def rendering(self, sha256: str, kind: str) -> str | None:
+        """The stored file of a ready document of this content and kind, when it is kept as a rendering (PDF)."""
+        row = self.reader().execute(
+            "SELECT stored_file FROM documents WHERE sha256 = ? AND kind = ? AND status = 'ready' "
+            "AND stored_file LIKE '%.pdf' LIMIT 1", (sha256, kind)).fetchone()
+        return row[0] if row else None
+
     def document_by_id(self, doc_id: str) -> DocumentRecord | None:
         row = self.reader().execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         return DocumentRecord(*row) if row else None
 
     def begin_document(self, rec: DocumentRecord) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'indexing', ?)",
-            (rec.doc_id, rec.name, rec.sha256, rec.source, rec.stored_file, rec.kind, 0, 0, rec.indexed_at),
+            "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'indexing', ?, ?)",
+            (rec.doc_id, rec.name, rec.sha256, rec.source, rec.stored_file, rec.kind, 0, 0, rec.indexed_at,
+             rec.parent),
         )
 
     def add_pages(self, doc_id: str, pages: list[Page], spans: list[list[tuple[int, int]]], contexts: list[str] | None = None) -> None:

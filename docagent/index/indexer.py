@@ -5,6 +5,10 @@ read every page (text layer, word boxes, widgets; OCR where the text layer is un
 the text into passages, embed them, write vectors and rows, and only then make the new
 version visible and drop the old one. A bad file is reported and the batch goes on.
 
+Files that carry others (an e-mail's attachments) are written first; each attachment is then indexed as a
+document of its own named ``message.eml/attachment.pdf`` and linked to the message (``DocumentRecord.parent``):
+removing the message removes them, and a new version of the message drops the attachments it no longer has.
+
 The store's write lock is taken for one file at a time, so another process's ``rm`` or ``index`` waits
 for one document at most, not for a whole folder. Hashing, the check for an unchanged file and opening
 it happen before the lock is taken; the check is made again once it is held.
@@ -28,7 +32,9 @@ from docagent.errors import DocagentError, DocumentLoadError
 from docagent.index.catalog import DocumentRecord
 from docagent.index.store import PageStore, write_png
 from docagent.ingest import (
+    Attachment,
     OcrEngine,
+    OpenOptions,
     Source,
     get_ocr_engine,
     is_supported,
@@ -36,6 +42,8 @@ from docagent.ingest import (
     text_is_usable,
 )
 from docagent.ingest.base import display_name, large_type_lines, open_regular, read_bounded
+from docagent.ingest.formats import detect
+from docagent.ingest.uploads import safe_name
 from docagent.ingest.identity import CARD_VERSION, build_card, card_words, passage_context
 from docagent.types import DocumentCard, FailedFile, Heading, IndexReport, Page, Word
 
@@ -151,8 +159,12 @@ class Indexer:
         report.seconds["lexical"] = self.store.catalog.lexical_seconds - lexical_before  # part of "write"
         return report
 
-    def _one(self, path: Path, report: IndexReport) -> None:
-        name, shown = display_name(path.name), display_name(str(path))
+    def _one(self, path: Path, report: IndexReport, *, name: str | None = None, parent: str = "",
+             origin: str | None = None, depth: int = 0) -> None:
+        """Index one file; ``name`` (default: its file name), ``parent`` and ``origin`` (what ``source`` records,
+        default: its path) are given for an attachment."""
+        name = name or display_name(path.name)
+        shown = name if parent else display_name(str(path))
         t0 = time.perf_counter()
         try:
             sha = file_sha256(path)
@@ -171,10 +183,9 @@ class Indexer:
             return
         try:
             t0 = time.perf_counter()
-            password = self.settings.pdf_password
-            source = open_source(path, password.get_secret_value() if password else None,
-                                 max_pages=self.settings.max_pages)
-            self.seconds["load"] += time.perf_counter() - t0
+            source = open_source(path, options=self._options(path, sha))
+            self.seconds["convert"] += source.convert_seconds
+            self.seconds["load"] += time.perf_counter() - t0 - source.convert_seconds
         except DocumentLoadError as e:
             report.failed.append(FailedFile(shown, e.reason))
             log.warning("failed: %s", e)
@@ -183,13 +194,63 @@ class Indexer:
             report.failed.append(FailedFile(shown, _unexpected(e)))
             log.warning("failed: %s: %s", name, _unexpected(e))
             return
-        with source, self.store.lock():
-            self._recover()
-            if self._unchanged(name, sha):  # another process indexed the same file meanwhile
-                report.skipped += 1
-                log.info("unchanged: %s", name)
-                return
-            self._write(path, sha, source, report)
+        with source:
+            with self.store.lock():
+                self._recover()
+                if self._unchanged(name, sha):  # another process indexed the same file meanwhile
+                    report.skipped += 1
+                    log.info("unchanged: %s", name)
+                    return
+                written = self._write(path, sha, source, report, name=name, parent=parent,
+                                      origin=origin or display_name(str(path.resolve())))
+            attachments = source.attachments() if written else []
+        if written:
+            self._attachments(name, origin or display_name(str(path.resolve())), attachments, report, depth)
+
+    def _options(self, path: Path, sha: str) -> OpenOptions:
+        password = self.settings.pdf_password
+        rendering = None
+        try:
+            stored = self.store.catalog.rendering(sha, detect(path).kind)
+        except DocumentLoadError:
+            stored = None  # open_source says why
+        if stored is not None:
+            rendering = self.store.root / "files" / stored
+        return OpenOptions(password.get_secret_value() if password else None, self.settings.max_pages, rendering,
+                           self.settings.convert_seconds, self.settings.convert_memory_mb)
+
+    MAX_DEPTH = 3
+    """Attachments of attachments are indexed down to this depth (an e-mail forwarded inside an e-mail ...)."""
+
+    def _attachments(self, parent: str, origin: str, attachments: list[Attachment], report: IndexReport,
+                     depth: int) -> None:
+        """Index a document's attachments under ``parent/name``, then drop those an older version had."""
+        import tempfile
+
+        names: list[str] = []
+        if depth < self.MAX_DEPTH and attachments:
+            with tempfile.TemporaryDirectory(prefix="docagent-attachments-") as tmp:
+                for i, attachment in enumerate(attachments, 1):
+                    base = safe_name(attachment.name) or f"attachment-{i}"
+                    name, n = f"{parent}/{base}", 2
+                    while name in names:
+                        stem, dot, suffix = base.rpartition(".")
+                        name = f"{parent}/{stem} ({n}).{suffix}" if dot and stem else f"{parent}/{base} ({n})"
+                        n += 1
+                    names.append(name)
+                    path = Path(tmp) / str(i) / base
+                    path.parent.mkdir()
+                    path.write_bytes(attachment.data)
+                    self._one(path, report, name=name, parent=parent, origin=f"{origin}/{base}", depth=depth + 1)
+        elif attachments:
+            log.warning("%s: attachments nested deeper than %d levels are not indexed", parent, self.MAX_DEPTH)
+        stale = [r for r in self.store.catalog.attached(parent) if r.parent == parent and r.name not in names]
+        if stale:
+            with self.store.lock():
+                for rec in stale:
+                    for gone in [rec, *self.store.catalog.attached(rec.name)]:
+                        self.store.catalog.mark_deleting(gone.doc_id)
+                        self.store.purge(gone.doc_id)
 
     def _recover(self) -> None:
         """Finish what an interrupted run left (see :meth:`PageStore.recover`), once a run, the first time the lock
@@ -204,9 +265,11 @@ class Indexer:
         return (current is not None and current.sha256 == sha
                 and self.store.catalog.card_version(current.doc_id) == CARD_VERSION)
 
-    def _write(self, path: Path, sha: str, source: Source, report: IndexReport) -> None:
-        """Write one opened file into the store, as a new version of its name. Call with the lock held."""
-        name, shown = display_name(path.name), display_name(str(path))
+    def _write(self, path: Path, sha: str, source: Source, report: IndexReport, *, name: str, parent: str,
+               origin: str) -> bool:
+        """Write one opened file into the store, as a new version of its name. Call with the lock held.
+        Returns whether it was written."""
+        shown = name if parent else display_name(str(path))
         current = self.store.catalog.document(name)
         # the card version is part of the id: an unchanged file indexed by an older docagent is read anew
         doc_id = hashlib.sha256(f"{name}\0{sha}\0card{CARD_VERSION}".encode()).hexdigest()[:16]
@@ -216,13 +279,14 @@ class Indexer:
             doc_id=doc_id,
             name=name,
             sha256=sha,
-            source=display_name(str(path.resolve())),
+            source=origin,
             stored_file=f"{doc_id}{source.stored_suffix or path.suffix.lower() or '.' + source.kind}",
             kind=source.kind,
             pages=0,
             ocr_pages=0,
             status="indexing",
             indexed_at=time.time(),
+            parent=parent,
         )
         page_count = source.page_count
         try:
@@ -233,14 +297,14 @@ class Indexer:
             self.store.purge(doc_id)
             report.failed.append(FailedFile(shown, e.reason))
             log.warning("failed: %s", e)
-            return
+            return False
         except DocagentError:
             raise  # the store or the embedding model failed: the run stops; the next run's recover() cleans up
         except Exception as e:  # noqa: BLE001 - an odd file that trips a parser fails alone
             self.store.purge(doc_id)
             report.failed.append(FailedFile(shown, _unexpected(e)))
             log.warning("failed: %s: %s", name, _unexpected(e))
-            return
+            return False
         old = self.store.catalog.finish_document(doc_id, rec.name, page_count, len(ocr_pages))
         for old_id in old:
             self.store.purge(old_id)
@@ -259,6 +323,7 @@ class Indexer:
             f", OCR on {len(ocr_pages)}" if ocr_pages else "",
             " (replaced the older version)" if old else "",
         )
+        return True
 
     def _write_document(self, source: Source, rec: DocumentRecord) -> list[int]:
         """Copy the file into the store, then pages chunk by chunk: read, OCR, embed, write."""

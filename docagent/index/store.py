@@ -224,17 +224,20 @@ class PageStore:
 
     # -- removal and recovery --------------------------------------------------------------------
     def remove(self, names: Iterable[str]) -> tuple[list[str], list[str]]:
-        """Remove documents completely. Returns (removed, not found)."""
+        """Remove documents completely, with the documents that came inside them (an e-mail's attachments).
+        Returns (removed, not found)."""
         removed, missing = [], []
         with self.lock():
             for name in names:
                 rec = self.catalog.document(name)
                 if rec is None:
-                    missing.append(name)
+                    if name not in removed:
+                        missing.append(name)
                     continue
-                self.catalog.mark_deleting(rec.doc_id)
-                self.purge(rec.doc_id)
-                removed.append(name)
+                for gone in [rec, *self.catalog.attached(name)]:
+                    self.catalog.mark_deleting(gone.doc_id)
+                    self.purge(gone.doc_id)
+                    removed.append(gone.name)
         return removed, missing
 
     def purge(self, doc_id: str) -> None:

@@ -7,6 +7,7 @@ import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -15,7 +16,32 @@ from PIL import Image
 from docagent.errors import UnsupportedFileError
 from docagent.types import Heading, Page
 
-__all__ = ["Source", "check_page_count", "large_type_lines", "open_regular", "read_bounded", "text_is_usable"]
+__all__ = ["Attachment", "OpenOptions", "Source", "check_page_count", "large_type_lines", "open_regular", "read_bounded", "text_is_usable"]
+
+
+@dataclass(frozen=True)
+class OpenOptions:
+    """How a file is opened: what a format's reader may need beyond the file itself."""
+
+    password: str | None = None
+    """For encrypted PDFs."""
+    max_pages: int | None = None
+    """Documents with more pages are refused (:func:`check_page_count`)."""
+    rendering: Path | None = None
+    """A PDF rendering of this very content made before (the store's copy of a converted document with the
+    same SHA-256): converters read it instead of converting again."""
+    convert_seconds: float = 180.0
+    """Longest a converter (LibreOffice) may run on one file."""
+    convert_memory_mb: int = 2048
+    """Most memory (address space) a converter's process may take."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file carried inside a document (an e-mail's attachment), indexed as a document of its own."""
+
+    name: str
+    data: bytes
 
 
 class Source(abc.ABC):
@@ -25,6 +51,8 @@ class Source(abc.ABC):
     stored_suffix: str | None = None
     """Suffix of the copy the store keeps (:meth:`copy_to`) when it is not the file's own: ``.pdf`` for a
     document kept as its PDF rendering."""
+    convert_seconds: float = 0.0
+    """Seconds spent converting the file into something readable (LibreOffice), 0 when nothing was converted."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -66,6 +94,11 @@ class Source(abc.ABC):
         with open_regular(self.path) as (f, size), target.open("wb") as out:
             for block in read_bounded(f, size):
                 out.write(block)
+
+    def attachments(self) -> list[Attachment]:
+        """Files carried inside the document (an e-mail's attachments), each indexed as a document of its own
+        linked to this one; empty for most formats."""
+        return []
 
     def trim_caches(self) -> None:  # noqa: B027 - optional hook
         """Free what the reader cached for pages already read (called between chunks of pages)."""

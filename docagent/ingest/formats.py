@@ -17,10 +17,10 @@ tell it from notes. One exception: text named like a binary format (``report.pdf
 is refused, not indexed as text: it is nearly always a download or an export that went wrong, and the
 error says so and how to rename it if it is meant as text.
 
-Hook for ZIP-based formats (DOCX, PPTX, XLSX, ODF; not read yet): they all start with ``PK\\x03\\x04``
-and differ only in their manifest (``[Content_Types].xml``; ODF's ``mimetype`` entry). Their
-``matches`` gets the :class:`Probe`, whose ``path`` lets it open the archive and read the manifest;
-register them before :data:`UNSUPPORTED` names ZIPs in general.
+Office and OpenDocument files (:mod:`docagent.ingest.office`) are told apart by what they hold: DOCX, PPTX,
+XLSX (and their macro-enabled and template variants) and ODT, ODP, ODS are all ZIPs, named by their manifest
+(``[Content_Types].xml``; ODF's ``mimetype`` entry); DOC, XLS, PPT are OLE compound files, named by their
+streams; RTF by its ``{\\rtf``. E-mail (:mod:`docagent.ingest.mail`) is text whose first lines are mail headers.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from docagent.errors import EmptyDocumentError, UnsupportedFileError
-from docagent.ingest.base import open_regular
+from docagent.ingest.base import OpenOptions, open_regular
 
 if TYPE_CHECKING:
     from docagent.ingest.base import Source
@@ -63,9 +63,13 @@ class Probe:
     head: bytes
     suffix: str
     text: str | None = field(default=None)
+    seen: dict[str, object] = field(default_factory=dict)
+    """What a format's test found out while looking inside (a ZIP's manifest), for the next format's test.
+    A test that recognises its family in a file it cannot read (a damaged or password-protected Office file)
+    raises the :class:`~docagent.errors.DocumentLoadError` that says so."""
 
 
-Opener = Callable[[Path, "str | None", "int | None"], "Source"]
+Opener = Callable[[Path, OpenOptions], "Source"]
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,9 @@ class Format:
     matches: Callable[[Probe], bool]
     """Whether a file is of this family, from its :class:`Probe`."""
     open: Opener
-    """``open(path, password, max_pages)``: the file as a Source; raises a DocumentLoadError subclass."""
+    """``open(path, options)``: the file as a Source; raises a DocumentLoadError subclass."""
+    text: bool = False
+    """A text format (HTML, Markdown, e-mail ...): never claims a file named like a binary format."""
 
 
 FORMATS: list[Format] = []
@@ -102,7 +108,7 @@ def supported_suffixes() -> frozenset[str]:
 
 
 def describe() -> str:
-    """The formats in words, for help and messages: ``PDF, PNG, JPEG, TIFF, HTML, Markdown and plain text``."""
+    """The formats in words, for help and messages: ``PDF, PNG, JPEG, TIFF, ..., Markdown and plain text``."""
     labels = [f.label for f in FORMATS]
     return ", ".join(labels[:-1]) + f" and {labels[-1]}" if len(labels) > 1 else "".join(labels)
 
@@ -113,9 +119,10 @@ def is_supported(path: Path) -> bool:
 
 
 UNSUPPORTED = (
-    (b"PK\x03\x04", "a ZIP archive (Word, PowerPoint, Excel and OpenDocument files are ZIPs)", "save it as PDF"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "a legacy Office file (DOC, XLS, PPT)", "save it as PDF"),
-    (b"{\\rtf", "an RTF document", "save it as PDF"),
+    (b"PK\x03\x04", "a ZIP archive that is no Word, PowerPoint, Excel or OpenDocument file",
+     "unpack it and index the files inside"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an OLE compound file that is no Word, Excel or PowerPoint file",
+     "save it as PDF"),
     (b"GIF8", "a GIF image", "convert it to PNG"),
     (b"BM", "a BMP image", "convert it to PNG"),
     (b"\x1f\x8b", "gzip-compressed data", "decompress it first"),
@@ -139,7 +146,7 @@ def detect(path: Path) -> Format:
         if fmt.matches(probe):
             return fmt
     if probe.text is not None:  # text named like a binary format (see the module)
-        claimed = next(f for f in FORMATS if probe.suffix in f.suffixes)
+        claimed = next(f for f in FORMATS if probe.suffix in f.suffixes and not f.text)
         looks, read_as = ("an HTML page", HTML) if _looks_like_html(probe.text) else ("text", TEXT)
         msg = (f"its content looks like {looks}, not {claimed.label} as the {path.suffix} suffix says (saved or "
                f"downloaded under the wrong name?); rename it {path.stem}{read_as.suffixes[0]} to index it as "
@@ -185,25 +192,49 @@ def _is_text(text: str) -> bool:
 # -- the formats ------------------------------------------------------------------------------------
 
 
-def _open_pdf(path: Path, password: str | None, max_pages: int | None) -> Source:
+def _open_pdf(path: Path, options: OpenOptions) -> Source:
     from docagent.ingest.pdf import PdfSource
 
-    return PdfSource(path, password, max_pages=max_pages)
+    return PdfSource(path, options.password, max_pages=options.max_pages)
 
 
-def _open_image(path: Path, password: str | None, max_pages: int | None) -> Source:
+def _open_image(path: Path, options: OpenOptions) -> Source:
     from docagent.ingest.images import ImageSource
 
-    return ImageSource(path, max_pages=max_pages)
+    return ImageSource(path, max_pages=options.max_pages)
 
 
 def _opener(kind: str) -> Opener:
-    def open_markup(path: Path, password: str | None, max_pages: int | None) -> Source:
+    def open_markup(path: Path, options: OpenOptions) -> Source:
         from docagent.ingest.markup import MarkupSource
 
-        return MarkupSource(path, kind, max_pages=max_pages)
+        return MarkupSource(path, kind, max_pages=options.max_pages)
 
     return open_markup
+
+
+def _open_office(kind: str) -> Opener:
+    def open_office(path: Path, options: OpenOptions) -> Source:
+        from docagent.ingest.office import OfficeSource
+
+        return OfficeSource(path, kind, options)
+
+    return open_office
+
+
+def _open_mail(path: Path, options: OpenOptions) -> Source:
+    from docagent.ingest.mail import MailSource
+
+    return MailSource(path, options)
+
+
+def _office(kind: str) -> Callable[[Probe], bool]:
+    def matches(p: Probe) -> bool:
+        from docagent.ingest.office import office_kind
+
+        return office_kind(p) == kind
+
+    return matches
 
 
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")
@@ -224,14 +255,30 @@ def _looks_like_html(text: str) -> bool:
 
 def _text_named(p: Probe) -> bool:
     """Text content under a name no binary format claims."""
-    return p.text is not None and p.suffix not in PDF.suffixes + IMAGE.suffixes
+    return p.text is not None and not any(p.suffix in f.suffixes for f in FORMATS if not f.text)
+
+
+def _looks_like_mail(p: Probe) -> bool:
+    from docagent.ingest.mail import looks_like_mail
+
+    return _text_named(p) and p.text is not None and looks_like_mail(p.text)
 
 
 PDF = register(Format("pdf", "PDF", (".pdf",), lambda p: b"%PDF-" in p.head[:1024], _open_pdf))
 IMAGE = register(Format("image", "PNG, JPEG, TIFF", (".png", ".jpg", ".jpeg", ".tif", ".tiff"),
                         lambda p: p.head.startswith(_IMAGE_MAGIC), _open_image))
+WORD = register(Format("word", "DOCX, DOC, ODT, RTF",
+                       (".docx", ".docm", ".dotx", ".dotm", ".doc", ".dot", ".odt", ".ott", ".rtf"),
+                       _office("word"), _open_office("word")))
+PRESENTATION = register(Format("presentation", "PPTX, PPT, ODP",
+                               (".pptx", ".pptm", ".ppsx", ".ppsm", ".potx", ".ppt", ".pps", ".odp", ".otp"),
+                               _office("presentation"), _open_office("presentation")))
+SPREADSHEET = register(Format("spreadsheet", "XLSX, XLS, ODS",
+                              (".xlsx", ".xlsm", ".xltx", ".xltm", ".xls", ".xlt", ".ods", ".ots"),
+                              _office("spreadsheet"), _open_office("spreadsheet")))
+MAIL = register(Format("email", "e-mail (EML)", (".eml",), _looks_like_mail, _open_mail, text=True))
 HTML = register(Format("html", "HTML", _HTML_SUFFIXES, lambda p: _text_named(p) and (
-    _looks_like_html(p.text) or p.suffix in _HTML_SUFFIXES), _opener("html")))
+    _looks_like_html(p.text) or p.suffix in _HTML_SUFFIXES), _opener("html"), text=True))
 MARKDOWN = register(Format("markdown", "Markdown", _MARKDOWN_SUFFIXES,
-                           lambda p: _text_named(p) and p.suffix in _MARKDOWN_SUFFIXES, _opener("markdown")))
-TEXT = register(Format("text", "plain text", (".txt", ".text"), _text_named, _opener("text")))
+                           lambda p: _text_named(p) and p.suffix in _MARKDOWN_SUFFIXES, _opener("markdown"), text=True))
+TEXT = register(Format("text", "plain text", (".txt", ".text"), _text_named, _opener("text"), text=True))

@@ -286,9 +286,11 @@ def _visible(piece: str) -> bool:
 # -- to PDF -------------------------------------------------------------------------------------------
 
 
-def render_pdf(path: Path, pieces: list[str], css: str, title: str, max_pages: int | None) -> bytes:
-    """The pieces laid out one after the other on A4 pages, with links, outline and title."""
-    where = PAGE + (MARGIN, MARGIN, -MARGIN, -MARGIN)
+def render_pdf(path: Path, pieces: list[str], css: str, title: str, max_pages: int | None,
+               page_rect: pymupdf.Rect = PAGE) -> bytes:
+    """The pieces laid out one after the other on pages (A4 unless ``page_rect`` says otherwise), with links,
+    outline and title."""
+    where = page_rect + (MARGIN, MARGIN, -MARGIN, -MARGIN)
     positions: list = []
     with _LOCK:
         out = io.BytesIO()
@@ -308,7 +310,7 @@ def render_pdf(path: Path, pieces: list[str], css: str, title: str, max_pages: i
                                "(`docagent index --max-pages N` or DOCAGENT_MAX_PAGES=N) if it is meant to be "
                                "indexed whole, else split it")
                         raise UnsupportedFileError(path, msg)
-                    device, top = writer.begin_page(PAGE), where.y0
+                    device, top = writer.begin_page(page_rect), where.y0
                 fresh = top == where.y0
                 more, filled = story.place(pymupdf.Rect(where.x0, top, where.x1, where.y1))
                 if more and fresh and filled[3] <= filled[1]:  # nothing fits even on an empty page: never ends
