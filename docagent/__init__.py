@@ -1,4 +1,4 @@
-"""docagent: question answering, chart arithmetic and form-field extraction over PDFs and scans.
+"""docagent: question answering, chart arithmetic and form-field extraction over documents (PDFs, scans, Office files, e-mail, web pages).
 
     import docagent
     report = docagent.index(["examples/"])            # render, read, OCR, embed, store

@@ -264,3 +264,49 @@ def lookalike_report(path: Path, company: str, year: int, seed: int) -> Path:
         [(LOOKALIKE_SECTIONS[5], 16), ("The board met eight times. Its committees oversee audit, pay and risk.", body)],
     ]
     return styled_pdf(path, pages)
+
+
+# -- Office files and e-mail, written by their own well-kept writers -----------------------------------
+
+
+def word_file(path: Path, pages: list[str], title: str = "Quarterly report") -> Path:
+    """A real DOCX written by python-docx: a heading, then one paragraph a page (hard page breaks)."""
+    import docx
+
+    document = docx.Document()
+    document.add_heading(title, level=1)
+    for i, text in enumerate(pages):
+        if i:
+            document.add_page_break()
+        document.add_paragraph(text)
+    document.save(path)
+    return path
+
+
+def workbook(path: Path, rows: list[tuple[str, float]]) -> Path:
+    """A real XLSX written by openpyxl: one sheet, a header row and ``rows``."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Budget"
+    sheet.append(["Item", "Amount"])
+    for row in rows:
+        sheet.append(list(row))
+    book.save(path)
+    return path
+
+
+def mail_with_pdf(pdf: Path, attachment_name: str, body: str) -> bytes:
+    """An e-mail as a mail client saves it (.eml), with ``pdf`` attached as ``attachment_name``."""
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"] = "Grace Hopper <grace@example.com>"
+    msg["To"] = "Accounts <accounts@example.com>"
+    msg["Subject"] = "Invoice for the solar installation"
+    msg["Date"] = "Mon, 02 Mar 2026 09:15:00 +0100"
+    msg["Message-ID"] = "<invoice-4711@example.com>"
+    msg.set_content(body)
+    msg.add_attachment(pdf.read_bytes(), maintype="application", subtype="pdf", filename=attachment_name)
+    return bytes(msg)

@@ -112,7 +112,7 @@ def test_library_refuses_a_file_over_the_upload_limit(library: Settings, monkeyp
 def test_library_takes_office_files_by_content_and_e_mail_with_its_attachments(library: Settings,
                                                                                tmp_path: Path) -> None:
     from docagent.ingest.formats import describe
-    from tests.test_http_api import mail_with_pdf, word_file  # real files: python-docx, the email package
+    from tests.factories import mail_with_pdf, word_file  # real files: python-docx, the email package
 
     at = open_app("Library")
     assert describe() in at.file_uploader[0].label  # every format the registry reads, named in one place

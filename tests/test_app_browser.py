@@ -248,7 +248,7 @@ def test_beyond_loopback_the_password_comes_first_and_names_are_text(tmp_path: P
 
 
 def test_a_word_file_uploaded_in_the_library_is_listed_and_cited_in_chat(tmp_path: Path) -> None:
-    from tests.test_http_api import word_file
+    from tests.factories import word_file
 
     report = word_file(tmp_path / "report.docx", ["Revenue rose by 12 percent in the third quarter.",
                                                   "The zanzibarium contract was signed on 3 October."])

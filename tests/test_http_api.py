@@ -29,6 +29,7 @@ from connectors.http_api import ApiSettings, create_app  # noqa: E402
 from docagent.config import Settings  # noqa: E402
 from docagent.index.indexer import index_paths  # noqa: E402
 from tests import factories  # noqa: E402
+from tests.factories import mail_with_pdf, word_file, workbook  # noqa: E402
 from tests.processes import wait_until_up  # noqa: E402
 from tests.scripted import scripted  # noqa: E402
 from tests.test_agents import INVOICE, REPORT, REVENUE  # noqa: E402
@@ -219,49 +220,6 @@ def test_docagent_serve_beyond_loopback_requires_the_token(indexed: Settings) ->
 
 
 # -- Office files, Markdown and e-mail over the API (issue 18) ---------------------------------------------------
-
-
-def word_file(path: Path, pages: list[str], title: str = "Quarterly report") -> Path:
-    """A real DOCX written by python-docx: a heading, then one paragraph a page (hard page breaks)."""
-    import docx
-
-    document = docx.Document()
-    document.add_heading(title, level=1)
-    for i, text in enumerate(pages):
-        if i:
-            document.add_page_break()
-        document.add_paragraph(text)
-    document.save(path)
-    return path
-
-
-def workbook(path: Path, rows: list[tuple[str, float]]) -> Path:
-    """A real XLSX written by openpyxl: one sheet, a header row and ``rows``."""
-    import openpyxl
-
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = "Budget"
-    sheet.append(["Item", "Amount"])
-    for row in rows:
-        sheet.append(list(row))
-    book.save(path)
-    return path
-
-
-def mail_with_pdf(pdf: Path, attachment_name: str, body: str) -> bytes:
-    """An e-mail as a mail client saves it (.eml), with ``pdf`` attached as ``attachment_name``."""
-    from email.message import EmailMessage
-
-    msg = EmailMessage()
-    msg["From"] = "Grace Hopper <grace@example.com>"
-    msg["To"] = "Accounts <accounts@example.com>"
-    msg["Subject"] = "Invoice for the solar installation"
-    msg["Date"] = "Mon, 02 Mar 2026 09:15:00 +0100"
-    msg["Message-ID"] = "<invoice-4711@example.com>"
-    msg.set_content(body)
-    msg.add_attachment(pdf.read_bytes(), maintype="application", subtype="pdf", filename=attachment_name)
-    return bytes(msg)
 
 
 def test_upload_a_word_file_without_a_suffix_a_workbook_and_markdown_refusing_other_zips(

@@ -9,7 +9,6 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 
-import docx
 import pymupdf
 import pytest
 
@@ -21,6 +20,7 @@ from docagent.ingest import open_source, sniff
 from docagent.ingest.formats import detect
 from docagent.ingest.mail import looks_like_mail
 from docagent.retrieve import PageRetriever
+from tests.factories import word_file
 from tests.test_cli import run
 
 
@@ -28,13 +28,6 @@ def pdf_bytes(text: str) -> bytes:
     doc = pymupdf.open()
     doc.new_page().insert_text((72, 72), text)
     return doc.tobytes()
-
-
-def docx_bytes(path: Path, text: str) -> bytes:
-    doc = docx.Document()
-    doc.add_paragraph(text)
-    doc.save(path)
-    return path.read_bytes()
 
 
 def message(subject: str, body: str, attachments: list[tuple[str, bytes, str]], html: str | None = None) -> EmailMessage:
@@ -65,7 +58,7 @@ def inbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     offer = message(
         "Angebot für das Projekt Straße",  # non-ASCII: RFC 2047 encoded on the wire
         "Hello,\nour offer for the flamingo enclosure is attached. The total is 18,400 EUR.\nZoë",
-        [("offer.docx", docx_bytes(made / "offer.docx", "Offer: flamingo enclosure, 18,400 EUR, valid 30 days"),
+        [("offer.docx", word_file(made / "offer.docx", ["Offer: flamingo enclosure, 18,400 EUR, valid 30 days"]).read_bytes(),
           "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
          ("terms.pdf", pdf_bytes("Terms: payment within 14 days of the axolotl invoice"), "application/pdf")],
         html="<html><body><p>Hello,</p><p>our offer for the <b>flamingo enclosure</b> is attached.</p>"
