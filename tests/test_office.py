@@ -356,3 +356,13 @@ def test_macro_enabled_files_are_indexed_and_their_macros_never_run(files, tmp_p
     with open_source(odt) as source:
         assert "bison1 tonnes" in " ".join(source.read_page(0).text.split())
     assert not marker.exists()
+
+
+def test_a_workbook_of_one_sheet_still_shows_the_sheet_name(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    book.active.title = "Budget 2027"
+    book.active.append(["Item", "Amount"])
+    book.active.append(["Pangolin sanctuary", 1234.5])
+    book.save(tmp_path / "budget.xlsx")
+    with open_source(tmp_path / "budget.xlsx") as source:
+        assert " ".join(source.read_page(0).text.split()) == "Budget 2027 Item Amount Pangolin sanctuary 1234.5"

@@ -376,6 +376,8 @@ class OfficeSource(PdfSource):
             if kind == "spreadsheet":
                 cells = convert(path, SUFFIXES[kind, container], options, to="html")
                 sheets = read_sheets(cells.decode("utf-8", "replace"))
+                if len(sheets) == 1 and not sheets[0].name:  # LibreOffice names no sheet of a one-sheet workbook
+                    sheets[0].name = _first_sheet_name(path, container)
                 if not any(sheet.rows for sheet in sheets):
                     raise EmptyDocumentError(path, "the workbook has no filled cells")
                 pdf = render_pdf(path, sheet_pieces(sheets), CSS + SHEET_CSS, "", options.max_pages,
@@ -478,6 +480,20 @@ def read_sheets(exported: str) -> list[Sheet]:
         while sheet.rows and not any(sheet.rows[-1]):
             sheet.rows.pop()
     return reader.sheets
+
+
+def _first_sheet_name(path: Path, container: str) -> str:
+    """The first sheet's name, from an XLSX's ``xl/workbook.xml`` or an ODS's ``content.xml``; empty otherwise."""
+    part, pattern = {"ooxml": ("xl/workbook.xml", rb'<(?:\w+:)?sheet\b[^>]*?\bname="([^"]*)"'),
+                     "odf": ("content.xml", rb'<table:table\b[^>]*?\btable:name="([^"]*)"')}.get(container, ("", b""))
+    if not part:
+        return ""
+    try:
+        with open_regular(path) as (f, _), zipfile.ZipFile(f) as archive:
+            match = re.search(pattern, _read(archive, part, 1 << 20))
+    except (OSError, zipfile.BadZipFile):
+        return ""
+    return html.unescape(match.group(1).decode("utf-8", "replace")) if match else ""
 
 
 def _letters(index: int) -> str:
