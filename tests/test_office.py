@@ -366,3 +366,19 @@ def test_a_workbook_of_one_sheet_still_shows_the_sheet_name(tmp_path: Path) -> N
     book.save(tmp_path / "budget.xlsx")
     with open_source(tmp_path / "budget.xlsx") as source:
         assert " ".join(source.read_page(0).text.split()) == "Budget 2027 Item Amount Pangolin sanctuary 1234.5"
+
+
+def test_speaker_notes_are_indexed_on_their_slides_page(tmp_path: Path) -> None:
+    deck = pptx.Presentation()
+    for n, note in enumerate(["Mention the tapir budget of 40,000 euros", "Thank the llama team"], 1):
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = f"Slide title {n}"
+        slide.notes_slide.notes_text_frame.text = note
+    deck.save(tmp_path / "talk.pptx")
+    odp = soffice_convert(tmp_path / "talk.pptx", "odp", tmp_path)
+    for path in (tmp_path / "talk.pptx", odp):
+        with open_source(path) as source:
+            pages = [" ".join(source.read_page(i).text.split()) for i in range(source.page_count)]
+        assert len(pages) == 2, path  # one page a slide, its notes under it
+        assert "Slide title 1" in pages[0] and "tapir budget of 40,000 euros" in pages[0], path
+        assert "Slide title 2" in pages[1] and "Thank the llama team" in pages[1], path

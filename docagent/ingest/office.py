@@ -28,6 +28,9 @@ under its name, every cell's text whole (long text wraps within a column of at m
 sheet wider than a page is cut into bands of columns that fit (columns A-F, then G-M ...), each band with the
 sheet's first column repeated as row labels; each band runs down all the rows before the next starts (down, then
 across). Page numbers in citations are the rendering's.
+
+Presentations: one page a slide. When the deck has speaker notes (PPTX, ODP), each page is the slide's notes page
+(the slide above its notes), so the notes are indexed and cited with their slide's number.
 """
 
 from __future__ import annotations
@@ -299,8 +302,8 @@ _PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 def convert(path: Path, suffix: str, options: OpenOptions, to: str = "pdf") -> bytes:
-    """The file at ``path`` converted by LibreOffice to ``to`` (``pdf``; ``html`` for spreadsheets' cells), which is
-    told it is a ``suffix`` file (see the module for the limits). Raises a
+    """The file at ``path`` converted by LibreOffice to ``to`` (``pdf``; ``html`` for spreadsheets' cells; a filter
+    with its options, as :data:`WITH_NOTES`), which is told it is a ``suffix`` file (see the module for the limits). Raises a
     :class:`~docagent.errors.DocumentLoadError` subclass that says why."""
     program = find_soffice()
     if program is None:
@@ -334,7 +337,7 @@ def convert(path: Path, suffix: str, options: OpenOptions, to: str = "pdf") -> b
             raise UnsupportedFileError(path, msg) from None
         finally:
             _kill(proc)
-        rendering = work / "out" / f"document.{to}"
+        rendering = work / "out" / f"document.{to.split(':', 1)[0]}"
         if not rendering.is_file() or rendering.stat().st_size == 0:
             said = err.decode("utf-8", "replace")
             if "could not be loaded" in said:
@@ -382,6 +385,8 @@ class OfficeSource(PdfSource):
                     raise EmptyDocumentError(path, "the workbook has no filled cells")
                 pdf = render_pdf(path, sheet_pieces(sheets), CSS + SHEET_CSS, "", options.max_pages,
                                  pymupdf.paper_rect("a4-l"))
+            elif kind == "presentation" and _has_notes(path, container):
+                pdf = convert(path, SUFFIXES[kind, container], options, to=WITH_NOTES)
             else:
                 pdf = convert(path, SUFFIXES[kind, container], options)
             self.convert_seconds = time.perf_counter() - t0
@@ -391,6 +396,29 @@ class OfficeSource(PdfSource):
 
     def copy_to(self, target: Path) -> None:
         target.write_bytes(self._pdf)
+
+
+WITH_NOTES = ('pdf:impress_pdf_Export:{"ExportNotesPages":{"type":"boolean","value":"true"},'
+              '"ExportOnlyNotesPages":{"type":"boolean","value":"true"}}')
+"""A presentation as its notes pages: one page a slide, the slide above its speaker notes."""
+
+
+def _has_notes(path: Path, container: str) -> bool:
+    """Whether a PPTX or ODP has speaker notes with words in them (a PPT's are not looked for)."""
+    try:
+        with open_regular(path) as (f, _), zipfile.ZipFile(f) as archive:
+            if container == "ooxml":
+                parts = [n for n in archive.namelist() if re.fullmatch(r"ppt/notesSlides/[^/]+\.xml", n)]
+                texts = [b" ".join(re.findall(rb"<a:t>([^<]*)</a:t>", _read(archive, n, 1 << 20))) for n in parts]
+            elif container == "odf":
+                notes = re.findall(rb"<presentation:notes\b.*?</presentation:notes>", _read(archive, "content.xml", 64 << 20),
+                                   re.DOTALL)
+                texts = [re.sub(rb"<[^>]*>", b" ", n) for n in notes]
+            else:
+                return False
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return any(re.search(rb"[^\W\d_]", t) for t in texts)  # letters, not just the slide number
 
 
 def _earlier(rendering: Path | None) -> bytes | None:
