@@ -133,3 +133,71 @@ def checkout(rev: str) -> Path:
     if not (tree / "docagent").is_dir():
         subprocess.run(["git", "worktree", "add", "--detach", "--force", str(tree), sha], cwd=ROOT, capture_output=True, check=True)
     return tree
+
+
+# -- generated business prose (benchmarks/ingest.py --corpus mixed, benchmarks/format_recall.py) ------------------
+
+SUBJECTS = ("The regional team", "Our procurement group", "The board", "Management", "The operations unit",
+             "The finance office", "Customer support", "The product group", "The audit committee", "Field engineering",
+             "The logistics partner", "The sales organisation", "The data platform team", "Quality assurance")
+VERBS = ("reviewed", "expanded", "consolidated", "renegotiated", "automated", "audited", "simplified", "piloted",
+          "retired", "benchmarked", "standardised", "relocated", "measured", "reorganised")
+OBJECTS = ("the supplier contracts", "the warehouse network", "the onboarding process", "the pricing model",
+            "the maintenance schedule", "the billing platform", "the service catalogue", "the travel policy",
+            "the reporting pipeline", "the energy contracts", "the spare-parts inventory", "the customer portal",
+            "the hiring plan", "the data retention rules", "the fleet of delivery vans", "the call-centre rota")
+REASONS = ("to reduce lead times", "after a rise in complaints", "ahead of the planned audit", "to cut fixed costs",
+            "because demand shifted to online orders", "following the merger of two sites", "to meet the new safety rules",
+            "as part of the three-year plan", "after feedback from key accounts", "to free capacity for new products")
+_RESULTS = ("Results were mixed in the first quarter but improved steadily afterwards.",
+            "The change was completed on schedule and slightly under budget.",
+            "Staff turnover in the affected teams remained low throughout.",
+            "Further savings are expected once the remaining sites follow.",
+            "Customers noticed shorter waiting times within weeks.",
+            "Two open issues remain and are tracked in the risk register.",
+            "The work is documented in the operations handbook.",
+            "A follow-up review is planned for the next financial year.",
+            "External advisers confirmed the approach in their report.",
+            "The pilot sites will serve as the template for the wider roll-out.")
+_LINKS = ("In addition,", "Meanwhile,", "At the same time,", "Separately,", "As a result,", "Later in the year,",
+          "By contrast,", "In the second half,")
+
+
+def sentence(rng: Any) -> str:
+    """One plausible sentence of a business report (``rng``: a ``random.Random``)."""
+    if rng.random() < 0.3:
+        return rng.choice(_RESULTS)
+    link = rng.choice(_LINKS) + " " if rng.random() < 0.3 else ""
+    subject = rng.choice(SUBJECTS)
+    subject = subject[0].lower() + subject[1:] if link else subject
+    return f"{link}{subject} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(REASONS)}."
+
+
+def paragraph(rng: Any, sentences: tuple[int, int] = (4, 8)) -> str:
+    return " ".join(sentence(rng) for _ in range(rng.randint(*sentences)))
+
+
+def story_pdf(pieces: list[str], title: str = "", css: str = "") -> bytes:
+    """A PDF of HTML ``pieces`` laid out by PyMuPDF's Story on A4 pages (2 cm margins); each piece starts a new page."""
+    import io
+
+    import pymupdf
+
+    page = pymupdf.paper_rect("a4")
+    where = page + (56, 56, -56, -56)
+    buf = io.BytesIO()
+    writer = pymupdf.DocumentWriter(buf)
+    style = "body { font-family: sans-serif; font-size: 11pt; } td, th { border: 0.5pt solid #888; padding: 2pt 4pt; } " + css
+    for piece in pieces:
+        story = pymupdf.Story(piece, user_css=style)
+        more = True
+        while more:
+            device = writer.begin_page(page)
+            more, _ = story.place(where)
+            story.draw(device)
+            writer.end_page()
+    writer.close()
+    with pymupdf.open("pdf", buf.getvalue()) as doc:
+        if title:
+            doc.set_metadata({"title": title, "producer": "docagent benchmarks"})
+        return doc.tobytes(garbage=3, deflate=True)

@@ -382,3 +382,16 @@ def test_speaker_notes_are_indexed_on_their_slides_page(tmp_path: Path) -> None:
         assert len(pages) == 2, path  # one page a slide, its notes under it
         assert "Slide title 1" in pages[0] and "tapir budget of 40,000 euros" in pages[0], path
         assert "Slide title 2" in pages[1] and "Thank the llama team" in pages[1], path
+
+
+def test_a_blank_page_of_a_rendering_is_not_ocred(tmp_path: Path, embedder) -> None:
+    doc = docx.Document()
+    doc.add_paragraph("Before the blank page: the emu census.")
+    doc.add_page_break()
+    doc.add_page_break()  # an empty page between two breaks
+    doc.add_paragraph("After the blank page: the kiwi census.")
+    doc.save(tmp_path / "gap.docx")
+    with PageStore(Settings(store=tmp_path / "store", ocr="auto"), embedder=embedder) as store:
+        report = index_paths([tmp_path / "gap.docx"], store=store, progress=False)
+        assert report.pages == 3 and store.page("gap.docx", 2).text.strip() == ""
+    assert report.ocr_pages == 0 and "ocr" not in report.seconds  # OCR costs about a second a page for nothing

@@ -371,7 +371,9 @@ class Indexer:
         if text_is_usable(page.text, self.settings.ocr_min_chars):
             return False
         # a short title on an otherwise empty born-digital page is all there is to read
-        return not page.text.strip() or source.has_images(page.number - 1)
+        if page.text.strip() or source.rendered:
+            return source.has_images(page.number - 1)
+        return True
 
     def _ocr_page(self, source: Source, rec: DocumentRecord, page: Page) -> None:
         assert self.ocr is not None

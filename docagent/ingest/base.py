@@ -53,6 +53,10 @@ class Source(abc.ABC):
     document kept as its PDF rendering."""
     convert_seconds: float = 0.0
     """Seconds spent converting the file into something readable (LibreOffice), 0 when nothing was converted."""
+    rendered: bool = False
+    """The pages are a PDF made from the file (by docagent or LibreOffice): every word is in the text layer, so a
+    page without text and without images is blank, never worth OCR (a page break LibreOffice put after a full
+    page)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -69,6 +69,7 @@ class MailSource(PdfSource):
     """An e-mail read as its PDF rendering (headers, then body); its attachments are :meth:`attachments`."""
 
     stored_suffix = ".pdf"
+    rendered = True
 
     def __init__(self, path: Path, options: OpenOptions) -> None:
         with open_regular(path) as (f, size):

@@ -61,6 +61,7 @@ class MarkupSource(PdfSource):
     """An HTML, Markdown or text file (``kind``: ``html``, ``markdown``, ``text``) read as its PDF rendering."""
 
     stored_suffix = ".pdf"
+    rendered = True
 
     def __init__(self, path: Path, kind: str, *, max_pages: int | None = None) -> None:
         text = read_text(path)

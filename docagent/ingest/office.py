@@ -367,6 +367,7 @@ class OfficeSource(PdfSource):
     rendering by LibreOffice."""
 
     stored_suffix = ".pdf"
+    rendered = True
 
     def __init__(self, path: Path, kind: str, options: OpenOptions) -> None:
         found, container = identify(path)
