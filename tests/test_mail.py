@@ -177,3 +177,58 @@ def test_a_message_with_no_text_and_inline_images_only(tmp_path: Path) -> None:
     with open_source(path) as source:
         assert source.attachments() == []  # an image shown in the body is part of the message
         assert "See the logo below." in source.read_page(0).text
+
+
+def test_a_store_from_before_attachments_is_upgraded_once_even_by_processes_opening_it_at_once(
+        tmp_path: Path, embedder) -> None:
+    import sqlite3
+    import subprocess
+    import sys
+
+    root = tmp_path / "store"
+    (tmp_path / "old.pdf").write_bytes(pdf_bytes("The quokka ledger from the old store"))
+    with PageStore(Settings(store=root, ocr="off"), embedder=embedder) as store:
+        index_paths([tmp_path / "old.pdf"], store=store, progress=False)
+    db = sqlite3.connect(root / "catalog.sqlite")  # as the release before attachments left it: layout 1, no parent
+    db.execute("ALTER TABLE documents DROP COLUMN parent")
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    db.commit()
+    db.close()
+    code = ("import sys; from docagent.config import Settings; from docagent.index.store import PageStore; "
+            "PageStore(Settings(store=sys.argv[1])).close()")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(root)], stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    (tmp_path / "new.eml").write_bytes(bytes(message("Ledger", "See attached.", [
+        ("ledger.pdf", pdf_bytes("The wallaby ledger"), "application/pdf")])))
+    with PageStore(Settings(store=root, ocr="off"), embedder=embedder) as store:
+        assert store.catalog.get_meta("schema") == "2"
+        index_paths([tmp_path / "new.eml"], store=store, progress=False)
+        assert {d.name: d.parent for d in store.documents()} == {
+            "old.pdf": "", "new.eml": "", "new.eml/ledger.pdf": "new.eml"}
+        assert PageRetriever(store=store, k=1, mode="lexical").search("quokka")[0].doc == "old.pdf"
+
+
+def test_a_run_stopped_before_the_attachments_is_completed_by_the_next_run(
+        tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    from docagent.index.indexer import Indexer
+
+    path = tmp_path / "late.eml"
+    path.write_bytes(bytes(message("Two files", "Both attached.", [
+        ("a.pdf", pdf_bytes("The gecko count is 3"), "application/pdf"),
+        ("b.pdf", pdf_bytes("The iguana count is 5"), "application/pdf")])))
+    settings = Settings(store=tmp_path / "store", ocr="off")
+
+    def killed(*args: object, **kwargs: object) -> None:  # the process dies once the message itself is written
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(Indexer, "_attachments", killed)
+        with PageStore(settings, embedder=embedder) as store, pytest.raises(KeyboardInterrupt):
+            index_paths([path], store=store, progress=False)
+    with PageStore(settings, embedder=embedder) as store:
+        report = index_paths([path], store=store, progress=False)
+        assert report.skipped == 0 and report.documents == 3
+        assert sorted(d.name for d in store.documents()) == ["late.eml", "late.eml/a.pdf", "late.eml/b.pdf"]
+        assert index_paths([path], store=store, progress=False).skipped == 1  # complete now: skipped as unchanged

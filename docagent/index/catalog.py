@@ -172,9 +172,6 @@ class Catalog:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(documents)")}
-        if "parent" not in columns:  # a store made before attachments were indexed
-            self.db.execute("ALTER TABLE documents ADD COLUMN parent TEXT NOT NULL DEFAULT ''")
         self.lexical_seconds = 0.0
         self._readers = threading.local()
         self._reader_conns: weakref.WeakSet[_Reader] = weakref.WeakSet()
@@ -210,8 +207,36 @@ class Catalog:
         row = self.reader().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def upgrade(self, version: str, to: str) -> None:
+        """Bring a catalog of layout ``version`` to ``to``, in one transaction (a second process opening it at the
+        same time waits, then finds it done). 1 -> 2: documents gain ``parent`` (attachments' links)."""
+        with self.transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row is None or row[0] != version:
+                return
+            if (version, to) == ("1", "2"):
+                columns = {r[1] for r in db.execute("PRAGMA table_info(documents)")}
+                if "parent" not in columns:
+                    db.execute("ALTER TABLE documents ADD COLUMN parent TEXT NOT NULL DEFAULT ''")
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (to,))
+
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    @staticmethod
+    def _pending_key(doc_id: str) -> str:
+        return f"attachments_pending:{doc_id}"
+
+    def set_pending(self, doc_id: str, pending: bool) -> None:
+        """Mark a document version whose attachments are not all indexed yet (an interrupted run leaves it so),
+        or clear the mark once they all were tried."""
+        if pending:
+            self.set_meta(self._pending_key(doc_id), "attachments")
+        else:
+            self.db.execute("DELETE FROM meta WHERE key = ?", (self._pending_key(doc_id),))
+
+    def pending(self, doc_id: str) -> bool:
+        return self.get_meta(self._pending_key(doc_id)) is not None
 
     def generation(self) -> int:
         """How many times documents have been made visible or removed in this store, by any process: a reader
@@ -395,6 +420,7 @@ class Catalog:
             db.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+            db.execute("DELETE FROM meta WHERE key = ?", (self._pending_key(doc_id),))
             self._advance(db)
 
     def all_doc_ids(self) -> set[str]:

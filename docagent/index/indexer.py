@@ -201,11 +201,13 @@ class Indexer:
                     report.skipped += 1
                     log.info("unchanged: %s", name)
                     return
-                written = self._write(path, sha, source, report, name=name, parent=parent,
-                                      origin=origin or display_name(str(path.resolve())))
-            attachments = source.attachments() if written else []
-        if written:
+                attachments = source.attachments()
+                doc_id = self._write(path, sha, source, report, name=name, parent=parent,
+                                     origin=origin or display_name(str(path.resolve())), pending=bool(attachments))
+        if doc_id is not None:
             self._attachments(name, origin or display_name(str(path.resolve())), attachments, report, depth)
+            if attachments:  # all of them tried: the document is complete (see _unchanged)
+                self.store.catalog.set_pending(doc_id, False)
 
     def _options(self, path: Path, sha: str) -> OpenOptions:
         password = self.settings.pdf_password
@@ -263,12 +265,14 @@ class Indexer:
         """Whether the store holds this content under this name, with a card of this docagent's version."""
         current = self.store.catalog.document(name)
         return (current is not None and current.sha256 == sha
-                and self.store.catalog.card_version(current.doc_id) == CARD_VERSION)
+                and self.store.catalog.card_version(current.doc_id) == CARD_VERSION
+                and not self.store.catalog.pending(current.doc_id))  # its attachments all tried
 
     def _write(self, path: Path, sha: str, source: Source, report: IndexReport, *, name: str, parent: str,
-               origin: str) -> bool:
+               origin: str, pending: bool) -> str | None:
         """Write one opened file into the store, as a new version of its name. Call with the lock held.
-        Returns whether it was written."""
+        Returns its id, None when it failed. ``pending``: it carries attachments, not indexed yet; until they
+        are, the document counts as incomplete (an interrupted run's next run indexes it and them again)."""
         shown = name if parent else display_name(str(path))
         current = self.store.catalog.document(name)
         # the card version is part of the id: an unchanged file indexed by an older docagent is read anew
@@ -292,19 +296,21 @@ class Indexer:
         try:
             self.store.check_embedder()
             self.store.catalog.begin_document(rec)
+            if pending:
+                self.store.catalog.set_pending(doc_id, True)
             ocr_pages = self._write_document(source, rec)
         except DocumentLoadError as e:
             self.store.purge(doc_id)
             report.failed.append(FailedFile(shown, e.reason))
             log.warning("failed: %s", e)
-            return False
+            return None
         except DocagentError:
             raise  # the store or the embedding model failed: the run stops; the next run's recover() cleans up
         except Exception as e:  # noqa: BLE001 - an odd file that trips a parser fails alone
             self.store.purge(doc_id)
             report.failed.append(FailedFile(shown, _unexpected(e)))
             log.warning("failed: %s: %s", name, _unexpected(e))
-            return False
+            return None
         old = self.store.catalog.finish_document(doc_id, rec.name, page_count, len(ocr_pages))
         for old_id in old:
             self.store.purge(old_id)
@@ -323,7 +329,7 @@ class Indexer:
             f", OCR on {len(ocr_pages)}" if ocr_pages else "",
             " (replaced the older version)" if old else "",
         )
-        return True
+        return doc_id
 
     def _write_document(self, source: Source, rec: DocumentRecord) -> list[int]:
         """Copy the file into the store, then pages chunk by chunk: read, OCR, embed, write."""

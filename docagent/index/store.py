@@ -34,8 +34,11 @@ __all__ = ["PageStore"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
-"""Layout of the catalog and the vector metadata; a store of another version is refused, not misread."""
+SCHEMA_VERSION = "2"
+"""Layout of the catalog and the vector metadata; a store of another version is refused, not misread (older ones
+that :data:`UPGRADES` names are brought up to date when opened: a docagent from before then refuses them after)."""
+UPGRADES = {"1": "2"}
+"""Layout versions upgraded in place on opening: 1 -> 2 adds the documents' ``parent`` (e-mail attachments)."""
 
 
 class PageStore:
@@ -61,6 +64,14 @@ class PageStore:
                                 (uuid.uuid4().hex[:12], SCHEMA_VERSION))
         store_id = self.catalog.get_meta("store_id")
         schema = self.catalog.get_meta("schema")
+        while schema in UPGRADES:
+            try:
+                self.catalog.upgrade(schema, UPGRADES[schema])
+            except sqlite3.Error as e:
+                self.catalog.close()
+                msg = f"cannot upgrade the store at {self.root} from layout version {schema} ({e}); is it writable?"
+                raise StoreError(msg) from e
+            schema = self.catalog.get_meta("schema")
         if schema != SCHEMA_VERSION:
             self.catalog.close()
             msg = (
