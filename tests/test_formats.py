@@ -210,8 +210,8 @@ def test_the_folder_walk_and_uploads_use_the_registry(docs_dir: Path, tmp_path: 
     assert {s for f in FORMATS for s in f.suffixes} == SUPPORTED_SUFFIXES
     assert all(is_supported(Path(f"x{s.upper()}")) for s in (".md", ".html", ".htm", ".txt", ".pdf", ".tiff"))
     assert is_supported(Path("x.docx")) and is_supported(Path("x.EML")) and not is_supported(Path("x.zip"))
-    assert describe() == ("PDF, PNG, JPEG, TIFF, DOCX, DOC, ODT, RTF, PPTX, PPT, ODP, XLSX, XLS, ODS, e-mail (EML), "
-                          "HTML, Markdown and plain text")
+    assert describe() == ("PDF, PNG, JPEG, TIFF, DOCX, DOC, ODT, RTF, PPTX, PPT, ODP, XLSX, XLS, ODS, "
+                          "e-mail (EML, mbox), HTML, Markdown and plain text")
     assert len(kinds()) == len(FORMATS)
     uploads = tmp_path / "uploads"
     uploads.mkdir()
@@ -288,3 +288,19 @@ def test_an_embedded_decompression_bomb_is_dropped_not_decoded(docs_dir: Path) -
     with open_source(docs_dir / "bomb.html") as source:
         assert source.page_count == 1 and not source.has_images(0)
         assert "Text beside a bomb." in source.read_page(0).text
+
+
+def test_legacy_encodings_read_as_their_language_not_as_mojibake(tmp_path: Path) -> None:
+    cases = {
+        "ru.html": ('<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1251"></head>'
+                    "<body><p>Бюджет компании на следующий год</p></body></html>", "cp1251",
+                    "Бюджет компании на следующий год"),
+        "jp.txt": ("これは会社の予算に関するテスト文書です。請求書番号 12345", "shift_jis",
+                   "これは会社の予算に関するテスト文書です。請求書番号 12345"),
+        "cn.txt": ("发票号码 12345 金额 人民币 五千元整 这是一个测试文件", "gbk", "发票号码 12345 金额 人民币 五千元整 这是一个测试文件"),
+        "fr.txt": ("Le résumé du café, naïve", "cp1252", "Le résumé du café, naïve"),
+    }
+    for name, (text, encoding, shown) in cases.items():
+        (tmp_path / name).write_bytes(text.encode(encoding))
+        with open_source(tmp_path / name) as source:
+            assert " ".join(source.read_page(0).text.split()) == shown, name

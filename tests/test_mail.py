@@ -177,6 +177,43 @@ def test_a_message_with_no_text_and_inline_images_only(tmp_path: Path) -> None:
     with open_source(path) as source:
         assert source.attachments() == []  # an image shown in the body is part of the message
         assert "See the logo below." in source.read_page(0).text
+        assert source.has_images(0)  # drawn on the message's page (a pasted scan gets OCR'd), never fetched
+
+
+def test_signatures_and_winmail_dat_are_no_documents_and_nameless_files_get_their_type(tmp_path: Path, embedder) -> None:
+    msg = message("Signed", "A signed message.", [
+        ("smime.p7s", b"0\x82\x05\x00" + bytes(64), "application/pkcs7-signature"),
+        ("winmail.dat", b"\x78\x9f\x3e\x22" + bytes(64), "application/ms-tnef")])
+    msg.add_attachment(pdf_bytes("The nameless okapi file"), maintype="application", subtype="pdf")  # no file name
+    (tmp_path / "signed.eml").write_bytes(bytes(msg))
+    with PageStore(Settings(store=tmp_path / "store", ocr="off"), embedder=embedder) as store:
+        report = index_paths([tmp_path / "signed.eml"], store=store, progress=False)
+        assert report.failed == []
+        assert sorted(d.name for d in store.documents()) == ["signed.eml", "signed.eml/attachment-3.pdf"]
+
+
+def test_a_mailbox_is_a_list_of_its_messages_each_a_document(tmp_path: Path, embedder) -> None:
+    first = message("Quarterly figures", "From the figures: sales rose.\nFrom now on we report monthly.", [])
+    second = message("Invoice", "Invoice attached.", [("bill.pdf", pdf_bytes("Bill for 12 tonnes of oats"),
+                                                         "application/pdf")])
+    box = b"".join(b"From zoe@example.org Tue Dec  1 09:30:00 2026\n" + bytes(m).replace(b"\nFrom ", b"\n>From ")
+                   + b"\n" for m in (first, second))
+    (tmp_path / "archive.mbox").write_bytes(box)
+    assert sniff(tmp_path / "archive.mbox") == "email"
+    with PageStore(Settings(store=tmp_path / "store", ocr="off"), embedder=embedder) as store:
+        report = index_paths([tmp_path], store=store, progress=False)  # a folder walk picks .mbox up
+        assert report.failed == []
+        assert {d.name: d.parent for d in store.documents()} == {
+            "archive.mbox": "",
+            "archive.mbox/0001 Quarterly figures.eml": "archive.mbox",
+            "archive.mbox/0002 Invoice.eml": "archive.mbox",
+            "archive.mbox/0002 Invoice.eml/bill.pdf": "archive.mbox/0002 Invoice.eml",
+        }
+        listing = text_of(store, "archive.mbox")
+        assert "Mailbox of 2 messages" in listing and "Quarterly figures" in listing and "Invoice" in listing
+        body = text_of(store, "archive.mbox/0001 Quarterly figures.eml")
+        assert "From the figures: sales rose. From now on we report monthly." in body  # ">From" unquoted
+        assert "Invoice attached" not in body
 
 
 def test_a_store_from_before_attachments_is_upgraded_once_even_by_processes_opening_it_at_once(

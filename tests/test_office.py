@@ -264,7 +264,8 @@ def _plain_zip() -> bytes:
 
 
 def test_without_libreoffice_office_files_fail_alone_saying_what_to_install(files, tmp_path, embedder, monkeypatch) -> None:
-    monkeypatch.setenv("DOCAGENT_SOFFICE", str(tmp_path / "no-such-soffice"))
+    monkeypatch.delenv("DOCAGENT_SOFFICE", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # no soffice, no libreoffice
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     shutil.copy(files["report.docx"], inbox / "report.docx")
@@ -275,7 +276,8 @@ def test_without_libreoffice_office_files_fail_alone_saying_what_to_install(file
     [failure] = report.failed
     assert failure.error.startswith("Office files are converted by LibreOffice, which is not installed: install "
                                     "LibreOffice (Debian/Ubuntu: `sudo apt-get install libreoffice-writer-nogui")
-    with pytest.raises(ConverterMissingError):
+    monkeypatch.setenv("DOCAGENT_SOFFICE", str(tmp_path / "no-such-soffice"))
+    with pytest.raises(ConverterMissingError, match=r"DOCAGENT_SOFFICE=\S*no-such-soffice names no program"):
         open_source(inbox / "report.docx")
 
 
@@ -360,9 +362,13 @@ def test_macro_enabled_files_are_indexed_and_their_macros_never_run(files, tmp_p
 
 def test_a_workbook_of_one_sheet_still_shows_the_sheet_name(tmp_path: Path) -> None:
     book = openpyxl.Workbook()
-    book.active.title = "Budget 2027"
-    book.active.append(["Item", "Amount"])
-    book.active.append(["Pangolin sanctuary", 1234.5])
+    lookup = book.create_sheet("Lookup", 0)  # hidden, first: LibreOffice exports only the visible sheet
+    lookup.append(["hidden value"])
+    lookup.sheet_state = "hidden"
+    budget = book["Sheet"]
+    budget.title = "Budget 2027"
+    budget.append(["Item", "Amount"])
+    budget.append(["Pangolin sanctuary", 1234.5])
     book.save(tmp_path / "budget.xlsx")
     with open_source(tmp_path / "budget.xlsx") as source:
         assert " ".join(source.read_page(0).text.split()) == "Budget 2027 Item Amount Pangolin sanctuary 1234.5"

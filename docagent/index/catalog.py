@@ -275,11 +275,12 @@ class Catalog:
             todo += [c.name for c in children]
         return found
 
-    def rendering(self, sha256: str, kind: str) -> str | None:
-        """The stored file of a ready document of this content and kind, when it is kept as a rendering (PDF)."""
+    def rendering(self, sha256: str, kind: str, suffix: str) -> str | None:
+        """The stored file of a ready document of this content and kind kept as a rendering whose name ends with
+        ``suffix`` (``.r2.pdf``: made the way this docagent makes it)."""
         row = self.reader().execute(
             "SELECT stored_file FROM documents WHERE sha256 = ? AND kind = ? AND status = 'ready' "
-            "AND stored_file LIKE '%.pdf' LIMIT 1", (sha256, kind)).fetchone()
+            "AND substr(stored_file, -?) = ? LIMIT 1", (sha256, kind, len(suffix), suffix)).fetchone()
         return row[0] if row else None
 
     def document_by_id(self, doc_id: str) -> DocumentRecord | None:

@@ -213,7 +213,8 @@ class Indexer:
         password = self.settings.pdf_password
         rendering = None
         try:
-            stored = self.store.catalog.rendering(sha, detect(path).kind)
+            fmt = detect(path)
+            stored = self.store.catalog.rendering(sha, fmt.kind, fmt.rendering) if fmt.rendering else None
         except DocumentLoadError:
             stored = None  # open_source says why
         if stored is not None:

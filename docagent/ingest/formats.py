@@ -88,6 +88,9 @@ class Format:
     """``open(path, options)``: the file as a Source; raises a DocumentLoadError subclass."""
     text: bool = False
     """A text format (HTML, Markdown, e-mail ...): never claims a file named like a binary format."""
+    rendering: str = ""
+    """Suffix of the stored copy when the format is converted at some cost (``.r2.pdf``): a stored rendering of the
+    same bytes with this suffix is reused instead of converting again. Empty: nothing worth reusing."""
 
 
 FORMATS: list[Format] = []
@@ -165,7 +168,8 @@ _CONTROL = frozenset(range(32)) - {9, 10, 12, 13, 27}
 
 def decode_text(data: bytes, *, complete: bool = True) -> str | None:
     """``data`` as text, or None when it is binary. A BOM names the encoding (UTF-8, UTF-16, UTF-32); without
-    one, UTF-8, else Windows-1252 (the usual legacy encoding). Text has no NUL bytes and hardly any other
+    one, UTF-8, else a non-Latin legacy encoding when charset-normalizer finds one (:func:`_legacy`), else
+    Windows-1252 (the usual legacy encoding). Text has no NUL bytes and hardly any other
     control characters. ``complete=False``: ``data`` is the head of a longer file (a character cut at its end
     is not an error)."""
     for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
@@ -177,8 +181,28 @@ def decode_text(data: bytes, *, complete: bool = True) -> str | None:
     try:
         text = codecs.getincrementaldecoder("utf-8")().decode(data, final=complete)
     except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")
+        text = _legacy(data)
     return text if _is_text(text) else None
+
+
+_NON_LATIN = frozenset({
+    "cp932", "shift_jis", "shift_jis_2004", "shift_jisx0213", "euc_jp", "euc_jis_2004", "iso2022_jp", "gb2312", "gbk",
+    "gb18030", "big5", "big5hkscs", "cp950", "euc_kr", "cp949", "johab", "iso2022_kr", "cp1251", "koi8_r", "koi8_u",
+    "iso8859_5", "cp866", "mac_cyrillic", "cp1253", "iso8859_7", "cp1255", "iso8859_8", "cp1256", "iso8859_6",
+    "cp874", "tis_620"})
+"""Legacy encodings taken when charset-normalizer names one of them: CJK, Cyrillic, Greek, Hebrew, Arabic, Thai.
+Any other guess (Latin ones, guessed unreliably on short text) falls back to Windows-1252."""
+
+
+def _legacy(data: bytes) -> str:
+    """Text that is not UTF-8: in the legacy encoding charset-normalizer finds when it is a non-Latin one (Shift_JIS,
+    GBK, Windows-1251 ...), else Windows-1252."""
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data[:65536]).best()
+    if best is not None and best.encoding in _NON_LATIN:
+        return data.decode(best.encoding, errors="replace")
+    return data.decode("cp1252", errors="replace")
 
 
 def _is_text(text: str) -> bool:
@@ -228,6 +252,11 @@ def _open_mail(path: Path, options: OpenOptions) -> Source:
     return MailSource(path, options)
 
 
+OFFICE_RENDERING = ".r2.pdf"
+"""How Office files become PDF, versioned (r2: speaker notes, sheets laid out cell by cell): the stored copy's
+suffix, so a rendering an older docagent made is never reused for new content."""
+
+
 def _office(kind: str) -> Callable[[Probe], bool]:
     def matches(p: Probe) -> bool:
         from docagent.ingest.office import office_kind
@@ -269,14 +298,14 @@ IMAGE = register(Format("image", "PNG, JPEG, TIFF", (".png", ".jpg", ".jpeg", ".
                         lambda p: p.head.startswith(_IMAGE_MAGIC), _open_image))
 WORD = register(Format("word", "DOCX, DOC, ODT, RTF",
                        (".docx", ".docm", ".dotx", ".dotm", ".doc", ".dot", ".odt", ".ott", ".rtf"),
-                       _office("word"), _open_office("word")))
+                       _office("word"), _open_office("word"), rendering=OFFICE_RENDERING))
 PRESENTATION = register(Format("presentation", "PPTX, PPT, ODP",
                                (".pptx", ".pptm", ".ppsx", ".ppsm", ".potx", ".ppt", ".pps", ".odp", ".otp"),
-                               _office("presentation"), _open_office("presentation")))
+                               _office("presentation"), _open_office("presentation"), rendering=OFFICE_RENDERING))
 SPREADSHEET = register(Format("spreadsheet", "XLSX, XLS, ODS",
                               (".xlsx", ".xlsm", ".xltx", ".xltm", ".xls", ".xlt", ".ods", ".ots"),
-                              _office("spreadsheet"), _open_office("spreadsheet")))
-MAIL = register(Format("email", "e-mail (EML)", (".eml",), _looks_like_mail, _open_mail, text=True))
+                              _office("spreadsheet"), _open_office("spreadsheet"), rendering=OFFICE_RENDERING))
+MAIL = register(Format("email", "e-mail (EML, mbox)", (".eml", ".mbox"), _looks_like_mail, _open_mail, text=True))
 HTML = register(Format("html", "HTML", _HTML_SUFFIXES, lambda p: _text_named(p) and (
     _looks_like_html(p.text) or p.suffix in _HTML_SUFFIXES), _opener("html"), text=True))
 MARKDOWN = register(Format("markdown", "Markdown", _MARKDOWN_SUFFIXES,

@@ -20,6 +20,7 @@ the children of ``<body>`` where no container (``div``, ``table``, list ...) is 
 
 from __future__ import annotations
 
+import codecs
 import html
 import io
 import re
@@ -64,7 +65,7 @@ class MarkupSource(PdfSource):
     rendered = True
 
     def __init__(self, path: Path, kind: str, *, max_pages: int | None = None) -> None:
-        text = read_text(path)
+        text = read_text(path, kind)
         if not text.strip():
             raise EmptyDocumentError(path, f"the {_KINDS[kind]} has no text")
         if kind == "markdown":
@@ -83,14 +84,38 @@ class MarkupSource(PdfSource):
         target.write_bytes(self._pdf)
 
 
-def read_text(path: Path) -> str:
-    """The whole file as text, at most :data:`MAX_MARKUP_BYTES`; binary content is refused."""
+_META_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+
+
+def html_charset(data: bytes) -> str | None:
+    """The encoding an HTML page declares (``<meta charset="windows-1251">`` or its http-equiv form) in its first
+    4 KiB, when Python knows it."""
+    match = _META_CHARSET.search(data[:4096])
+    if match is None:
+        return None
+    try:
+        return codecs.lookup(match.group(1).decode("ascii")).name
+    except LookupError:
+        return None
+
+
+def read_text(path: Path, kind: str = "text") -> str:
+    """The whole file as text, at most :data:`MAX_MARKUP_BYTES`; binary content is refused. An HTML page's
+    declared encoding is honoured when the bytes are not UTF-8 (or carry a BOM)."""
     with open_regular(path) as (f, size):
         if size > MAX_MARKUP_BYTES:
             msg = (f"the file holds {size / (1 << 20):.1f} MiB of text, more than the "
                    f"{MAX_MARKUP_BYTES >> 20} MiB docagent renders; split it, or save it as PDF")
             raise UnsupportedFileError(path, msg)
         data = b"".join(read_bounded(f, size))
+    declared = html_charset(data) if kind == "html" else None
+    if declared and declared not in ("utf-8", "utf-16", "utf-32") and not data.startswith(
+            (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode(declared, errors="replace")
+            return text.replace("\r\n", "\n").replace("\r", "\n")
     text = decode_text(data)
     if text is None:
         msg = "its content starts as text but turns into binary data further on; save it as PDF or plain text"

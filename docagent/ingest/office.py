@@ -60,7 +60,7 @@ from docagent.errors import (
     UnsupportedFileError,
 )
 from docagent.ingest.base import OpenOptions, open_regular, read_bounded
-from docagent.ingest.formats import Probe
+from docagent.ingest.formats import OFFICE_RENDERING, Probe
 from docagent.ingest.markup import CSS, MARGIN, render_pdf
 from docagent.ingest.pdf import PdfSource
 
@@ -307,6 +307,11 @@ def convert(path: Path, suffix: str, options: OpenOptions, to: str = "pdf") -> b
     :class:`~docagent.errors.DocumentLoadError` subclass that says why."""
     program = find_soffice()
     if program is None:
+        configured = os.environ.get("DOCAGENT_SOFFICE")
+        if configured:
+            msg = (f"Office files are converted by LibreOffice, and DOCAGENT_SOFFICE={configured} names no program; "
+                   "point it at LibreOffice's soffice, or unset it to use the one on PATH")
+            raise ConverterMissingError(path, msg)
         raise ConverterMissingError(path, f"Office files are converted by LibreOffice, which is not installed: {INSTALL_HINT}")
     with tempfile.TemporaryDirectory(prefix="docagent-convert-") as tmp:
         work = Path(tmp)
@@ -366,7 +371,7 @@ class OfficeSource(PdfSource):
     """An Office or OpenDocument file (``kind``: ``word``, ``presentation``, ``spreadsheet``) read as its PDF
     rendering by LibreOffice."""
 
-    stored_suffix = ".pdf"
+    stored_suffix = OFFICE_RENDERING
     rendered = True
 
     def __init__(self, path: Path, kind: str, options: OpenOptions) -> None:
@@ -513,16 +518,20 @@ def read_sheets(exported: str) -> list[Sheet]:
 
 def _first_sheet_name(path: Path, container: str) -> str:
     """The first sheet's name, from an XLSX's ``xl/workbook.xml`` or an ODS's ``content.xml``; empty otherwise."""
-    part, pattern = {"ooxml": ("xl/workbook.xml", rb'<(?:\w+:)?sheet\b[^>]*?\bname="([^"]*)"'),
-                     "odf": ("content.xml", rb'<table:table\b[^>]*?\btable:name="([^"]*)"')}.get(container, ("", b""))
+    part, tag = {"ooxml": ("xl/workbook.xml", rb"<(?:\w+:)?sheet\b[^>]*>"),
+                 "odf": ("content.xml", rb"<table:table\b[^>]*>")}.get(container, ("", b""))
     if not part:
         return ""
     try:
         with open_regular(path) as (f, _), zipfile.ZipFile(f) as archive:
-            match = re.search(pattern, _read(archive, part, 1 << 20))
+            tags = re.findall(tag, _read(archive, part, 1 << 20))
     except (OSError, zipfile.BadZipFile):
         return ""
-    return html.unescape(match.group(1).decode("utf-8", "replace")) if match else ""
+    for found in tags:  # the first sheet LibreOffice exports: hidden ones are not
+        name = re.search(rb'\b(?:table:)?name="([^"]*)"', found)
+        if name and not re.search(rb'\bstate="(?:hidden|veryHidden)"', found):
+            return html.unescape(name.group(1).decode("utf-8", "replace"))
+    return ""
 
 
 def _letters(index: int) -> str:
