@@ -401,3 +401,22 @@ def test_a_blank_page_of_a_rendering_is_not_ocred(tmp_path: Path, embedder) -> N
         report = index_paths([tmp_path / "gap.docx"], store=store, progress=False)
         assert report.pages == 3 and store.page("gap.docx", 2).text.strip() == ""
     assert report.ocr_pages == 0 and "ocr" not in report.seconds  # OCR costs about a second a page for nothing
+
+
+def test_a_long_sheet_repeats_its_column_headers_on_every_page(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    ledger = book.active
+    ledger.title = "Ledger"
+    ledger.append(["Date", "Account", "Amount"])
+    for i in range(1, 501):
+        ledger.append([f"2026-02-{i % 28 + 1:02d}", f"Account {i}", i * 10])
+    book.save(tmp_path / "ledger.xlsx")
+    with open_source(tmp_path / "ledger.xlsx") as source:
+        pages = [" ".join(source.read_page(i).text.split()) for i in range(source.page_count)]
+        first = source.read_page(0)
+    assert first.width < first.height  # three narrow columns: portrait, more rows a page
+    assert 8 <= len(pages) <= 12  # about 50 rows of one line a page
+    assert pages[0].startswith("Ledger Date Account Amount 2026-02-02 Account 1 10")
+    assert all(p.startswith("Date Account Amount 2026-02-") for p in pages[1:])  # every page says what its columns are
+    rows = [int(n) for p in pages for n in re.findall(r"Account (\d+) ", p)]
+    assert rows == list(range(1, 501))  # every row once, in order, none cut off a page

@@ -43,6 +43,9 @@ PAGE = pymupdf.paper_rect("a4")
 MARGIN = 56.0
 """Points of white space around the text of a page (2 cm)."""
 
+NEW_PAGE = "<!--new page-->"
+"""A piece of HTML that starts with this starts on a new page (:func:`render_pdf`)."""
+
 PIECE_CHARS = 64_000
 """Characters of HTML laid out as one piece where the input can be cut."""
 
@@ -323,6 +326,8 @@ def render_pdf(path: Path, pieces: list[str], css: str, title: str, max_pages: i
         writer = pymupdf.DocumentWriter(out)
         page, device, top = 0, None, where.y1  # top: where the next piece starts on the current page
         for piece in pieces:
+            if piece.startswith(NEW_PAGE) and device is not None and top > where.y0:
+                top = where.y1  # this piece starts a page of its own
             story = pymupdf.Story(html=piece, user_css=css)
             more = True
             while more:

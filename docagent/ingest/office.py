@@ -23,11 +23,12 @@ converted twice in one store.
 
 Spreadsheets are not printed as the file's page setup says (LibreOffice clips a cell's text where the next cell is
 filled, and "Okapi Valley" would be indexed as "Okapi Valle"): LibreOffice exports each sheet's used range as
-HTML, and docagent lays the cells out itself (:func:`sheet_pieces`) on landscape A4 pages, sheet after sheet, each
-under its name, every cell's text whole (long text wraps within a column of at most :data:`MAX_COLUMN_PT`). A
+HTML, and docagent lays the cells out itself (:func:`sheet_pieces`) on A4 pages (portrait when every sheet fits its
+width, else landscape), sheet after sheet, each under its name, every cell's text whole (long text wraps within a column of at most :data:`MAX_COLUMN_PT`). A
 sheet wider than a page is cut into bands of columns that fit (columns A-F, then G-M ...), each band with the
 sheet's first column repeated as row labels; each band runs down all the rows before the next starts (down, then
-across). Page numbers in citations are the rendering's.
+across); a sheet longer than a page starts on a page of its own and each further page repeats its first row (its
+column headers, as a rule). Page numbers in citations are the rendering's.
 
 Presentations: one page a slide. When the deck has speaker notes (PPTX, ODP), each page is the slide's notes page
 (the slide above its notes), so the notes are indexed and cited with their slide's number.
@@ -61,7 +62,7 @@ from docagent.errors import (
 )
 from docagent.ingest.base import OpenOptions, open_regular, read_bounded
 from docagent.ingest.formats import OFFICE_RENDERING, Probe
-from docagent.ingest.markup import CSS, MARGIN, render_pdf
+from docagent.ingest.markup import CSS, MARGIN, NEW_PAGE, render_pdf
 from docagent.ingest.pdf import PdfSource
 
 __all__ = [
@@ -389,8 +390,8 @@ class OfficeSource(PdfSource):
                     sheets[0].name = _first_sheet_name(path, container)
                 if not any(sheet.rows for sheet in sheets):
                     raise EmptyDocumentError(path, "the workbook has no filled cells")
-                pdf = render_pdf(path, sheet_pieces(sheets), CSS + SHEET_CSS, "", options.max_pages,
-                                 pymupdf.paper_rect("a4-l"))
+                pieces, page = sheet_layout(sheets)
+                pdf = render_pdf(path, pieces, CSS + SHEET_CSS, "", options.max_pages, page)
             elif kind == "presentation" and _has_notes(path, container):
                 pdf = convert(path, SUFFIXES[kind, container], options, to=WITH_NOTES)
             else:
@@ -442,14 +443,17 @@ def _earlier(rendering: Path | None) -> bytes | None:
 MAX_COLUMN_PT = 200.0
 """Widest a column is drawn (points); longer cell text wraps within it."""
 SHEET_FONT_PT = 8.0
-ROWS_PER_PIECE = 400
-"""Rows laid out as one table piece (layout time grows with the square of a piece's length)."""
+ROW_PT = 12.5
+"""Height of a table row of one line (8 pt type, padding, rules): a page holds its height over this many rows, and
+a sheet with columns of wrapping text a third of that, two lines and a half a row."""
 
 SHEET_CSS = f"""
 body {{ font-size: {SHEET_FONT_PT}pt; }}
 h2.sheet {{ font-size: 11pt; margin: 0 0 4pt 0; }}
 table.sheet td {{ padding: 1pt 3pt; border: 0.4pt solid #bbb; vertical-align: top; }}
 table.sheet td.number {{ text-align: right; }}
+table.sheet td.header {{ background-color: #eee; font-style: italic; }}
+table.sheet td.line {{ white-space: nowrap; }}
 """
 
 
@@ -548,35 +552,59 @@ def _is_number(text: str) -> bool:
     return bool(re.fullmatch(r"[-+(]?[\d.,\s]*\d[\d.,\s]*%?\)?", text))
 
 
-def sheet_pieces(sheets: list[Sheet], width: float | None = None) -> list[str]:
-    """HTML pieces laying out every sheet's cells whole, in bands of columns that fit ``width`` points (the
-    landscape A4 text width by default); see the module."""
-    room = width if width is not None else pymupdf.paper_rect("a4-l").width - 2 * MARGIN
+def _widths(sheet: Sheet) -> list[float]:
+    """Points each column needs to show its longest cell on one line, at most MAX_COLUMN_PT."""
+    columns = max((len(r) for r in sheet.rows), default=0)
+    return [min(MAX_COLUMN_PT, 8 + max((pymupdf.get_text_length(r[c], "helv", SHEET_FONT_PT)
+                                        for r in sheet.rows if c < len(r)), default=0)) for c in range(columns)]
+
+
+def sheet_layout(sheets: list[Sheet]) -> tuple[list[str], pymupdf.Rect]:
+    """The sheets as HTML pieces and the page they are laid out on: portrait A4 when every sheet fits its width
+    (more rows a page), else landscape."""
+    portrait = pymupdf.paper_rect("a4")
+    page = portrait if all(sum(_widths(s)) <= portrait.width - 2 * MARGIN for s in sheets) else pymupdf.paper_rect("a4-l")
+    return sheet_pieces(sheets, page.width - 2 * MARGIN, page.height - 2 * MARGIN), page
+
+
+def _row(row: list[str], band: list[int], wraps: set[int], kind: str = "") -> str:
+    """A table row of the band's cells; cells of columns in ``wraps`` (text longer than MAX_COLUMN_PT) may wrap, the
+    others stay on one line (their column's width was measured to hold them)."""
+    cells = ((c, row[c] if c < len(row) else "") for c in band)
+    return "<tr>" + "".join(
+        f'<td class="{kind or ("number" if _is_number(cell) else "text")}{"" if c in wraps else " line"}">'
+        f"{html.escape(cell)}</td>" for c, cell in cells) + "</tr>"
+
+
+def sheet_pieces(sheets: list[Sheet], width: float, height: float) -> list[str]:
+    """HTML pieces laying out every sheet's cells whole, in bands of columns that fit ``width`` points; see the
+    module. A sheet longer than a page (``height`` points) goes on pages of its own, each under its first row
+    repeated (its column headers, as a rule), so every page of it says what its columns are (rows that wrap onto
+    several lines may still run a page over onto the next)."""
     pieces: list[str] = []
     for sheet in sheets:
         if not sheet.rows:
             continue
-        columns = max(len(r) for r in sheet.rows)
-        widths = [min(MAX_COLUMN_PT, 8 + max((pymupdf.get_text_length(r[c], "helv", SHEET_FONT_PT)
-                                              for r in sheet.rows if c < len(r)), default=0)) for c in range(columns)]
+        widths = _widths(sheet)
+        columns = len(widths)
+        wraps = {c for c, w in enumerate(widths) if w >= MAX_COLUMN_PT}
+        rows_per_page = max(5, int((height - 40) / ROW_PT / (2.5 if wraps else 1)))
         bands: list[list[int]] = []
         for c in range(columns):
-            if bands and sum(widths[i] for i in bands[-1]) + widths[c] <= room:
+            if bands and sum(widths[i] for i in bands[-1]) + widths[c] <= width:
                 bands[-1].append(c)
             else:
-                bands.append([0, c] if c and widths[0] + widths[c] <= room else [c])
+                bands.append([0, c] if c and widths[0] + widths[c] <= width else [c])
         for b, band in enumerate(bands):
             label = html.escape(sheet.name)
             if len(bands) > 1:
                 own = band[1:] if b and band[0] == 0 and len(band) > 1 else band
                 label += f"{' ' if label else ''}(columns {_letters(own[0])}-{_letters(own[-1])} of A-{_letters(columns - 1)})"
-            for start in range(0, len(sheet.rows), ROWS_PER_PIECE):
-                rows = sheet.rows[start:start + ROWS_PER_PIECE]
-                body = "".join(
-                    "<tr>" + "".join(
-                        f'<td class="{"number" if _is_number(cell) else "text"}">{html.escape(cell)}</td>'
-                        for cell in (row[c] if c < len(row) else "" for c in band)) + "</tr>"
-                    for row in rows)
+            for start in range(0, len(sheet.rows), rows_per_page):
+                more = start + rows_per_page
+                repeat = _row(sheet.rows[0], band, wraps, "header") if start else ""
+                body = "".join(_row(row, band, wraps) for row in sheet.rows[start:more])
                 heading = f'<h2 class="sheet">{label}</h2>' if start == 0 and label else ""
-                pieces.append(f'{heading}<table class="sheet">{body}</table>')
+                page = NEW_PAGE if start or len(sheet.rows) > rows_per_page else ""
+                pieces.append(f'{page}{heading}<table class="sheet">{repeat}{body}</table>')
     return pieces
