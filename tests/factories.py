@@ -310,3 +310,13 @@ def mail_with_pdf(pdf: Path, attachment_name: str, body: str) -> bytes:
     msg.set_content(body)
     msg.add_attachment(pdf.read_bytes(), maintype="application", subtype="pdf", filename=attachment_name)
     return bytes(msg)
+
+
+def assert_pages_redraw(store, names: tuple[str, ...], min_width: int) -> None:
+    """Each document's page 1 drawn anew from the store's file copy (its images deleted first): wide enough, not blank."""
+    import shutil
+
+    for name in names:
+        shutil.rmtree(store.pages_dir(store.document(name).doc_id), ignore_errors=True)
+        with Image.open(store.page_image(name, 1)) as image:
+            assert image.width > min_width and image.getextrema() != ((255, 255), (255, 255), (255, 255)), name

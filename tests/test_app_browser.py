@@ -108,6 +108,22 @@ def settled(page: object) -> None:
     page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(timeout=60_000)
 
 
+def upload_and_index(page: object, files: list[Path], indexed: str) -> None:
+    """Upload files in the Library, index them, wait for ``indexed`` ("Indexed 2 documents, 3 pages.")."""
+    page.locator("input[type=file]").set_input_files([str(f) for f in files])
+    page.get_by_role("button", name="Index").click()
+    page.get_by_text(indexed).wait_for(timeout=180_000)
+
+
+def ask_in_chat(page: object, question: str) -> None:
+    """Open Chat and send a question."""
+    page.get_by_test_id("stRadioGroup").get_by_text("Chat", exact=True).click()
+    box = page.get_by_placeholder("Ask a question about your documents")
+    box.wait_for(timeout=120_000)
+    box.fill(question)
+    box.press("Enter")
+
+
 def test_upload_index_ask_and_see_the_citation_thumbnails(tmp_path: Path) -> None:
     pdf = factories.text_pdf(tmp_path / "invoice.pdf", INVOICE)
     form = fillable_form(tmp_path / "w9.pdf")
@@ -121,20 +137,14 @@ def test_upload_index_ask_and_see_the_citation_thumbnails(tmp_path: Path) -> Non
             page.get_by_text("This store is new: nothing is indexed at").wait_for(timeout=60_000)
             page.get_by_test_id("stMainMenu").wait_for()  # the toolbar is drawn: an app, no "Deploy" button
             assert page.get_by_test_id("stAppDeployButton").count() == 0
-            page.locator("input[type=file]").set_input_files([str(pdf), str(form)])
-            page.get_by_role("button", name="Index").click()
-            page.get_by_text("Indexed 2 documents, 3 pages.").wait_for(timeout=120_000)
+            upload_and_index(page, [pdf, form], "Indexed 2 documents, 3 pages.")
             page.get_by_text("invoice.pdf 2 pages").wait_for()  # the document list, with its thumbnail
             page.get_by_text("w9.pdf 1 page", exact=True).wait_for()
             page.locator("[data-testid='stImage'] img").first.wait_for()
             loaded(page)
             page.screenshot(path=SHOTS / "1-library.png", full_page=True)
 
-            page.get_by_test_id("stRadioGroup").get_by_text("Chat", exact=True).click()
-            question = page.get_by_placeholder("Ask a question about your documents")
-            question.wait_for(timeout=120_000)
-            question.fill("What is the total due on the invoice?")
-            question.press("Enter")
+            ask_in_chat(page, "What is the total due on the invoice?")
             page.get_by_text("Best-matching passages").wait_for(timeout=120_000)
             answer = page.get_by_test_id("stChatMessage").last  # the reason is beside the answer itself
             answer.get_by_text(f"Retrieval-only: no model read these pages. Why: the model failed: cannot reach the "
@@ -229,11 +239,7 @@ def test_beyond_loopback_the_password_comes_first_and_names_are_text(tmp_path: P
             page.get_by_text(f"{name} 2 pages").wait_for(timeout=60_000)  # the Library: the name as text
             assert evil_elements(page) == []
 
-            page.get_by_test_id("stRadioGroup").get_by_text("Chat", exact=True).click()
-            question = page.get_by_placeholder("Ask a question about your documents")
-            question.wait_for(timeout=120_000)
-            question.fill("What is the total due on the invoice?")
-            question.press("Enter")
+            ask_in_chat(page, "What is the total due on the invoice?")
             page.get_by_text(f"{name} · page 1", exact=True).first.wait_for(timeout=120_000)  # a citation's caption
             loaded(page)
             page.screenshot(path=SHOTS / "7-hostile-names.png", full_page=True)
@@ -260,19 +266,13 @@ def test_a_word_file_uploaded_in_the_library_is_listed_and_cited_in_chat(tmp_pat
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url)
             page.get_by_text("This store is new: nothing is indexed at").wait_for(timeout=60_000)
-            page.locator("input[type=file]").set_input_files([str(report)])
-            page.get_by_role("button", name="Index").click()
-            page.get_by_text("Indexed 1 document, 2 pages.").wait_for(timeout=180_000)
+            upload_and_index(page, [report], "Indexed 1 document, 2 pages.")
             page.get_by_text("report.docx 2 pages").wait_for()  # the document list, with its thumbnail
             page.locator("[data-testid='stImage'] img").first.wait_for()
             loaded(page)
             page.screenshot(path=SHOTS / "8-library-word.png", full_page=True)
 
-            page.get_by_test_id("stRadioGroup").get_by_text("Chat", exact=True).click()
-            question = page.get_by_placeholder("Ask a question about your documents")
-            question.wait_for(timeout=120_000)
-            question.fill("When was the zanzibarium contract signed?")
-            question.press("Enter")
+            ask_in_chat(page, "When was the zanzibarium contract signed?")
             page.get_by_text("Best-matching passages").wait_for(timeout=120_000)
             page.get_by_text("report.docx · page 2", exact=True).first.wait_for(timeout=60_000)  # the cited page
             loaded(page)

@@ -137,11 +137,7 @@ def test_pages_have_text_word_boxes_and_citable_page_numbers(indexed) -> None:
 
 def test_page_images_render_later_from_the_stored_rendering(indexed) -> None:
     store, _, _ = indexed
-    for name in ("notes.md", "page.html", "server.log.txt"):
-        rec = store.document(name)
-        shutil.rmtree(store.pages_dir(rec.doc_id), ignore_errors=True)
-        with Image.open(store.page_image(name, 1)) as image:
-            assert image.width > 1000 and image.getextrema() != ((255, 255), (255, 255), (255, 255)), name
+    factories.assert_pages_redraw(store, ("notes.md", "page.html", "server.log.txt"), 1000)
 
 
 def test_headings_become_the_outline_and_links_are_kept(indexed, folder: Path) -> None:

@@ -17,7 +17,6 @@ import openpyxl
 import pptx
 import psutil
 import pytest
-from PIL import Image
 
 import docagent
 from docagent.config import Settings
@@ -27,6 +26,7 @@ from docagent.index.store import PageStore
 from docagent.ingest import OpenOptions, open_source, sniff
 from docagent.ingest.office import MAX_ZIP_ENTRIES, find_soffice
 from docagent.retrieve import PageRetriever
+from tests import factories
 
 if find_soffice() is None:  # CI installs it (.ci/run); failing says what is missing instead of passing quietly
     pytest.fail("LibreOffice (soffice) is not installed: `sudo apt-get install libreoffice-writer-nogui "
@@ -172,11 +172,7 @@ def test_sheets_show_every_cell_whole_sheet_after_sheet_and_wide_sheets_in_bands
 
 def test_page_images_come_from_the_stored_rendering(indexed) -> None:
     store, _, _ = indexed
-    for name in ("report.docx", "deck.pptx", "book.xlsx"):
-        rec = store.document(name)
-        shutil.rmtree(store.pages_dir(rec.doc_id), ignore_errors=True)
-        with Image.open(store.page_image(name, 1)) as image:
-            assert image.width > 800 and image.getextrema() != ((255, 255), (255, 255), (255, 255)), name
+    factories.assert_pages_redraw(store, ("report.docx", "deck.pptx", "book.xlsx"), 800)
 
 
 def test_unchanged_files_are_skipped_and_the_same_content_is_not_converted_again(indexed, files, tmp_path) -> None:

@@ -38,11 +38,10 @@ from docagent.ingest import (
     Source,
     get_ocr_engine,
     is_supported,
-    open_source,
     text_is_usable,
 )
 from docagent.ingest.base import display_name, large_type_lines, open_regular, read_bounded
-from docagent.ingest.formats import detect
+from docagent.ingest.formats import Format, detect
 from docagent.ingest.uploads import safe_name
 from docagent.ingest.identity import CARD_VERSION, build_card, card_words, passage_context
 from docagent.types import DocumentCard, FailedFile, Heading, IndexReport, Page, Word
@@ -183,7 +182,8 @@ class Indexer:
             return
         try:
             t0 = time.perf_counter()
-            source = open_source(path, options=self._options(path, sha))
+            fmt = detect(path)  # once: the reuse of a rendering and the opening both go by it
+            source = fmt.open(path, self._options(fmt, sha))
             self.seconds["convert"] += source.convert_seconds
             self.seconds["load"] += time.perf_counter() - t0 - source.convert_seconds
         except DocumentLoadError as e:
@@ -209,16 +209,10 @@ class Indexer:
             if attachments:  # all of them tried: the document is complete (see _unchanged)
                 self.store.catalog.set_pending(doc_id, False)
 
-    def _options(self, path: Path, sha: str) -> OpenOptions:
+    def _options(self, fmt: Format, sha: str) -> OpenOptions:
         password = self.settings.pdf_password
-        rendering = None
-        try:
-            fmt = detect(path)
-            stored = self.store.catalog.rendering(sha, fmt.kind, fmt.rendering) if fmt.rendering else None
-        except DocumentLoadError:
-            stored = None  # open_source says why
-        if stored is not None:
-            rendering = self.store.root / "files" / stored
+        stored = self.store.catalog.rendering(sha, fmt.kind, fmt.rendering) if fmt.rendering else None
+        rendering = self.store.root / "files" / stored if stored is not None else None
         return OpenOptions(password.get_secret_value() if password else None, self.settings.max_pages, rendering,
                            self.settings.convert_seconds, self.settings.convert_memory_mb)
 
