@@ -23,6 +23,10 @@ Speed: a store of >= 100k passages (the corpus's real pages repeated under disti
 p50/p95 per mode over the 322 questions (query embedding included, page images not rendered), index
 size on disk and the process's RSS.
 
+With ``--table-passages``: the same shelf indexed twice, without and with table rows as passages of their own
+(``Settings.table_passages``), both measured on the MMLongBench-Doc and NDA question sets in this run, with each
+build's ingest time per stage (``tables``: finding tables, its share of ingest).
+
 Prints a table, writes benchmarks/results/retrieval-<time>.json.
 """
 
@@ -50,12 +54,12 @@ def du_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
 
 
-def build_docagent(store_dir: Path) -> dict:
+def build_docagent(store_dir: Path, **settings: object) -> dict:
     from docagent.config import Settings
     from docagent.index.indexer import index_paths
 
     t0 = time.perf_counter()
-    report = index_paths(list(SHELF), Settings(store=store_dir), progress=True)
+    report = index_paths(list(SHELF), Settings(store=store_dir, **settings), progress=True)
     return {"seconds": time.perf_counter() - t0, "stages": report.seconds, "documents": report.documents, "skipped": report.skipped}
 
 
@@ -132,6 +136,52 @@ def quality(work: Path) -> dict:
             rankings.append((q, pages[:10]))
         out["sets"][name]["baseline"] = score_rankings(rankings)
     return out
+
+
+def table_passages(work: Path) -> dict:
+    """The shelf without and with table-row passages, the same questions over both."""
+    from docagent.config import Settings
+    from docagent.evaluation.retrieval import evaluate_retrieval
+    from docagent.index.store import PageStore
+    from docagent.retrieve import PageRetriever
+
+    sets = question_sets()
+    out: dict = {}
+    for arm, on in (("without table rows", False), ("with table rows", True)):
+        store_dir = work / ("docagent-table-rows" if on else "docagent")
+        ingest = build_docagent(store_dir, table_passages=on)
+        out[arm] = {"ingest": ingest, "sets": {}}
+        with PageStore(Settings(store=store_dir, table_passages=on)) as store:
+            retriever = PageRetriever(store=store, render_images=False)
+            known = {d.name for d in store.documents()}
+            out[arm]["tables"] = store.catalog.db.execute("SELECT count(*) FROM tables").fetchone()[0]
+            out[arm]["pages"] = sum(d.pages for d in store.documents())
+
+            def search(q, mode):  # noqa: ANN001, ANN202
+                return [(h.doc, h.page) for h in retriever.search(q.question, k=10, mode=mode, docs=[q.scope] if q.scope else None)]
+
+            for name, queries in sets.items():
+                out[arm]["sets"][name] = {"questions": len(queries),
+                                          "modes": evaluate_retrieval(queries, search, MODES, known_docs=known, progress=True)}
+    return out
+
+
+def print_table_passages(t: dict) -> None:
+    print("\ntable rows as passages: the same shelf and questions, without and with")
+    print(f"{'questions':<30} {'mode':<8} {'arm':<20} {'recall@1':>9} {'recall@5':>9} {'recall@10':>10} {'mrr@10':>8}")
+    arms = list(t)
+    for name in t[arms[0]]["sets"]:
+        label = f"{name} ({t[arms[0]]['sets'][name]['questions']})"
+        for mode in MODES:
+            for arm in arms:
+                m = t[arm]["sets"][name]["modes"][mode]
+                print(f"{label:<30} {mode:<8} {arm:<20} {m['recall@1']:>9.3f} {m['recall@5']:>9.3f} {m['recall@10']:>10.3f} {m['mrr@10']:>8.3f}")
+                label = ""
+    for arm in arms:
+        st, secs = t[arm]["ingest"]["stages"], t[arm]["ingest"]["seconds"]
+        stages = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(st.items(), key=lambda kv: -kv[1]))
+        print(f"ingest {arm}: {secs:.0f}s for {t[arm]['pages']} pages, {t[arm]['tables']} tables; "
+              f"finding tables {st.get('tables', 0):.1f}s ({100 * st.get('tables', 0) / secs:.1f}%); {stages}")
 
 
 def speed(work: Path, target: int) -> dict:
@@ -212,6 +262,7 @@ def main() -> None:
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--fresh", action="store_true", help="delete --work first")
+    parser.add_argument("--table-passages", action="store_true", help="only: the shelf without and with table-row passages")
     args = parser.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"benchmark data not found: {DATA} (needs ../shared/data beside the checkout)")
@@ -219,6 +270,11 @@ def main() -> None:
         shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True, exist_ok=True)
     results: dict = {"machine": {"cpus": os.cpu_count()}}
+    if args.table_passages:
+        results["table_passages"] = table_passages(args.work)
+        print_table_passages(results["table_passages"])
+        write_results("retrieval-table-passages", results)
+        return
     if not args.skip_quality:
         q = results["quality"] = quality(args.work)
         print(f"\npage retrieval over one shelf of {q['documents']} documents, {q['pages']} pages")

@@ -45,6 +45,8 @@ from docagent.types import (
     IndexReport,
     Page,
     PageHit,
+    Table,
+    TableCell,
     Widget,
     Word,
 )
@@ -78,6 +80,8 @@ __all__ = [
     "Settings",
     "StoreError",
     "StoreMismatchError",
+    "Table",
+    "TableCell",
     "UnsupportedFileError",
     "Widget",
     "Word",
@@ -88,6 +92,7 @@ __all__ = [
     "index",
     "remove",
     "search",
+    "tables",
 ]
 
 
@@ -118,3 +123,11 @@ def remove(names: Iterable[str], settings: Settings | None = None) -> tuple[list
     """Remove documents (by file name) completely. Returns (removed, not found)."""
     with PageStore(settings) as store:
         return store.remove(names)
+
+
+def tables(doc: str, page: int | None = None, settings: Settings | None = None) -> list[Table]:
+    """The tables found in an indexed document (on page ``page`` when given): header rows and body rows of cells,
+    each cell with its text, exact number and box. ``Table.to_csv()``, ``to_html()``, ``to_markdown()`` and
+    ``to_json()`` export one."""
+    with PageStore(settings) as store:
+        return store.tables(doc, page)

@@ -78,10 +78,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="vision-language model for fields that are not form fields (default $DOCAGENT_VLM_MODEL)")
     p.add_argument("--no-model", action="store_true", help="no model: read fields next to their printed labels")
 
-    p = sub.add_parser("chart", parents=[common], help="compute an answer from a chart or table: transcribe, then calculate")
-    p.add_argument("source", metavar="FILE[:PAGE]", help="an image, or a PDF page (report.pdf:2)")
-    p.add_argument("question")
+    p = sub.add_parser("chart", parents=[common], help="compute an answer from a chart or table exactly, citing the cells")
+    p.add_argument("source", metavar="FILE[:PAGE]", help="an image, or a document's page (report.pdf:2)")
+    p.add_argument("question", nargs="?", default="", help="the question (with a model); leave out with --expr")
+    p.add_argument("--expr", metavar="EXPRESSION",
+                   help='arithmetic over the cells of the table found on the page, no model: '
+                        '\'cell("2019", "Revenue") - cell("2018", "Revenue")\', sum(col("2019")), mean(...), percent_change(a, b)')
     p.add_argument("--model", help="vision-language model (default $DOCAGENT_VLM_MODEL)")
+
+    p = sub.add_parser("tables", parents=[common], help="the tables found in a document, as CSV, HTML, Markdown or JSON")
+    p.add_argument("doc", metavar="DOC[:PAGE]", help="an indexed document's name or a file (indexed first); report.pdf:3 for page 3")
+    p.add_argument("--page", type=int, metavar="N", help="only the tables of page N")
+    p.add_argument("--format", choices=["markdown", "csv", "html", "json"], default="markdown", help="default markdown")
+    p.add_argument("--out", type=Path, metavar="DIR", help="write one file per table into DIR (report.pdf-p3-t1.csv ...)")
 
     p = sub.add_parser("eval", help="measure docagent on labelled data")
     evals = p.add_subparsers(dest="eval_command", required=True, metavar="WHAT")
@@ -99,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("labels", type=Path, metavar="LABELS", help='JSON lines: {"image", "query", "label", "table"?}')
     e.add_argument("--model", help="vision-language model (default $DOCAGENT_VLM_MODEL)")
     e.add_argument("--limit", type=int, help="only the first N questions")
+    e = evals.add_parser("tables", parents=[common], help="table structure: precision, recall and F1 of (row, column, value) cells")
+    e.add_argument("labels", type=Path, metavar="LABELS",
+                   help='JSON lines, one table each: {"doc", "page", "header": [[...]], "rows": [[...]]} (docs relative to the file are indexed first)')
     e = evals.add_parser("extract", parents=[common], help="field precision, recall, F1 and grounding rate of extract")
     e.add_argument("labels", type=Path, metavar="LABELS", help='JSON lines: {"file", "fields": {NAME: value}, "types"?}')
     e.add_argument("--model", help="vision-language model (default $DOCAGENT_VLM_MODEL)")
@@ -337,9 +349,63 @@ def _write_extractions(out: Path, results: list) -> None:
 def cmd_chart(args: argparse.Namespace, settings: Settings) -> int:
     from docagent.tasks.chart import chart
 
-    answer = chart(args.source, args.question, model=args.model, settings=settings)
+    if not args.question and args.expr is None:
+        log.error("give a question (answered with a model) or --expr over the page's table cells")
+        return EXIT_USAGE
+    answer = chart(args.source, args.question, expression=args.expr, model=args.model, settings=settings)
     _emit(args, answer.to_json(), answer.explain())
     return EXIT_OK if answer.value is not None else EXIT_FAILED
+
+
+def cmd_tables(args: argparse.Namespace, settings: Settings) -> int:
+    from docagent.index import PageStore
+    from docagent.tasks.tables import resolve_source
+
+    with PageStore(settings) as store:
+        doc, page = resolve_source(store, args.doc, page=args.page)
+        tables = store.tables(doc, page)
+        everywhere = sorted({t.page for t in store.tables(doc)}) if page is not None and not tables else []
+    if not tables:
+        where = f"{doc} page {page}" if page else doc
+        hint = (f"; tables were found on page{'s' if len(everywhere) > 1 else ''} {', '.join(map(str, everywhere))}"
+                if everywhere else "; a document indexed by a docagent from before tables needs `docagent index` again")
+        _emit(args, {"doc": doc, "tables": []}, "")
+        log.warning("no tables found in %s%s", where, hint)
+        return EXIT_FAILED
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        suffix = {"markdown": "md"}.get(args.format, args.format)
+        written = []
+        for t in tables:
+            path = args.out / f"{doc.replace('/', '_')}-p{t.page}-t{t.index + 1}.{suffix}"
+            body = json.dumps(t.to_json(), ensure_ascii=False, indent=1) if args.format == "json" else _table_text(t, args.format)
+            path.write_text(body if body.endswith("\n") else body + "\n", encoding="utf-8")
+            written.append(str(path))
+        _emit(args, {"doc": doc, "files": written, "tables": [t.to_json() for t in tables]},
+              "\n".join(f"wrote {w}" for w in written))
+        return EXIT_OK
+    if args.format == "json":
+        args.json = True
+    text = "" if args.json else "\n\n".join(f"{_table_heading(t, args.format)}\n{_table_text(t, args.format).rstrip()}"
+                                            for t in tables)
+    _emit(args, {"doc": doc, "tables": [t.to_json() for t in tables]}, text)
+    return EXIT_OK
+
+
+def _table_text(table: Any, fmt: str) -> str:
+    return {"csv": table.to_csv, "html": table.to_html, "markdown": table.to_markdown}[fmt]()
+
+
+def _table_heading(table: Any, fmt: str) -> str:
+    """A line naming a table above its text, in the format's own comment syntax."""
+    about = f"{table.doc} page {table.page}, table {table.index + 1}" + (f": {table.title}" if table.title else "")
+    if table.scale_text:
+        about += f" (numbers {table.scale_text})"
+    if table.continued_from:
+        about += f" (continued from page {table.continued_from[0]})"
+    if table.continues_on:
+        about += f" (continues on page {table.continues_on[0]})"
+    return {"csv": f"# {about}", "html": f"<!-- {about} -->", "markdown": f"**{about}**\n"}[fmt]
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -349,6 +415,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         return _eval_qa(args, settings)
     if args.eval_command == "extract":
         return _eval_extract(args, settings)
+    if args.eval_command == "tables":
+        return _eval_tables(args, settings)
     from docagent.evaluation.retrieval import evaluate_retrieval, load_qrels
     from docagent.index import PageStore
     from docagent.retrieve import MODES, PageRetriever
@@ -416,6 +484,26 @@ def _eval_chart(args: argparse.Namespace, settings: Settings) -> int:
     m = report["metrics"]
     _emit(args, report, f"{m['questions']} questions: relaxed accuracy {m['relaxed_accuracy']:.3f}, "
                         f"table accuracy {m['table_accuracy']:.3f} ({m['tables_scored']} tables)")
+    return EXIT_OK
+
+
+def _eval_tables(args: argparse.Namespace, settings: Settings) -> int:
+    from docagent.evaluation.tables import evaluate_tables, load_table_labels
+    from docagent.index import PageStore, index_paths
+
+    labels = load_table_labels(args.labels)
+    files = sorted({args.labels.parent / lb.doc for lb in labels if (args.labels.parent / lb.doc).is_file()})
+    with PageStore(settings) as store:
+        if files:
+            report = index_paths(files, store=store, progress=not args.quiet)
+            for f in report.failed:
+                log.warning("not indexed: %s: %s", f.path, f.error)
+        known = {lb.doc for lb in labels if store.document(Path(lb.doc).name) is not None}
+        for doc in sorted({lb.doc for lb in labels} - known):
+            log.warning("%s is neither beside the labels nor indexed: its tables count as not found", doc)
+        score = evaluate_tables(labels, lambda doc, page: store.tables(Path(doc).name, page)
+                                if Path(doc).name in {Path(k).name for k in known} else [])
+    _emit(args, score.to_json(), score.table())
     return EXIT_OK
 
 
@@ -498,7 +586,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "agent": cmd_agent, "extract": cmd_extract, "chart": cmd_chart,
+COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "agent": cmd_agent, "extract": cmd_extract, "chart": cmd_chart, "tables": cmd_tables,
             "eval": cmd_eval, "docs": cmd_docs, "rm": cmd_rm, "doctor": cmd_doctor}
 
 if __name__ == "__main__":

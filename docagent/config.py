@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     """Word pieces shared by consecutive passages of a page, so a sentence cut at a boundary is still
     found whole in one of them."""
 
+    table_passages: bool = False
+    """Also index each table row as a passage of its own that carries its headers ("Capital expenditures | 2018:
+    1,234 | 2019: 1,456"), so a question naming a row and a column meets the row. Off: measured by
+    ``benchmarks/retrieval.py --table-passages`` (benchmarks/README.md), it did not improve page retrieval."""
+
     vlm_model: str = "HuggingFaceM4/idefics2-8b"
     """Vision-language model that reads page images: a Hub id or a local directory."""
 

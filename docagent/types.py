@@ -3,11 +3,16 @@ origin top-left) unless a name says ``_px``; ``Page.to_pixels`` converts to page
 
 from __future__ import annotations
 
+import csv
+import html
+import io
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Answer", "AnswerSpan", "Box", "Citation", "DocumentCard", "Heading", "Extraction", "FieldValue", "FailedFile", "IndexReport", "Page", "PageHit", "Widget", "Word"]
+__all__ = ["Answer", "AnswerSpan", "Box", "Citation", "DocumentCard", "Heading", "Extraction", "FieldValue", "FailedFile", "IndexReport",
+           "Page", "PageHit", "Table", "TableCell", "Widget", "Word"]
 
 Box = tuple[float, float, float, float]
 
@@ -58,6 +63,200 @@ class Page:
     def to_pixels(self, box: Box) -> tuple[int, int, int, int]:
         s = self.image_scale
         return (round(box[0] * s), round(box[1] * s), round(box[2] * s), round(box[3] * s))
+
+
+@dataclass(frozen=True, slots=True)
+class TableCell:
+    """One cell of a table: where it stands in the grid, what it says, the number it states and its box."""
+
+    row: int
+    """0-based row in the table's grid; rows ``< Table.header_rows`` are header rows."""
+    col: int
+    text: str
+    """As printed (the lines of a multi-line cell joined by a space)."""
+    box: Box
+    number: Decimal | None = None
+    """The value it states, exactly, in the table's scale: ``(1,234)`` -> -1234, ``12.5%`` -> 12.5, ``$3.2`` with
+    "in millions" in the header -> 3200000 (:attr:`Table.scale`). None for text."""
+    unit: str = ""
+    """``%``, a currency (``$``, ``EUR`` ...) or a unit printed with the number; empty when none."""
+    col_span: int = 1
+    """Columns a header cell spans (a year over its quarters)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"row": self.row, "col": self.col, "text": self.text, "box": [round(c, 2) for c in self.box],
+                "number": str(self.number) if self.number is not None else None, "unit": self.unit,
+                "col_span": self.col_span}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TableCell:
+        number = data.get("number")
+        return cls(int(data["row"]), int(data["col"]), str(data["text"]), tuple(float(c) for c in data["box"]),  # type: ignore[arg-type]
+                   Decimal(str(number)) if number is not None else None, str(data.get("unit", "")),
+                   int(data.get("col_span", 1)))
+
+
+@dataclass(slots=True)
+class Table:
+    """A table found on a page: header rows and body rows of cells, each with its box.
+
+    ``cell("2019", "Revenue")`` in an expression names the body cell under the column headed 2019 in the row
+    labelled Revenue (:meth:`find`)."""
+
+    doc: str
+    page: int
+    index: int
+    """0-based, top to bottom (then left to right) among the page's tables."""
+    box: Box
+    rows: int
+    cols: int
+    header_rows: int
+    cells: list[TableCell] = field(default_factory=list)
+    title: str = ""
+    """The caption or heading printed just above it, when there is one."""
+    scale: Decimal = Decimal(1)
+    """What its numbers were multiplied by, from the header or caption ("in millions" -> 1000000)."""
+    scale_text: str = ""
+    """The words that stated the scale ("in millions"), empty when none did."""
+    continued_from: tuple[int, int] | None = None
+    """``(page, index)`` of the table this one continues (a table broken across a page), None when it starts here."""
+    continues_on: tuple[int, int] | None = None
+    """``(page, index)`` of its continuation on the next page, None when it ends here."""
+    inherited_header: list[str] = field(default_factory=list)
+    """For a continuation printed without its header: the column headers of the part it continues."""
+
+    def grid(self) -> list[list[str]]:
+        """The text of every cell, row by row (a spanning header cell's text under each column it spans)."""
+        out = [["" for _ in range(self.cols)] for _ in range(self.rows)]
+        for c in self.cells:
+            for k in range(c.col, min(self.cols, c.col + max(1, c.col_span))):
+                out[c.row][k] = c.text
+        return out
+
+    def column_headers(self) -> list[str]:
+        """Each column's header: its header rows' texts top to bottom (a spanning cell once), else the inherited
+        header of the part it continues."""
+        if self.header_rows == 0 and self.inherited_header:
+            return list(self.inherited_header) + [""] * max(0, self.cols - len(self.inherited_header))
+        grid = self.grid()
+        heads = []
+        for k in range(self.cols):
+            parts: list[str] = []
+            for r in range(self.header_rows):
+                text = grid[r][k].strip()
+                if text and (not parts or parts[-1] != text):
+                    parts.append(text)
+            heads.append(" ".join(parts))
+        return heads
+
+    def row_labels(self) -> list[str]:
+        """Each body row's label (its first column), in order."""
+        grid = self.grid()
+        return [grid[r][0].strip() for r in range(self.header_rows, self.rows)]
+
+    def body(self) -> list[TableCell]:
+        return [c for c in self.cells if c.row >= self.header_rows]
+
+    def at(self, row: int, col: int) -> TableCell | None:
+        return next((c for c in self.cells if c.row == row and c.col <= col < c.col + max(1, c.col_span)), None)
+
+    def triples(self) -> list[tuple[str, str, str]]:
+        """(row header, column header, value) for every body cell with text outside the label column: how table
+        structure is scored (docagent.evaluation.tables)."""
+        heads, grid = self.column_headers(), self.grid()
+        out = []
+        for r in range(self.header_rows, self.rows):
+            for k in range(1, self.cols):
+                if grid[r][k].strip():
+                    out.append((grid[r][0].strip(), heads[k], grid[r][k].strip()))
+        return out
+
+    def row_texts(self) -> list[tuple[str, str]]:
+        """Each body row as ``(label, text)``, the text carrying the headers: ``Capital expenditures | 2018: 1,234 |
+        2019: 1,456`` under the table's title (what a table row's search passage says)."""
+        heads, grid = self.column_headers(), self.grid()
+        out = []
+        for r in range(self.header_rows, self.rows):
+            values = [f"{heads[k]}: {grid[r][k]}" if heads[k] else grid[r][k] for k in range(1, self.cols) if grid[r][k].strip()]
+            if values:
+                label = grid[r][0].strip()
+                text = " | ".join([label, *values]) if label else " | ".join(values)
+                out.append((label, f"{self.title}\n{text}" if self.title else text))
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "doc": self.doc, "page": self.page, "index": self.index, "box": [round(c, 2) for c in self.box],
+            "rows": self.rows, "cols": self.cols, "header_rows": self.header_rows, "title": self.title,
+            "scale": str(self.scale), "scale_text": self.scale_text,
+            "continued_from": list(self.continued_from) if self.continued_from else None,
+            "continues_on": list(self.continues_on) if self.continues_on else None,
+            "inherited_header": list(self.inherited_header),
+            "column_headers": self.column_headers(),
+            "cells": [c.to_json() for c in self.cells],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Table:
+        def pair(v: Any) -> tuple[int, int] | None:
+            return (int(v[0]), int(v[1])) if v else None
+
+        return cls(str(data["doc"]), int(data["page"]), int(data["index"]), tuple(float(c) for c in data["box"]),  # type: ignore[arg-type]
+                   int(data["rows"]), int(data["cols"]), int(data["header_rows"]),
+                   [TableCell.from_json(c) for c in data.get("cells", ())], str(data.get("title", "")),
+                   Decimal(str(data.get("scale", "1"))), str(data.get("scale_text", "")),
+                   pair(data.get("continued_from")), pair(data.get("continues_on")),
+                   [str(h) for h in data.get("inherited_header", ())])
+
+    def _export_rows(self) -> list[list[str]]:
+        """The grid with a continuation's inherited header on top, as exports show it."""
+        grid = self.grid()
+        if self.header_rows == 0 and self.inherited_header:
+            return [self.column_headers(), *grid]
+        return grid
+
+    def to_csv(self) -> str:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(self._export_rows())
+        return out.getvalue()
+
+    def to_markdown(self) -> str:
+        rows = self._export_rows()
+        heads = max(1, self.header_rows or (1 if self.inherited_header else 0))
+
+        def line(cells: list[str]) -> str:
+            return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+
+        if not self.header_rows and not self.inherited_header:
+            rows = [[""] * self.cols, *rows]
+        head = [" ".join(dict.fromkeys(t for t in col if t)) for col in zip(*rows[:heads], strict=True)]
+        return "\n".join([line(head), "|" + "---|" * self.cols, *(line(r) for r in rows[heads:])])
+
+    def to_html(self) -> str:
+        """A ``<table>`` with a ``<thead>`` of the header rows (spanning cells as ``colspan``)."""
+        e = html.escape
+        parts = ["<table>"]
+        if self.header_rows:
+            parts.append("<thead>")
+            for r in range(self.header_rows):
+                cells = sorted((c for c in self.cells if c.row == r), key=lambda c: c.col)
+                row, k = [], 0
+                for c in cells:
+                    row += ["<th></th>"] * (c.col - k)
+                    span = f' colspan="{c.col_span}"' if c.col_span > 1 else ""
+                    row.append(f"<th{span}>{e(c.text)}</th>")
+                    k = c.col + max(1, c.col_span)
+                row += ["<th></th>"] * (self.cols - k)
+                parts.append("<tr>" + "".join(row) + "</tr>")
+            parts.append("</thead>")
+        elif self.inherited_header:
+            parts.append("<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in self.column_headers()) + "</tr></thead>")
+        parts.append("<tbody>")
+        grid = self.grid()
+        for r in range(self.header_rows, self.rows):
+            parts.append("<tr>" + "".join(f"<td>{e(t)}</td>" for t in grid[r]) + "</tr>")
+        parts.append("</tbody></table>")
+        return "\n".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +358,7 @@ class IndexReport:
     replaced: list[str] = field(default_factory=list)
     """Documents whose older version was replaced."""
     seconds: dict[str, float] = field(default_factory=dict)
-    """Wall time per stage: load, text, ocr, render, embed, write."""
+    """Wall time per stage: hash, convert, load, text, ocr, render, tables (finding them), identity, embed, write."""
 
     def to_json(self) -> dict[str, Any]:
         return {

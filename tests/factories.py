@@ -320,3 +320,37 @@ def assert_pages_redraw(store, names: tuple[str, ...], min_width: int) -> None:
         shutil.rmtree(store.pages_dir(store.document(name).doc_id), ignore_errors=True)
         with Image.open(store.page_image(name, 1)) as image:
             assert image.width > min_width and image.getextrema() != ((255, 255), (255, 255), (255, 255)), name
+
+
+RESULTS = [("Revenue", "1,234.5", "1,100.0"), ("Cost of sales", "(456.7)", "(400.2)"),
+           ("Capital expenditures", "210.0", "180.0"), ("Total", "987.8", "879.8")]
+"""The financial table of :func:`results_pdf`: row label, 2019, 2018 (in millions of USD)."""
+
+
+def results_pdf(path: Path, rows: list[tuple[str, str, str]] = RESULTS, *, prose: str = "") -> Path:
+    """A born-digital report page with an unruled financial table under its caption: a header row of years,
+    right-aligned numbers, negatives in parentheses, a totals row, "in millions" in the caption; page 2 is
+    prose (no table)."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    page.insert_text((72, 80), "Acme Holdings annual report 2019", fontsize=16, fontname="hebo")
+    page.insert_textbox(pymupdf.Rect(72, 100, 523, 160), prose or "Revenue grew in 2019 as orders rose. The table "
+                        "below shows the consolidated results of the group.", fontsize=10, fontname="helv")
+    page.insert_text((72, 190), "Consolidated results (in millions of USD)", fontsize=11, fontname="hebo")
+    y = 215
+    for text, right in (("2019", 400), ("2018", 500)):
+        page.insert_text((right - pymupdf.get_text_length(text, "hebo", 10), y), text, fontsize=10, fontname="hebo")
+    page.draw_line((72, y + 5), (500, y + 5), width=0.6)
+    for label, *values in rows:
+        y += 18
+        page.insert_text((72, y), label, fontsize=10, fontname="helv")
+        for text, right in zip(values, (400, 500), strict=True):
+            page.insert_text((right - pymupdf.get_text_length(text, "helv", 10), y), text, fontsize=10, fontname="helv")
+    page.insert_textbox(pymupdf.Rect(72, y + 30, 523, y + 120), "Capital expenditures went mostly to the new "
+                        "warehouse. Cost of sales rose with volume.", fontsize=10, fontname="helv")
+    page = doc.new_page(width=595, height=842)
+    page.insert_textbox(pymupdf.Rect(72, 72, 523, 400), "Outlook. The board expects steady growth next year and "
+                        "will propose a dividend at the annual meeting in May.", fontsize=11, fontname="helv")
+    doc.save(path)
+    doc.close()
+    return path

@@ -142,7 +142,7 @@ def test_cli_chart_json(store: PageStore, settings: Settings, report: Path, tiny
     assert set(out) >= {"answer", "value", "expression", "table", "doc", "page", "error"}
     assert code == (0 if out["value"] is not None else 1)
     assert main(["chart", f"{report}:7", "Sum?", "--store", str(settings.store)]) == 1
-    assert "has 1 pages; page 7 does not exist" in capsys.readouterr().err
+    assert "has 1 page; page 7 does not exist" in capsys.readouterr().err
 
 
 def test_eval_chart_metrics(tmp_path: Path) -> None:

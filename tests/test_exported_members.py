@@ -29,6 +29,8 @@ def test_public_names_are_pinned() -> None:
         "Settings",
         "StoreError",
         "StoreMismatchError",
+        "Table",
+        "TableCell",
         "UnsupportedFileError",
         "Widget",
         "Word",
@@ -39,6 +41,7 @@ def test_public_names_are_pinned() -> None:
         "index",
         "remove",
         "search",
+        "tables",
     ]
     for name in docagent.__all__:
         assert hasattr(docagent, name), name
@@ -59,7 +62,7 @@ def test_agent_names_are_pinned() -> None:
 
     assert docagent.agents.__all__ == [
         "AgentAnswer", "AgentStep", "AskDocumentsTool", "ChartComputeTool", "DocumentTool", "ExtractFieldsTool",
-        "ReadPageTool", "SearchDocumentsTool", "calculator", "make_tools", "run_agent",
+        "GetTableTool", "ReadPageTool", "SearchDocumentsTool", "calculator", "make_tools", "run_agent",
     ]
     for name in docagent.agents.__all__:
         assert hasattr(docagent.agents, name), name

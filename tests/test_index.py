@@ -193,5 +193,5 @@ def test_a_store_of_another_layout_version_is_refused(tmp_path: Path, embedder) 
     settings = Settings(store=tmp_path / "store")
     with PageStore(settings, embedder=embedder) as store:
         store.catalog.set_meta("schema", "0")
-    with pytest.raises(StoreError, match="layout version 0; this docagent reads version 2. Index your documents into a new store"):
+    with pytest.raises(StoreError, match="layout version 0; this docagent reads version 3. Index your documents into a new store"):
         PageStore(settings)

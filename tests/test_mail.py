@@ -240,7 +240,7 @@ def test_a_store_from_before_attachments_is_upgraded_once_even_by_processes_open
     (tmp_path / "new.eml").write_bytes(bytes(message("Ledger", "See attached.", [
         ("ledger.pdf", pdf_bytes("The wallaby ledger"), "application/pdf")])))
     with PageStore(Settings(store=root, ocr="off"), embedder=embedder) as store:
-        assert store.catalog.get_meta("schema") == "2"
+        assert store.catalog.get_meta("schema") == "3"
         index_paths([tmp_path / "new.eml"], store=store, progress=False)
         assert {d.name: d.parent for d in store.documents()} == {
             "old.pdf": "", "new.eml": "", "new.eml/ledger.pdf": "new.eml"}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from docagent.errors import StoreError
-from docagent.types import DocumentCard, Page, Widget, Word
+from docagent.types import DocumentCard, Page, Table, Widget, Word
 
 __all__ = ["Catalog", "DocumentRecord"]
 
@@ -70,6 +70,14 @@ CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(text, tokenize = 'por
 CREATE TABLE IF NOT EXISTS cards (doc_id TEXT PRIMARY KEY, version INTEGER NOT NULL, card TEXT NOT NULL);
 -- names: file name words, organisations, parties; about: kind, periods, years. No stemming: "use" is not "US".
 CREATE VIRTUAL TABLE IF NOT EXISTS cards_fts USING fts5(doc_id UNINDEXED, names, about, tokenize = 'unicode61 remove_diacritics 2');
+-- The tables found on each page (docagent.ingest.tables), as Table.to_json(); idx is the table's index on its page.
+CREATE TABLE IF NOT EXISTS tables (
+    doc_id TEXT NOT NULL,
+    page   INTEGER NOT NULL,
+    idx    INTEGER NOT NULL,
+    data   TEXT NOT NULL,
+    PRIMARY KEY (doc_id, page, idx)
+) WITHOUT ROWID;
 """
 
 
@@ -209,7 +217,7 @@ class Catalog:
 
     def upgrade(self, version: str, to: str) -> None:
         """Bring a catalog of layout ``version`` to ``to``, in one transaction (a second process opening it at the
-        same time waits, then finds it done). 1 -> 2: documents gain ``parent`` (attachments' links)."""
+        same time waits, then finds it done). 1 -> 2: documents gain ``parent`` (attachments' links); 2 -> 3: pages gain their tables."""
         with self.transaction() as db:
             row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None or row[0] != version:
@@ -218,6 +226,8 @@ class Catalog:
                 columns = {r[1] for r in db.execute("PRAGMA table_info(documents)")}
                 if "parent" not in columns:
                     db.execute("ALTER TABLE documents ADD COLUMN parent TEXT NOT NULL DEFAULT ''")
+            # 2 -> 3: the ``tables`` table, which the schema script creates on opening; documents indexed before
+            # have none until indexed again (their card version is older, so the next ``index`` reads them anew)
             db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (to,))
 
     def set_meta(self, key: str, value: str) -> None:
@@ -294,9 +304,11 @@ class Catalog:
              rec.parent),
         )
 
-    def add_pages(self, doc_id: str, pages: list[Page], spans: list[list[tuple[int, int]]], contexts: list[str] | None = None) -> None:
+    def add_pages(self, doc_id: str, pages: list[Page], spans: list[list[tuple[int, int]]], contexts: list[str] | None = None,
+                  rows: list[list[tuple[int, int, str]]] | None = None) -> None:
         """Pages and their passages; each passage is searchable by its page's ``contexts`` line (the document's
-        identity and section) as well as its own text."""
+        identity and section) as well as its own text. ``rows``: per page, passages of table rows ``(start, end,
+        text)`` searched by ``text`` (the row with its headers) and shown as the page text's span."""
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -305,12 +317,16 @@ class Catalog:
                     for p in pages
                 ],
             )
-            rows = [(doc_id, p.number, i, start, end) for p, sp in zip(pages, spans, strict=True) for i, (start, end) in enumerate(sp)]
+            extra = rows or [[] for _ in pages]
+            passages = [[(start, end, p.text[start:end]) for start, end in sp] + ex
+                        for p, sp, ex in zip(pages, spans, extra, strict=True)]
+            records = [(doc_id, p.number, i, start, end) for p, ps in zip(pages, passages, strict=True)
+                       for i, (start, end, _) in enumerate(ps)]
             lines = contexts or [""] * len(pages)
-            texts = [f"{ctx}\n{p.text[start:end]}" if ctx else p.text[start:end]
-                     for p, sp, ctx in zip(pages, spans, lines, strict=True) for start, end in sp]
+            texts = [f"{ctx}\n{text}" if ctx else text
+                     for ps, ctx in zip(passages, lines, strict=True) for _, _, text in ps]
             first = db.execute("SELECT coalesce(max(id), 0) + 1 FROM passages").fetchone()[0]
-            db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?)", [(first + j, *row) for j, row in enumerate(rows)])
+            db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?)", [(first + j, *rec) for j, rec in enumerate(records)])
             t0 = time.perf_counter()
             db.executemany("INSERT INTO passages_fts(rowid, text) VALUES (?, ?)", [(first + j, t) for j, t in enumerate(texts)])
             self.lexical_seconds += time.perf_counter() - t0
@@ -413,8 +429,34 @@ class Catalog:
         # pages of ready documents, so a card of one still being indexed changes nothing
         return {doc_id: confidence * min(1.0, score / named) for doc_id, score in scores.items() if score > 0}
 
+    # -- tables -------------------------------------------------------------------------------
+    def add_tables(self, doc_id: str, tables: Iterable[Table]) -> None:
+        """Store tables found on a document version's pages (replacing any with the same page and index)."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO tables VALUES (?, ?, ?, ?)",
+                           [(doc_id, t.page, t.index, json.dumps(t.to_json(), ensure_ascii=False)) for t in tables])
+
+    def tables(self, doc_id: str, page: int | None = None) -> list[Table]:
+        """The tables of a document version, page by page (of one page when ``page`` is given), in order."""
+        if page is None:
+            rows = self.reader().execute("SELECT data FROM tables WHERE doc_id = ? ORDER BY page, idx", (doc_id,))
+        else:
+            rows = self.reader().execute("SELECT data FROM tables WHERE doc_id = ? AND page = ? ORDER BY idx",
+                                         (doc_id, page))
+        return [Table.from_json(json.loads(r[0])) for r in rows]
+
+    def table_pages(self, doc_ids: Iterable[str]) -> set[tuple[str, int]]:
+        """``(doc_id, page)`` of the pages among these documents' that hold a table."""
+        ids = list(set(doc_ids))
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        return {(d, p) for d, p in self.reader().execute(
+            f"SELECT DISTINCT doc_id, page FROM tables WHERE doc_id IN ({marks})", ids)}  # noqa: S608
+
     def delete_document(self, doc_id: str) -> None:
         with self.transaction() as db:
+            db.execute("DELETE FROM tables WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM cards_fts WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM cards WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM passages_fts WHERE rowid IN (SELECT id FROM passages WHERE doc_id = ?)", (doc_id,))

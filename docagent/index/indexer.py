@@ -1,7 +1,7 @@
 """``index``: files and folders in, pages in the store out.
 
 Per file: hash it; skip it when the store holds the same content under the same name; else
-read every page (text layer, word boxes, widgets; OCR where the text layer is unusable), cut
+read every page (text layer, word boxes, widgets; OCR where the text layer is unusable; the tables on it), cut
 the text into passages, embed them, write vectors and rows, and only then make the new
 version visible and drop the old one. A bad file is reported and the batch goes on.
 
@@ -44,7 +44,8 @@ from docagent.ingest.base import display_name, large_type_lines, open_regular, r
 from docagent.ingest.formats import Format, detect
 from docagent.ingest.uploads import safe_name
 from docagent.ingest.identity import CARD_VERSION, build_card, card_words, passage_context
-from docagent.types import DocumentCard, FailedFile, Heading, IndexReport, Page, Word
+from docagent.ingest.tables import find_tables, link_continuations
+from docagent.types import DocumentCard, FailedFile, Heading, IndexReport, Page, Table, Word
 
 __all__ = ["collect_files", "index_paths"]
 
@@ -339,6 +340,8 @@ class Indexer:
         metadata, bookmarks = source.metadata(), source.outline()
         card: DocumentCard | None = None
         headings: list[Heading] = []
+        found: list[Table] = []
+        previous: tuple[Page, list[Table]] | None = None
         for first in range(0, source.page_count, PAGES_PER_CHUNK):
             pages = []
             for index in range(first, min(first + PAGES_PER_CHUNK, source.page_count)):
@@ -353,6 +356,13 @@ class Indexer:
                     t0 = time.perf_counter()
                     write_png(source.render(index, page.image_scale), self.store.image_path(rec.doc_id, page.number))
                     self.seconds["render"] += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                tables = find_tables(page, source.rules(index) if not page.ocr else ())
+                if previous is not None and previous[0].number == page.number - 1:
+                    link_continuations(previous[1], previous[0], tables, page)
+                previous = (page, tables)
+                found += tables
+                self.seconds["tables"] += time.perf_counter() - t0
                 pages.append(page)
             t0 = time.perf_counter()
             if card is None:  # identity comes from the first pages, which this first chunk holds
@@ -362,8 +372,12 @@ class Indexer:
                 card = dataclasses.replace(card, outline=tuple(headings))
             contexts = [self.store.embedder.truncate(passage_context(rec.name, card, p), CONTEXT_TOKENS) for p in pages]
             self.seconds["identity"] += time.perf_counter() - t0
-            self._write_pages(rec, pages, contexts)
+            self._write_pages(rec, pages, contexts, [t for t in found if t.page > first])
             source.trim_caches()
+        if found:
+            for table in found:
+                table.doc = rec.name  # an attachment's pages carry its file's own name
+            self.store.catalog.add_tables(rec.doc_id, found)
         if card is not None:
             self.store.catalog.put_card(rec.doc_id, card, CARD_VERSION, card_words(rec.name, card))
         return ocr_pages
@@ -391,16 +405,20 @@ class Indexer:
         page.ocr = True
         self.seconds["ocr"] += time.perf_counter() - t0
 
-    def _write_pages(self, rec: DocumentRecord, pages: list[Page], contexts: list[str]) -> None:
+    def _write_pages(self, rec: DocumentRecord, pages: list[Page], contexts: list[str], tables: list[Table]) -> None:
         """Passages are embedded with their page's context line before their text; Chroma keeps only
-        the passage's own text (what a snippet shows)."""
+        the passage's own text (what a snippet shows). With ``table_passages`` on, each table row is a passage
+        too, its text the row with its headers."""
         embedder = self.store.embedder
         spans = embedder.split([p.text for p in pages], reserve=CONTEXT_TOKENS)
+        rows = [[] for _ in pages] if not self.settings.table_passages else [
+            [(*_row_span(page.text, label), text) for t in tables if t.page == page.number for label, text in t.row_texts()]
+            for page in pages]
         ids, texts, embedded, metas = [], [], [], []
-        for page, page_spans, context in zip(pages, spans, contexts, strict=True):
-            for i, (start, end) in enumerate(page_spans):
+        for page, page_spans, page_rows, context in zip(pages, spans, rows, contexts, strict=True):
+            for i, (start, end, text) in enumerate([(a, b, page.text[a:b]) for a, b in page_spans] + page_rows):
                 ids.append(f"{rec.doc_id}:{page.number}:{i}")
-                texts.append(page.text[start:end])
+                texts.append(text)
                 embedded.append(f"{context}\n{texts[-1]}" if context else texts[-1])
                 metas.append(
                     {"doc_id": rec.doc_id, "doc": rec.name, "page": page.number, "idx": i, "start": start, "end": end, "ocr": page.ocr, "kind": rec.kind}
@@ -409,7 +427,7 @@ class Indexer:
         t0 = time.perf_counter()
         if ids:
             self.store.vectors.upsert(ids, vectors, metas, texts)
-        self.store.catalog.add_pages(rec.doc_id, pages, spans, contexts)
+        self.store.catalog.add_pages(rec.doc_id, pages, spans, contexts, rows)
         self.seconds["write"] += time.perf_counter() - t0
 
 
@@ -421,6 +439,16 @@ larger pages are rendered at a lower resolution, so memory stays bounded whateve
 def _capped(scale: float, width: float, height: float) -> float:
     pixels = width * height * scale * scale
     return scale if pixels <= MAX_RENDER_PIXELS else scale * (MAX_RENDER_PIXELS / pixels) ** 0.5
+
+
+def _row_span(text: str, label: str) -> tuple[int, int]:
+    """Where a table row stands in its page's text, roughly: the line its label starts (the whole text's start
+    when the label is not found)."""
+    start = text.find(label) if label else -1
+    if start < 0:
+        return (0, min(len(text), 200))
+    end = text.find("\n", start + len(label))
+    return (start, end if end > 0 else len(text))
 
 
 def _median(values: list[float]) -> float:

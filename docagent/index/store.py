@@ -28,17 +28,18 @@ from docagent.config import Settings
 from docagent.errors import DocumentLoadError, StoreError, StoreMismatchError
 from docagent.index.catalog import Catalog, DocumentRecord
 from docagent.index.embeddings import Embedder
-from docagent.types import Page
+from docagent.types import Page, Table
 
 __all__ = ["PageStore"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 """Layout of the catalog and the vector metadata; a store of another version is refused, not misread (older ones
 that :data:`UPGRADES` names are brought up to date when opened: a docagent from before then refuses them after)."""
-UPGRADES = {"1": "2"}
-"""Layout versions upgraded in place on opening: 1 -> 2 adds the documents' ``parent`` (e-mail attachments)."""
+UPGRADES = {"1": "2", "2": "3"}
+"""Layout versions upgraded in place on opening: 1 -> 2 adds the documents' ``parent`` (e-mail attachments),
+2 -> 3 the pages' tables."""
 
 
 class PageStore:
@@ -199,6 +200,16 @@ class PageStore:
             msg = f"{doc} has {rec.pages} pages; there is no page {number}"
             raise StoreError(msg)
         return page
+
+    def tables(self, doc: str, page: int | None = None) -> list[Table]:
+        """The tables found on a document's pages (on page ``page`` when given), in page order, each with its
+        cells' text, numbers and boxes. A document indexed by a docagent from before tables has none until it is
+        indexed again."""
+        rec = self._require(doc)
+        if page is not None and not 1 <= page <= rec.pages:
+            msg = f"{doc} has {rec.pages} page{'s' if rec.pages != 1 else ''}; there is no page {page}"
+            raise StoreError(msg)
+        return self.catalog.tables(rec.doc_id, page)
 
     def _require(self, doc: str) -> DocumentRecord:
         rec = self.catalog.document(doc)

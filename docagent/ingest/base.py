@@ -14,7 +14,7 @@ from typing import BinaryIO
 from PIL import Image
 
 from docagent.errors import UnsupportedFileError
-from docagent.types import Heading, Page
+from docagent.types import Box, Heading, Page
 
 __all__ = ["Attachment", "OpenOptions", "Source", "check_page_count", "large_type_lines", "open_regular", "read_bounded", "text_is_usable"]
 
@@ -83,6 +83,12 @@ class Source(abc.ABC):
     @abc.abstractmethod
     def render(self, index: int, scale: float) -> Image.Image:
         """Page ``index`` (0-based) as an RGB image, ``scale`` pixels per point."""
+
+    def rules(self, index: int) -> list[Box]:
+        """Thin horizontal and vertical lines drawn on page ``index`` (0-based), as boxes in points: the ruling of
+        a table, which helps :func:`docagent.ingest.tables.find_tables` close its rows. Empty where the format
+        draws none (the default) or they are unknown (a scan)."""
+        return []
 
     def metadata(self) -> dict[str, str]:
         """The file's own description of itself that is set: ``title``, ``author``, ``subject``, ``keywords``."""

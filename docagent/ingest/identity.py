@@ -24,8 +24,8 @@ from docagent.types import DocumentCard, Heading, Page
 
 __all__ = ["CARD_VERSION", "build_card", "card_words", "identity_text", "name_words", "passage_context", "section_at"]
 
-CARD_VERSION = 1
-"""Bumped when cards or passage contexts are built differently: documents indexed with an older version are
+CARD_VERSION = 2
+"""Bumped when cards, passage contexts or what is read from pages (tables: 2) change: documents indexed with an older version are
 re-read when indexed again, even when the file is unchanged."""
 
 FIRST_PAGES = 3

@@ -21,7 +21,7 @@ from docagent.errors import (
     EncryptedDocumentError,
 )
 from docagent.ingest.base import Source, check_page_count, is_utf8, large_type_lines, open_regular, read_bounded
-from docagent.types import Heading, Page, Widget, Word
+from docagent.types import Box, Heading, Page, Widget, Word
 
 __all__ = ["PdfSource"]
 
@@ -158,6 +158,35 @@ class PdfSource(Source):
         with _LOCK:
             return bool(self._doc.get_page_images(index))
 
+    def rules(self, index: int) -> list[Box]:
+        """The page's thin horizontal and vertical lines: stroked line segments, and the edges of rectangles
+        (stroked, or filled and thin, as many tools draw rules). Pages with more than ``MAX_DRAWINGS`` drawing
+        items (plots, maps) give none: reading them costs more than any table gains."""
+        with _LOCK:
+            try:
+                page = self._doc.load_page(index)
+                paths = page.get_cdrawings() if hasattr(page, "get_cdrawings") else page.get_drawings()
+            except Exception:  # noqa: BLE001 - damaged drawings: the table finder reads the words alone
+                return []
+        if len(paths) > MAX_DRAWINGS:
+            return []
+        out: list[Box] = []
+        for path in paths:
+            for item in path.get("items", ()):
+                if item[0] == "l":
+                    (x0, y0), (x1, y1) = item[1], item[2]
+                    box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+                    if box[2] - box[0] <= RULE_THICKNESS or box[3] - box[1] <= RULE_THICKNESS:
+                        out.append(box)
+                elif item[0] == "re":
+                    x0, y0, x1, y1 = item[1]
+                    x0, x1, y0, y1 = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)
+                    if x1 - x0 <= RULE_THICKNESS or y1 - y0 <= RULE_THICKNESS:  # a filled rectangle drawn as a rule
+                        out.append((x0, y0, x1, y1))
+                    elif path.get("color") is not None:  # a stroked box: its four edges
+                        out += [(x0, y0, x1, y0), (x0, y1, x1, y1), (x0, y0, x0, y1), (x1, y0, x1, y1)]
+        return out
+
     def render(self, index: int, scale: float) -> Image.Image:
         with _LOCK:
             try:
@@ -230,6 +259,12 @@ def _widget(w: pymupdf.Widget) -> Widget:
         options=options,
     )
 
+
+MAX_DRAWINGS = 3000
+"""Pages with more drawing items than this (plots, maps, vector art) are read for no ruling lines."""
+
+RULE_THICKNESS = 3.0
+"""Points: a line or rectangle at most this thick in one direction is a rule."""
 
 FORM_PROBE_SECONDS = 10.0
 """Time the probe's child has to read every form field (plus 10 ms a page) once it has opened the file."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import statistics
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -110,7 +111,7 @@ _BINARY = {
 }
 
 
-def evaluate(expression: str, cells: Mapping[tuple[str, str], float] | None = None) -> Fraction:
+def evaluate(expression: str, cells: Mapping[tuple[str, str], float | Decimal] | None = None) -> Fraction:
     """The exact value of ``expression``; ``cells`` maps ``(series, category)`` to numbers for
     ``cell(...)`` and ``col(...)``. Raises :class:`CalculationError` for anything it will not compute."""
     if not isinstance(expression, str) or not expression.strip():
@@ -134,12 +135,12 @@ def evaluate(expression: str, cells: Mapping[tuple[str, str], float] | None = No
     return result
 
 
-def _names(cells: Mapping[tuple[str, str], float]) -> str:
+def _names(cells: Mapping[tuple[str, str], float | Decimal]) -> str:
     series = sorted({s for s, _ in cells})
     return ", ".join(repr(s) for s in series[:12]) or "none (no table)"
 
 
-def _cell(cells: Mapping[tuple[str, str], float], args: list[ast.expr]) -> Fraction:
+def _cell(cells: Mapping[tuple[str, str], float | Decimal], args: list[ast.expr]) -> Fraction:
     keys = [a.value if isinstance(a, ast.Constant) and isinstance(a.value, (str, int)) else None for a in args]
     if None in keys or not 1 <= len(keys) <= 2:
         raise CalculationError('cell takes quoted names: cell("series", "category") or cell("category") for one series')
@@ -157,10 +158,10 @@ def _cell(cells: Mapping[tuple[str, str], float], args: list[ast.expr]) -> Fract
     return _cell_value(cells[key])
 
 
-def _col(cells: Mapping[tuple[str, str], float], args: list[ast.expr]) -> list[Fraction]:
+def _col(cells: Mapping[tuple[str, str], float | Decimal], args: list[ast.expr]) -> list[Fraction]:
     if len(args) != 1 or not isinstance(args[0], ast.Constant) or not isinstance(args[0].value, str):
         raise CalculationError('col takes one quoted series name: col("series")')
-    values = [_cell_value(v) for (s, _), v in cells.items() if s == args[0].value]
+    values = [_cell_value(cells[key]) for key in cells if key[0] == args[0].value]  # reads only the column's cells
     if not values:
         raise CalculationError(f"no series {args[0].value!r} in the table; series: {_names(cells)}")
     return values
@@ -182,7 +183,7 @@ def _literal(node: ast.Constant, source: str) -> Fraction:
         raise CalculationError(msg) from e
 
 
-def _cell_value(value: float) -> Fraction:
+def _cell_value(value: float | Decimal) -> Fraction:
     try:
         return _check(Fraction(str(value)))
     except (ValueError, TypeError) as e:
@@ -190,7 +191,7 @@ def _cell_value(value: float) -> Fraction:
         raise CalculationError(msg) from e
 
 
-def _walk(node: ast.expr, cells: Mapping[tuple[str, str], float], source: str) -> Value:
+def _walk(node: ast.expr, cells: Mapping[tuple[str, str], float | Decimal], source: str) -> Value:
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
         return _literal(node, source)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):

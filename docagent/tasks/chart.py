@@ -1,6 +1,9 @@
-"""Chart arithmetic that is computed, not guessed: the model transcribes, the program computes.
+"""Chart and table arithmetic that is computed, not guessed: the program computes from numbers it was given.
 
-    page image -> the model transcribes the chart or table into a data table (structured output)
+    a table docagent found on the page (docagent.ingest.tables, at indexing) -> nothing is transcribed:
+               an expression over its cells (``--expr``, no model) or the model's expression for the question
+               is computed over the printed numbers, and the answer cites the cells used, each with its box
+    otherwise: page image -> the model transcribes the chart or table into a data table (structured output)
                -> the model turns the question into an expression over named cells (structured output),
                   checked by computing it; errors go back to the model a bounded number of times
                -> the calculator computes it exactly (docagent.tasks.calc)
@@ -20,12 +23,13 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, ValidationError
 
 from docagent.config import Settings
-from docagent.errors import CalculationError, ConfigError, DocagentError
-from docagent.index.indexer import index_paths
+from docagent.errors import CalculationError
 from docagent.index.store import PageStore
 from docagent.tasks.calc import FUNCTIONS, evaluate, number_text
 from docagent.tasks.llm import ask_until_valid
 from docagent.tasks.prompts import DATA_RULE, quoted
+from docagent.tasks.tables import CitedCell, compute, matching_tables, resolve_source, tables_text
+from docagent.types import Table
 
 __all__ = ["ChartAnswer", "ChartRow", "ChartTable", "chart", "needs_arithmetic", "table_from_csv"]
 
@@ -76,9 +80,16 @@ class ChartAnswer:
     mismatches: list[str] = field(default_factory=list)
     """Transcribed values not printed in the page's text layer (born-digital pages only)."""
     error: str = ""
+    cells: list[CitedCell] = field(default_factory=list)
+    """The table cells the expression read, each with its box (when computed from a table docagent found)."""
+    source: str = ""
+    """Where the numbers came from: ``table`` (a table found on the page at indexing: exact, nothing transcribed)
+    or ``transcribed`` (the model read a chart or table image)."""
 
     def referenced_values(self) -> list[float]:
         """The table values the expression uses (``cell`` and ``col`` references)."""
+        if self.cells:
+            return [float(c.value) for c in self.cells]
         if self.table is None:
             return []
         cells = self.table.cells()
@@ -105,6 +116,7 @@ class ChartAnswer:
             parts.append(self.table.markdown())
         if self.expression:
             parts.append(f"expression: {self.expression}")
+        parts += [f"cell: {c.row} / {c.column} = {c.text} (page {c.page}, table {c.table + 1})" for c in self.cells]
         parts += [f"check: {m}" for m in self.mismatches]
         return "\n".join(p for p in parts if p)
 
@@ -113,7 +125,8 @@ class ChartAnswer:
             "question": self.question, "answer": self.text, "value": float(self.value) if self.value is not None else None,
             "exact": str(self.value) if self.value is not None else None, "unit": self.unit, "expression": self.expression,
             "table": self.table.model_dump() if self.table else None, "doc": self.doc, "page": self.page,
-            "mismatches": self.mismatches, "error": self.error,
+            "mismatches": self.mismatches, "error": self.error, "source": self.source,
+            "cells": [c.to_json() for c in self.cells],
         }
 
 
@@ -179,8 +192,9 @@ def _cross_check(table: ChartTable, page_text: str) -> list[str]:
 
 def chart(
     source: str | Path | tuple[str, int],
-    question: str,
+    question: str = "",
     *,
+    expression: str | None = None,
     llm: Any = None,
     model: str | None = None,
     settings: Settings | None = None,
@@ -191,77 +205,162 @@ def chart(
 
     ``source``: an image file, ``"report.pdf:2"`` / ``"report.pdf"`` (page 1), or ``(doc, page)`` of a
     document already indexed. The file is indexed first (unchanged files cost nothing).
+
+    ``expression``: arithmetic over the cells of the tables found on the page, such as
+    ``cell("2019", "Revenue") - cell("2018", "Revenue")`` (docagent.tasks.tables): computed with no model, citing
+    the cells. Without it, a question whose rows or columns a table on the page names is turned into such an
+    expression by the model; any other is answered from the model's transcription of the page image.
     """
     settings = settings or Settings()
     own = store is None
     store = store or PageStore(settings)
     try:
-        doc, number = _locate(store, source)
-        page = store.page(doc, number)
-        image = store.page_image(doc, number)
+        doc, number = resolve_source(store, source)
+        answer = ChartAnswer(question or expression or "", doc=doc, page=number)
+        tables = store.tables(doc, number)
+        if expression is not None:
+            return _from_table(answer, tables, expression, store)
+        if not question.strip():
+            answer.error = "give a question, or an expression over the page's table cells"
+            return answer
         if llm is None:
             from docagent.models.resolve import loaded_chat_model
 
             llm = loaded_chat_model(model or settings.vlm_model)
-        answer = ChartAnswer(question, doc=doc, page=number)
-        prompt = [SystemMessage("You read charts and tables exactly. " + DATA_RULE),
-                  HumanMessage(content=[{"type": "image", "path": str(image)}, {"type": "text", "text": _TRANSCRIBE}])]
-
-        def table_problems(data: dict[str, Any]) -> list[str]:
-            try:
-                table = ChartTable.model_validate(data)
-            except ValidationError as e:
-                return [f"not a table: {e.errors()[0]['loc']} {e.errors()[0]['msg']}"]
-            if not table.rows or not table.series:
-                return ["the table has no rows or no series"]
-            return [f"row {r.category!r} has {len(r.values)} values for {len(table.series)} series"
-                    for r in table.rows if len(r.values) != len(table.series)]
-
-        data, problems = ask_until_valid(llm, ChartTable, prompt, table_problems, retries)
-        if problems or data is None:
-            answer.error = "the chart could not be transcribed: " + "; ".join(problems)
-            return answer
-        answer.table = table = ChartTable.model_validate(data)
-        if not page.ocr and page.text.strip():
-            answer.mismatches = _cross_check(table, page.text)
-        cells = table.cells()
-        result: dict[str, Any] = {}
-
-        def expression_problems(data: dict[str, Any]) -> list[str]:
-            try:
-                result["value"] = evaluate(str(data.get("expression", "")), cells)
-            except CalculationError as e:
-                return [str(e)]
-            return []
-
-        data, problems = ask_until_valid(llm, _Expression, _expression_prompt(table, question), expression_problems, retries)
-        answer.expression = str((data or {}).get("expression", ""))
-        if problems:
-            answer.error = "the table does not answer it: " + "; ".join(problems)
-            return answer
-        answer.value = result["value"]
-        answer.unit = (data or {}).get("unit") or table.unit
-        return answer
+        named = matching_tables(tables, question)
+        if named:
+            done = _table_expression(answer, named, question, llm, retries)
+            if done.value is not None:
+                return done
+            answer = ChartAnswer(question, doc=doc, page=number)  # the table did not answer it: read the page
+        return _transcribed(answer, store, question, llm, retries)
     finally:
         if own:
             store.close()
 
 
-def _locate(store: PageStore, source: str | Path | tuple[str, int]) -> tuple[str, int]:
-    if isinstance(source, tuple):
-        return source
-    text = str(source)
-    path, number = Path(text), 1
-    match = re.fullmatch(r"(.+):(\d+)", text)
-    if match and not path.exists():
-        path, number = Path(match.group(1)), int(match.group(2))
-    if store.document(path.name) is None or path.exists():
-        report = index_paths([path], store=store, progress=False)
-        if report.failed:
-            raise DocagentError(f"{path.name}: {report.failed[0].error}")
-    rec = store.document(path.name)
-    if rec is None:
-        raise ConfigError(f"{path} is neither a file nor an indexed document")
-    if not 1 <= number <= rec.pages:
-        raise ConfigError(f"{path.name} has {rec.pages} pages; page {number} does not exist")
-    return path.name, number
+def _from_table(answer: ChartAnswer, tables: list[Table], expression: str, store: PageStore) -> ChartAnswer:
+    answer.expression, answer.source = expression, "table"
+    if not tables:
+        found = sorted({t.page for t in store.tables(answer.doc)})
+        where = (f"tables were found on page{'s' if len(found) > 1 else ''} {', '.join(map(str, found))}" if found
+                 else "none was found in the document")
+        answer.error = (f"{answer.doc} page {answer.page} has no table docagent found ({where}); an expression "
+                        "over cells needs one, and a chart needs a question and a model instead")
+        return answer
+    try:
+        answer.value, answer.cells = compute(expression, tables)
+    except CalculationError as e:
+        answer.error = str(e)
+        return answer
+    used = [t for t in tables if any(c.table == t.index for c in answer.cells)] or tables
+    answer.table = _as_chart_table(used[0])
+    answer.unit = _result_unit(expression, answer.cells)
+    return answer
+
+
+def _table_expression(answer: ChartAnswer, tables: list[Table], question: str, llm: Any, retries: int) -> ChartAnswer:
+    """The model writes the expression over the found table (nothing to transcribe); the cells are cited."""
+    answer.source, answer.table = "table", _as_chart_table(tables[0])
+    result: dict[str, Any] = {}
+
+    def problems(data: dict[str, Any]) -> list[str]:
+        try:
+            result["value"], result["cells"] = compute(str(data.get("expression", "")), tables)
+        except CalculationError as e:
+            return [str(e)]
+        return []
+
+    data, failed = ask_until_valid(llm, _Expression, _found_table_prompt(tables, question), problems, retries)
+    answer.expression = str((data or {}).get("expression", ""))
+    if failed:
+        answer.error = "the table does not answer it: " + "; ".join(failed)
+        return answer
+    answer.value, answer.cells = result["value"], result["cells"]
+    answer.unit = (data or {}).get("unit") or _result_unit(answer.expression, answer.cells)
+    return answer
+
+
+def _transcribed(answer: ChartAnswer, store: PageStore, question: str, llm: Any, retries: int) -> ChartAnswer:
+    """The model transcribes the page image into a table; the expression is computed over the transcription."""
+    doc, number = answer.doc, answer.page or 1
+    page, image = store.page(doc, number), store.page_image(doc, number)
+    answer.source = "transcribed"
+    prompt = [SystemMessage("You read charts and tables exactly. " + DATA_RULE),
+              HumanMessage(content=[{"type": "image", "path": str(image)}, {"type": "text", "text": _TRANSCRIBE}])]
+
+    def table_problems(data: dict[str, Any]) -> list[str]:
+        try:
+            table = ChartTable.model_validate(data)
+        except ValidationError as e:
+            return [f"not a table: {e.errors()[0]['loc']} {e.errors()[0]['msg']}"]
+        if not table.rows or not table.series:
+            return ["the table has no rows or no series"]
+        return [f"row {r.category!r} has {len(r.values)} values for {len(table.series)} series"
+                for r in table.rows if len(r.values) != len(table.series)]
+
+    data, problems = ask_until_valid(llm, ChartTable, prompt, table_problems, retries)
+    if problems or data is None:
+        answer.error = "the chart could not be transcribed: " + "; ".join(problems)
+        return answer
+    answer.table = table = ChartTable.model_validate(data)
+    if not page.ocr and page.text.strip():
+        answer.mismatches = _cross_check(table, page.text)
+    cells = table.cells()
+    result: dict[str, Any] = {}
+
+    def expression_problems(data: dict[str, Any]) -> list[str]:
+        try:
+            result["value"] = evaluate(str(data.get("expression", "")), cells)
+        except CalculationError as e:
+            return [str(e)]
+        return []
+
+    data, problems = ask_until_valid(llm, _Expression, _expression_prompt(table, question), expression_problems, retries)
+    answer.expression = str((data or {}).get("expression", ""))
+    if problems:
+        answer.error = "the table does not answer it: " + "; ".join(problems)
+        return answer
+    answer.value = result["value"]
+    answer.unit = (data or {}).get("unit") or table.unit
+    return answer
+
+
+def _found_table_prompt(tables: list[Table], question: str) -> list[Any]:
+    """The found tables as printed (names as the headers and labels say them), for an expression over them."""
+    names = "; ".join(f'"{h}"' for t in tables for h in t.column_headers()[1:] if h)
+    rows = "; ".join(f'"{r}"' for t in tables for r in t.row_labels() if r)
+    scale = "".join(f"\nNumbers of table {t.index + 1} are {t.scale_text}: cell() gives them with that scale applied."
+                    for t in tables if t.scale_text)
+    text = (f"Tables:\n{quoted(tables_text(tables))}\n\nColumns: {names}\nRows: {rows}{scale}\n\n"
+            f"Write an arithmetic expression that answers: {question}\n"
+            'Refer to values only as cell("column", "row") or col("column"); use numbers, + - * / ** and '
+            f"{', '.join(FUNCTIONS)}. percent_change(old, new) gives percent.")
+    return [SystemMessage("You turn questions about a table into arithmetic expressions. " + DATA_RULE),
+            HumanMessage(text)]
+
+
+def _as_chart_table(table: Table) -> ChartTable:
+    """A found table as the data table answers show and expression prompts give the model."""
+    heads = table.column_headers()
+    units = [c.unit for c in table.body() if c.number is not None and c.unit]
+    rows = []
+    for r, label in enumerate(table.row_labels(), table.header_rows):
+        values = []
+        for k in range(1, table.cols):
+            cell = table.at(r, k)
+            values.append(float(cell.number) if cell is not None and cell.number is not None else None)
+        rows.append(ChartRow(category=label, values=values))
+    unit = max(set(units), key=units.count) if units else None
+    return ChartTable(title=table.title or None, unit=unit, series=heads[1:], rows=rows)
+
+
+def _result_unit(expression: str, cells: list[CitedCell]) -> str | None:
+    """The unit of a result computed from cells: % for a percent change, none for a ratio, else the unit the
+    cells share."""
+    if "percent_change" in expression:
+        return "%"
+    units = {c.unit for c in cells}
+    if "/" in expression or len(units) != 1:
+        return None
+    return units.pop() or None

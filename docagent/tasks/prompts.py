@@ -36,16 +36,19 @@ def quoted(text: str) -> str:
     return "<document>" + _TAG.sub(r"‹\1›", text) + "</document>"
 
 
-def page_blocks(label: str, page: Page, image: str | Path | None, text_chars: int) -> list[dict[str, Any]]:
-    """Content blocks that show a page to a chat model: ``label``, its image, and its text layer (or OCR
-    text) as quoted document content, cut to ``text_chars``. The text helps with small print and exact
-    numbers."""
+def page_blocks(label: str, page: Page, image: str | Path | None, text_chars: int, tables: str = "") -> list[dict[str, Any]]:
+    """Content blocks that show a page to a chat model: ``label``, its image, its text layer (or OCR
+    text) as quoted document content, cut to ``text_chars``, and ``tables``: the tables found on it as text
+    (docagent.tasks.tables.tables_text). The text helps with small print and exact numbers; the tables give
+    each number with its row and column, so the model need not read them from pixels."""
     blocks: list[dict[str, Any]] = [{"type": "text", "text": label}]
     if image is not None:
         blocks.append({"type": "image", "path": str(image)})
     text = " ".join(page.text.split())
     if text and text_chars:
         blocks.append({"type": "text", "text": f"Text{' (OCR)' if page.ocr else ''}: {quoted(text[:text_chars])}"})
+    if tables:
+        blocks.append({"type": "text", "text": f"Tables on this page, as extracted: {quoted(tables)}"})
     return blocks
 
 

@@ -29,7 +29,8 @@ from docagent.tasks.chart import needs_arithmetic
 from docagent.tasks.grounding import answer_terms, coverage, match_boxes, tokens
 from docagent.tasks.locate import locate
 from docagent.tasks.prompts import DATA_RULE, message_text, page_blocks, quoted
-from docagent.types import Answer, Citation, Page, PageHit
+from docagent.tasks.tables import matching_tables, tables_text
+from docagent.types import Answer, Citation, Page, PageHit, Table
 
 __all__ = ["NOT_FOUND", "ask", "draw_evidence", "evidence_image"]
 
@@ -99,6 +100,7 @@ def ask(
         else:
             hits = [PageHit(doc, n, 1.0, st.page(doc, n).text, st.page_image(doc, n)) for doc, n in wanted]
         pages = {(h.doc, h.page): st.page(h.doc, h.page) for h in hits}
+        tables = {(h.doc, h.page): st.tables(h.doc, h.page) for h in hits}
         timings["retrieve"] = _ms(t)
         related = coverage(answer_terms(question), [p.text for p in pages.values()])
         notice = ""
@@ -119,9 +121,9 @@ def ask(
             answer = _retrieval_only(question, hits, pages, st, notice)
         else:
             try:
-                answer = (_computed(question, hits, pages, llm, st, settings, on_token, timings)
+                answer = (_computed(question, hits, pages, tables, llm, st, settings, on_token, timings)
                           if needs_arithmetic(question) else None)
-                answer = answer or _with_model(question, hits, pages, related, llm, on_token, timings,
+                answer = answer or _with_model(question, hits, pages, tables, related, llm, on_token, timings,
                                                max_pages_per_prompt, page_text_chars, image_splitting)
             except ModelError as e:  # the server went away, the GPU ran out of memory: still show the evidence
                 answer = _retrieval_only(question, hits, pages, st,
@@ -191,8 +193,8 @@ def _snippet(text: str, terms: set[str], width: int = 60) -> str:
     return ("… " if start else "") + " ".join(words[start : start + width]) + (" …" if start + width < len(words) else "")
 
 
-def _page_blocks(i: int, hit: PageHit, page: Page, text_chars: int, image: bool = True) -> list[dict[str, Any]]:
-    return page_blocks(f"[{i}] {hit.doc}, page {hit.page}:", page, hit.image if image else None, text_chars)
+def _page_blocks(i: int, hit: PageHit, page: Page, text_chars: int, tables: list[Table]) -> list[dict[str, Any]]:
+    return page_blocks(f"[{i}] {hit.doc}, page {hit.page}:", page, hit.image, text_chars, tables_text(tables))
 
 
 def _bind(llm: Any, images: int, splitting: bool | None = None) -> Any:
@@ -214,20 +216,22 @@ def _stream(llm: Any, messages: list[BaseMessage], on_token: Callable[[str], Non
     return "".join(parts)
 
 
-def _with_model(question: str, hits: list[PageHit], pages: dict[tuple[str, int], Page], related: float, llm: Any,
+def _with_model(question: str, hits: list[PageHit], pages: dict[tuple[str, int], Page],
+                tables: dict[tuple[str, int], list[Table]], related: float, llm: Any,
                 on_token: Callable[[str], None] | None, timings: dict[str, float], per_prompt: int,
                 text_chars: int, splitting: bool | None = None) -> Answer:
     t = time.perf_counter()
     if len(hits) <= per_prompt:
         content: list[dict[str, Any]] = []
         for i, hit in enumerate(hits, 1):
-            content += _page_blocks(i, hit, pages[(hit.doc, hit.page)], text_chars)
+            content += _page_blocks(i, hit, pages[(hit.doc, hit.page)], text_chars, tables[(hit.doc, hit.page)])
         content.append({"type": "text", "text": f"Question: {question}"})
         reply = _stream(_bind(llm, len(hits), splitting), [SystemMessage(_SYSTEM), HumanMessage(content=content)],
                         on_token)
     else:  # map: one page per prompt, in one batch; reduce: the notes, text only
         notes = _bind(llm, 1, splitting).batch([
-            [SystemMessage(_MAP), HumanMessage(content=[*_page_blocks(i, h, pages[(h.doc, h.page)], text_chars),
+            [SystemMessage(_MAP), HumanMessage(content=[*_page_blocks(i, h, pages[(h.doc, h.page)], text_chars,
+                                                                      tables[(h.doc, h.page)]),
                                                         {"type": "text", "text": f"Question: {question}"}])]
             for i, h in enumerate(hits, 1)
         ])
@@ -266,14 +270,16 @@ def _with_model(question: str, hits: list[PageHit], pages: dict[tuple[str, int],
     return Answer(question, reply.strip(), "vlm", False, citations, model_reply=reply)
 
 
-def _computed(question: str, hits: list[PageHit], pages: dict[tuple[str, int], Page], llm: Any, store: PageStore,
-              settings: Settings, on_token: Callable[[str], None] | None, timings: dict[str, float]) -> Answer | None:
-    """Arithmetic over the chart or table of the best page, computed (docagent.tasks.chart); None when the
-    table cannot answer it, and the model answers in words instead."""
+def _computed(question: str, hits: list[PageHit], pages: dict[tuple[str, int], Page],
+              tables: dict[tuple[str, int], list[Table]], llm: Any, store: PageStore, settings: Settings,
+              on_token: Callable[[str], None] | None, timings: dict[str, float]) -> Answer | None:
+    """Arithmetic over a table or chart, computed (docagent.tasks.chart): over the first retrieved page with a
+    table that names the question's rows or columns (its cells cited, each with its box), else over the best
+    page's chart or table as the model transcribes it; None when neither answers, and the model answers in words."""
     from docagent.tasks.chart import chart
 
     t = time.perf_counter()
-    hit = hits[0]
+    hit = next((h for h in hits if matching_tables(tables[(h.doc, h.page)], question)), hits[0])
     result = chart((hit.doc, hit.page), question, llm=llm, store=store, settings=settings)
     timings["chart"] = _ms(t)
     if result.value is None:
@@ -281,9 +287,12 @@ def _computed(question: str, hits: list[PageHit], pages: dict[tuple[str, int], P
     text = result.explain().replace(f"from {hit.doc}, page {hit.page}", "[1]", 1)
     if on_token:
         on_token(text)
-    values = {Fraction(str(v)) for v in result.referenced_values()}
     page = pages[(hit.doc, hit.page)]
-    boxes = [page.to_pixels(w.box) for w in page.words if _as_number(w.text) in values]
+    if result.cells:  # the cells it read, each where it stands
+        boxes = [page.to_pixels(c.box) for c in result.cells]
+    else:
+        values = {Fraction(str(v)) for v in result.referenced_values()}
+        boxes = [page.to_pixels(w.box) for w in page.words if _as_number(w.text) in values]
     return Answer(question, text, "vlm", False, [Citation(hit.doc, hit.page, boxes, hit.image)], model_reply=text,
                   notice="; ".join(result.mismatches))
 

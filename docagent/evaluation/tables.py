@@ -1,0 +1,199 @@
+"""Table structure quality: precision, recall and F1 of (row header, column header, value) triples.
+
+LABELS is JSON lines, one table per line, pages 1-based::
+
+    {"doc": "report.pdf", "page": 3, "header": [["", "2019", "2018"]],
+     "rows": [["Revenue", "1,234", "(56)"], ["Net income", "210", "-"]]}
+
+``header`` is zero or more header rows, top to bottom, one text per column; a header cell that spans several
+columns (a year over its quarters) is written in every column it spans. ``rows`` are the body rows; the first
+column is the row label (empty text where a row has none). ``"continued_from_previous": true`` marks the part of
+a table carried over from the page before: with an empty ``header`` it inherits the header of the same
+document's last labelled table on the previous page, as docagent's continuation does. Other keys (``title``,
+``kind`` ...) are kept for breakdowns and otherwise ignored.
+
+Each table gives a triple per body cell with text outside the label column: (row label, its column's header
+rows joined top to bottom, the cell's text), as :meth:`docagent.types.Table.triples`. A predicted triple matches
+a gold one on the same page when the headers are equal after normalising (case, spacing and punctuation
+ignored) and the values are equal: by number when both parse (:func:`docagent.ingest.tables.parse_number`, so
+``(1,234)`` equals ``-1234``), else as normalised text. Each gold triple is matched at most once. Scores are
+micro-averaged over all triples; per page, the counts are kept for inspection.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from docagent.evaluation.retrieval import parse_lines
+from docagent.ingest.tables import parse_number, states_nothing
+from docagent.types import Table, TableCell
+
+__all__ = ["PageScore", "TableLabel", "TableScore", "evaluate_tables", "label_table", "load_table_labels", "score_tables"]
+
+
+@dataclass(frozen=True)
+class TableLabel:
+    doc: str
+    page: int
+    header: list[list[str]]
+    rows: list[list[str]]
+    continued_from_previous: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+    """The line's other keys (``kind``, ``title`` ...), for breakdowns."""
+
+
+def load_table_labels(path: str | Path) -> list[TableLabel]:
+    """The labelled tables of a JSON-lines file; lines that are not labels are skipped with a warning."""
+    path = Path(path)
+    known = {"doc", "page", "header", "rows", "continued_from_previous"}
+
+    def parse(_number: int, row: dict) -> TableLabel:
+        page = int(row["page"])
+        if page < 1:
+            msg = f"page {page} is not 1-based"
+            raise ValueError(msg)
+        header = [[str(c) for c in r] for r in row.get("header") or []]
+        rows = [[str(c) for c in r] for r in row["rows"]]
+        if not rows:
+            msg = "a table needs body rows"
+            raise ValueError(msg)
+        return TableLabel(str(row["doc"]), page, header, rows, bool(row.get("continued_from_previous")),
+                          {k: v for k, v in row.items() if k not in known})
+
+    return parse_lines(path, parse, "JSON lines with 'doc', 'page' and 'rows'")
+
+
+def label_table(label: TableLabel, index: int = 0) -> Table:
+    """The table a label describes (no boxes: all zero), so that ``Table.triples()`` gives the gold triples. Equal
+    neighbouring texts in a header row become one spanning cell."""
+    cols = max(len(r) for r in [*label.header, *label.rows])
+    cells: list[TableCell] = []
+    for r, row in enumerate(label.header):
+        row = row + [""] * (cols - len(row))
+        k = 0
+        while k < cols:
+            span = 1
+            while row[k] and k + span < cols and row[k + span] == row[k]:
+                span += 1
+            if row[k]:
+                cells.append(TableCell(r, k, row[k], (0.0, 0.0, 0.0, 0.0), col_span=span))
+            k += span
+    for r, row in enumerate(label.rows, len(label.header)):
+        for k, text in enumerate(row):
+            if text:
+                number, unit = parse_number(text) if k else (None, "")
+                cells.append(TableCell(r, k, text, (0.0, 0.0, 0.0, 0.0), number, unit))
+    return Table(label.doc, label.page, index, (0.0, 0.0, 0.0, 0.0), len(label.header) + len(label.rows), cols,
+                 len(label.header), cells)
+
+
+def _key(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def _value_key(text: str) -> str:
+    number, _ = parse_number(text)
+    if number is not None:
+        return f"#{number.normalize()}"
+    return "-" if states_nothing(text) else _key(text)
+
+
+def _triples(table: Table) -> Counter[tuple[str, str, str]]:
+    return Counter((_key(r), _key(c), _value_key(v)) for r, c, v in table.triples())
+
+
+@dataclass(frozen=True)
+class PageScore:
+    doc: str
+    page: int
+    gold: int
+    found: int
+    matched: int
+    tables_labelled: int
+    tables_found: int
+
+
+@dataclass
+class TableScore:
+    precision: float
+    recall: float
+    f1: float
+    gold: int
+    """Gold triples."""
+    found: int
+    """Predicted triples on labelled pages."""
+    matched: int
+    tables_labelled: int
+    tables_found: int
+    pages: int
+    per_page: list[PageScore] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"precision": round(self.precision, 4), "recall": round(self.recall, 4), "f1": round(self.f1, 4),
+                "gold": self.gold, "found": self.found, "matched": self.matched,
+                "tables_labelled": self.tables_labelled, "tables_found": self.tables_found, "pages": self.pages,
+                "per_page": [vars(p) for p in self.per_page]}
+
+    def table(self) -> str:
+        """A text summary: the scores, then the pages that lost the most triples."""
+        lines = [f"{'pages':>8} {'tables':>7} {'found':>6} {'triples':>8} {'P':>6} {'R':>6} {'F1':>6}",
+                 f"{self.pages:>8} {self.tables_labelled:>7} {self.tables_found:>6} {self.gold:>8} "
+                 f"{self.precision:>6.3f} {self.recall:>6.3f} {self.f1:>6.3f}"]
+        worst = sorted(self.per_page, key=lambda p: (p.matched - max(p.gold, p.found)))[:5]
+        worst = [p for p in worst if p.matched < max(p.gold, p.found)]
+        if worst:
+            lines.append("worst pages (doc page: matched/gold, found):")
+            lines += [f"  {p.doc} {p.page}: {p.matched}/{p.gold}, {p.found}" for p in worst]
+        return "\n".join(lines)
+
+
+def _prf(matched: int, gold: int, found: int) -> tuple[float, float, float]:
+    p = matched / found if found else 0.0
+    r = matched / gold if gold else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def gold_tables(labels: Sequence[TableLabel]) -> dict[tuple[str, int], list[Table]]:
+    """The labelled tables by ``(doc, page)``, continuations given the header of the part they continue."""
+    out: dict[tuple[str, int], list[Table]] = {}
+    for label in labels:
+        table = label_table(label, len(out.get((label.doc, label.page), [])))
+        if label.continued_from_previous and not label.header:
+            before = out.get((label.doc, label.page - 1))
+            if before:
+                table.inherited_header = before[-1].column_headers()
+        out.setdefault((label.doc, label.page), []).append(table)
+    return out
+
+
+def score_tables(predicted: dict[tuple[str, int], list[Table]], labels: Sequence[TableLabel]) -> TableScore:
+    """Triple precision/recall/F1 of ``predicted`` tables (by ``(doc, page)``) against ``labels``, over the
+    labelled pages (tables found on other pages are not counted)."""
+    gold = gold_tables(labels)
+    per_page = []
+    for (doc, page), tables in sorted(gold.items()):
+        want = sum((_triples(t) for t in tables), Counter())
+        mine = predicted.get((doc, page), [])
+        got = sum((_triples(t) for t in mine), Counter())
+        per_page.append(PageScore(doc, page, sum(want.values()), sum(got.values()), sum((want & got).values()),
+                                  len(tables), len(mine)))
+    return _total(per_page)
+
+
+def _total(per_page: Iterable[PageScore]) -> TableScore:
+    per_page = list(per_page)
+    g, f, m = (sum(getattr(p, a) for p in per_page) for a in ("gold", "found", "matched"))
+    p, r, f1 = _prf(m, g, f)
+    return TableScore(p, r, f1, g, f, m, sum(x.tables_labelled for x in per_page),
+                      sum(x.tables_found for x in per_page), len(per_page), per_page)
+
+
+def evaluate_tables(labels: Sequence[TableLabel], tables_of: Callable[[str, int], list[Table]]) -> TableScore:
+    """Score what ``tables_of(doc, page)`` (docagent's tables on a page) returns for every labelled page."""
+    pages = sorted({(label.doc, label.page) for label in labels})
+    return score_tables({key: tables_of(*key) for key in pages}, labels)
