@@ -1,5 +1,6 @@
-"""Charts: a page (chosen, or found from the question), its chart transcribed to a table, the expression
-written over it, and the result computed exactly."""
+"""Charts: a page (chosen, or found from the question), the table docagent found on it (or its chart transcribed by
+the model), the expression written over it, and the result computed exactly, the cells it read boxed on the page.
+On a chosen page with a found table, an expression over its cells needs no model."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import streamlit as st
 import docagent
 from app.ui import Context, as_text, chat_model, no_model_banner
 from docagent.index.store import PageStore
+from docagent.tasks.qa import evidence_image
+from docagent.types import Citation
 
 
 def render(ctx: Context) -> None:
@@ -19,25 +22,43 @@ def render(ctx: Context) -> None:
         return  # the store notice above says what to do
     question = st.text_input("Question", placeholder="By what percent did revenue grow from Q1 to Q4?", key="chart_q")
     route = st.radio("Page", ["Find it from the question", "Choose it"], horizontal=True, key="chart_route")
+    expression = ""
     if route == "Choose it":
         doc = st.selectbox("Document", list(docs), key="chart_doc")
         page = int(st.number_input("Page number", 1, docs[doc], 1, key="chart_page"))
-    if not st.button("Compute", type="primary", key="compute", disabled=not question):
+        with PageStore(ctx.settings) as store:
+            tables = store.tables(doc, page)
+        if tables:
+            expression = st.text_input(
+                "Or an expression over the cells of the table found on this page (no model needed)",
+                placeholder='cell("2019", "Revenue") - cell("2018", "Revenue")', key="chart_expr",
+                help='Name a cell by its column header and row label: cell("2019", "Revenue"); a column\'s numbers '
+                     'without its totals: col("2019"). Also + - * / ** and sum, mean, median, min, max, round, '
+                     'percent_change(old, new).').strip()
+            st.caption(as_text("Columns: " + ", ".join(h for t in tables for h in t.column_headers()[1:] if h)
+                               + " · rows: " + ", ".join(r for t in tables for r in t.row_labels() if r)))
+    if not st.button("Compute", type="primary", key="compute", disabled=not (question or expression)):
         return
-    llm, reason = chat_model(ctx)
-    if llm is None:
-        no_model_banner(ctx, reason, "charts cannot be read: transcribing a chart needs one")
-        return
-    if route != "Choose it":
-        hits = docagent.search(question, k=1, settings=ctx.settings)
-        if not hits:
-            st.warning("No page matches the question.")
+    if expression:
+        answer = docagent.chart((doc, page), question, expression=expression, settings=ctx.settings)
+    else:
+        llm, reason = chat_model(ctx)
+        if llm is None:
+            no_model_banner(ctx, reason, "charts cannot be read: transcribing a chart needs one")
             return
-        doc, page = hits[0].doc, hits[0].page
-    answer = docagent.chart((doc, page), question, llm=llm, settings=ctx.settings)
+        if route != "Choose it":
+            hits = docagent.search(question, k=1, settings=ctx.settings)
+            if not hits:
+                st.warning("No page matches the question.")
+                return
+            doc, page = hits[0].doc, hits[0].page
+        answer = docagent.chart((doc, page), question, llm=llm, settings=ctx.settings)
     shown, result = st.columns([2, 3])
     with PageStore(ctx.settings) as store:
-        shown.image(str(store.page_image(doc, page)), caption=as_text(f"{doc} · page {page}"))
+        image, page_obj = store.page_image(doc, page), store.page(doc, page)
+        boxes = [page_obj.to_pixels(c.box) for c in answer.cells]
+        shown.image(evidence_image(Citation(doc, page, boxes, image)) if boxes else str(image),
+                    caption=as_text(f"{doc} · page {page}"))
     with result:
         if answer.value is None:
             st.error(as_text(answer.text))
@@ -45,8 +66,13 @@ def render(ctx: Context) -> None:
             st.metric("Result", as_text(answer.text))
         if answer.expression:
             st.code(answer.expression, language=None)
+        if answer.cells:
+            st.caption("Cells read (boxed on the page)")
+            st.dataframe(pd.DataFrame([{"row": c.row, "column": c.column, "printed": c.text, "value": float(c.value)}
+                                       for c in answer.cells]), hide_index=True)
         if answer.table is not None:
-            st.caption(as_text(f"Transcribed table{': ' + answer.table.title if answer.table.title else ''}"
+            what = "Table found on the page" if answer.source == "table" else "Transcribed table"
+            st.caption(as_text(f"{what}{': ' + answer.table.title if answer.table.title else ''}"
                                f"{' (' + answer.table.unit + ')' if answer.table.unit else ''}"))
             st.dataframe(pd.DataFrame([[r.category, *r.values] for r in answer.table.rows],
                                       columns=["category", *answer.table.series]), hide_index=True)

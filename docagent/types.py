@@ -65,6 +65,12 @@ class Page:
         return (round(box[0] * s), round(box[1] * s), round(box[2] * s), round(box[3] * s))
 
 
+def decimal_text(value: Decimal) -> str:
+    """A number as plain decimal text, no exponent and no trailing zeros: ``1234500000.0`` -> ``1234500000``."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
 @dataclass(frozen=True, slots=True)
 class TableCell:
     """One cell of a table: where it stands in the grid, what it says, the number it states and its box."""
@@ -85,7 +91,7 @@ class TableCell:
 
     def to_json(self) -> dict[str, Any]:
         return {"row": self.row, "col": self.col, "text": self.text, "box": [round(c, 2) for c in self.box],
-                "number": str(self.number) if self.number is not None else None, "unit": self.unit,
+                "number": decimal_text(self.number) if self.number is not None else None, "unit": self.unit,
                 "col_span": self.col_span}
 
     @classmethod
@@ -188,7 +194,7 @@ class Table:
         return {
             "doc": self.doc, "page": self.page, "index": self.index, "box": [round(c, 2) for c in self.box],
             "rows": self.rows, "cols": self.cols, "header_rows": self.header_rows, "title": self.title,
-            "scale": str(self.scale), "scale_text": self.scale_text,
+            "scale": decimal_text(self.scale), "scale_text": self.scale_text,
             "continued_from": list(self.continued_from) if self.continued_from else None,
             "continues_on": list(self.continues_on) if self.continues_on else None,
             "inherited_header": list(self.inherited_header),

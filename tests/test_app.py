@@ -364,6 +364,25 @@ def test_charts_on_a_chosen_page_without_a_model_explains(library: Settings) -> 
     assert at.warning[0].value.startswith("**No vision-language model is available**, so charts cannot be read")
 
 
+def test_charts_computes_an_expression_over_a_found_table_without_a_model(library: Settings, tmp_path: Path) -> None:
+    from docagent.index.indexer import index_paths
+
+    assert not index_paths([factories.results_pdf(tmp_path / "results.pdf")], library, progress=False).failed
+    at = open_app("Charts")
+    at.radio(key="chart_route").set_value("Choose it").run()
+    at.selectbox(key="chart_doc").set_value("results.pdf").run()
+    assert "Capital expenditures" in " ".join(plain(c.value) for c in at.caption)  # its rows and columns named
+    at.text_input(key="chart_expr").set_value('cell("2019", "Revenue") - cell("2018", "Revenue")').run()
+    at.button(key="compute").click().run()
+    assert not at.exception, at.exception
+    assert not at.warning  # no model was needed
+    assert plain(at.metric[0].value) == "134500000"
+    cells = at.dataframe[0].value.to_dict("records")
+    assert [(c["row"], c["column"], c["printed"]) for c in cells] == [("Revenue", "2019", "1,234.5"),
+                                                                       ("Revenue", "2018", "1,100.0")]
+    assert "Table found on the page" in " ".join(plain(c.value) for c in at.caption)
+
+
 # ----------------------------------------------------- text from documents and models is never markdown
 
 HOSTILE = "[click](http:evil.example)![x](http:evil.example)"  # a file name cannot hold "//"

@@ -23,7 +23,7 @@ from docagent.errors import CalculationError, ConfigError, DocagentError
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.tasks.calc import evaluate
-from docagent.types import Table, TableCell
+from docagent.types import Table, TableCell, decimal_text
 
 __all__ = ["CitedCell", "TableCells", "compute", "matching_tables", "resolve_source", "tables_text"]
 
@@ -51,7 +51,7 @@ class CitedCell:
 
     def to_json(self) -> dict[str, Any]:
         return {"doc": self.doc, "page": self.page, "table": self.table, "row": self.row, "column": self.column,
-                "text": self.text, "value": str(self.value), "unit": self.unit, "box": [round(c, 2) for c in self.box]}
+                "text": self.text, "value": decimal_text(self.value), "unit": self.unit, "box": [round(c, 2) for c in self.box]}
 
 
 def _norm(text: str) -> str:
