@@ -20,6 +20,7 @@ from docagent.index.store import PageStore
 from docagent.retrieve import PageRetriever
 from docagent.tasks.chart import chart
 from docagent.tasks.qa import ask
+from docagent.tasks.tables import lookup
 from tests import factories
 from tests.scripted import scripted
 
@@ -200,3 +201,18 @@ def test_a_store_from_before_tables_is_upgraded_and_its_documents_read_again(tmp
     assert code == 0 and "indexed 1 documents" in out  # the same file, read again for its tables
     code, out, _ = run("tables", "results.pdf", *store)
     assert code == 0 and "| Capital expenditures | 210.0 | 180.0 |" in out
+
+
+def test_without_a_model_the_cell_a_question_names_by_row_and_column_is_the_answer(
+        store: PageStore, settings: Settings, results: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    index_paths([results], store=store, progress=False)
+    monkeypatch.setenv("DOCAGENT_VLM_MODEL", str(results.parent / "no-such-model"))
+    answer = ask("What were capital expenditures in 2018?", store=store, settings=Settings(store=settings.store))
+    assert answer.mode == "retrieval-only" and not answer.abstained
+    assert answer.answer_span is not None and answer.answer_span.text == "180.0"  # not 210.0, the 2019 value
+    page = store.page("results.pdf", 1)
+    assert inside(page.to_pixels(word_box(store, "results.pdf", 1, "180.0")), answer.answer_span.box, 2)
+    assert answer.text.startswith("Most likely answer (found without a model): 180.0 (results.pdf, page 1)")
+    tables = store.tables("results.pdf", 1)
+    assert lookup("What was revenue?", tables) is None  # 2019 or 2018: the question does not say which cell
+    assert lookup("Revenue in 2019", tables)[1].text == "1,234.5"

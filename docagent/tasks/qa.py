@@ -29,8 +29,8 @@ from docagent.tasks.chart import needs_arithmetic
 from docagent.tasks.grounding import answer_terms, coverage, match_boxes, tokens
 from docagent.tasks.locate import locate
 from docagent.tasks.prompts import DATA_RULE, message_text, page_blocks, quoted
-from docagent.tasks.tables import matching_tables, tables_text
-from docagent.types import Answer, Citation, Page, PageHit, Table
+from docagent.tasks.tables import lookup, matching_tables, tables_text
+from docagent.types import Answer, AnswerSpan, Citation, Page, PageHit, Table
 
 __all__ = ["NOT_FOUND", "ask", "draw_evidence", "evidence_image"]
 
@@ -118,7 +118,7 @@ def ask(
                             notice=notice or "no indexed page matches the question",
                             reason="no indexed page matches the question")
         elif llm is None:
-            answer = _retrieval_only(question, hits, pages, st, notice)
+            answer = _retrieval_only(question, hits, pages, tables, st, notice)
         else:
             try:
                 answer = (_computed(question, hits, pages, tables, llm, st, settings, on_token, timings)
@@ -126,7 +126,7 @@ def ask(
                 answer = answer or _with_model(question, hits, pages, tables, related, llm, on_token, timings,
                                                max_pages_per_prompt, page_text_chars, image_splitting)
             except ModelError as e:  # the server went away, the GPU ran out of memory: still show the evidence
-                answer = _retrieval_only(question, hits, pages, st,
+                answer = _retrieval_only(question, hits, pages, tables, st,
                                          "retrieval-only: the model failed: " + " ".join(str(e).split()))
         answer.pages = hits
         if show_evidence is not None and answer.citations:
@@ -143,13 +143,21 @@ def _abstain_text(question: str, n_pages: int) -> str:
     return f'The documents do not say. Nothing in {pages} answers "{question.strip()}".'
 
 
-def _retrieval_only(question: str, hits: list[PageHit], pages: dict[tuple[str, int], Page], store: PageStore,
-                    notice: str) -> Answer:
+def _retrieval_only(question: str, hits: list[PageHit], pages: dict[tuple[str, int], Page],
+                    tables: dict[tuple[str, int], list[Table]], store: PageStore, notice: str) -> Answer:
     """No model: the evidence test (abstain when the best pages do not speak of what is asked), the value or
-    line most likely to answer, boxed, and the best passages (docagent.tasks.locate)."""
+    line most likely to answer, boxed, and the best passages (docagent.tasks.locate). A table cell the question
+    names by its row and column is the value (docagent.tasks.tables.lookup)."""
     terms = answer_terms(question)
     found = locate(question, [pages[(h.doc, h.page)] for h in hits], store.catalog.term_stats)
     span = found.span
+    for hit in hits:
+        named = lookup(question, tables[(hit.doc, hit.page)])
+        if named is not None:
+            page = pages[(hit.doc, hit.page)]
+            span = AnswerSpan(named[1].text, hit.doc, hit.page, page.to_pixels(named[1].box), "value",
+                              found.support.share)
+            break
     passages = [f"[{i}] {h.doc}, page {h.page}: {_snippet(pages[(h.doc, h.page)].text, terms)}" for i, h in enumerate(hits, 1)]
     if not found.support.supported:
         if found.support.unknown:

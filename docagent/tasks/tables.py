@@ -25,7 +25,7 @@ from docagent.index.store import PageStore
 from docagent.tasks.calc import evaluate
 from docagent.types import Table, TableCell, decimal_text
 
-__all__ = ["CitedCell", "TableCells", "compute", "matching_tables", "resolve_source", "tables_text"]
+__all__ = ["CitedCell", "TableCells", "compute", "lookup", "matching_tables", "resolve_source", "tables_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +171,43 @@ def matching_tables(tables: list[Table], question: str) -> list[Table]:
         if rows or cols:
             scored.append(((bool(rows) and bool(cols), rows + cols, title), table))
     return [t for _, t in sorted(scored, key=lambda st: st[0], reverse=True)]
+
+
+def _words(text: str) -> set[str]:
+    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in _norm(text).split()}
+
+
+def lookup(question: str, tables: list[Table]) -> tuple[Table, TableCell] | None:
+    """The one body cell a question names by its row and its column ("capital expenditures in 2018": the cell of
+    the row labelled Capital expenditures under the column headed 2018), None when no cell or several fit.
+
+    A row is named when the question holds every word of its label (two thirds of a label of four words or
+    more); a column when it holds a word of the header that tells it from the table's other columns (a table of
+    one value column needs none)."""
+    asked = _words(question)
+    best: list[tuple[tuple[int, int], Table, TableCell]] = []
+    for table in tables:
+        heads = [_words(h) for h in table.column_headers()]
+        shared = set.intersection(*heads[1:]) if len(heads) > 2 else set()
+        labels = [_words(label) for label in table.row_labels()]
+        for cell in table.body():
+            label = labels[cell.row - table.header_rows] if cell.row - table.header_rows < len(labels) else set()
+            if cell.col == 0 or not cell.text.strip() or not label:
+                continue
+            row_hits = len(label & asked)
+            if row_hits < (len(label) if len(label) < 4 else -(-2 * len(label) // 3)):
+                continue
+            own = (heads[cell.col] - shared) if cell.col < len(heads) else set()
+            col_hits = len(own & asked)
+            if not col_hits and table.cols > 2:
+                continue
+            best.append(((row_hits, col_hits), table, cell))
+    if not best:
+        return None
+    best.sort(key=lambda b: b[0], reverse=True)
+    if len(best) > 1 and best[1][0] == best[0][0]:
+        return None  # two cells fit as well: the question does not say which
+    return best[0][1], best[0][2]
 
 
 def tables_text(tables: list[Table], limit: int = 3000) -> str:
