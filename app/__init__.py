@@ -1,9 +1,9 @@
-"""docagent's Streamlit app: upload, ask, see the evidence, extract to a table, compute over charts.
+"""docagent's Streamlit app: upload, ask, see the evidence, extract to a table, compute over charts, see tables.
 
     docagent app                      # http://127.0.0.1:8501
     streamlit run app/main.py         # the same, by hand
 
-One module per page (library, chat, extract, charts, settings_page); ``ui`` holds what they share,
+One module per page (library, chat, extract, charts, tables, settings_page); ``ui`` holds what they share,
 ``access`` who may use the app. The app holds no business logic: every action is one docagent call, and
 document names and model output are shown as text (markdown escaped), never as links or images.
 

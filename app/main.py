@@ -10,10 +10,10 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import streamlit as st  # noqa: E402
 
-from app import charts, chat, extract, library, settings_page, ui  # noqa: E402
+from app import charts, chat, extract, library, settings_page, tables, ui  # noqa: E402
 
 PAGES = {"Library": library.render, "Chat": chat.render, "Extract": extract.render, "Charts": charts.render,
-         "Settings": settings_page.render}
+         "Tables": tables.render, "Settings": settings_page.render}
 
 st.set_page_config(page_title="docagent", page_icon="📄", layout="wide")
 if st.get_option("client.toolbarMode") == "auto":  # `streamlit run app/main.py` by hand: as `docagent app` sets it

@@ -8,6 +8,9 @@
     GET    /documents                        the indexed documents
     DELETE /documents/{name}                 remove one completely (an e-mail with its attachments)
     GET    /documents/{name}/pages/{n}.png   a page image (citations link here)
+    GET    /documents/{name}/tables          the tables found at indexing: JSON (cells with numbers and boxes; the
+                                             table's image_box on the page image), or ?format=csv|html|markdown;
+                                             &page=N, &table=K (from 0, on page N)
     GET    /search?q=...&k=5&doc=...         the pages that match (doc_kind, year, org: card filters)
     POST   /ask                              answer with citations; "stream": true sends server-sent events
                                              ("token" pieces, then one "answer")
@@ -50,14 +53,15 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 
 import docagent
-from docagent.agents.tools import FieldArg
+from docagent.agents.tools import FieldArg, TableFormat, table_json
+from docagent.tasks.tables import select_tables
 from docagent.config import Settings, is_loopback
 from docagent.errors import (
     ConfigError,
@@ -136,7 +140,17 @@ class ExtractRequest(BaseModel):
 class ChartRequest(BaseModel):
     doc: str = Field(min_length=1, description="an indexed document")
     page: int = Field(default=1, ge=1, description="the page with the chart or table")
-    question: str = Field(min_length=1, max_length=4000, description="the arithmetic question")
+    question: str = Field(default="", max_length=4000, description="the arithmetic question (needs a model)")
+    expression: str | None = Field(default=None, max_length=2000, description='instead of a question: arithmetic over '
+                                   'the cells of the table found on the page, cell("2019", "Revenue") - cell("2018", '
+                                   '"Revenue"); no model')
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ChartRequest:
+        if not self.question.strip() and not (self.expression or "").strip():
+            msg = "give a question, or an expression over the cells of the page's table"
+            raise ValueError(msg)
+        return self
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -162,6 +176,41 @@ def _require_doc(store: PageStore, name: str, page: int | None = None) -> None:
         raise HTTPException(404, f"no document named {name!r}; GET /documents lists them")
     if page is not None and not 1 <= page <= rec.pages:
         raise HTTPException(404, f"{name} has {rec.pages} page{'s' if rec.pages != 1 else ''}; there is no page {page}")
+
+
+_TEXT_TYPES = {"csv": "text/csv", "html": "text/html", "markdown": "text/markdown"}
+_SUFFIX = {"csv": "csv", "html": "html", "markdown": "md"}
+
+
+def _tables_text(doc: str, found: list[docagent.Table], fmt: str) -> Response:
+    """Tables as one text of ``fmt``: one table as exported; several, each after a line naming it (markdown:
+    a heading, HTML: a caption) or, in CSV, separated by an empty line."""
+    from html import escape
+    from urllib.parse import quote
+
+    def name(t: docagent.Table) -> str:
+        return f"{doc} · page {t.page} · table {t.index}" + (f": {t.title}" if t.title else "")
+
+    if fmt == "csv":
+        text = "\n".join(t.to_csv() for t in found)
+    elif fmt == "markdown":
+        text = "\n\n".join(f"### {name(t)}\n\n{t.to_markdown()}" for t in found) + "\n"
+    else:  # a page of its own: the cells' text escaped, nothing runs or loads
+        tables = "\n".join(t.to_html().replace("<table>", f"<table>\n<caption>{escape(name(t))}</caption>", 1)
+                           for t in found)
+        text = (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{escape(doc)} tables</title></head>"
+                f"<body>\n{tables}\n</body></html>\n")
+    stem = doc.rsplit("/", 1)[-1]
+    if len(found) == 1:
+        stem += f"-page{found[0].page}-table{found[0].index}"
+    elif len({t.page for t in found}) == 1:
+        stem += f"-page{found[0].page}-tables"
+    else:
+        stem += "-tables"
+    filename = f"{stem}.{_SUFFIX[fmt]}"
+    headers = {"Content-Disposition": f"inline; filename*=UTF-8''{quote(filename)}",
+               "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
+    return Response(text, media_type=f"{_TEXT_TYPES[fmt]}; charset=utf-8", headers=headers)
 
 
 class _Abandoned(Exception):  # noqa: N818 - a signal, not an error: the streaming client went away
@@ -386,6 +435,34 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         except (StoreError, FileNotFoundError) as e:
             raise HTTPException(404, f"{name} was removed or replaced meanwhile; GET /documents lists what is indexed") from e
 
+    @app.get("/documents/{name:path}/tables", dependencies=guarded,
+             responses={200: {"content": {"application/json": {}, "text/csv": {}, "text/html": {},
+                                          "text/markdown": {}}},
+                        404: {"description": "no such document, page or table; or (csv, html, markdown) no tables there"}})
+    def tables(name: str,
+               page: Annotated[int | None, Query(ge=1, description="only this page's tables (from 1)")] = None,
+               table: Annotated[int | None, Query(ge=0, description="only this table of the page (from 0, top "
+                                                                    "to bottom); needs page")] = None,
+               format: Annotated[TableFormat, Query(description="json (default): each table with its cells, "  # noqa: A002
+                                                                "numbers and boxes; csv, html or markdown: "
+                                                                "the tables as text")] = "json",
+               ) -> Response:
+        _require_doc(store(), name, page)
+        if table is not None and page is None:
+            raise HTTPException(400, "table needs page: tables are numbered on each page, from 0 "
+                                     f"(?page=N&table={table})")
+        try:
+            found, why = select_tables(store(), name, page, table)
+            listed = [{**table_json(t, "json", store()), "image_url": _image_url(name, t.page)}
+                      for t in found] if format == "json" else []
+        except StoreError as e:  # removed meanwhile
+            raise HTTPException(404, f"{name} was removed or replaced meanwhile; GET /documents lists what is indexed") from e
+        if not found and (format != "json" or table is not None):  # a list may be empty; a text or one table not
+            raise HTTPException(404, why)
+        if format == "json":
+            return JSONResponse({"doc": name, "page": page, "tables": listed, **({"note": why} if why else {})})
+        return _tables_text(name, found, format)
+
     @app.get("/search", dependencies=guarded)
     def search(q: Annotated[str, Query(min_length=1, max_length=4000, description="the query")],
                k: Annotated[int, Query(ge=1, le=50, description="pages to return")] = 5,
@@ -488,6 +565,10 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
     @app.post("/chart", dependencies=guarded, max_body_size=max_json)
     def chart(req: ChartRequest) -> dict[str, Any]:
         _require_doc(store(), req.doc, req.page)
+        if req.expression:  # computed over the found table: no model, no need to wait for it
+            answer = docagent.chart((req.doc, req.page), req.question, expression=req.expression, settings=settings,
+                                    store=store())
+            return _scrubbed(answer.to_json(), public)
         with model_lock:
             answer = docagent.chart((req.doc, req.page), req.question, llm=llm, model=model, settings=settings,
                                     store=store())

@@ -359,18 +359,14 @@ def cmd_chart(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_tables(args: argparse.Namespace, settings: Settings) -> int:
     from docagent.index import PageStore
-    from docagent.tasks.tables import resolve_source
+    from docagent.tasks.tables import resolve_source, select_tables
 
     with PageStore(settings) as store:
         doc, page = resolve_source(store, args.doc, page=args.page)
-        tables = store.tables(doc, page)
-        everywhere = sorted({t.page for t in store.tables(doc)}) if page is not None and not tables else []
+        tables, why = select_tables(store, doc, page)
     if not tables:
-        where = f"{doc} page {page}" if page else doc
-        hint = (f"; tables were found on page{'s' if len(everywhere) > 1 else ''} {', '.join(map(str, everywhere))}"
-                if everywhere else "; a document indexed by a docagent from before tables needs `docagent index` again")
-        _emit(args, {"doc": doc, "tables": []}, "")
-        log.warning("no tables found in %s%s", where, hint)
+        _emit(args, {"doc": doc, "tables": [], "note": why}, "")
+        log.warning("%s", why)
         return EXIT_FAILED
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""docagent inside agents: the six LangChain tools (standard suites + behaviour) and the bounded agent loop.
+"""docagent inside agents: the seven LangChain tools (standard suites + behaviour) and the bounded agent loop.
 
 Logic runs with scripted chat models over a real store; the plumbing runs end to end on the tiny random
 Idefics2, whose tool calls parse because decoding is constrained to the tools' schemas.
@@ -41,7 +41,7 @@ HANDBOOK = ["Holiday policy: every employee gets 28 days of paid leave per year.
 REPORT = ["Quarterly revenue 2025 (thousand EUR): Q1 820 Q2 960 Q3 1,130 Q4 1,290"]
 REVENUE = ChartTable(title="Revenue", unit="thousand EUR", series=["Revenue"],
                      rows=[ChartRow(category=q, values=[v]) for q, v in [("Q1", 820), ("Q2", 960), ("Q3", 1130), ("Q4", 1290)]])
-NAMES = ["search_documents", "ask_documents", "read_page", "extract_fields", "chart_compute", "calculator"]
+NAMES = ["search_documents", "ask_documents", "read_page", "extract_fields", "chart_compute", "get_table", "calculator"]
 
 
 def build_library(root: Path) -> Settings:
@@ -153,7 +153,7 @@ def run(tool: Any, **args: Any) -> ToolMessage:
     return tool.invoke({"name": tool.name, "args": args, "id": "1", "type": "tool_call"})
 
 
-def test_make_tools_gives_six_described_tools_bound_to_one_store(library: PageStore) -> None:
+def test_make_tools_gives_seven_described_tools_bound_to_one_store(library: PageStore) -> None:
     tools = make_tools(store=library)
     assert [t.name for t in tools] == NAMES
     for t in tools:

@@ -282,3 +282,39 @@ def test_a_word_file_uploaded_in_the_library_is_listed_and_cited_in_chat(tmp_pat
             raise
         finally:
             browser.close()
+
+
+def test_the_tables_view_shows_a_found_table_beside_its_page_with_the_box(tmp_path: Path) -> None:
+    from docagent.config import Settings
+    from docagent.index import index_paths
+    from tests.test_tables_export import REGION_ROWS, report_pdf
+
+    (tmp_path / "docs").mkdir()
+    report_pdf(tmp_path / "docs" / "report.pdf")
+    assert not index_paths([tmp_path / "docs"], Settings(store=tmp_path / "store"), progress=False).failed
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with app_server(tmp_path / "store", tmp_path / "no-model-here") as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            page.goto(url)
+            page.get_by_test_id("stRadioGroup").get_by_text("Tables", exact=True).click(timeout=60_000)
+            page.get_by_text("report.pdf · page 2 · table 0", exact=True).wait_for(timeout=120_000)  # the page's caption
+            grid = page.get_by_test_id("stDataFrame").first
+            grid.wait_for(timeout=60_000)
+            for cell in REGION_ROWS[0]:  # the first body row, cell by cell, in the grid
+                assert grid.get_by_text(cell, exact=True).count() >= 1, cell
+            assert page.get_by_role("button", name="Download CSV").count() == 2
+            loaded(page)
+            page.screenshot(path=SHOTS / "10-tables.png", full_page=True)
+        except Exception:
+            page.screenshot(path=SHOTS / "failed.png", full_page=True)
+            raise
+        finally:
+            browser.close()
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(SHOTS / "10-tables.png") as shot:  # the table's box, drawn in red on the page beside the grid
+        main = np.asarray(shot.convert("RGB"))[:, 320:]
+        assert ((main[..., 0] > 180) & (main[..., 1] < 80) & (main[..., 2] < 80)).sum() > 200

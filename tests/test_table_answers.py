@@ -91,7 +91,7 @@ def test_cli_chart_expr_needs_no_model_and_says_when_a_page_has_no_table(tmp_pat
     assert code == 0 and data["exact"] == "134500000" and data["source"] == "table"
     assert [c["text"] for c in data["cells"]] == ["1,234.5", "1,100.0"]
     code, out, _ = run("chart", "results.pdf:2", "--expr", 'cell("2019","Revenue")', *store)
-    assert code == 1 and "results.pdf page 2 has no table docagent found (tables were found on page 1)" in out
+    assert code == 1 and "results.pdf page 2 has no tables; tables were found on page 1: an expression" in out
     code, _, err = run("chart", "results.pdf:1", *store)
     assert code == 2 and "--expr" in err
 
@@ -147,7 +147,7 @@ def test_cli_tables_exports_every_format_and_files(tmp_path: Path, results: Path
     assert code == 0 and [p.name for p in written] == ["results.pdf-p1-t1.html"]
     assert "<td>(456.7)</td>" in written[0].read_text() and f"wrote {written[0]}" in out
     code, _, err = run("tables", "results.pdf:2", *store)
-    assert code == 1 and "no tables found in results.pdf page 2; tables were found on page 1" in err
+    assert code == 1 and "results.pdf page 2 has no tables; tables were found on page 1" in err
 
 
 def test_tables_are_replaced_and_removed_with_their_document(store: PageStore, results: Path) -> None:
@@ -196,7 +196,7 @@ def test_a_store_from_before_tables_is_upgraded_and_its_documents_read_again(tmp
         st.catalog.db.execute("UPDATE meta SET value = '2' WHERE key = 'schema'")
         st.catalog.db.execute("UPDATE cards SET version = 1")
     code, _, err = run("tables", "results.pdf", *store)
-    assert code == 1 and "needs `docagent index` again" in err
+    assert code == 1 and "index it again to find its tables" in err
     code, out, _ = run("index", str(results), *store)
     assert code == 0 and "indexed 1 documents" in out  # the same file, read again for its tables
     code, out, _ = run("tables", "results.pdf", *store)

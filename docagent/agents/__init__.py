@@ -2,7 +2,7 @@
 
     from docagent.agents import make_tools, run_agent
     tools = make_tools(settings=settings)          # search_documents, ask_documents, read_page,
-                                                   # extract_fields, chart_compute, calculator
+                                                   # extract_fields, chart_compute, get_table, calculator
     answer = run_agent("What did Q3 revenue grow by?", llm=chat_model, max_steps=6)
     answer.text, answer.citations
 """
@@ -13,6 +13,7 @@ from docagent.agents.tools import (
     ChartComputeTool,
     DocumentTool,
     ExtractFieldsTool,
+    GetTableTool,
     ReadPageTool,
     SearchDocumentsTool,
     calculator,
@@ -26,6 +27,7 @@ __all__ = [
     "ChartComputeTool",
     "DocumentTool",
     "ExtractFieldsTool",
+    "GetTableTool",
     "ReadPageTool",
     "SearchDocumentsTool",
     "calculator",

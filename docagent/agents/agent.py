@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 
 SYSTEM = (
     "You answer the user's question about their indexed documents by calling tools, then answering. "
-    "Find pages with search_documents, answer with ask_documents or read_page, compute with chart_compute or "
-    "calculator, read forms with extract_fields. Use only what the tools return; if they do not answer the "
+    "Find pages with search_documents, answer with ask_documents or read_page, read the tables found on a page "
+    "with get_table, compute with chart_compute or calculator, read forms with extract_fields. Use only what the tools return; if they do not answer the "
     "question, say that the documents do not say. Cite every page you use as [doc, page N]. "
     "Tool results are document content inside <document> markers. " + DATA_RULE
 )
@@ -103,7 +103,9 @@ class _Evidence:
         if tool in ("ask_documents", "read_page") and not data.get("abstained") and data.get("mode") == "vlm":
             refs = [(c["doc"], c["page"], c.get("boxes", [])) for c in data.get("citations", [])]
         elif tool == "chart_compute" and data.get("doc"):
-            refs = [(data["doc"], data["page"], [])]
+            refs = [(data["doc"], data["page"], [c["image_box"] for c in data.get("cells", []) if c.get("image_box")])]
+        elif tool == "get_table":
+            refs = [(t["doc"], t["page"], [t["image_box"]] if t.get("image_box") else []) for t in data.get("tables", [])]
         elif tool == "extract_fields":
             refs = [(data["doc"], f["page"], [f["box"]] if f.get("box") else [])
                     for f in data.get("fields", {}).values() if f.get("page")]

@@ -28,7 +28,7 @@ from docagent.index.store import PageStore
 from docagent.tasks.calc import FUNCTIONS, evaluate, number_text
 from docagent.tasks.llm import ask_until_valid
 from docagent.tasks.prompts import DATA_RULE, quoted
-from docagent.tasks.tables import CitedCell, compute, matching_tables, resolve_source, tables_text
+from docagent.tasks.tables import CitedCell, compute, matching_tables, resolve_source, select_tables, tables_text
 from docagent.types import Table
 
 __all__ = ["ChartAnswer", "ChartRow", "ChartTable", "chart", "needs_arithmetic", "table_from_csv"]
@@ -242,11 +242,8 @@ def chart(
 def _from_table(answer: ChartAnswer, tables: list[Table], expression: str, store: PageStore) -> ChartAnswer:
     answer.expression, answer.source = expression, "table"
     if not tables:
-        found = sorted({t.page for t in store.tables(answer.doc)})
-        where = (f"tables were found on page{'s' if len(found) > 1 else ''} {', '.join(map(str, found))}" if found
-                 else "none was found in the document")
-        answer.error = (f"{answer.doc} page {answer.page} has no table docagent found ({where}); an expression "
-                        "over cells needs one, and a chart needs a question and a model instead")
+        _, why = select_tables(store, answer.doc, answer.page)
+        answer.error = f"{why}: an expression over cells needs a table (a chart needs a question and a model instead)"
         return answer
     try:
         answer.value, answer.cells = compute(expression, tables)

@@ -21,11 +21,13 @@ from typing import Any
 
 from docagent.errors import CalculationError, ConfigError, DocagentError
 from docagent.index.indexer import index_paths
+from docagent.ingest.identity import CARD_VERSION
 from docagent.index.store import PageStore
 from docagent.tasks.calc import evaluate
 from docagent.types import Table, TableCell, decimal_text
 
-__all__ = ["CitedCell", "TableCells", "compute", "lookup", "matching_tables", "resolve_source", "tables_text"]
+__all__ = ["CitedCell", "TableCells", "compute", "lookup", "matching_tables", "pages_list", "resolve_source", "select_tables",
+           "tables_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,3 +253,39 @@ def resolve_source(store: PageStore, source: str | Path | tuple[str, int], *, pa
         msg = f"{name} has {rec.pages} page{'s' if rec.pages != 1 else ''}; page {number} does not exist"
         raise ConfigError(msg)
     return name, number
+
+
+def pages_list(pages: list[int]) -> str:
+    """``page 2``, ``pages 2 and 5``, ``pages 2, 5 and 7``."""
+    if len(pages) == 1:
+        return f"page {pages[0]}"
+    return "pages " + ", ".join(str(p) for p in pages[:-1]) + f" and {pages[-1]}"
+
+
+def select_tables(store: PageStore, doc: str, page: int | None = None, table: int | None = None) -> tuple[list[Table], str]:
+    """The tables of ``doc`` (on ``page``; only its ``table``-th, from 0, when given) and, when there are none,
+    why, in words that say where the tables are instead: ``report.pdf page 3 has no tables; tables were found on
+    pages 2 and 5``. A document indexed by a docagent from before tables is told to be indexed again. Raises
+    StoreError for a document or page the store does not hold."""
+    found = store.tables(doc, page)
+    if table is not None:
+        if page is None:
+            return [], (f"a table index needs its page: tables are numbered on each page, from 0 (get_table with "
+                        f"doc={doc!r}, page=N, table={table})")
+        if found and table >= len(found):
+            numbers = "1 table (table 0)" if len(found) == 1 else f"{len(found)} tables (0 to {len(found) - 1})"
+            return [], f"{doc} page {page} has {numbers}; there is no table {table}"
+        found = found[table:table + 1]
+    if found:
+        return found, ""
+    everywhere = store.tables(doc) if page is not None else []
+    if everywhere:
+        pages = sorted({t.page for t in everywhere})
+        return [], f"{doc} page {page} has no tables; tables were found on {pages_list(pages)}"
+    rec = store.document(doc)
+    version = store.catalog.card_version(rec.doc_id) if rec is not None else None
+    if version is not None and version < CARD_VERSION:
+        return [], (f"{doc} was indexed by a docagent from before tables were found: index it again to find "
+                    "its tables")
+    where = f"{doc} page {page}" if page is not None else doc
+    return [], f"no tables were found in {where} (tables are found when a document is indexed)"
