@@ -11,7 +11,8 @@ import docagent
 from app.ui import Context, as_text, chat_model, no_model_banner
 from docagent.index.store import PageStore
 from docagent.tasks.qa import evidence_image
-from docagent.types import Citation
+from docagent.tasks.tables import column_names, row_names
+from docagent.types import Citation, decimal_text
 
 
 def render(ctx: Context) -> None:
@@ -35,8 +36,9 @@ def render(ctx: Context) -> None:
                 help='Name a cell by its column header and row label: cell("2019", "Revenue"); a column\'s numbers '
                      'without its totals: col("2019"). Also + - * / ** and sum, mean, median, min, max, round, '
                      'percent_change(old, new).').strip()
-            st.caption(as_text("Columns: " + ", ".join(h for t in tables for h in t.column_headers()[1:] if h)
-                               + " · rows: " + ", ".join(r for t in tables for r in t.row_labels() if r)))
+            columns = column_names(tables)
+            st.caption(as_text("Columns: " + ", ".join(f'"{c}"' for c in columns.values())
+                               + " · rows: " + ", ".join(f'"{r}"' for t in tables for r in row_names(t) if r)))
     if not st.button("Compute", type="primary", key="compute", disabled=not (question or expression)):
         return
     if expression:
@@ -68,13 +70,18 @@ def render(ctx: Context) -> None:
             st.code(answer.expression, language=None)
         if answer.cells:
             st.caption("Cells read (boxed on the page)")
-            st.dataframe(pd.DataFrame([{"row": c.row, "column": c.column, "printed": c.text, "value": float(c.value)}
-                                       for c in answer.cells]), hide_index=True)
+            st.dataframe(pd.DataFrame([{"row": c.row, "column": c.column, "printed": c.text,
+                                        "value": decimal_text(c.value)} for c in answer.cells]), hide_index=True)
         if answer.table is not None:
             what = "Table found on the page" if answer.source == "table" else "Transcribed table"
             st.caption(as_text(f"{what}{': ' + answer.table.title if answer.table.title else ''}"
                                f"{' (' + answer.table.unit + ')' if answer.table.unit else ''}"))
-            st.dataframe(pd.DataFrame([[r.category, *r.values] for r in answer.table.rows],
-                                      columns=["category", *answer.table.series]), hide_index=True)
+            names: list[str] = []
+            for name in ["category", *answer.table.series]:  # a header printed twice is two columns
+                names.append(name if name not in names else f"{name} ({sum(n.startswith(name) for n in names) + 1})")
+            st.dataframe(pd.DataFrame([[r.category, *r.values] for r in answer.table.rows], columns=names),
+                         hide_index=True)
         for mismatch in answer.mismatches:
             st.warning(f"Check: {as_text(mismatch)}")
+        for note in answer.notes:
+            st.warning(f"Note: {as_text(note)}")

@@ -52,8 +52,8 @@ def _document(store: PageStore, doc: str) -> None:
 
 
 def _show(store: PageStore, table: Table) -> None:
-    name = f"{table.doc} · page {table.page} · table {table.index}"
-    st.subheader(as_text(f"Page {table.page} · table {table.index}" + (f": {table.title}" if table.title else "")))
+    name = f"{table.doc} · page {table.page} · table {table.index + 1}"
+    st.subheader(as_text(f"Page {table.page} · table {table.index + 1}" + (f": {table.title}" if table.title else "")))
     grid, page_view = st.columns([3, 2])
     with grid:
         st.dataframe(frame(table), hide_index=True)
@@ -65,7 +65,7 @@ def _show(store: PageStore, table: Table) -> None:
         if table.continues_on:
             notes.append(f"continued on page {table.continues_on[0]}")
         st.caption(as_text("; ".join(notes)))
-        stem = f"{table.doc.rsplit('/', 1)[-1]}-page{table.page}-table{table.index}"
+        stem = f"{table.doc.replace('/', '_')}-p{table.page}-t{table.index + 1}"
         csv_button, json_button, _ = st.columns([1, 1, 2])
         csv_button.download_button("Download CSV", table.to_csv(), file_name=f"{stem}.csv", mime="text/csv",
                                    key=f"csv:{table.page}:{table.index}", on_click="ignore")

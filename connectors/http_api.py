@@ -10,7 +10,7 @@
     GET    /documents/{name}/pages/{n}.png   a page image (citations link here)
     GET    /documents/{name}/tables          the tables found at indexing: JSON (cells with numbers and boxes; the
                                              table's image_box on the page image), or ?format=csv|html|markdown;
-                                             &page=N, &table=K (from 0, on page N)
+                                             &page=N, &table=K (from 1, on page N)
     GET    /search?q=...&k=5&doc=...         the pages that match (doc_kind, year, org: card filters)
     POST   /ask                              answer with citations; "stream": true sends server-sent events
                                              ("token" pieces, then one "answer")
@@ -189,12 +189,12 @@ def _tables_text(doc: str, found: list[docagent.Table], fmt: str) -> Response:
     from urllib.parse import quote
 
     def name(t: docagent.Table) -> str:
-        return f"{doc} · page {t.page} · table {t.index}" + (f": {t.title}" if t.title else "")
+        return f"{doc} · page {t.page} · table {t.index + 1}" + (f": {t.title}" if t.title else "")
 
     if fmt == "csv":
         text = "\n".join(t.to_csv() for t in found)
     elif fmt == "markdown":
-        text = "\n\n".join(f"### {name(t)}\n\n{t.to_markdown()}" for t in found) + "\n"
+        text = "\n\n".join(f"### {escape(name(t), quote=False)}\n\n{t.to_markdown()}" for t in found) + "\n"
     else:  # a page of its own: the cells' text escaped, nothing runs or loads
         tables = "\n".join(t.to_html().replace("<table>", f"<table>\n<caption>{escape(name(t))}</caption>", 1)
                            for t in found)
@@ -202,7 +202,7 @@ def _tables_text(doc: str, found: list[docagent.Table], fmt: str) -> Response:
                 f"<body>\n{tables}\n</body></html>\n")
     stem = doc.rsplit("/", 1)[-1]
     if len(found) == 1:
-        stem += f"-page{found[0].page}-table{found[0].index}"
+        stem += f"-page{found[0].page}-table{found[0].index + 1}"
     elif len({t.page for t in found}) == 1:
         stem += f"-page{found[0].page}-tables"
     else:
@@ -441,7 +441,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
                         404: {"description": "no such document, page or table; or (csv, html, markdown) no tables there"}})
     def tables(name: str,
                page: Annotated[int | None, Query(ge=1, description="only this page's tables (from 1)")] = None,
-               table: Annotated[int | None, Query(ge=0, description="only this table of the page (from 0, top "
+               table: Annotated[int | None, Query(ge=1, description="only this table of the page (from 1, top "
                                                                     "to bottom); needs page")] = None,
                format: Annotated[TableFormat, Query(description="json (default): each table with its cells, "  # noqa: A002
                                                                 "numbers and boxes; csv, html or markdown: "
@@ -449,7 +449,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
                ) -> Response:
         _require_doc(store(), name, page)
         if table is not None and page is None:
-            raise HTTPException(400, "table needs page: tables are numbered on each page, from 0 "
+            raise HTTPException(400, "table needs page: tables are numbered on each page, from 1 "
                                      f"(?page=N&table={table})")
         try:
             found, why = select_tables(store(), name, page, table)

@@ -6,9 +6,11 @@ Exit status: 0 success, 1 some work failed (the rest was done), 2 usage error.""
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
@@ -361,6 +363,10 @@ def cmd_tables(args: argparse.Namespace, settings: Settings) -> int:
     from docagent.index import PageStore
     from docagent.tasks.tables import resolve_source, select_tables
 
+    if args.page is not None and re.fullmatch(r".+:\d+", args.doc) and not Path(args.doc).exists():
+        log.error("give the page once: %s names page %s, and --page %d another", args.doc, args.doc.rsplit(":", 1)[1],
+                  args.page)
+        return EXIT_USAGE
     with PageStore(settings) as store:
         doc, page = resolve_source(store, args.doc, page=args.page)
         tables, why = select_tables(store, doc, page)
@@ -369,13 +375,22 @@ def cmd_tables(args: argparse.Namespace, settings: Settings) -> int:
         log.warning("%s", why)
         return EXIT_FAILED
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            log.error("cannot write tables into %s (%s); --out names a folder to create or to write into", args.out,
+                      e.strerror or e)
+            return EXIT_FAILED
         suffix = {"markdown": "md"}.get(args.format, args.format)
         written = []
         for t in tables:
             path = args.out / f"{doc.replace('/', '_')}-p{t.page}-t{t.index + 1}.{suffix}"
             body = json.dumps(t.to_json(), ensure_ascii=False, indent=1) if args.format == "json" else _table_text(t, args.format)
-            path.write_text(body if body.endswith("\n") else body + "\n", encoding="utf-8")
+            try:
+                path.write_text(body if body.endswith("\n") else body + "\n", encoding="utf-8")
+            except OSError as e:
+                log.error("cannot write %s (%s)", path, e.strerror or e)
+                return EXIT_FAILED
             written.append(str(path))
         _emit(args, {"doc": doc, "files": written, "tables": [t.to_json() for t in tables]},
               "\n".join(f"wrote {w}" for w in written))
@@ -395,13 +410,14 @@ def _table_text(table: Any, fmt: str) -> str:
 def _table_heading(table: Any, fmt: str) -> str:
     """A line naming a table above its text, in the format's own comment syntax."""
     about = f"{table.doc} page {table.page}, table {table.index + 1}" + (f": {table.title}" if table.title else "")
-    if table.scale_text:
+    if table.scale_text and table.scale_text not in table.title:
         about += f" (numbers {table.scale_text})"
     if table.continued_from:
         about += f" (continued from page {table.continued_from[0]})"
     if table.continues_on:
         about += f" (continues on page {table.continues_on[0]})"
-    return {"csv": f"# {about}", "html": f"<!-- {about} -->", "markdown": f"**{about}**\n"}[fmt]
+    safe = html.escape(" ".join(about.split()), quote=False)  # a title is document text: never live markup
+    return {"csv": f"# {' '.join(about.split())}", "html": f"<h3>{safe}</h3>", "markdown": f"**{safe}**\n"}[fmt]
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:

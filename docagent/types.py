@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -63,6 +64,15 @@ class Page:
     def to_pixels(self, box: Box) -> tuple[int, int, int, int]:
         s = self.image_scale
         return (round(box[0] * s), round(box[1] * s), round(box[2] * s), round(box[3] * s))
+
+
+_FORMULA = re.compile(r"[=+\-@\t\r]")
+_PLAIN_NUMBER = re.compile(r"[+\-]?[\d.,\s]*\d%?|-+")
+
+
+def _inert(cell: str) -> str:
+    """A cell as CSV may carry it without a spreadsheet running it (CSV injection)."""
+    return "'" + cell if _FORMULA.match(cell) and not _PLAIN_NUMBER.fullmatch(cell) else cell
 
 
 def decimal_text(value: Decimal) -> str:
@@ -222,16 +232,19 @@ class Table:
         return grid
 
     def to_csv(self) -> str:
+        """The grid as CSV. A cell that a spreadsheet would run as a formula (text starting with ``=``, ``+``,
+        ``-``, ``@``, a tab or a carriage return, other than a number such as ``-5``) is written after a ``'``."""
         out = io.StringIO()
-        csv.writer(out, lineterminator="\n").writerows(self._export_rows())
+        csv.writer(out, lineterminator="\n").writerows([[_inert(c) for c in row] for row in self._export_rows()])
         return out.getvalue()
 
     def to_markdown(self) -> str:
         rows = self._export_rows()
         heads = max(1, self.header_rows or (1 if self.inherited_header else 0))
 
-        def line(cells: list[str]) -> str:
-            return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+        def line(cells: list[str]) -> str:  # raw HTML in a cell would be live where Markdown is rendered
+            return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
+                                     for c in cells) + " |"
 
         if not self.header_rows and not self.inherited_header:
             rows = [[""] * self.cols, *rows]

@@ -354,3 +354,34 @@ def results_pdf(path: Path, rows: list[tuple[str, str, str]] = RESULTS, *, prose
     doc.save(path)
     doc.close()
     return path
+
+
+def tables_pdf(path: Path, tables: list[tuple[str, list[str], list[list[str]]]], *, title: str = "Segments") -> Path:
+    """One born-digital page of unruled tables, each under its caption: ``(caption, header, rows)`` with the
+    header's and rows' first text the row label, values right-aligned at 400 and 500 pt, prose between them."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    page.insert_text((72, 80), title, fontsize=16, fontname="hebo")
+    y = 150
+    for caption, header, rows in tables:
+        page.insert_text((72, y - 25), caption, fontsize=11, fontname="hebo")
+        for text, right in zip(header[1:], (400, 500), strict=True):
+            page.insert_text((right - pymupdf.get_text_length(text, "hebo", 10), y), text, fontsize=10, fontname="hebo")
+        page.draw_line((72, y + 5), (500, y + 5), width=0.6)
+        for label, *values in rows:
+            y += 18
+            page.insert_text((72, y), label, fontsize=10, fontname="helv")
+            for text, right in zip(values, (400, 500), strict=True):
+                page.insert_text((right - pymupdf.get_text_length(text, "helv", 10), y), text, fontsize=10, fontname="helv")
+        page.insert_text((72, y + 40), "Some prose after the table explains the figures in one sentence.", fontsize=10)
+        y += 120
+    doc.save(path)
+    doc.close()
+    return path
+
+
+SEGMENTS = [("Revenue by segment", ["", "2019", "2018"],
+             [["Europe", "", ""], ["Revenue", "100", "90"], ["Costs", "(40)", "(35)"],
+              ["Asia", "", ""], ["Revenue", "200", "150"], ["Costs", "(80)", "(70)"]]),
+            ("Subsidiary results", ["", "2019", "2018"], [["Revenue", "7", "6"], ["Costs", "(3)", "(2)"], ["Total", "4", "4"]])]
+"""Row labels repeated under two sections, and the same names in a second table on the page."""

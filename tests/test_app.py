@@ -375,12 +375,31 @@ def test_charts_computes_an_expression_over_a_found_table_without_a_model(librar
     at.text_input(key="chart_expr").set_value('cell("2019", "Revenue") - cell("2018", "Revenue")').run()
     at.button(key="compute").click().run()
     assert not at.exception, at.exception
-    assert not at.warning  # no model was needed
-    assert plain(at.metric[0].value) == "134500000"
+    assert [plain(w.value) for w in at.warning] == [  # no model was needed; the scale is said
+        "Note: the table's numbers are printed in millions of USD; the result has that scale applied (134.5 as the "
+        "table prints it)"]
+    assert plain(at.metric[0].value) == "134500000 USD"
     cells = at.dataframe[0].value.to_dict("records")
     assert [(c["row"], c["column"], c["printed"]) for c in cells] == [("Revenue", "2019", "1,234.5"),
                                                                        ("Revenue", "2018", "1,100.0")]
     assert "Table found on the page" in " ".join(plain(c.value) for c in at.caption)
+
+
+def test_charts_shows_a_table_whose_columns_share_a_header(library: Settings, tmp_path: Path) -> None:
+    from docagent.index.indexer import index_paths
+
+    path = factories.tables_pdf(tmp_path / "units.pdf", [("Units by region", ["", "Units", "Units"],
+                                                          [["North", "10", "12"], ["South", "20", "22"]])])
+    assert not index_paths([path], library, progress=False).failed
+    at = open_app("Charts")
+    at.radio(key="chart_route").set_value("Choose it").run()
+    at.selectbox(key="chart_doc").set_value("units.pdf").run()
+    assert '"Units (column 2)", "Units (column 3)"' in " ".join(plain(c.value) for c in at.caption)
+    at.text_input(key="chart_expr").set_value('cell("Units (column 3)", "North") - cell("Units (column 2)", "North")').run()
+    at.button(key="compute").click().run()
+    assert not at.exception, at.exception  # two columns named alike were a crash (duplicate dataframe columns)
+    assert plain(at.metric[0].value) == "2"
+    assert list(at.dataframe[1].value.columns) == ["category", "Units (column 2)", "Units (column 3)"]
 
 
 # ----------------------------------------------------- text from documents and models is never markdown

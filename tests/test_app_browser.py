@@ -299,7 +299,7 @@ def test_the_tables_view_shows_a_found_table_beside_its_page_with_the_box(tmp_pa
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
             page.goto(url)
             page.get_by_test_id("stRadioGroup").get_by_text("Tables", exact=True).click(timeout=60_000)
-            page.get_by_text("report.pdf · page 2 · table 0", exact=True).wait_for(timeout=120_000)  # the page's caption
+            page.get_by_text("report.pdf · page 2 · table 1", exact=True).wait_for(timeout=120_000)  # the page's caption
             grid = page.get_by_test_id("stDataFrame").first
             grid.wait_for(timeout=60_000)
             for cell in REGION_ROWS[0]:  # the first body row, cell by cell, in the grid

@@ -214,5 +214,90 @@ def test_without_a_model_the_cell_a_question_names_by_row_and_column_is_the_answ
     assert inside(page.to_pixels(word_box(store, "results.pdf", 1, "180.0")), answer.answer_span.box, 2)
     assert answer.text.startswith("Most likely answer (found without a model): 180.0 (results.pdf, page 1)")
     tables = store.tables("results.pdf", 1)
-    assert lookup("What was revenue?", tables) is None  # 2019 or 2018: the question does not say which cell
-    assert lookup("Revenue in 2019", tables)[1].text == "1,234.5"
+    assert lookup("What was revenue?", tables) == []  # 2019 or 2018: the question names no column
+    [(_, cell)] = lookup("Revenue in 2019", tables)
+    assert cell.text == "1,234.5"
+
+
+# ------------------------------------------------------------------ review defects: names that fit several cells
+
+
+@pytest.fixture
+def segments(store: PageStore, docs_dir: Path) -> PageStore:
+    index_paths([factories.tables_pdf(docs_dir / "segments.pdf", factories.SEGMENTS)], store=store, progress=False)
+    assert len(store.tables("segments.pdf", 1)) == 2
+    return store
+
+
+def test_a_name_that_fits_several_cells_is_refused_with_the_names_that_tell_them_apart(
+        segments: PageStore, settings: Settings) -> None:
+    bare = chart("segments.pdf:1", expression='cell("2019", "Revenue")', store=segments, settings=settings)
+    assert bare.value is None and 'fits 3 cells: cell("table 1: 2019", "Europe Revenue"); cell("table 1: 2019", ' \
+        '"Asia Revenue"); cell("table 2: 2019", "Revenue")' in bare.error
+    asia = chart("segments.pdf:1", expression='cell("2019", "Asia Revenue") - cell("2018", "Asia Revenue")',
+                 store=segments, settings=settings)
+    assert asia.value == 50 and [c.text for c in asia.cells] == ["200", "150"]  # not Europe's 100 - 90
+    items = chart("segments.pdf:1", expression='sum(col("table 1: 2019"))', store=segments, settings=settings)
+    assert items.value == 180 and len(items.cells) == 4  # every row of both sections: 100 - 40 + 200 - 80
+    assert "fits 2 columns" in chart("segments.pdf:1", expression='sum(col("2019"))', store=segments,
+                                     settings=settings).error
+    sub = chart("segments.pdf:1", expression='cell("2018", "table 2: Costs")', store=segments, settings=settings)
+    assert sub.value == -2
+
+
+def test_the_model_is_given_names_that_reach_every_cell(segments: PageStore, settings: Settings) -> None:
+    llm = scripted({"expression": 'cell("table 1: 2019", "Asia Revenue") - cell("table 1: 2018", "Asia Revenue")'})
+    answer = chart("segments.pdf:1", "How much did Asia revenue increase from 2018 to 2019?", llm=llm,
+                   store=segments, settings=settings)
+    assert answer.value == 50
+    assert '"Europe Revenue"; "Europe Costs"' in llm.prompts[0][1].content and '"Asia Revenue"' in llm.prompts[0][1].content
+
+
+def test_without_a_model_a_question_that_fits_several_cells_gets_no_single_value(
+        segments: PageStore, settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DOCAGENT_VLM_MODEL", str(tmp_path / "no-such-model"))
+    both = ask("What were the costs in 2018?", store=segments, settings=Settings(store=settings.store))
+    assert both.answer_span is None
+    assert both.text.startswith("Several table cells on segments.pdf page 1 fit the question: (35) (Europe Costs, 2018,"
+                                " table 1); (70) (Asia Costs, 2018, table 1); (2) (Costs, 2018, table 2).")
+    asia = ask("What were Asia costs in 2018?", store=segments, settings=Settings(store=settings.store))
+    assert asia.answer_span is not None and asia.answer_span.text == "(70)"
+    sub = ask("Subsidiary results costs 2018", store=segments, settings=Settings(store=settings.store))
+    assert sub.answer_span is not None and sub.answer_span.text == "(2)"
+    computed = ask("What is the sum of Asia revenue in 2019 and 2018?", store=segments, settings=Settings(store=settings.store))
+    assert computed.answer_span is None and "asks for a computation" in computed.text
+
+
+def test_results_say_their_unit_scale_and_what_was_left_out(store: PageStore, settings: Settings, docs_dir: Path) -> None:
+    path = factories.tables_pdf(docs_dir / "sales.pdf", [("Sales (in thousands of EUR)", ["", "2019", "2018"], [
+        ["Nord", "1,234", "1,000"], ["Süd", "two", "900"], ["West", "987", "800"], ["Margin", "12%", "10%"]])])
+    answer = chart(f"{path}:1", expression='cell("2019", "Nord") - cell("2018", "Nord")', store=store, settings=settings)
+    assert answer.text == "234000 EUR"
+    assert answer.notes == ["the table's numbers are printed in thousands of EUR; the result has that scale applied "
+                            "(234 as the table prints it)"]
+    total = chart(f"{path}:1", expression='sum(col("2019"))', store=store, settings=settings)
+    assert "col(\"2019\") left out Süd: 'two': not a number" in total.notes
+    assert any(n.startswith("the cells used have different units (%, no unit)") for n in total.notes)
+
+
+def test_cli_tables_refuses_a_page_given_twice_and_an_out_that_is_a_file(tmp_path: Path, results: Path) -> None:
+    store = ["--store", str(tmp_path / "store")]
+    code, _, err = run("tables", f"{results}:1", "--page", "2", *store)
+    assert code == 2 and "give the page once" in err
+    code, _, err = run("tables", str(results), "--out", str(results), *store)
+    assert code == 1 and f"cannot write tables into {results}" in err and "Traceback" not in err
+
+
+def test_exports_never_carry_live_formulas_or_markup() -> None:
+    from docagent.types import Table, TableCell
+
+    cells = [TableCell(0, 1, "2019", (0, 0, 1, 1)), TableCell(1, 0, "=SUM(A1)", (0, 0, 1, 1)),
+             TableCell(1, 1, "-5", (0, 0, 1, 1)), TableCell(2, 0, "<script>x</script>", (0, 0, 1, 1)),
+             TableCell(2, 1, "+1+2", (0, 0, 1, 1))]
+    table = Table("t.pdf", 1, 0, (0, 0, 1, 1), 3, 2, 1, cells, title="Figures --> <img src=x onerror=alert(1)> <!--")
+    rows = list(csv.reader(io.StringIO(table.to_csv())))
+    assert rows[1:] == [["'=SUM(A1)", "-5"], ["<script>x</script>", "'+1+2"]]
+    assert "<script>" not in table.to_markdown() and "&lt;script&gt;" in table.to_markdown()
+    from docagent.cli import _table_heading
+
+    assert "<img" not in _table_heading(table, "html") and "<img" not in _table_heading(table, "markdown")

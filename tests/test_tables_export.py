@@ -150,10 +150,13 @@ def parse_html(text: str) -> _Grid:
 
 
 def parse_markdown(text: str) -> list[list[str]]:
-    """Rows of a markdown pipe table (the separator line dropped, ``\\|`` read back as ``|``)."""
+    """Rows of a markdown pipe table as a renderer shows them (the separator line dropped, ``\\|`` read back as
+    ``|``, ``&lt;`` as ``<``)."""
+    from html import unescape
+
     rows = []
     for line in text.strip().splitlines():
-        cells = [c.strip().replace("\x00", "|") for c in line.replace("\\|", "\x00").strip()[1:-1].split("|")]
+        cells = [unescape(c.strip().replace("\x00", "|")) for c in line.replace("\\|", "\x00").strip()[1:-1].split("|")]
         if not all(set(c) <= {"-", ":"} and c for c in cells):
             rows.append(cells)
     return rows
@@ -236,7 +239,7 @@ def test_get_table_gives_every_table_as_markdown_with_page_index_and_boxes(libra
 
 def test_get_table_one_table_in_each_format(library: PageStore) -> None:
     tool = get_table(library)
-    as_csv = json.loads(invoke(tool, doc="report.pdf", page=3, table=0, format="csv").content)["tables"]
+    as_csv = json.loads(invoke(tool, doc="report.pdf", page=3, table=1, format="csv").content)["tables"]
     assert len(as_csv) == 1 and list(csv.reader(io.StringIO(as_csv[0]["text"])))[1:] == QUARTER_ROWS
     as_html = json.loads(invoke(tool, doc="report.pdf", page=2, format="html").content)["tables"][0]["text"]
     assert parse_html(as_html).rows[1:] == REGION_ROWS
@@ -260,8 +263,8 @@ def test_get_table_errors_say_where_the_tables_are(library: PageStore) -> None:
         return message.content
 
     assert error(doc="report.pdf", page=1) == "report.pdf page 1 has no tables; tables were found on pages 2 and 3"
-    assert error(doc="report.pdf", page=2, table=4) == "report.pdf page 2 has 1 table (table 0); there is no table 4"
-    assert error(doc="report.pdf", table=0).startswith("a table index needs its page")
+    assert error(doc="report.pdf", page=2, table=4) == "report.pdf page 2 has 1 table (table 1); there is no table 4"
+    assert error(doc="report.pdf", table=1).startswith("a table number needs its page")
     assert error(doc="invoice.pdf") == "no tables were found in invoice.pdf (tables are found when a document is indexed)"
     assert error(doc="missing.pdf").startswith("no document named 'missing.pdf'; the indexed documents are: ")
     assert error(doc="report.pdf", page=9) == "report.pdf has 3 pages; page 9 does not exist"
@@ -399,20 +402,20 @@ def test_http_tables_in_every_format(library: PageStore) -> None:
             assert 0 <= x0 < x1 <= image.width and 0 <= y0 < y1 <= image.height
             assert x1 == round(listed[0]["box"][2] * listed[0]["image_scale"])
 
-        one = client.get("/documents/report.pdf/tables", params={"page": 3, "table": 0, "format": "csv"})
+        one = client.get("/documents/report.pdf/tables", params={"page": 3, "table": 1, "format": "csv"})
         assert one.status_code == 200 and one.headers["content-type"] == "text/csv; charset=utf-8"
         assert list(csv.reader(io.StringIO(one.text)))[1:] == QUARTER_ROWS
-        assert "report.pdf-page3-table0.csv" in one.headers["content-disposition"]
+        assert "report.pdf-page3-table1.csv" in one.headers["content-disposition"]
         both = client.get("/documents/report.pdf/tables", params={"format": "csv"})
         assert [row for row in csv.reader(io.StringIO(both.text)) if row and row[0] in ("North", "Margin")] == [
             REGION_ROWS[0], QUARTER_ROWS[2]]
         html = client.get("/documents/report.pdf/tables", params={"page": 2, "format": "html"})
         assert html.headers["content-type"] == "text/html; charset=utf-8"
         assert "default-src 'none'" in html.headers["content-security-policy"]
-        assert parse_html(html.text).rows[1:] == REGION_ROWS and "<caption>report.pdf · page 2 · table 0" in html.text
+        assert parse_html(html.text).rows[1:] == REGION_ROWS and "<caption>report.pdf · page 2 · table 1" in html.text
         markdown = client.get("/documents/report.pdf/tables", params={"format": "markdown"})
         assert markdown.headers["content-type"] == "text/markdown; charset=utf-8"
-        assert "### report.pdf · page 3 · table 0" in markdown.text and "| East | 95 | 131 | +36 |" in markdown.text
+        assert "### report.pdf · page 3 · table 1" in markdown.text and "| East | 95 | 131 | +36 |" in markdown.text
 
         empty = client.get("/documents/report.pdf/tables", params={"page": 1})  # JSON: an empty list, and why
         assert empty.status_code == 200 and empty.json()["tables"] == []
@@ -427,11 +430,11 @@ def test_http_tables_in_every_format(library: PageStore) -> None:
         bad = client.get("/documents/report.pdf/tables", params={"format": "xlsx"})
         assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "format"]
         assert client.get("/documents/report.pdf/tables", params={"page": 0}).status_code == 422
-        no_page = client.get("/documents/report.pdf/tables", params={"table": 0})
+        no_page = client.get("/documents/report.pdf/tables", params={"table": 1})
         assert no_page.status_code == 400 and no_page.json()["detail"].startswith("table needs page")
-        too_far = client.get("/documents/report.pdf/tables", params={"page": 2, "table": 1, "format": "markdown"})
-        assert too_far.status_code == 404 and too_far.json()["detail"] == "report.pdf page 2 has 1 table (table 0); there is no table 1"
-        assert client.get("/documents/report.pdf/tables", params={"page": 2, "table": 1}).json() == too_far.json()
+        too_far = client.get("/documents/report.pdf/tables", params={"page": 2, "table": 2, "format": "markdown"})
+        assert too_far.status_code == 404 and too_far.json()["detail"] == "report.pdf page 2 has 1 table (table 1); there is no table 2"
+        assert client.get("/documents/report.pdf/tables", params={"page": 2, "table": 2}).json() == too_far.json()
 
 
 def test_http_tables_of_an_attachment_and_behind_a_token(tmp_path: Path, embedder: Embedder) -> None:
@@ -520,23 +523,23 @@ def test_the_app_shows_each_table_beside_its_page_with_the_box(library: PageStor
     at = app_over(library.settings.store)
     at.selectbox(key="tables_doc").set_value("report.pdf").run()
     assert not at.exception, at.exception
-    assert [plain(h.value) for h in at.subheader] == ["Page 2 · table 0", "Page 3 · table 0"]
+    assert [plain(h.value) for h in at.subheader] == ["Page 2 · table 1", "Page 3 · table 1"]
     regions, quarters = (d.value for d in at.dataframe)
     assert list(regions.columns)[1:] == ["2024", "2025", "Change"] and regions.values.tolist() == REGION_ROWS
     assert quarters.values.tolist() == QUARTER_ROWS
-    assert [plain(c) for image in at.image for c in image.captions] == ["report.pdf · page 2 · table 0",
-                                                                        "report.pdf · page 3 · table 0"]
+    assert [plain(c) for image in at.image for c in image.captions] == ["report.pdf · page 2 · table 1",
+                                                                        "report.pdf · page 3 · table 1"]
     images = [data for data, mime, _ in shown_media if mime.startswith("image/")]
     for png, table in zip(images[-2:], library.tables("report.pdf"), strict=True):  # the box, drawn around the table
         x0, y0, x1, y1 = library.page("report.pdf", table.page).to_pixels(table.box)
         (width, height), inside = red_frame(png)
         assert abs(width - (x1 - x0)) <= 16 and abs(height - (y1 - y0)) <= 16 and inside == 0, (width, height, inside)
     downloads = {name: data for data, _, name in shown_media if name}
-    assert list(csv.reader(io.StringIO(downloads["report.pdf-page2-table0.csv"].decode())))[1:] == REGION_ROWS
-    assert Table.from_json(json.loads(downloads["report.pdf-page3-table0.json"])).grid()[1:] == QUARTER_ROWS
+    assert list(csv.reader(io.StringIO(downloads["report.pdf-p2-t1.csv"].decode())))[1:] == REGION_ROWS
+    assert Table.from_json(json.loads(downloads["report.pdf-p3-t1.json"])).grid()[1:] == QUARTER_ROWS
 
     at.selectbox(key="tables_page:report.pdf").set_value(3).run()  # one page's tables only
-    assert [plain(h.value) for h in at.subheader] == ["Page 3 · table 0"] and len(at.dataframe) == 1
+    assert [plain(h.value) for h in at.subheader] == ["Page 3 · table 1"] and len(at.dataframe) == 1
     at.selectbox(key="tables_doc").set_value("invoice.pdf").run()
     assert not at.dataframe and not at.image
     assert plain(at.info[0].value) == "No tables were found in invoice.pdf (tables are found when a document is indexed)."

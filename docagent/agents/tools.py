@@ -370,7 +370,7 @@ def table_json(table: Table, fmt: TableFormat, store: PageStore | None = None) -
 class GetTableArgs(BaseModel):
     doc: DocName
     page: int | None = Field(default=None, ge=1, description="the page, from 1; omit for the tables of every page")
-    table: int | None = Field(default=None, ge=0, description="which table on that page, from 0 (top to bottom); "
+    table: int | None = Field(default=None, ge=1, description="which table on that page, from 1 (top to bottom); "
                                                                "omit for all of them; needs page")
     format: TableFormat = Field(default="markdown", description="how to give each table: markdown (default), csv, "
                                                                 "html, or json (its cells, each with its number)")

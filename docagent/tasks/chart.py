@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,22 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, ValidationError
 
 from docagent.config import Settings
-from docagent.errors import CalculationError
+from docagent.errors import CalculationError, ModelError
 from docagent.index.store import PageStore
 from docagent.tasks.calc import FUNCTIONS, evaluate, number_text
 from docagent.tasks.llm import ask_until_valid
 from docagent.tasks.prompts import DATA_RULE, quoted
-from docagent.tasks.tables import CitedCell, compute, matching_tables, resolve_source, select_tables, tables_text
-from docagent.types import Table
+from docagent.tasks.tables import (
+    CitedCell,
+    column_names,
+    compute,
+    matching_tables,
+    resolve_source,
+    row_names,
+    select_tables,
+    tables_text,
+)
+from docagent.types import Table, decimal_text
 
 __all__ = ["ChartAnswer", "ChartRow", "ChartTable", "chart", "needs_arithmetic", "table_from_csv"]
 
@@ -58,7 +68,7 @@ class ChartTable(BaseModel):
     def markdown(self) -> str:
         lines = ["| category | " + " | ".join(self.series) + " |", "|---" * (len(self.series) + 1) + "|"]
         for row in self.rows:
-            values = [("" if v is None else f"{v:g}") for v in row.values]
+            values = [("" if v is None else decimal_text(Decimal(repr(v)))) for v in row.values]  # 1234500000, not 1.2345e+09
             lines.append(f"| {row.category} | " + " | ".join(values) + " |")
         return "\n".join(lines)
 
@@ -85,6 +95,9 @@ class ChartAnswer:
     source: str = ""
     """Where the numbers came from: ``table`` (a table found on the page at indexing: exact, nothing transcribed)
     or ``transcribed`` (the model read a chart or table image)."""
+    notes: list[str] = field(default_factory=list)
+    """What a reader must know about the result: cells left out, mixed units, a scale applied, a table that goes
+    on over another page."""
 
     def referenced_values(self) -> list[float]:
         """The table values the expression uses (``cell`` and ``col`` references)."""
@@ -118,6 +131,7 @@ class ChartAnswer:
             parts.append(f"expression: {self.expression}")
         parts += [f"cell: {c.row} / {c.column} = {c.text} (page {c.page}, table {c.table + 1})" for c in self.cells]
         parts += [f"check: {m}" for m in self.mismatches]
+        parts += [f"note: {n}" for n in self.notes]
         return "\n".join(p for p in parts if p)
 
     def to_json(self) -> dict[str, Any]:
@@ -125,7 +139,7 @@ class ChartAnswer:
             "question": self.question, "answer": self.text, "value": float(self.value) if self.value is not None else None,
             "exact": str(self.value) if self.value is not None else None, "unit": self.unit, "expression": self.expression,
             "table": self.table.model_dump() if self.table else None, "doc": self.doc, "page": self.page,
-            "mismatches": self.mismatches, "error": self.error, "source": self.source,
+            "mismatches": self.mismatches, "error": self.error, "source": self.source, "notes": self.notes,
             "cells": [c.to_json() for c in self.cells],
         }
 
@@ -226,7 +240,14 @@ def chart(
         if llm is None:
             from docagent.models.resolve import loaded_chat_model
 
-            llm = loaded_chat_model(model or settings.vlm_model)
+            try:
+                llm = loaded_chat_model(model or settings.vlm_model)
+            except ModelError as e:
+                if not tables:
+                    raise
+                msg = (f"{e}. Without a model, give chart an expression over the cells of the table found on "
+                       f"{doc} page {number}, such as {_example(tables[0])}")
+                raise type(e)(msg) from e
         named = matching_tables(tables, question)
         if named:
             done = _table_expression(answer, named, question, llm, retries)
@@ -239,6 +260,16 @@ def chart(
             store.close()
 
 
+def _example(table: Table) -> str:
+    """An expression over a table's first numeric cells, as an example that works on it."""
+    columns, rows = column_names([table]), row_names(table)
+    numeric = [c for c in table.body() if c.number is not None and (table.index, c.col) in columns]
+    if not numeric:
+        return 'cell("column", "row")'
+    c = numeric[0]
+    return f'cell("{columns[(table.index, c.col)]}", "{rows[c.row - table.header_rows]}")'
+
+
 def _from_table(answer: ChartAnswer, tables: list[Table], expression: str, store: PageStore) -> ChartAnswer:
     answer.expression, answer.source = expression, "table"
     if not tables:
@@ -246,14 +277,24 @@ def _from_table(answer: ChartAnswer, tables: list[Table], expression: str, store
         answer.error = f"{why}: an expression over cells needs a table (a chart needs a question and a model instead)"
         return answer
     try:
-        answer.value, answer.cells = compute(expression, tables)
+        answer.value, answer.cells, answer.notes = compute(expression, tables)
     except CalculationError as e:
         answer.error = str(e)
         return answer
+    _describe(answer, tables, expression)
+    return answer
+
+
+def _describe(answer: ChartAnswer, tables: list[Table], expression: str) -> None:
+    """The table shown with a result computed from found cells, its unit, and the scale applied to it."""
     used = [t for t in tables if any(c.table == t.index for c in answer.cells)] or tables
     answer.table = _as_chart_table(used[0])
-    answer.unit = _result_unit(expression, answer.cells)
-    return answer
+    answer.unit = answer.unit or _result_unit(expression, answer.cells, used)
+    scaled = {t.scale_text for t in used if t.scale_text and t.scale != 1}
+    if scaled and answer.value is not None and "/" not in expression and "percent_change" not in expression:
+        printed = answer.value / int(next(t.scale for t in used if t.scale_text))
+        answer.notes.append(f"the table's numbers are printed {' / '.join(sorted(scaled))}; the result has that "
+                            f"scale applied ({number_text(printed)} as the table prints it)")
 
 
 def _table_expression(answer: ChartAnswer, tables: list[Table], question: str, llm: Any, retries: int) -> ChartAnswer:
@@ -263,7 +304,7 @@ def _table_expression(answer: ChartAnswer, tables: list[Table], question: str, l
 
     def problems(data: dict[str, Any]) -> list[str]:
         try:
-            result["value"], result["cells"] = compute(str(data.get("expression", "")), tables)
+            result["value"], result["cells"], result["notes"] = compute(str(data.get("expression", "")), tables)
         except CalculationError as e:
             return [str(e)]
         return []
@@ -273,8 +314,9 @@ def _table_expression(answer: ChartAnswer, tables: list[Table], question: str, l
     if failed:
         answer.error = "the table does not answer it: " + "; ".join(failed)
         return answer
-    answer.value, answer.cells = result["value"], result["cells"]
-    answer.unit = (data or {}).get("unit") or _result_unit(answer.expression, answer.cells)
+    answer.value, answer.cells, answer.notes = result["value"], result["cells"], result["notes"]
+    answer.unit = (data or {}).get("unit")
+    _describe(answer, tables, answer.expression)
     return answer
 
 
@@ -325,8 +367,9 @@ def _transcribed(answer: ChartAnswer, store: PageStore, question: str, llm: Any,
 
 def _found_table_prompt(tables: list[Table], question: str) -> list[Any]:
     """The found tables as printed (names as the headers and labels say them), for an expression over them."""
-    names = "; ".join(f'"{h}"' for t in tables for h in t.column_headers()[1:] if h)
-    rows = "; ".join(f'"{r}"' for t in tables for r in t.row_labels() if r)
+    columns = column_names(tables)
+    names = "; ".join(f'"{columns[(t.index, k)]}"' for t in tables for k in range(1, t.cols) if (t.index, k) in columns)
+    rows = "; ".join(f'"{r}"' for t in tables for r in row_names(t) if r)
     scale = "".join(f"\nNumbers of table {t.index + 1} are {t.scale_text}: cell() gives them with that scale applied."
                     for t in tables if t.scale_text)
     text = (f"Tables:\n{quoted(tables_text(tables))}\n\nColumns: {names}\nRows: {rows}{scale}\n\n"
@@ -339,25 +382,32 @@ def _found_table_prompt(tables: list[Table], question: str) -> list[Any]:
 
 def _as_chart_table(table: Table) -> ChartTable:
     """A found table as the data table answers show and expression prompts give the model."""
-    heads = table.column_headers()
+    names = column_names([table])
     units = [c.unit for c in table.body() if c.number is not None and c.unit]
     rows = []
-    for r, label in enumerate(table.row_labels(), table.header_rows):
+    for r, label in enumerate(row_names(table), table.header_rows):
         values = []
         for k in range(1, table.cols):
             cell = table.at(r, k)
             values.append(float(cell.number) if cell is not None and cell.number is not None else None)
         rows.append(ChartRow(category=label, values=values))
-    unit = max(set(units), key=units.count) if units else None
-    return ChartTable(title=table.title or None, unit=unit, series=heads[1:], rows=rows)
+    numbers = [c for c in table.body() if c.number is not None and c.col > 0]
+    unit = units[0] if units and len(units) == len(numbers) and len(set(units)) == 1 else None  # every number's
+    return ChartTable(title=table.title or None, unit=unit, series=[names.get((table.index, k), "") for k in range(1, table.cols)],
+                      rows=rows)
 
 
-def _result_unit(expression: str, cells: list[CitedCell]) -> str | None:
+def _result_unit(expression: str, cells: list[CitedCell], tables: list[Table]) -> str | None:
     """The unit of a result computed from cells: % for a percent change, none for a ratio, else the unit the
-    cells share."""
+    cells share, else the currency the tables' scale names ("in millions of USD")."""
     if "percent_change" in expression:
         return "%"
     units = {c.unit for c in cells}
-    if "/" in expression or len(units) != 1:
+    if "/" in expression or len(units) > 1:
         return None
-    return units.pop() or None
+    unit = units.pop() if units else ""
+    if not unit:
+        named = re.search(r"\b(USD|EUR|GBP|JPY|CHF|CNY|INR|CAD|AUD|dollars|euros|pounds|yen)\b|[$€£¥]",
+                          " ".join(t.scale_text for t in tables))
+        unit = named.group(0) if named else ""
+    return unit or None

@@ -29,7 +29,7 @@ from docagent.tasks.chart import needs_arithmetic
 from docagent.tasks.grounding import answer_terms, coverage, match_boxes, tokens
 from docagent.tasks.locate import locate
 from docagent.tasks.prompts import DATA_RULE, message_text, page_blocks, quoted
-from docagent.tasks.tables import lookup, matching_tables, tables_text
+from docagent.tasks.tables import row_names, lookup, matching_tables, tables_text
 from docagent.types import Answer, AnswerSpan, Citation, Page, PageHit, Table
 
 __all__ = ["NOT_FOUND", "ask", "draw_evidence", "evidence_image"]
@@ -150,13 +150,25 @@ def _retrieval_only(question: str, hits: list[PageHit], pages: dict[tuple[str, i
     names by its row and column is the value (docagent.tasks.tables.lookup)."""
     terms = answer_terms(question)
     found = locate(question, [pages[(h.doc, h.page)] for h in hits], store.catalog.term_stats)
-    span = found.span
-    for hit in hits:
+    span, fitting = found.span, ""
+    if needs_arithmetic(question) and any(matching_tables(tables[(h.doc, h.page)], question) for h in hits):
+        span = None  # a computation: no printed value is its result
+        fitting = ("The question asks for a computation, which needs a model to write its expression; without one, "
+                   "give chart an expression over the table's cells, such as "
+                   'cell("2019", "Revenue") - cell("2018", "Revenue").')
+    for hit in hits if not fitting else []:
         named = lookup(question, tables[(hit.doc, hit.page)])
-        if named is not None:
+        if len(named) == 1:
             page = pages[(hit.doc, hit.page)]
-            span = AnswerSpan(named[1].text, hit.doc, hit.page, page.to_pixels(named[1].box), "value",
+            span = AnswerSpan(named[0][1].text, hit.doc, hit.page, page.to_pixels(named[0][1].box), "value",
                               found.support.share)
+            break
+        if named:  # the question fits several cells: no one value on this page is the answer
+            rows = {t.index: row_names(t) for t, _ in named}
+            heads = {t.index: t.column_headers() for t, _ in named}
+            listed = "; ".join(f"{c.text} ({rows[t.index][c.row - t.header_rows]}, {heads[t.index][c.col]}, "
+                               f"table {t.index + 1})" for t, c in named[:6])
+            span, fitting = None, f"Several table cells on {hit.doc} page {hit.page} fit the question: {listed}."
             break
     passages = [f"[{i}] {h.doc}, page {h.page}: {_snippet(pages[(h.doc, h.page)].text, terms)}" for i, h in enumerate(hits, 1)]
     if not found.support.supported:
@@ -180,7 +192,7 @@ def _retrieval_only(question: str, hits: list[PageHit], pages: dict[tuple[str, i
         what = "Most likely answer" if span.kind == "value" else "Most relevant line"
         lead = f"{what} (found without a model): {span.text} ({span.doc}, page {span.page})"
     else:
-        lead = "No value stands out on the best pages."
+        lead = fitting or "No value stands out on the best pages."
     return Answer(question, "\n".join([lead, "Best-matching passages (no model read them):", *passages]),
                   "retrieval-only", False, citations, notice=notice, answer_span=span)
 

@@ -24,9 +24,10 @@ from docagent.index.indexer import index_paths
 from docagent.ingest.identity import CARD_VERSION
 from docagent.index.store import PageStore
 from docagent.tasks.calc import evaluate
+from docagent.ingest.tables import states_nothing
 from docagent.types import Table, TableCell, decimal_text
 
-__all__ = ["CitedCell", "TableCells", "compute", "lookup", "matching_tables", "pages_list", "resolve_source", "select_tables",
+__all__ = ["CitedCell", "TableCells", "column_names", "compute", "lookup", "matching_tables", "pages_list", "resolve_source", "row_names", "select_tables",
            "tables_text"]
 
 
@@ -64,50 +65,113 @@ def _is_total(label: str) -> bool:
     return bool(re.match(r"(grand |sub)?totals?\b", label.strip().lower()))
 
 
+def _sections(table: Table) -> list[str]:
+    """Each body row's section: the label of the nearest row above it that has a label and no values (a heading
+    such as "Asia" over its rows); empty where there is none."""
+    grid, out, current = table.grid(), [], ""
+    for r in range(table.header_rows, table.rows):
+        label, filled = grid[r][0].strip(), any(grid[r][k].strip() for k in range(1, table.cols))
+        if label and not filled:
+            current = label
+        out.append(current if filled else "")
+    return out
+
+
+def column_names(tables: list[Table]) -> dict[tuple[int, int], str]:
+    """``(table index, column) -> name`` for every value column, unique over the tables: its header, with
+    ``table N:`` before it when another table has the same header, and ``(column K)`` after it when its own
+    table has it twice."""
+    heads = {t.index: t.column_headers() for t in tables}
+    count: dict[str, set[int]] = {}
+    for t in tables:
+        for k in range(1, t.cols):
+            count.setdefault(_norm(heads[t.index][k]), set()).add(t.index)
+    names = {}
+    for t in tables:
+        own = [_norm(h) for h in heads[t.index]]
+        for k in range(1, t.cols):
+            name = heads[t.index][k] or f"column {k + 1}"
+            if own.count(own[k]) > 1:
+                name = f"{name} (column {k + 1})"
+            if len(count[own[k]]) > 1:
+                name = f"table {t.index + 1}: {name}"
+            names[(t.index, k)] = name
+    return names
+
+
+def row_names(table: Table) -> list[str]:
+    """Each body row's name, unique in its table: its label, with its section before it when the label repeats
+    ("Asia Revenue"), or ``(row K)`` after it when that does not tell them apart."""
+    labels, sections = table.row_labels(), _sections(table)
+    keys = [_norm(label) for label in labels]
+    named = [f"{s} {label}" if keys.count(_norm(label)) > 1 and s else label for label, s in zip(labels, sections, strict=True)]
+    qualified = [_norm(n) for n in named]
+    return [f"{n} (row {r + table.header_rows + 1})" if qualified.count(_norm(n)) > 1 else n for r, n in enumerate(named)]
+
+
 class TableCells(Mapping[tuple[str, str], Decimal]):
-    """The numeric body cells of some tables as the calculator's ``cells``: keys are ``(column header, row
-    label)``; a lookup forgives case, spacing, punctuation, the order of the two names and a spanning header left
-    out, and every cell read is remembered (:attr:`used`) so the answer can cite it."""
+    """The numeric body cells of the tables on a page as the calculator's ``cells``: keys are ``(column, row)``
+    names unique on the page (:func:`column_names`, :func:`row_names`). A lookup forgives case, spacing,
+    punctuation, the order of the two names, a spanning header left out, and a qualifier left out where it is
+    not needed (``"Revenue"`` for ``"Asia Revenue"`` when only Asia has one); a name that fits several cells is
+    refused with the names that tell them apart. Every cell read is remembered (:attr:`used`) to be cited."""
 
     def __init__(self, tables: list[Table]) -> None:
+        self.tables = tables
         self._cells: dict[tuple[str, str], tuple[Table, TableCell]] = {}
-        self._by_norm: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._aliases: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._column_aliases: dict[str, list[str]] = {}
         self._totals: set[tuple[str, str]] = set()
+        self.unreadable: dict[str, list[str]] = {}
+        """Per column name, the body cells that print something that is not a number (``Süd: '2.345,50'``)."""
+        columns = column_names(tables)
         for table in tables:
-            heads, labels = table.column_headers(), table.row_labels()
+            heads, labels, rows, sections = table.column_headers(), table.row_labels(), row_names(table), _sections(table)
             for cell in table.body():
-                if cell.number is None or cell.col == 0:
+                i = cell.row - table.header_rows
+                if cell.col == 0 or i >= len(rows) or (table.index, cell.col) not in columns:
                     continue
-                key = (heads[cell.col] if cell.col < len(heads) else "", labels[cell.row - table.header_rows])
-                if key in self._cells:  # the same names twice (two tables, a repeated label): the first one counts
+                key = (columns[(table.index, cell.col)], rows[i])
+                if cell.number is None:
+                    if cell.text.strip() and not states_nothing(cell.text) and not _is_total(labels[i]):
+                        self.unreadable.setdefault(key[0], []).append(f"{rows[i]}: {cell.text!r}")
                     continue
                 self._cells[key] = (table, cell)
-                if _is_total(key[1]):
+                if _is_total(labels[i]):
                     self._totals.add(key)
-                for alias in self._aliases(key, table, cell):
-                    self._by_norm.setdefault(alias, []).append(key)
+                own = table.at(table.header_rows - 1, cell.col) if table.header_rows else None
+                cols = {key[0], heads[cell.col], f"table {table.index + 1}: {heads[cell.col]}"}
+                if own is not None and own.col_span == 1:  # under a spanning header: its own header alone too
+                    cols.add(own.text)
+                names = {key[1], labels[i], f"{sections[i]} {labels[i]}", f"table {table.index + 1}: {labels[i]}"}
+                for c in {_norm(n) for n in cols if n.strip()}:
+                    self._column_aliases.setdefault(c, []).append(key[0])
+                    for r in {_norm(n) for n in names if n.strip()}:
+                        self._aliases.setdefault((c, r), []).append(key)
+                        self._aliases.setdefault((r, c), []).append(key)
         self.used: dict[tuple[str, str], CitedCell] = {}
 
-    @staticmethod
-    def _aliases(key: tuple[str, str], table: Table, cell: TableCell) -> set[tuple[str, str]]:
-        column, row = _norm(key[0]), _norm(key[1])
-        names = {column}
-        own = table.at(table.header_rows - 1, cell.col) if table.header_rows else None
-        if own is not None and own.col_span == 1:  # a column under a spanning header: its own header alone too
-            names.add(_norm(own.text))
-        return {(c, row) for c in names if c} | {(row, c) for c in names if c}
-
     def resolve(self, key: tuple[str, str]) -> tuple[str, str] | None:
-        """The canonical key ``key`` names, None when it names none. Raises when it names several."""
+        """The cell's key that ``key`` names, None when it names none. Raises when it names several."""
         if key in self._cells:
             return key
         if (key[1], key[0]) in self._cells:
             return (key[1], key[0])
-        found = list(dict.fromkeys(self._by_norm.get((_norm(key[0]), _norm(key[1])), [])))
+        found = list(dict.fromkeys(self._aliases.get((_norm(key[0]), _norm(key[1])), [])))
         if len(found) > 1:
-            options = "; ".join(f'cell("{c}", "{r}")' for c, r in found[:4])
-            msg = f'cell("{key[0]}", "{key[1]}") could mean {options}: write the names in full'
+            options = "; ".join(f'cell("{c}", "{r}")' for c, r in found[:6])
+            msg = f'cell("{key[0]}", "{key[1]}") fits {len(found)} cells: {options}. Write the one you mean'
             raise CalculationError(msg)
+        return found[0] if found else None
+
+    def column(self, name: str) -> str | None:
+        """The column name ``name`` names (forgiving, as cells are), None when none. Raises when several."""
+        if any(c == name for c, _ in self._cells):
+            return name
+        found = list(dict.fromkeys(self._column_aliases.get(_norm(name), [])))
+        if len(found) > 1:
+            msg = f'col("{name}") fits {len(found)} columns: ' + "; ".join(f'col("{c}")' for c in found[:6])
+            raise CalculationError(msg + ". Write the one you mean")
         return found[0] if found else None
 
     def __contains__(self, key: object) -> bool:
@@ -130,35 +194,57 @@ class TableCells(Mapping[tuple[str, str], Decimal]):
     def __len__(self) -> int:
         return len(self._cells) - len(self._totals)
 
-    def cell(self, key: tuple[str, str]) -> tuple[Table, TableCell] | None:
-        canonical = self.resolve(key)
-        return self._cells[canonical] if canonical else None
+
+_COL = re.compile(r'col\(\s*"([^"]*)"\s*\)')
 
 
-def compute(expression: str, tables: list[Table]) -> tuple[Fraction, list[CitedCell]]:
-    """The exact value of ``expression`` over the tables' cells, and the cells it read, in the order read.
-    Raises :class:`CalculationError` (naming the table's columns and rows) when it cannot."""
+def compute(expression: str, tables: list[Table]) -> tuple[Fraction, list[CitedCell], list[str]]:
+    """The exact value of ``expression`` over the tables' cells, the cells it read (in the order read), and notes
+    a reader must see: cells a ``col()`` left out because they print no number, cells of different units taken
+    together, a ``col()`` over a table that goes on over another page. Raises :class:`CalculationError` (naming
+    the tables' columns and rows) when it cannot compute."""
     if not tables:
         msg = "there is no table to compute over"
         raise CalculationError(msg)
     cells = TableCells(tables)
-    if not len(cells) and not cells._totals:
+    if not cells._cells:
         msg = "the tables on this page hold no numbers"
         raise CalculationError(msg)
+    notes: list[str] = []
     try:
-        value = evaluate(expression, cells)  # type: ignore[arg-type]  # Decimal values, read exactly
+        columns = {m: cells.column(m) for m in _COL.findall(expression)}
+        rewritten = _COL.sub(lambda m: f'col("{columns[m.group(1)] or m.group(1)}")', expression)
+        value = evaluate(rewritten, cells)
     except CalculationError as e:
-        raise CalculationError(f"{e}. {_names(tables)}") from e
-    return value, list(cells.used.values())
+        words = str(e).replace("categories", "rows").replace("category", "row").replace("series", "column")
+        raise CalculationError(f"{words}. {_names(tables)}") from e
+    used = list(cells.used.values())
+    for name in {c for c in columns.values() if c}:
+        notes += [f'col("{name}") left out {what}: not a number' for what in cells.unreadable.get(name, [])]
+        for t in {cells._cells[k][0].index: cells._cells[k][0] for k in cells._cells if k[0] == name}.values():
+            if t.continued_from or t.continues_on:
+                other = t.continued_from or t.continues_on
+                notes.append(f'col("{name}") covers page {t.page} only: the table goes on on page {other[0]}')
+    units = {c.unit or "no unit" for c in used}
+    if len(units) > 1 and not _only_scaling(expression):
+        notes.append(f"the cells used have different units ({', '.join(sorted(units))}): check what the result means")
+    return value, used, notes
+
+
+def _only_scaling(expression: str) -> bool:
+    """Whether an expression only relates its cells (a ratio or percent change), where mixed units are expected."""
+    return "percent_change" in expression or "/" in expression
 
 
 def _names(tables: list[Table]) -> str:
-    table = tables[0]
-    heads = [h for h in table.column_headers()[1:] if h]
-    labels = [r for r in table.row_labels() if r]
-    more = f" (and {len(tables) - 1} more table{'s' if len(tables) > 2 else ''})" if len(tables) > 1 else ""
-    return (f"The table{more} has columns {', '.join(map(repr, heads[:12]))} and rows "
-            f"{', '.join(map(repr, labels[:20]))}")
+    columns = column_names(tables)
+    parts = []
+    for t in tables:
+        heads = [columns[(t.index, k)] for k in range(1, t.cols) if (t.index, k) in columns]
+        rows = [r for r in row_names(t) if r]
+        parts.append(f"Table {t.index + 1} has columns {', '.join(map(repr, heads[:12]))} and rows "
+                     f"{', '.join(map(repr, rows[:20]))}" + (" ..." if len(rows) > 20 else ""))
+    return "; ".join(parts)
 
 
 def matching_tables(tables: list[Table], question: str) -> list[Table]:
@@ -179,21 +265,24 @@ def _words(text: str) -> set[str]:
     return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in _norm(text).split()}
 
 
-def lookup(question: str, tables: list[Table]) -> tuple[Table, TableCell] | None:
-    """The one body cell a question names by its row and its column ("capital expenditures in 2018": the cell of
-    the row labelled Capital expenditures under the column headed 2018), None when no cell or several fit.
+def lookup(question: str, tables: list[Table]) -> list[tuple[Table, TableCell]]:
+    """The body cells a question names by their row and column ("capital expenditures in 2018": the cell of the
+    row labelled Capital expenditures under the column headed 2018), best first: one when the question tells
+    which, several when it fits them equally (the costs of two regions, of two tables), none when it names no
+    row and column.
 
     A row is named when the question holds every word of its label (two thirds of a label of four words or
     more); a column when it holds a word of the header that tells it from the table's other columns (a table of
-    one value column needs none)."""
+    one value column needs none). Words of a row's section ("Asia") and of the table's title break ties."""
     asked = _words(question)
-    best: list[tuple[tuple[int, int], Table, TableCell]] = []
+    scored: list[tuple[tuple[int, int, int], Table, TableCell]] = []
     for table in tables:
         heads = [_words(h) for h in table.column_headers()]
         shared = set.intersection(*heads[1:]) if len(heads) > 2 else set()
-        labels = [_words(label) for label in table.row_labels()]
+        labels, sections, title = [_words(label) for label in table.row_labels()], _sections(table), _words(table.title)
         for cell in table.body():
-            label = labels[cell.row - table.header_rows] if cell.row - table.header_rows < len(labels) else set()
+            i = cell.row - table.header_rows
+            label = labels[i] if i < len(labels) else set()
             if cell.col == 0 or not cell.text.strip() or not label:
                 continue
             row_hits = len(label & asked)
@@ -203,13 +292,12 @@ def lookup(question: str, tables: list[Table]) -> tuple[Table, TableCell] | None
             col_hits = len(own & asked)
             if not col_hits and table.cols > 2:
                 continue
-            best.append(((row_hits, col_hits), table, cell))
-    if not best:
-        return None
-    best.sort(key=lambda b: b[0], reverse=True)
-    if len(best) > 1 and best[1][0] == best[0][0]:
-        return None  # two cells fit as well: the question does not say which
-    return best[0][1], best[0][2]
+            extra = len((_words(sections[i]) | title) & asked)
+            scored.append(((row_hits + len(_words(sections[i]) & asked), col_hits, extra), table, cell))
+    if not scored:
+        return []
+    best = max(s for s, _, _ in scored)
+    return [(t, c) for s, t, c in scored if s == best]
 
 
 def tables_text(tables: list[Table], limit: int = 3000) -> str:
@@ -263,19 +351,18 @@ def pages_list(pages: list[int]) -> str:
 
 
 def select_tables(store: PageStore, doc: str, page: int | None = None, table: int | None = None) -> tuple[list[Table], str]:
-    """The tables of ``doc`` (on ``page``; only its ``table``-th, from 0, when given) and, when there are none,
-    why, in words that say where the tables are instead: ``report.pdf page 3 has no tables; tables were found on
-    pages 2 and 5``. A document indexed by a docagent from before tables is told to be indexed again. Raises
-    StoreError for a document or page the store does not hold."""
+    """The tables of ``doc`` (on ``page``; only its ``table``-th, counted from 1 top to bottom, when given) and,
+    when there are none, why, in words that say where the tables are instead: ``report.pdf page 3 has no tables;
+    tables were found on pages 2 and 5``, or in its attachments. A document indexed by a docagent from before
+    tables is told to be indexed again. Raises StoreError for a document or page the store does not hold."""
     found = store.tables(doc, page)
     if table is not None:
         if page is None:
-            return [], (f"a table index needs its page: tables are numbered on each page, from 0 (get_table with "
-                        f"doc={doc!r}, page=N, table={table})")
-        if found and table >= len(found):
-            numbers = "1 table (table 0)" if len(found) == 1 else f"{len(found)} tables (0 to {len(found) - 1})"
+            return [], f"a table number needs its page: tables are numbered on each page, from 1 (page=N, table={table})"
+        if found and not 1 <= table <= len(found):
+            numbers = "1 table (table 1)" if len(found) == 1 else f"{len(found)} tables (1 to {len(found)})"
             return [], f"{doc} page {page} has {numbers}; there is no table {table}"
-        found = found[table:table + 1]
+        found = found[table - 1:table]
     if found:
         return found, ""
     everywhere = store.tables(doc) if page is not None else []
@@ -288,4 +375,7 @@ def select_tables(store: PageStore, doc: str, page: int | None = None, table: in
         return [], (f"{doc} was indexed by a docagent from before tables were found: index it again to find "
                     "its tables")
     where = f"{doc} page {page}" if page is not None else doc
+    inside = [a.name for a in store.catalog.attached(doc) if page is None and store.tables(a.name)]
+    if inside:
+        return [], f"no tables were found in {where}; its attachment{'s' if len(inside) > 1 else ''} {', '.join(inside)} have tables"
     return [], f"no tables were found in {where} (tables are found when a document is indexed)"
