@@ -33,7 +33,8 @@ from docagent.evaluation.retrieval import parse_lines
 from docagent.ingest.tables import parse_number, states_nothing
 from docagent.types import Table, TableCell
 
-__all__ = ["PageScore", "TableLabel", "TableScore", "evaluate_tables", "label_table", "load_table_labels", "score_tables"]
+__all__ = ["PageScore", "TableLabel", "TableScore", "evaluate_tables", "gold_tables", "label_table", "load_table_labels",
+           "score_tables"]
 
 
 @dataclass(frozen=True)

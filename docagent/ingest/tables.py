@@ -3,23 +3,29 @@
 One detector serves born-digital pages (the text layer's words) and scans (OCR words), so it reads nothing
 but word boxes, and optionally the page's ruling lines (:meth:`docagent.ingest.base.Source.rules`) as a hint:
 
-1. Words are grouped into lines, and each line into *segments*: runs of words separated by less than about
-   two thirds of the text height. Prose has one segment a line; a table row has one per filled cell.
-2. Runs of nearby lines where most lines have two or more segments are table candidates (a quick pass that
-   lets pages with no such alignment leave early).
+1. Words are grouped into lines, and each line into *segments*: runs of words closer together than a cell gap
+   (2.5 word spaces, between half and three quarters of the text height). Prose has one segment a line; a table
+   row has one per filled cell. OCR lines of one- and two-letter specks (text it could not read) are dropped.
+2. Runs of nearby lines, two or more of them with two or more segments, are table candidates (pages without
+   two such lines leave here, after one pass over their words). A run is cut before a sentence, a row of
+   underscores, or a second header after rows of numbers. A page set in two columns is searched a column at a
+   time (and whole, for tables across both).
 3. Columns are the x-ranges the body lines' segments cover (the header is left out: a spanning header would
-   bridge its columns); a ``$`` printed in a column of its own joins the number beside it.
-4. Lines become rows: header lines at the top (above the first line that states a number that is not a
-   year), a label that wraps onto a line without values joins its row, and a horizontal rule, when there
-   is one, closes a row.
+   bridge its columns); a ``$`` or ``%`` printed in a column of its own joins the number beside it.
+4. Lines become rows: header lines at the top (above the first labelled line of figures), a label that wraps
+   onto lines without values joins its row, and in a table ruled between every row, the rules close rows.
+   A header segment over several columns (or over a group of repeating subheads) spans them.
 5. A candidate is kept only when it looks like data: two or more columns, two or more body rows with
-   values, short cells. Paragraphs, bullet lists, two-column prose and ``key: value`` forms are turned down.
+   values, short cells, labels that are no sentences. Paragraphs, bullet lists, two-column prose, ``key: value``
+   forms, tables of contents, code listings, a plot's tick labels and matrices are turned down.
+
+Ruling lines are read (when passed as a function) only once a candidate is plausible without them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from statistics import median
@@ -30,7 +36,7 @@ __all__ = ["find_tables", "link_continuations", "parse_number", "scale_of", "sta
 
 # -- numbers ----------------------------------------------------------------------------------------------------
 
-_CURRENCY_SYMBOLS = {"$": "$", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "₩": "KRW", "₽": "RUB", "CHF": "CHF"}
+_CURRENCY_SYMBOLS = {"$": "$", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "₩": "KRW", "₽": "RUB"}
 _CURRENCY_CODES = ("USD", "EUR", "GBP", "JPY", "CNY", "RMB", "INR", "CHF", "CAD", "AUD", "HKD", "SEK", "NOK", "DKK",
                    "KRW", "BRL", "RUB", "SGD", "MXN", "ZAR", "NZD")
 _NONE_TEXTS = {"", "-", "–", "—", "−", "n/a", "na", "n.a.", "nm", "n.m.", "--", "---", "*", "nil", "一", "_"}
@@ -43,6 +49,8 @@ _UNIT_NAMES = {"$": "$", "us$": "USD"}
 
 
 def _unit_name(text: str) -> str:
+    """A currency as units are named: ``€`` -> ``EUR``, ``usd`` -> ``USD``; ``$`` stays ``$`` (which dollar it is,
+    the document says)."""
     text = text.strip()
     return _UNIT_NAMES.get(text.lower(), _CURRENCY_SYMBOLS.get(text, text.upper() if text.isalpha() else text))
 
@@ -58,20 +66,20 @@ def parse_number(text: str, scale: Decimal = Decimal(1)) -> tuple[Decimal | None
     m = _FOOTNOTE.match(s)
     if m and not re.fullmatch(r"\(\d+\)", s):
         s = m.group("body").strip()
-    negative = False
-    if s.startswith("(") and s.endswith(")"):
-        negative, s = True, s[1:-1].strip()
-    if s.startswith("-") or s.startswith("+"):
-        negative, s = s[0] == "-", s[1:].strip()
-    unit = ""
-    if m := _PREFIX_UNITS.match(s):
-        unit, s = _unit_name(m.group().strip()), s[m.end():]
-    if s.startswith("(") and s.endswith(")"):  # $(1,234)
-        negative, s = True, s[1:-1].strip()
-    if s.startswith("-"):
-        negative, s = True, s[1:].strip()
-    if m := _SUFFIX_UNITS.search(s):
-        unit, s = (m.group().strip() if m.group().strip() == "%" else _unit_name(m.group())), s[:m.start()].strip()
+    negative, unit = False, ""
+    for _ in range(3):  # signs, parentheses and units wrap one another in any order: "$(1.5)", "(3.1)%", "-€5"
+        before = s
+        if s.startswith("(") and s.endswith(")"):
+            negative, s = True, s[1:-1].strip()
+        if s[:1] in ("-", "+"):
+            negative, s = negative or s[0] == "-", s[1:].strip()
+        if not unit and (m := _PREFIX_UNITS.match(s)):
+            unit, s = _unit_name(m.group().strip()), s[m.end():].strip()
+        if not unit and (m := _SUFFIX_UNITS.search(s)):
+            unit = m.group().strip() if m.group().strip() == "%" else _unit_name(m.group())
+            s = s[:m.start()].strip()
+        if s == before:
+            break
     m = _NUMBER.match(s)
     if not m:
         return None, ""
@@ -89,7 +97,7 @@ def parse_number(text: str, scale: Decimal = Decimal(1)) -> tuple[Decimal | None
 
 _SCALES = (
     (r"billions?|bn\b", Decimal(10) ** 9),
-    (r"millions?|mn\b|mio\b|mm\b", Decimal(10) ** 6),
+    (r"millions?|mn\b|mio\b|mm\b|^\$?\s*m$", Decimal(10) ** 6),
     (r"thousands?|000s|'000|’000", Decimal(1000)),
 )
 _SCALE = re.compile(
@@ -110,7 +118,7 @@ def scale_of(text: str) -> tuple[Decimal, str]:
         return Decimal(1), ""
     said = (m.group("word") or m.group("short") or m.group("bare")).lower().strip()
     for pattern, factor in _SCALES:
-        if re.search(pattern, said) or (pattern.startswith("millions") and re.fullmatch(r"\$?\s*m", said)):
+        if re.search(pattern, said):
             stated = m.group().strip().strip("()").strip()
             return factor, stated
     return Decimal(1), ""
@@ -147,10 +155,11 @@ class _Segment:
     y1: float = 0.0
 
     def __post_init__(self) -> None:
-        self.x0 = min(w.box[0] for w in self.words)
-        self.x1 = max(w.box[2] for w in self.words)
-        self.y0 = min(w.box[1] for w in self.words)
-        self.y1 = max(w.box[3] for w in self.words)
+        boxes = [w.box for w in self.words]
+        self.x0 = min(b[0] for b in boxes)
+        self.x1 = max(b[2] for b in boxes)
+        self.y0 = min(b[1] for b in boxes)
+        self.y1 = max(b[3] for b in boxes)
 
     @property
     def text(self) -> str:
@@ -165,8 +174,9 @@ class _Line:
     y1: float = 0.0
 
     def __post_init__(self) -> None:
-        self.y0 = median(w.box[1] for w in self.words)
-        self.y1 = median(w.box[3] for w in self.words)
+        n = len(self.words) // 2  # the middle word's band: sub- and superscripts aside
+        self.y0 = sorted(w.box[1] for w in self.words)[n]
+        self.y1 = sorted(w.box[3] for w in self.words)[n]
 
     @property
     def x0(self) -> float:
@@ -179,25 +189,25 @@ class _Line:
 
 def _lines(words: Sequence[Word]) -> list[_Line]:
     """Words grouped into lines by vertical overlap (tolerant of a slightly skewed scan), top to bottom."""
-    open_lines: list[tuple[float, float, list[Word]]] = []
-    for w in sorted(words, key=lambda w: (w.box[1] + w.box[3]) / 2):
-        if not w.text.strip():
-            continue
-        y0, y1 = w.box[1], w.box[3]
-        h = max(y1 - y0, 0.1)
-        best, best_overlap = -1, 0.5
-        for i in range(len(open_lines) - 1, max(-1, len(open_lines) - 4), -1):
-            ly0, ly1, _ = open_lines[i]
-            overlap = (min(y1, ly1) - max(y0, ly0)) / min(h, max(ly1 - ly0, 0.1))
+    open_lines: list[list] = []  # [top, bottom, words]: a line's band, the running mean of its words' bands
+    for w in sorted(words, key=lambda w: w.box[1] + w.box[3]):
+        _, y0, _, y1 = w.box
+        h = y1 - y0
+        best, best_overlap = None, 0.5
+        for line in reversed(open_lines[-3:]):  # the last line first: most words belong to it
+            top, bottom = line[0], line[1]
+            overlap = ((y1 if y1 < bottom else bottom) - (y0 if y0 > top else top)) / max(min(h, bottom - top), 0.1)
             if overlap > best_overlap:
-                best, best_overlap = i, overlap
-        if best < 0:
-            open_lines.append((y0, y1, [w]))
+                best, best_overlap = line, overlap
+                if overlap > 0.9:
+                    break
+        if best is None:
+            open_lines.append([y0, y1, [w]])
         else:
-            ly0, ly1, ws = open_lines[best]
-            ws.append(w)
-            n = len(ws)  # a running mean keeps a skewed line's band close to its words
-            open_lines[best] = (ly0 + (y0 - ly0) / n, ly1 + (y1 - ly1) / n, ws)
+            best[2].append(w)
+            n = len(best[2])  # the mean keeps a skewed line's band close to its words
+            best[0] += (y0 - best[0]) / n
+            best[1] += (y1 - best[1]) / n
     return sorted((_Line(sorted(ws, key=lambda w: w.box[0])) for _, _, ws in open_lines), key=lambda ln: ln.y0)
 
 
@@ -208,6 +218,7 @@ def _specks(line: _Line) -> bool:
 
 
 def _segment(line: _Line, gap: float) -> None:
+    """Split a line's words into segments wherever two stand more than ``gap`` apart."""
     groups: list[list[Word]] = [[line.words[0]]]
     for w in line.words[1:]:
         if w.box[0] - groups[-1][-1].box[2] > gap:
@@ -278,13 +289,37 @@ def _runs(lines: list[_Line], h: float) -> list[list[_Line]]:
     runs.append(run)
     out = []
     for r in runs:
-        while r and len(r[-1].segments) < 2 and not (
-                len(r) >= 2 and len(r[-2].segments) >= 2 and r[-1].y0 - r[-2].y1 < 0.6 * h
-                and r[-1].segments[0].text[:1].islower() and r[-1].x1 < r[-2].segments[1].x0):
-            r = r[:-1]  # a line closing the run is prose, unless it is the lower-case end of the last label
+        last = max((i for i, ln in enumerate(r) if len(ln.segments) >= 2), default=0)
+        end = last + 1  # lines after the last row of cells are prose, unless they end its label
+        while end < len(r) and r[end].y0 - r[end - 1].y1 < 0.6 * h and not r[end].segments[0].text[:1].isupper() \
+                and r[end].x1 < r[last].segments[1].x0:
+            end += 1
+        r = r[:end]
         if sum(len(ln.segments) >= 2 for ln in r) >= 2:
             out.append(r)
     return out
+
+
+def _split(run: list[_Line]) -> list[list[_Line]]:
+    """A run cut where one table ends and another begins: before a sentence (a footnote, the prose between two
+    tables) or a rule typed as underscores, and before a new header (a line of column heads with no label,
+    after rows of numbers)."""
+    pieces: list[list[_Line]] = [[]]
+    data = 0
+    label_x1 = median(ln.segments[0].x1 for ln in run if len(ln.segments) >= 2)
+    for line in run:
+        text = " ".join(s.text for s in line.segments)
+        sentence = any(len(s.words) >= 8 and s.text.endswith(".") for s in line.segments)
+        underscores = bool(re.fullmatch(r"[_\s]{4,}", text))
+        restart = (data >= 2 and len(line.segments) >= 2 and line.x0 > label_x1
+                   and not any(_is_data(s.text) for s in line.segments))
+        if sentence or underscores or restart:
+            pieces.append([] if sentence or underscores else [line])
+            data = 0
+            continue
+        pieces[-1].append(line)
+        data += len(line.segments) >= 2 and any(_is_data(s.text) for s in line.segments[1:])
+    return [p for p in pieces if sum(len(ln.segments) >= 2 for ln in p) >= 2]
 
 
 def _columns(body: list[_Line], left: float, right: float) -> list[tuple[float, float]]:
@@ -300,7 +335,14 @@ def _columns(body: list[_Line], left: float, right: float) -> list[tuple[float, 
 
 
 def _overlaps(seg: _Segment, cols: list[tuple[float, float]]) -> list[int]:
-    return [k for k, (a, b) in enumerate(cols) if min(seg.x1, b) - max(seg.x0, a) > 0.25 * min(seg.x1 - seg.x0, b - a)]
+    """The columns ``seg`` lies over (by a quarter of the narrower of the two at least)."""
+    x0, x1 = seg.x0, seg.x1
+    out = []
+    for k, (a, b) in enumerate(cols):
+        if a < x1 and x0 < b:
+            if (x1 if x1 < b else b) - (x0 if x0 > a else a) > 0.25 * min(x1 - x0, b - a):
+                out.append(k)
+    return out
 
 
 def _nearest(seg: _Segment, cols: list[tuple[float, float]]) -> int:
@@ -319,7 +361,7 @@ def _merge_symbol_columns(body: list[_Line], cols: list[tuple[float, float]]) ->
     out = list(cols)
     for k in range(len(cols) - 1, 0, -1):
         ts = texts.get(k, [])
-        if ts and all(t in ("$", "€", "£", "¥") for t in ts) and k + 1 < len(out):
+        if ts and sum(t in ("$", "€", "£", "¥") for t in ts) >= 0.8 * len(ts) and k + 1 < len(out):
             out[k:k + 2] = [(out[k][0], out[k + 1][1])]
         elif ts and all(t == "%" for t in ts):
             out[k - 1:k + 1] = [(out[k - 1][0], out[k][1])]
@@ -345,21 +387,25 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
         return None
     width = max(ln.x1 for ln in multi) - min(ln.x0 for ln in multi)
     start = next(i for i, ln in enumerate(run) if len(ln.segments) >= 2)
-    label_end = min(ln.segments[1].x0 for ln in multi)
+    label_end = median(ln.segments[1].x0 for ln in multi)
     for i, ln in enumerate(run):
         if i > start and any(len(s.words) >= 6 and s.x1 - s.x0 > 0.4 * width and s.x0 < label_end < s.x1
                              for s in ln.segments):
             run = run[:i]  # a sentence across the columns: the prose after the table
             break
-    while len(run[-1].segments) < 2:
-        run = run[:-1]
+    while len(run[-1].segments) < 2 and (run[-1].segments[0].text[:1].isupper() or run[-1].x1 - run[-1].x0 > 0.5 * width):
+        run = run[:-1]  # prose left above the cut; a lower-case line ending the last label stays
     multi = [ln for ln in run if len(ln.segments) >= 2]
     if len(multi) < 2:
         return None
-    first_data = next((i for i, ln in enumerate(run) if len(ln.segments) >= 2
-                       and any(_is_data(s.text) for s in ln.segments[1:])), None)
+    first_multi = next(i for i, ln in enumerate(run) if len(ln.segments) >= 2)
+    label_x0 = min(ln.x0 for ln in multi)
+    labelled = any(ln.x0 - label_x0 < 12 for ln in multi[1:])
+    first_data = next((i for i, ln in enumerate(run) if len(ln.segments) >= 2 and (ln.x0 - label_x0 < 12 or not labelled) and (
+        any(_is_data(s.text) for s in ln.segments[1:])  # a labelled line of figures; or one of numbers below a header
+        or i > first_multi and all(_is_number(s.text) for s in ln.segments[1:]))), None)
     if first_data is None:  # a table of words: its first line heads it
-        first_data = next(i for i, ln in enumerate(run) if len(ln.segments) >= 2) + 1
+        first_data = first_multi + 1
         if first_data >= len(run):
             return None
     body = [ln for ln in run[first_data:] if len(ln.segments) >= 2]
@@ -372,9 +418,15 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
     while first_data and (not any(_overlaps(s, cols[1:]) or s.x0 > cols[0][1] for s in run[0].segments)
                           or len(run[0].segments) == 1 and run[0].x0 <= cols[0][1]):
         run, first_data = run[1:], first_data - 1  # a caption or prose above the table, not a header line
+    while first_data > 1:  # the first lines of a label whose values stand on its last line are body, not header
+        above, below = run[first_data - 1], run[first_data]
+        if not (len(above.segments) == 1 and above.x0 - cols[0][0] < 12 and above.x1 < cols[1][0]
+                and below.y0 - above.y1 < 0.6 * h and not scale_of(above.segments[0].text)[1]):
+            break
+        first_data -= 1
     hlines = _cut_at_rules(run, rules, left, right) if rules else []
     body_top, valued = run[first_data].y0, sum(len(ln.segments) >= 2 for ln in run[first_data:])
-    if sum(body_top < y < run[-1].y1 for y in hlines) < 0.5 * (valued - 1):
+    if sum(body_top < y < run[-1].y1 for y in hlines) < 0.8 * (valued - 1):
         hlines = []  # rules above and below the header, not between the rows: rows are told apart by their text
 
     rows: list[_Row] = []
@@ -382,15 +434,17 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
     pending: list[_Line] = []  # header lines not yet in a row (multi-line header cells)
 
     def place(row: _Row, line: _Line, header: bool) -> None:
-        spanning = header and id(line) in spanning_lines
+        spanning = spans.get(id(line), set()) if header else set()
         for s in line.segments:
             ks = _overlaps(s, cols)
             if header and len(ks) == 2 and ks[0] == 0:
                 ks = ks[1:]  # a right-aligned column head reaching over the longest labels
-            if spanning and (s.x0 > cols[0][1] or len(ks) >= 2):
+            if id(s) in spanning:
                 row.spanning.append((min(ks) if ks else -1, max(ks) if ks else -1, s))
             else:
-                row.cells.setdefault(ks[0] if len(ks) == 1 else _nearest(s, cols), []).append(s)
+                flush = _aligned(s, cols) if header and len(ks) >= 2 else None
+                k = flush if flush is not None else ks[0] if len(ks) == 1 else _nearest(s, cols)
+                row.cells.setdefault(k, []).append(s)
 
     def flush_header() -> None:
         nonlocal header_rows
@@ -405,10 +459,10 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
     heads = run[:first_data]
     for line in heads:
         _split_at_columns(line, cols, 0.3 * h)
-    spanning_lines = {id(ln) for i, ln in enumerate(heads)
-                      if _spanning_line(ln, heads[i + 1] if i + 1 < len(heads) else None, cols, rules)}
+    spans = {id(ln): _spanning(ln, heads[i + 1] if i + 1 < len(heads) else None, cols, rules)
+             for i, ln in enumerate(heads)}
     for line in heads:
-        if id(line) in spanning_lines:
+        if spans[id(line)]:
             flush_header()
             pending.append(line)
             flush_header()
@@ -426,7 +480,8 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
         in_label = all(_overlaps(s, cols) in ([0], []) and s.x1 <= cols[1][0] for s in line.segments)
         prev = rows[-1] if len(rows) > header_rows else None
         gap = line.y0 - prev.y1 if prev else 99.0
-        if hlines and prev and not ruled_apart(prev.lines[-1], line):
+        clash = prev and any(_is_number(prev.text(k)) for s in line.segments for k in _overlaps(s, cols) if k > 0)
+        if hlines and prev and not ruled_apart(prev.lines[-1], line) and not clash:
             for s in line.segments:  # inside one ruled band: one row
                 ks = _overlaps(s, cols)
                 prev.cells.setdefault(ks[0] if len(ks) == 1 else _nearest(s, cols), []).append(s)
@@ -436,7 +491,7 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
             text = line.segments[0].text
             nxt = body_lines[i + 1] if i + 1 < len(body_lines) else None
             nxt_label = next((s.text for s in nxt.segments if _overlaps(s, cols) == [0]), "") if nxt else ""
-            lower = text[:1].islower()
+            lower = not text[:1].isupper()
             if prev and gap < 0.6 * h and (lower or prev.text(0).rstrip().endswith((",", "and", "of", "&", "-", "for", "in"))):
                 prev.cells.setdefault(0, []).append(line.segments[0])
                 prev.lines.append(line)
@@ -463,6 +518,12 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
     return cols, rows, header_rows
 
 
+def _aligned(seg: _Segment, cols: list[tuple[float, float]]) -> int | None:
+    """The value column whose right (or left) edge ``seg`` shares: a column head wider than its column, set flush
+    with it, rather than a head centred over several."""
+    return next((k for k in range(1, len(cols)) if abs(seg.x1 - cols[k][1]) < 2.5 or abs(seg.x0 - cols[k][0]) < 2.5), None)
+
+
 def _split_at_columns(line: _Line, cols: list[tuple[float, float]], gap: float) -> None:
     """Split a header line's segments where a gap wider than ``gap`` and than the line's word spaces falls
     between two columns: the heads of neighbouring columns, printed close together."""
@@ -484,33 +545,30 @@ def _split_at_columns(line: _Line, cols: list[tuple[float, float]], gap: float) 
     line.segments = out
 
 
-def _spanning_line(line: _Line, below: _Line | None, cols: list[tuple[float, float]], rules: Sequence[Box]) -> bool:
-    """Whether a header line holds cells that head several columns each ("2019" over "Q1 Q2"): a segment that
-    covers two columns or stands between them, a rule under a segment reaching over two columns, or a line with
-    a segment for each group of the line under it, which repeats its texts group by group (the quarters of each
-    year)."""
+def _spanning(line: _Line, below: _Line | None, cols: list[tuple[float, float]], rules: Sequence[Box]) -> set[int]:
+    """The segments (by id) of a header line that head several columns each ("2019" over "Q1 Q2"): one that
+    covers two columns or stands between them (unless it is set flush with one column), one with a rule under
+    it reaching over two columns, or every segment of a line with one segment for each group of the line under
+    it, which repeats its texts group by group (the quarters of each year)."""
     values = [s for s in line.segments if s.x0 > cols[0][1] or _overlaps(s, cols[1:])]
-    if not values:
-        return False
-    if any(len(_overlaps(s, cols[1:])) >= 2 or not _overlaps(s, cols) for s in values):
-        return True
+    out = {id(s) for s in values
+           if (len(_overlaps(s, cols[1:])) >= 2 or not _overlaps(s, cols)) and _aligned(s, cols) is None}
     for s in values:
         for r in rules:
             if (r[3] - r[1] < 3 and s.y1 - 1 <= r[1] <= s.y1 + 6 and r[0] <= s.x1 and r[2] >= s.x0
                     and r[0] > cols[0][1] - 2):
-                covered = [k for k, (a, b) in enumerate(cols) if r[0] - 2 <= a and b <= r[2] + 2]
-                if len(covered) >= 2:
-                    return True
-    if below is None:
-        return False
-    under = [t.text for t in below.segments if t.x0 > cols[0][1]]
-    if len(values) < 2 or len(under) % len(values) or len(under) < 2 * len(values):
-        return False
-    period = len(under) // len(values)
-    return all(t == under[i % period] for i, t in enumerate(under))
+                if sum(r[0] - 2 <= a and b <= r[2] + 2 for a, b in cols) >= 2:
+                    out.add(id(s))
+    if below is not None and len(values) >= 2:
+        under = [t.text for t in below.segments if t.x0 > cols[0][1]]
+        period = len(under) // len(values)
+        repeats = [t == under[i % period] for i, t in enumerate(under)][period:] if period >= 2 else []
+        if repeats and len(under) == period * len(values) and sum(repeats) >= 0.6 * len(repeats):
+            out |= {id(s) for s in values}  # most repeat: OCR may misread one ("ε3" for "Q3")
+    return out
 
 
-def _plausible(cols: list[tuple[float, float]], rows: list[_Row], header_rows: int, ruled: bool) -> bool:
+def _plausible(cols: list[tuple[float, float]], rows: list[_Row], header_rows: int, *, ruled: bool) -> bool:
     """Whether the grid is data rather than prose, a list or a form."""
     body = rows[header_rows:]
     valued = [r for r in body if any(k > 0 for k in r.cells)]
@@ -523,7 +581,23 @@ def _plausible(cols: list[tuple[float, float]], rows: list[_Row], header_rows: i
     if median(words) > 4 and numeric < 0.5:
         return False  # two-column prose, a definition list
     if labels and median(len(t.split()) for t in labels) > 9 and numeric < 0.5:
-        return False
+        return False  # sentences, not labels
+    if labels and sum(len(t.split()) >= 6 for t in labels) >= 0.4 * len(labels) and numeric < 0.8:
+        return False  # lines of prose beside a column of figures (a chart's labels)
+    if labels and sum(len(re.findall(r"\d[\d,.]*", t)) >= 3 for t in labels) >= 0.3 * len(labels):
+        return False  # columns of figures run together: their cells are not told apart
+    if sum(not r.text(0) for r in valued) >= 0.5 * len(valued):
+        return False  # figures with nothing naming their rows: a plot's tick labels, a matrix
+    heads = [r.text(k) for r in rows[:header_rows] for k in range(len(cols)) if r.text(k)]
+    if labels and all(_is_number(t) for t in labels) and all(_is_data(t) for t in heads):
+        return False  # numbers only, headed by nothing: a matrix, the ticks of a plot's axes
+    cells = values + labels
+    if sum(bool(re.search(r"[\\{}]|^[%#]|[;=]$", t)) for t in cells) >= 0.2 * len(cells):
+        return False  # source code set beside something (a plot and the code that drew it)
+    if labels and sum(t[:1].islower() for t in labels) >= 0.4 * len(labels):
+        return False  # the lines of a paragraph set beside figures
+    if header_rows > 6 or any(len(r.text(k).split()) > 15 for r in rows[:header_rows] for k in range(len(cols))):
+        return False  # a paragraph above figures, not a header
     if labels and sum(bool(_MARKER.match(t)) for t in labels) >= 0.5 * len(labels):
         return False  # a bullet or numbered list
     if labels and sum(t.rstrip().endswith(":") for t in labels) >= 0.5 * len(labels):
@@ -559,7 +633,8 @@ def _title(lines: list[_Line], top: float, h: float, left: float, right: float) 
     for ln in reversed(above):
         text = " ".join(s.text for s in ln.segments)
         n = len(text.split())
-        if y - ln.y1 > 2.5 * h or n > 14 or (text.endswith(".") and n > 3):
+        caption = bool(re.match(r"(?:table|tab\.|exhibit|figure)\s*[\dA-Z]", text, re.IGNORECASE))
+        if y - ln.y1 > 2.5 * h or n > 14 or text[:1].islower() or (text.endswith(".") and not caption):
             break
         parts.insert(0, text)
         y = ln.y0
@@ -568,30 +643,112 @@ def _title(lines: list[_Line], top: float, h: float, left: float, right: float) 
     return " ".join(parts)
 
 
-def find_tables(page: Page, rules: Sequence[Box] = ()) -> list[Table]:
+def find_tables(page: Page, rules: Sequence[Box] | Callable[[], Sequence[Box]] = ()) -> list[Table]:
     """The tables on ``page``, top to bottom, from its word boxes; ``rules`` (thin lines and rectangle edges,
-    :meth:`~docagent.ingest.base.Source.rules`) close rows where a table is ruled. Empty for a page without two
-    lines whose words stand apart in aligned cells (most pages, which leave after a single pass over the words)."""
+    :meth:`~docagent.ingest.base.Source.rules`) close rows where a table is ruled and tell spanning headers. Pass
+    them as a function (``lambda: source.rules(i)``) to have them read only for pages with table candidates:
+    reading a page's drawings costs more than detection on most pages. Empty for a page without two lines whose
+    words stand apart in aligned cells (most pages, which leave after a single pass over the words).
+    On a page set in two columns, each column is searched on its own, and the whole page for tables that run
+    across both."""
     words = [w for w in page.words if w.text.strip() and w.box[3] > w.box[1]]
     if len(words) < 6:
         return []
     h = median(w.box[3] - w.box[1] for w in words)
-    lines = [ln for ln in _lines(words) if not _specks(ln)]
-    for line in lines:
-        _segment(line, 0.75 * h)
+    lines = _segmented(words, h)
     if sum(len(ln.segments) >= 2 for ln in lines) < 2:
         return []
+    if callable(rules):
+        rules = _Lazy(rules)
+    tables = _detect(page, lines, h, rules)
+    gutter = _gutter(lines, page.width)
+    if gutter is not None:
+        across = [t for t in tables if t.box[0] < gutter < t.box[2]]
+        for side in ([w for w in words if w.box[2] <= gutter], [w for w in words if w.box[0] >= gutter]):
+            for t in _detect(page, _segmented(side, h), h, rules):
+                if not any(_intersects(t.box, a.box) for a in across):
+                    across.append(t)
+        tables = across
+    tables.sort(key=lambda t: (round(t.box[1] / h), t.box[0]))
+    for i, t in enumerate(tables):
+        t.index = i
+    return tables
+
+
+class _Lazy(Sequence[Box]):
+    """Rules read on first use."""
+
+    def __init__(self, read: Callable[[], Sequence[Box]]) -> None:
+        self._read, self._rules = read, None
+
+    def _all(self) -> Sequence[Box]:
+        if self._rules is None:
+            self._rules = list(self._read())
+        return self._rules
+
+    def __getitem__(self, i):  # noqa: ANN001, ANN204 - Sequence's own signature
+        return self._all()[i]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+def _segmented(words: list[Word], h: float) -> list[_Line]:
+    """Lines of ``words`` with their segments: a cell gap is clearly wider than the word spaces."""
+    lines = [ln for ln in _lines(words) if not _specks(ln)]
+    spaces = [b.box[0] - a.box[2] for ln in lines for a, b in zip(ln.words, ln.words[1:], strict=False)
+              if 0 <= b.box[0] - a.box[2] < h]
+    space = median(spaces) if spaces else 0.25 * h
+    for line in lines:
+        _segment(line, min(0.75 * h, max(0.5 * h, 2.5 * space)))
+    return lines
+
+
+def _gutter(lines: list[_Line], width: float) -> float | None:
+    """The x of the blank strip between two columns of text, when the page is set in two: no segment crosses
+    it, and each side holds lines of running text."""
+    prose = [s for ln in lines for s in ln.segments if len(s.words) >= 5]
+    if len(prose) < 10:
+        return None
+    steps = 31  # candidates from 35% to 65% of the width, 1% apart
+    crossing = [0] * steps
+    for ln in lines:
+        hit = [False] * steps
+        for s in ln.segments:
+            lo = max(0, int((s.x0 / width - 0.35) * 100) + 1)
+            hi = min(steps - 1, int((s.x1 / width - 0.35) * 100 - 1e-9))
+            for k in range(lo, hi + 1):
+                hit[k] = True
+        for k in range(steps):
+            crossing[k] += hit[k]
+    k = min(range(steps), key=crossing.__getitem__)
+    x = width * (0.35 + 0.01 * k)
+    if crossing[k] > 0.05 * len(lines):
+        return None
+    left = sum(s.x1 <= x for s in prose)
+    return x if left >= 5 and len(prose) - left >= 5 else None
+
+
+def _intersects(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _detect(page: Page, lines: list[_Line], h: float, rules: Sequence[Box]) -> list[Table]:
     tables: list[Table] = []
     used_until = -1.0
-    for run in _runs(lines, h):
+    for run in (piece for whole in _runs(lines, h) for piece in _split(whole)):
         if run[0].y0 < used_until:
             continue
-        built = _build(run, h, rules)
-        if built is None:
+        built = _build(run, h, ())  # a first look without the rules, which may cost more to read than this
+        if built is None or not _plausible(*built, ruled=True):
             continue
+        if rules:
+            built = _build(run, h, rules)
+            if built is None:
+                continue
         cols, rows, header_rows = built
         ruled = bool(rules) and len(_cut_at_rules(run, rules, cols[0][0], cols[-1][1])) >= 3
-        if not _plausible(cols, rows, header_rows, ruled):
+        if not _plausible(cols, rows, header_rows, ruled=ruled):
             continue
         tables.append(_table(page, lines, cols, rows, header_rows, h, len(tables)))
         used_until = rows[-1].y1
@@ -620,7 +777,7 @@ def _table(page: Page, lines: list[_Line], cols: list[tuple[float, float]], rows
             if row.spanning and k in spanned:
                 continue
             text = " ".join(s.text for s in segs)
-            text = re.sub(r"(?:\s*\.){3,}\s*$", "", text).strip()  # dot leaders
+            text = re.sub(r"\s*(?:\.\s*){3,}(?:[$€£¥]\s*)?$", "", text).strip()  # dot leaders (and the $ after them)
             box = (min(s.x0 for s in segs), min(s.y0 for s in segs), max(s.x1 for s in segs), max(s.y1 for s in segs))
             number, unit = (parse_number(text, scale) if ri >= header_rows and k > 0 else (None, ""))
             cells.append(TableCell(ri, k, text, box, number, unit))
