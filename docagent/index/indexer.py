@@ -357,7 +357,8 @@ class Indexer:
                     write_png(source.render(index, page.image_scale), self.store.image_path(rec.doc_id, page.number))
                     self.seconds["render"] += time.perf_counter() - t0
                 t0 = time.perf_counter()
-                tables = find_tables(page, source.rules(index) if not page.ocr else ())
+                # the drawings are read only for a page that already has a plausible table (they cost as much)
+                tables = find_tables(page, (lambda i=index: source.rules(i)) if not page.ocr else ())
                 if previous is not None and previous[0].number == page.number - 1:
                     link_continuations(previous[1], previous[0], tables, page)
                 previous = (page, tables)
