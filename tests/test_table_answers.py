@@ -301,3 +301,25 @@ def test_exports_never_carry_live_formulas_or_markup() -> None:
     from docagent.cli import _table_heading
 
     assert "<img" not in _table_heading(table, "html") and "<img" not in _table_heading(table, "markdown")
+
+
+def test_row_labels_centred_in_their_column_are_body_rows_not_header(docs_dir: Path) -> None:
+    import pymupdf
+
+    from docagent.ingest.pdf import PdfSource
+    from docagent.ingest.tables import find_tables
+
+    path, doc = docs_dir / "centred.pdf", pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    rows = [("Dataset", "Standard", "CoT"), ("PrOntoQA", "47.40", "67.80"), ("ProofWriter", "35.50", "49.17"),
+            ("FOLIO", "45.09", "57.35"), ("LogicalDeduction", "40.00", "42.33")]
+    for i, (label, *values) in enumerate(rows):  # labels centred in a 110 pt column, as papers set them
+        y, font = 100 + 16 * i, "hebo" if i == 0 else "helv"
+        page.insert_text((72 + (110 - pymupdf.get_text_length(label, font, 9)) / 2, y), label, fontsize=9, fontname=font)
+        for x, v in zip((220, 300), values, strict=True):
+            page.insert_text((x, y), v, fontsize=9, fontname=font)
+    doc.save(path)
+    doc.close()
+    with PdfSource(path) as source:
+        [table] = find_tables(source.read_page(0), lambda: source.rules(0))
+    assert table.header_rows == 1 and table.row_labels() == ["PrOntoQA", "ProofWriter", "FOLIO", "LogicalDeduction"]

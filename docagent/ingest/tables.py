@@ -400,8 +400,13 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
         return None
     first_multi = next(i for i, ln in enumerate(run) if len(ln.segments) >= 2)
     label_x0 = min(ln.x0 for ln in multi)
-    labelled = any(ln.x0 - label_x0 < 12 for ln in multi[1:])
-    first_data = next((i for i, ln in enumerate(run) if len(ln.segments) >= 2 and (ln.x0 - label_x0 < 12 or not labelled) and (
+    value_x0 = min(ln.segments[1].x0 for ln in multi)
+
+    def in_label(ln: _Line) -> bool:  # starts in the label column: at its left edge, or centred in it
+        return ln.x0 - label_x0 < 12 or ln.segments[0].x1 < value_x0 - 2
+
+    labelled = any(in_label(ln) for ln in multi[1:])
+    first_data = next((i for i, ln in enumerate(run) if len(ln.segments) >= 2 and (in_label(ln) or not labelled) and (
         any(_is_data(s.text) for s in ln.segments[1:])  # a labelled line of figures; or one of numbers below a header
         or i > first_multi and all(_is_number(s.text) for s in ln.segments[1:]))), None)
     if first_data is None:  # a table of words: its first line heads it
