@@ -327,6 +327,20 @@ RESULTS = [("Revenue", "1,234.5", "1,100.0"), ("Cost of sales", "(456.7)", "(400
 """The financial table of :func:`results_pdf`: row label, 2019, 2018 (in millions of USD)."""
 
 
+def _table_rows(page: pymupdf.Page, y: float, header: list[str], rows: list[list[str]]) -> float:
+    """An unruled table at ``y``: a bold header of two value columns right-aligned at 400 and 500 pt over a rule,
+    then the rows, label at 72 pt. Returns the last row's baseline."""
+    for text, right in zip(header[1:], (400, 500), strict=True):
+        page.insert_text((right - pymupdf.get_text_length(text, "hebo", 10), y), text, fontsize=10, fontname="hebo")
+    page.draw_line((72, y + 5), (500, y + 5), width=0.6)
+    for label, *values in rows:
+        y += 18
+        page.insert_text((72, y), label, fontsize=10, fontname="helv")
+        for text, right in zip(values, (400, 500), strict=True):
+            page.insert_text((right - pymupdf.get_text_length(text, "helv", 10), y), text, fontsize=10, fontname="helv")
+    return y
+
+
 def results_pdf(path: Path, rows: list[tuple[str, str, str]] = RESULTS, *, prose: str = "") -> Path:
     """A born-digital report page with an unruled financial table under its caption: a header row of years,
     right-aligned numbers, negatives in parentheses, a totals row, "in millions" in the caption; page 2 is
@@ -337,15 +351,7 @@ def results_pdf(path: Path, rows: list[tuple[str, str, str]] = RESULTS, *, prose
     page.insert_textbox(pymupdf.Rect(72, 100, 523, 160), prose or "Revenue grew in 2019 as orders rose. The table "
                         "below shows the consolidated results of the group.", fontsize=10, fontname="helv")
     page.insert_text((72, 190), "Consolidated results (in millions of USD)", fontsize=11, fontname="hebo")
-    y = 215
-    for text, right in (("2019", 400), ("2018", 500)):
-        page.insert_text((right - pymupdf.get_text_length(text, "hebo", 10), y), text, fontsize=10, fontname="hebo")
-    page.draw_line((72, y + 5), (500, y + 5), width=0.6)
-    for label, *values in rows:
-        y += 18
-        page.insert_text((72, y), label, fontsize=10, fontname="helv")
-        for text, right in zip(values, (400, 500), strict=True):
-            page.insert_text((right - pymupdf.get_text_length(text, "helv", 10), y), text, fontsize=10, fontname="helv")
+    y = _table_rows(page, 215, ["", "2019", "2018"], [list(r) for r in rows])
     page.insert_textbox(pymupdf.Rect(72, y + 30, 523, y + 120), "Capital expenditures went mostly to the new "
                         "warehouse. Cost of sales rose with volume.", fontsize=10, fontname="helv")
     page = doc.new_page(width=595, height=842)
@@ -365,14 +371,7 @@ def tables_pdf(path: Path, tables: list[tuple[str, list[str], list[list[str]]]],
     y = 150
     for caption, header, rows in tables:
         page.insert_text((72, y - 25), caption, fontsize=11, fontname="hebo")
-        for text, right in zip(header[1:], (400, 500), strict=True):
-            page.insert_text((right - pymupdf.get_text_length(text, "hebo", 10), y), text, fontsize=10, fontname="hebo")
-        page.draw_line((72, y + 5), (500, y + 5), width=0.6)
-        for label, *values in rows:
-            y += 18
-            page.insert_text((72, y), label, fontsize=10, fontname="helv")
-            for text, right in zip(values, (400, 500), strict=True):
-                page.insert_text((right - pymupdf.get_text_length(text, "helv", 10), y), text, fontsize=10, fontname="helv")
+        y = _table_rows(page, y, header, rows)
         page.insert_text((72, y + 40), "Some prose after the table explains the figures in one sentence.", fontsize=10)
         y += 120
     doc.save(path)
