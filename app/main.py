@@ -8,9 +8,9 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-import streamlit as st  # noqa: E402
+import streamlit as st
 
-from app import charts, chat, extract, library, settings_page, tables, ui  # noqa: E402
+from app import charts, chat, extract, library, settings_page, tables, ui
 
 PAGES = {"Library": library.render, "Chat": chat.render, "Extract": extract.render, "Charts": charts.render,
          "Tables": tables.render, "Settings": settings_page.render}

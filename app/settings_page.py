@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.ui import (SETTINGS_FILE, SPLITTING, Context, as_text, model_label, save_settings, store_label,
-                    without_server_paths)
+from app.ui import (
+    SETTINGS_FILE,
+    SPLITTING,
+    Context,
+    as_text,
+    model_label,
+    save_settings,
+    store_label,
+    without_server_paths,
+)
 from docagent.config import Settings
 from docagent.doctor import run_checks
 from docagent.models.resolve import model_state, try_chat_model

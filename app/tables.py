@@ -10,9 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from app.ui import Context, as_text, plural
-from docagent.tasks.tables import pages_list, select_tables
 from docagent.errors import StoreError
 from docagent.index.store import PageStore
+from docagent.tasks.tables import pages_list, select_tables
 from docagent.types import Table
 
 BOX_COLOUR = (220, 30, 30)

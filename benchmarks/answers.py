@@ -185,7 +185,7 @@ def _norm(text: str) -> str:
     return re.sub(r"[^0-9a-z%]+", "", text.lower())
 
 
-def answer_boxes(page, answer: str) -> list[list[tuple[int, int, int, int]]]:  # noqa: ANN001
+def answer_boxes(page, answer: str) -> list[list[tuple[int, int, int, int]]]:
     """Every run of the page's words that spells ``answer`` (case, spacing, punctuation aside), as pixel boxes."""
     target = _norm(answer)
     words = page.words
@@ -205,7 +205,7 @@ def answer_boxes(page, answer: str) -> list[list[tuple[int, int, int, int]]]:  #
     return runs
 
 
-def _overlaps(box, runs) -> bool:  # noqa: ANN001
+def _overlaps(box, runs) -> bool:
     return any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for run in runs for b in run)
 
 

@@ -162,7 +162,7 @@ def write_pdf(doc: dict, path: Path) -> None:
     data = story_pdf(pieces, doc["title"])
     with pymupdf.open("pdf", data) as pdf:  # bookmarks: each section where its piece starts
         toc, page = [], 1
-        for i, (heading, _) in enumerate(doc["sections"]):
+        for heading, _ in doc["sections"]:
             while page <= pdf.page_count and heading not in pdf[page - 1].get_text():
                 page += 1
             toc.append([1, heading, min(page, pdf.page_count)])

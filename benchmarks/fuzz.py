@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import ROOT, write_results  # noqa: E402
+from benchmarks.common import ROOT, write_results
 
 CRASHES = ROOT / "benchmarks" / "results" / "fuzz-crashes"
 
@@ -178,7 +178,7 @@ def fuzz_calculator(seconds: float, seed: int, slow: float) -> Target:
     return target
 
 
-class Mismatch(Exception):  # noqa: N818 - reads as what happened
+class Mismatch(Exception):
     pass
 
 
@@ -395,7 +395,7 @@ def fuzz_http(seconds: float, seed: int, slow: float) -> Target:
     return target
 
 
-class Hang(Exception):  # noqa: N818 - reads as what happened
+class Hang(Exception):
     pass
 
 

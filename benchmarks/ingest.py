@@ -50,7 +50,18 @@ import textwrap
 import time
 from pathlib import Path
 
-from common import DATA, OBJECTS, REASONS, SUBJECTS, VERBS, checkout, langchain_default_index, paragraph, story_pdf, write_results
+from common import (
+    DATA,
+    OBJECTS,
+    REASONS,
+    SUBJECTS,
+    VERBS,
+    checkout,
+    langchain_default_index,
+    paragraph,
+    story_pdf,
+    write_results,
+)
 
 CORPORA = {
     "deb": DATA / "deb_pdf_docs",
@@ -323,7 +334,7 @@ def email_message(rng: random.Random, company: str, year: int, n: int) -> bytes:
     msg["To"] = f"{recipient} <{recipient.split()[0].lower()}@{domain}>"
     msg["Subject"] = f"{rng.choice(_CHAPTERS)}: {rng.choice(OBJECTS)} ({year})"
     msg["Date"] = format_datetime(datetime.datetime(year, rng.randint(1, 12), rng.randint(1, 28), rng.randint(7, 18),
-                                                    rng.randint(0, 59), tzinfo=datetime.timezone.utc))
+                                                    rng.randint(0, 59), tzinfo=datetime.UTC))
     msg["Message-ID"] = make_msgid(idstring=f"bench{n}", domain=domain)
     paras = [paragraph(rng) for _ in range(rng.randint(2, 5))]
     msg.set_content(f"Hello {recipient.split()[0]},\n\n" + "\n\n".join(paras) + f"\n\nBest regards,\n{sender}\n")
@@ -371,7 +382,7 @@ def make_mixed(folder: Path, seed: int = 18) -> dict[str, int]:
     return {g: len(files) for g, files in plan.items()}
 
 
-def _pages_by_kind(store, docs) -> dict[str, dict[str, int]]:  # noqa: ANN001
+def _pages_by_kind(store, docs) -> dict[str, dict[str, int]]:
     """Documents, pages and pages without text, per stored kind."""
     out: dict[str, dict[str, int]] = {}
     for d in docs:
@@ -382,7 +393,7 @@ def _pages_by_kind(store, docs) -> dict[str, dict[str, int]]:  # noqa: ANN001
     return out
 
 
-def _index_group(store, folder: Path) -> dict:  # noqa: ANN001
+def _index_group(store, folder: Path) -> dict:
     """Index ``folder`` in one call into an open store: what it added and how long it took."""
     from docagent.index.indexer import index_paths
 

@@ -36,8 +36,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 
-WORDS = ("zebra river delta invoice quarterly revenue lattice coherence harbour freight tariff census orchard "
-         "glacier ledger audit pension turbine reactor vaccine").split()
+WORDS = ["zebra", "river", "delta", "invoice", "quarterly", "revenue", "lattice", "coherence", "harbour", "freight", "tariff", "census", "orchard", "glacier", "ledger", "audit", "pension", "turbine", "reactor", "vaccine"]
 
 
 def make_pdf(path: Path, seed: int, pages: int = 3) -> Path:

@@ -106,7 +106,7 @@ def quality(work: Path) -> dict:
         known = {d.name for d in store.documents()}
         out["documents"], out["pages"] = len(known), sum(d.pages for d in store.documents())
 
-        def search(q, mode):  # noqa: ANN001, ANN202
+        def search(q, mode):
             hits = retriever.search(q.question, k=10, mode=mode, docs=[q.scope] if q.scope else None)
             return [(h.doc, h.page) for h in hits]
 
@@ -141,11 +141,9 @@ def quality(work: Path) -> dict:
 def table_passages(work: Path) -> dict:
     """The shelf without and with table-row passages, the same questions over both."""
     from docagent.config import Settings
-    from docagent.evaluation.retrieval import evaluate_retrieval
+    from docagent.evaluation.retrieval import evaluate_retrieval, load_qrels
     from docagent.index.store import PageStore
     from docagent.retrieve import PageRetriever
-
-    from docagent.evaluation.retrieval import load_qrels
 
     sets = {k: v for k, v in question_sets().items() if k.startswith("mmlongbench")}
     rows = [json.loads(line) for line in (DATA / "qrels.jsonl").read_text().splitlines() if line.strip()]
@@ -164,7 +162,7 @@ def table_passages(work: Path) -> dict:
             out[arm]["tables"] = store.catalog.db.execute("SELECT count(*) FROM tables").fetchone()[0]
             out[arm]["pages"] = sum(d.pages for d in store.documents())
 
-            def search(q, mode):  # noqa: ANN001, ANN202
+            def search(q, mode):
                 return [(h.doc, h.page) for h in retriever.search(q.question, k=10, mode=mode, docs=[q.scope] if q.scope else None)]
 
             for name, queries in sets.items():
@@ -228,7 +226,7 @@ def speed(work: Path, target: int) -> dict:
     return out
 
 
-def copy_store(src, big, target: int) -> int:  # noqa: ANN001
+def copy_store(src, big, target: int) -> int:
     """Fill ``big`` with copies of every document of ``src`` under new ids and names until it holds
     ``target`` passages: the same rows, cards, contexts and vectors, written through the store's own methods."""
     from dataclasses import replace

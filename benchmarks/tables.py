@@ -60,7 +60,7 @@ from common import DATA, ROOT, require, write_results
 
 sys.path.insert(0, str(ROOT))
 
-from tests.table_factory import MARGIN, PAGE_H, PAGE_W, Style, TableSpec, draw_table, scan_of, table_document  # noqa: E402
+from tests.table_factory import MARGIN, PAGE_H, PAGE_W, Style, TableSpec, draw_table, scan_of, table_document
 
 
 def _index(folder: Path, store_dir: Path) -> tuple[Any, float, dict[str, float]]:
@@ -199,7 +199,7 @@ def chartqa(work: Path) -> dict[str, Any]:
         doc.close()
     (work / "chartqa-labels.jsonl").write_text("\n".join(lines) + "\n")
     labels = load_table_labels(work / "chartqa-labels.jsonl")
-    store, wall, seconds = _index(folder, work / "store-chartqa")
+    store, _wall, _seconds = _index(folder, work / "store-chartqa")
     with store:
         score = _score(store, labels)
         by_kind = _by(labels, store, "kind")

@@ -61,7 +61,6 @@ from starlette.datastructures import MutableHeaders
 
 import docagent
 from docagent.agents.tools import FieldArg, TableFormat, table_json
-from docagent.tasks.tables import select_tables
 from docagent.config import Settings, is_loopback
 from docagent.errors import (
     ConfigError,
@@ -77,6 +76,7 @@ from docagent.index.store import PageStore
 from docagent.ingest.base import display_name
 from docagent.ingest.formats import describe
 from docagent.ingest.uploads import save_upload
+from docagent.tasks.tables import select_tables
 
 __all__ = ["ApiSettings", "create_app", "serve"]
 
@@ -213,7 +213,7 @@ def _tables_text(doc: str, found: list[docagent.Table], fmt: str) -> Response:
     return Response(text, media_type=f"{_TEXT_TYPES[fmt]}; charset=utf-8", headers=headers)
 
 
-class _Abandoned(Exception):  # noqa: N818 - a signal, not an error: the streaming client went away
+class _Abandoned(Exception):
     """Raised into a generation whose client has disconnected, so it stops and frees the model."""
 
 
@@ -443,7 +443,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
                page: Annotated[int | None, Query(ge=1, description="only this page's tables (from 1)")] = None,
                table: Annotated[int | None, Query(ge=1, description="only this table of the page (from 1, top "
                                                                     "to bottom); needs page")] = None,
-               format: Annotated[TableFormat, Query(description="json (default): each table with its cells, "  # noqa: A002
+               format: Annotated[TableFormat, Query(description="json (default): each table with its cells, "
                                                                 "numbers and boxes; csv, html or markdown: "
                                                                 "the tables as text")] = "json",
                ) -> Response:

@@ -109,7 +109,7 @@ def search(
     *,
     mode: str = "hybrid",
     docs: Iterable[str] | None = None,
-    filter: dict[str, Any] | None = None,  # noqa: A002 - LangChain's name for it
+    filter: dict[str, Any] | None = None,
     settings: Settings | None = None,
 ) -> list[PageHit]:
     """The ``k`` pages that best match ``query`` (``mode``: hybrid, dense or lexical), each with its

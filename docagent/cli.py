@@ -20,8 +20,8 @@ from typing import Any
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from docagent.config import Settings  # noqa: E402
-from docagent.errors import DocagentError  # noqa: E402
+from docagent.config import Settings
+from docagent.errors import DocagentError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -438,7 +438,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     with PageStore(settings) as store:
         retriever = PageRetriever(store=store, render_images=False)
 
-        def search(query, mode):  # noqa: ANN001, ANN202
+        def search(query, mode):
             hits = retriever.search(query.question, k=10, mode=mode, docs=[query.scope] if query.scope else None)
             return [(h.doc, h.page) for h in hits]
 
@@ -537,7 +537,7 @@ def _eval_extract(args: argparse.Namespace, settings: Settings) -> int:
         llm = None
     with PageStore(settings) as store:
 
-        def run(label):  # noqa: ANN001, ANN202
+        def run(label):
             [result] = extract([label.file], ", ".join(f"{s.name}:{s.type}" for s in label.specs), store=store,
                                settings=settings, llm=llm, use_model=llm is not None)
             return result

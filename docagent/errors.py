@@ -27,8 +27,8 @@ from pathlib import Path
 __all__ = [
     "CalculationError",
     "ConfigError",
-    "CorruptDocumentError",
     "ConverterMissingError",
+    "CorruptDocumentError",
     "DocagentError",
     "DocumentLoadError",
     "EmptyDocumentError",

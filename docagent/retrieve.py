@@ -59,14 +59,7 @@ MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
 # Words that carry no evidence of which page is meant. Dropping them keeps BM25 fast on large stores
 # (a query term in every passage makes FTS5 score every passage) and changes no ranking that matters.
 _STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each few for from further had has have
-    having he her here hers herself him himself his how i if in into is it its itself just me more most my
-    myself no nor not now of off on once only or other our ours ourselves out over own same she should so
-    some such than that the their theirs them themselves then there these they this those through to too
-    under until up very was we were what when where which while who whom why will with would you your
-    yours yourself yourselves according also among amongst many much per shown show shows
-    tell give given list please document documents page pages""".split()
+    ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "according", "also", "among", "amongst", "many", "much", "per", "shown", "show", "shows", "tell", "give", "given", "list", "please", "document", "documents", "page", "pages"]
 )
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # the FTS5 unicode61 tokenizer splits on "_" too
 
@@ -195,7 +188,7 @@ class PageRetriever(BaseRetriever):
         mode: Mode | None = None,
         docs: list[str] | None = None,
         pages: tuple[int, int] | None = None,
-        filter: dict[str, Any] | None = None,  # noqa: A002 - LangChain's name for it
+        filter: dict[str, Any] | None = None,
     ) -> list[PageHit]:
         """Like ``invoke`` but returns :class:`~docagent.types.PageHit` objects."""
         k = self.k if k is None else k
@@ -335,7 +328,7 @@ class PageRetriever(BaseRetriever):
 
                 try:
                     self._reranker = CrossEncoder(self.rerank_model, device="cpu", local_files_only=True)
-                except Exception as e:  # noqa: BLE001 - any loader failure becomes one clear error
+                except Exception as e:
                     msg = f"cannot load the reranker {self.rerank_model!r} ({type(e).__name__}: {e}); point rerank_model at a local cross-encoder directory"
                     raise ModelLoadError(msg) from e
             return self._reranker

@@ -12,8 +12,24 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Answer", "AnswerSpan", "Box", "Citation", "DocumentCard", "Heading", "Extraction", "FieldValue", "FailedFile", "IndexReport",
-           "Page", "PageHit", "Table", "TableCell", "Widget", "Word"]
+__all__ = [
+    "Answer",
+    "AnswerSpan",
+    "Box",
+    "Citation",
+    "DocumentCard",
+    "Extraction",
+    "FailedFile",
+    "FieldValue",
+    "Heading",
+    "IndexReport",
+    "Page",
+    "PageHit",
+    "Table",
+    "TableCell",
+    "Widget",
+    "Word",
+]
 
 Box = tuple[float, float, float, float]
 

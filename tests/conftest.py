@@ -9,13 +9,13 @@ os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from docagent.config import Settings  # noqa: E402
-from docagent.index.embeddings import Embedder  # noqa: E402
-from docagent.index.store import PageStore  # noqa: E402
+from docagent.config import Settings
+from docagent.index.embeddings import Embedder
+from docagent.index.store import PageStore
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ class Scripted(GenericFakeChatModel):
     bound: list[dict[str, Any]] = Field(default_factory=list)
     """Per call, what was bound to it: ``{"tools": names, "tool_choice": ...}`` or ``{}``."""
 
-    def _generate(self, messages, stop=None, run_manager=None, **kwargs):  # noqa: ANN001, ANN003, ANN202
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
         self.prompts.append(messages)
         self.bound.append({k: kwargs[k] for k in ("tools", "tool_choice") if k in kwargs})
         return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)  # _stream comes here too
@@ -34,7 +34,7 @@ class Scripted(GenericFakeChatModel):
         return self.bind(tools=[getattr(t, "name", None) or t.get("name") for t in tools], tool_choice=tool_choice)
 
 
-def call(name: str, id: str | None = None, **args: Any) -> AIMessage:  # noqa: A002
+def call(name: str, id: str | None = None, **args: Any) -> AIMessage:
     """An assistant turn that calls one tool."""
     return AIMessage("", tool_calls=[{"name": name, "args": args, "id": id or f"call_{name}", "type": "tool_call"}])
 

@@ -129,7 +129,7 @@ class _Chart(_Bound):
 
 class _Calculator:
     tool_constructor = calculator
-    tool_invoke_params_example = {"expression": "percent_change(820, 1290)"}  # noqa: RUF012
+    tool_invoke_params_example = {"expression": "percent_change(820, 1290)"}
 
 
 class TestSearchUnit(_Search, ToolsUnitTests): ...

@@ -13,13 +13,13 @@ import pytest
 
 pytest.importorskip("streamlit", reason="the app needs the app extra: pip install 'docagent[app]'")
 
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
-from docagent.config import Settings  # noqa: E402
-from docagent.index.store import PageStore  # noqa: E402
-from tests import factories  # noqa: E402
-from tests.scripted import scripted  # noqa: E402
-from tests.test_agents import REVENUE, build_library  # noqa: E402
+from docagent.config import Settings
+from docagent.index.store import PageStore
+from tests import factories
+from tests.scripted import scripted
+from tests.test_agents import REVENUE, build_library
 
 MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
 

@@ -268,7 +268,7 @@ def invoice_store(store: PageStore, docs_dir: Path) -> PageStore:
     return store
 
 
-def _no_model(settings, tmp_path: Path):  # noqa: ANN001, ANN202
+def _no_model(settings, tmp_path: Path):
     return settings.model_copy(update={"vlm_model": str(tmp_path / "no-such-model")})
 
 

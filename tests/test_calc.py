@@ -162,7 +162,7 @@ def test_random_text_never_runs_code_and_never_hangs(text: str) -> None:
 
     real_import = builtins.__import__
 
-    def spy(name, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def spy(name, *args, **kwargs):
         calls.append(name)
         return real_import(name, *args, **kwargs)
 
@@ -184,7 +184,7 @@ _small = st.fractions(min_value=-1000, max_value=1000, max_denominator=1000)
 
 
 @st.composite
-def _expressions(draw, depth: int = 3):  # noqa: ANN001, ANN202
+def _expressions(draw, depth: int = 3):
     """A random expression and its exact value, built side by side."""
     if depth == 0 or draw(st.booleans()):
         value = draw(_small)
@@ -238,7 +238,7 @@ def integer_expressions(max_leaves: int = 12) -> st.SearchStrategy[ast.expr]:
     return st.recursive(numbers, extend, max_leaves=max_leaves)
 
 
-class TooLarge(Exception):  # noqa: N818 - a verdict, not an error
+class TooLarge(Exception):
     """The reference met a value the calculator must refuse (over MAX_BITS)."""
 
 

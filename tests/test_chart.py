@@ -165,7 +165,7 @@ def test_eval_chart_on_chartqa_labels_with_an_oracle() -> None:
     labels = load_chart_labels(CHARTQA / "chartqa_qa.jsonl")
     assert len(labels) == 66 and all(lb.image.exists() and lb.table.exists() for lb in labels)
 
-    def oracle(label):  # noqa: ANN001, ANN202 - the true table, and the label when it is a number
+    def oracle(label):
         value = label.label.replace(",", "").rstrip("%")
         number = Fraction(value) if value.replace(".", "", 1).replace("-", "", 1).isdigit() else None
         return ChartAnswer(label.query, table_from_csv(label.table.read_text()), "oracle", number)

@@ -55,7 +55,7 @@ def test_index_search_docs_rm_as_json(capfd: pytest.CaptureFixture[str], corpus:
 def test_index_exit_status_and_failures(capfd: pytest.CaptureFixture[str], corpus: Path, tmp_path: Path) -> None:
     store = str(tmp_path / "store")
     (corpus / "broken.pdf").write_bytes(b"")
-    code, out, err = run(capfd, "index", str(corpus), "--store", store, "--json")
+    code, out, _err = run(capfd, "index", str(corpus), "--store", store, "--json")
     assert code == 1
     assert out["documents"] == 2 and out["failed"] == [{"path": str(corpus / "broken.pdf"), "error": "the file is empty (0 bytes); re-export or re-download it"}]
     (corpus / "broken.pdf").unlink()

@@ -19,7 +19,7 @@ from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from tests import factories
 
-WORDS = "solar wind turbine battery inverter grid storage panel roof crew warehouse invoice delivery".split()
+WORDS = ["solar", "wind", "turbine", "battery", "inverter", "grid", "storage", "panel", "roof", "crew", "warehouse", "invoice", "delivery"]
 
 
 @pytest.fixture(scope="module")

@@ -380,13 +380,13 @@ def test_eval_extract_on_real_labels_with_a_scripted_extractor(dataset: str, tmp
     labels = load_extraction_labels(path)
     assert len(labels) == len(rows) >= 40 and all(lb.file.exists() for lb in labels)
 
-    def oracle(label):  # noqa: ANN001, ANN202 - repeats the labels, grounded
+    def oracle(label):
         return Extraction(label.file.name, {k: FieldValue(v, 1, (0, 0, 1, 1), 1.0, "vlm", True) for k, v in label.fields.items()})
 
     m = evaluate_extraction(labels, oracle)["metrics"]
     assert m["precision"] == m["recall"] == m["f1"] == m["grounding_rate"] == 1.0
 
-    def half(label):  # noqa: ANN001, ANN202 - only the first field, and that one wrong
+    def half(label):
         first = next(iter(label.fields))
         return Extraction(label.file.name, {first: FieldValue("zzz wrong", None, None, 0.3, "vlm", False)})
 

@@ -220,7 +220,7 @@ def test_the_folder_walk_and_uploads_use_the_registry(docs_dir: Path, tmp_path: 
 
 
 def test_text_encodings(docs_dir: Path) -> None:
-    assert decode_text("naïve".encode("utf-8")) == "naïve"
+    assert decode_text("naïve".encode()) == "naïve"
     assert decode_text(codecs.BOM_UTF8 + "naïve".encode()) == "naïve"
     assert decode_text("naïve".encode("utf-16")) == "naïve"  # with its BOM
     assert decode_text("naïve café".encode("cp1252")) == "naïve café"

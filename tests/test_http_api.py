@@ -23,16 +23,16 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the HTTP API needs the server extra: pip install 'docagent[server]'")
 
-import uvicorn  # noqa: E402
+import uvicorn
 
-from connectors.http_api import ApiSettings, create_app  # noqa: E402
-from docagent.config import Settings  # noqa: E402
-from docagent.index.indexer import index_paths  # noqa: E402
-from tests import factories  # noqa: E402
-from tests.factories import mail_with_pdf, word_file, workbook  # noqa: E402
-from tests.processes import wait_until_up  # noqa: E402
-from tests.scripted import scripted  # noqa: E402
-from tests.test_agents import INVOICE, REPORT, REVENUE  # noqa: E402
+from connectors.http_api import ApiSettings, create_app
+from docagent.config import Settings
+from docagent.index.indexer import index_paths
+from tests import factories
+from tests.factories import mail_with_pdf, word_file, workbook
+from tests.processes import wait_until_up
+from tests.scripted import scripted
+from tests.test_agents import INVOICE, REPORT, REVENUE
 
 
 def free_port() -> int:
@@ -199,14 +199,14 @@ def _serve(store: Path, host: str, port: int, token: str | None) -> subprocess.P
 
 
 def test_docagent_serve_beyond_loopback_refuses_to_start_without_a_token(indexed: Settings) -> None:
-    proc = _serve(indexed.store, "0.0.0.0", free_port(), None)  # noqa: S104 - the point of the test
+    proc = _serve(indexed.store, "0.0.0.0", free_port(), None)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "set DOCAGENT_API_TOKEN" in err and "--host 127.0.0.1" in err
 
 
 def test_docagent_serve_beyond_loopback_requires_the_token(indexed: Settings) -> None:
     port = free_port()
-    proc = _serve(indexed.store, "0.0.0.0", port, "tok-123")  # noqa: S104 - the point of the test
+    proc = _serve(indexed.store, "0.0.0.0", port, "tok-123")
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_up(proc, url + "/health", lambda r: r.status_code == 200, "docagent serve",

@@ -24,7 +24,7 @@ COMPANIES = ("Borealis Freight Inc.", "Calder Shipping Corporation", "Dunmore Lo
 YEARS = (2018, 2019)
 
 
-def card_of(path: Path):  # noqa: ANN201
+def card_of(path: Path):
     with open_source(path) as source:
         pages = [source.read_page(i) for i in range(source.page_count)]
         return build_card(path.name, source.metadata(), source.outline(), pages)

@@ -100,10 +100,9 @@ def test_encrypted_pdf(docs_dir: Path) -> None:
 def test_truncated_pdf(docs_dir: Path) -> None:
     whole = factories.text_pdf(docs_dir / "whole.pdf", [f"page {i} " + "lorem ipsum " * 50 for i in range(5)])
     path = factories.truncated(docs_dir / "cut.pdf", whole, keep=0.3)
-    with pytest.raises(CorruptDocumentError, match=r"cut\.pdf: .*(damaged|truncated)"):
-        with open_source(path) as src:
-            for i in range(src.page_count):
-                src.read_page(i)
+    with pytest.raises(CorruptDocumentError, match=r"cut\.pdf: .*(damaged|truncated)"), open_source(path) as src:
+        for i in range(src.page_count):
+            src.read_page(i)
 
 
 def test_garbage_after_pdf_header(docs_dir: Path) -> None:

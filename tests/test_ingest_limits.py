@@ -53,7 +53,7 @@ def test_a_fifo_and_a_link_to_dev_zero_fail_alone_and_the_rest_is_indexed(tmp_pa
         assert [d.name for d in store.documents()] == ["good.pdf"]
 
 
-def _returns_within(seconds: float, call, unblock) -> object:  # noqa: ANN001 - test helper
+def _returns_within(seconds: float, call, unblock) -> object:
     """``call()``'s result, failing the test (instead of hanging it) when it takes longer than ``seconds``."""
     out: list[object] = []
     thread = threading.Thread(target=lambda: out.append(_outcome(call)), daemon=True)
@@ -66,7 +66,7 @@ def _returns_within(seconds: float, call, unblock) -> object:  # noqa: ANN001 - 
     return out[0]
 
 
-def _outcome(call):  # noqa: ANN001, ANN202
+def _outcome(call):
     try:
         return call()
     except Exception as e:  # noqa: BLE001 - handed to the test to check

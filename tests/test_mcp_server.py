@@ -11,12 +11,12 @@ import pytest
 
 pytest.importorskip("mcp", reason="the MCP server needs the server extra: pip install 'docagent[server]'")
 
-from mcp import Client, StdioServerParameters  # noqa: E402
+from mcp import Client, StdioServerParameters
 
-from docagent.config import Settings  # noqa: E402
-from docagent.index.indexer import index_paths  # noqa: E402
-from tests import factories  # noqa: E402
-from tests.test_agents import INVOICE, NAMES  # noqa: E402
+from docagent.config import Settings
+from docagent.index.indexer import index_paths
+from tests import factories
+from tests.test_agents import INVOICE, NAMES
 
 
 @pytest.fixture

@@ -144,7 +144,7 @@ def test_an_error_in_dense_search_waits_for_bm25_before_it_propagates(store: Pag
     finished = threading.Event()
     real = store.catalog.lexical
 
-    def slow_lexical(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def slow_lexical(*args, **kwargs):
         release.wait(5)
         time.sleep(0.2)
         try:
@@ -152,7 +152,7 @@ def test_an_error_in_dense_search_waits_for_bm25_before_it_propagates(store: Pag
         finally:
             finished.set()
 
-    def failing_embed(_text: str):  # noqa: ANN202
+    def failing_embed(_text: str):
         release.set()
         raise RuntimeError("embedding failed")
 

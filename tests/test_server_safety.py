@@ -18,11 +18,11 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the HTTP API needs the server extra: pip install 'docagent[server]'")
 
-from docagent.config import Settings  # noqa: E402
-from docagent.index.indexer import index_paths  # noqa: E402
-from tests import factories  # noqa: E402
-from tests.processes import wait_until_up  # noqa: E402
-from tests.test_http_api import free_port  # noqa: E402
+from docagent.config import Settings
+from docagent.index.indexer import index_paths
+from tests import factories
+from tests.processes import wait_until_up
+from tests.test_http_api import free_port
 
 ZEBRAS = [f"Field notes {i}: the zebra herds crossed the Mara river at dawn, {i * 40} animals counted." for i in range(1, 7)]
 LATTICE = [f"Lab report {i}: the quantum lattice held its coherence for {i * 3} microseconds." for i in range(1, 7)]
@@ -107,7 +107,7 @@ def test_what_one_server_writes_another_long_lived_reader_sees(settings: Setting
 
 
 @pytest.mark.parametrize("token", ["", "   "])
-@pytest.mark.parametrize("host", ["127.1", "0.0.0.0"])  # noqa: S104 - the point of the test
+@pytest.mark.parametrize("host", ["127.1", "0.0.0.0"])
 def test_an_empty_token_is_refused_not_taken_for_no_token(settings: Settings, token: str, host: str) -> None:
     port = free_port()
     proc = subprocess.run([sys.executable, "-m", "docagent", "serve", "--host", host, "--port", str(port),
@@ -121,7 +121,7 @@ def test_loopback_in_every_spelling_and_nothing_else() -> None:
     from docagent.config import is_loopback
 
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.1", "127.0.0.2", "::1", "[::1]", "localhost"))
-    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "", "10.0.0.1", "example.com", "127.1 x"))  # noqa: S104
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "", "10.0.0.1", "example.com", "127.1 x"))
 
 
 # ------------------------------------------------------------------ in-process servers (uvicorn)

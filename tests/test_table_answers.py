@@ -162,7 +162,7 @@ def test_tables_are_replaced_and_removed_with_their_document(store: PageStore, r
     assert store.catalog.db.execute("SELECT count(*) FROM tables").fetchone()[0] == 0
 
 
-def test_table_rows_as_passages_carry_their_headers(tmp_path: Path, embedder, results: Path) -> None:  # noqa: ANN001
+def test_table_rows_as_passages_carry_their_headers(tmp_path: Path, embedder, results: Path) -> None:
     settings = Settings(store=tmp_path / "rows", table_passages=True)
     with PageStore(settings, embedder=embedder) as store:
         index_paths([results], store=store, progress=False)

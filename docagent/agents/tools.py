@@ -387,7 +387,7 @@ class GetTableTool(DocumentTool):
     args_schema: type[BaseModel] = GetTableArgs
 
     def _call(self, store: PageStore, doc: str, page: int | None = None, table: int | None = None,
-              format: TableFormat = "markdown") -> dict[str, Any]:  # noqa: A002 - the argument's name in the schema
+              format: TableFormat = "markdown") -> dict[str, Any]:
         self._require(store, doc, page)
         found, why = select_tables(store, doc, page, table)
         if not found:

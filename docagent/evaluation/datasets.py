@@ -59,8 +59,8 @@ def funsd_labels(root: str | Path, split: str = "test") -> list[dict[str, Any]]:
     return out
 
 
-_MONTHS = ("January February March April May June July August September October November December").split()
-_NUMBERS = "zero one two three four five six seven eight nine ten eleven twelve".split()
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+_NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
 
 
 def _date_pattern(iso: str) -> re.Pattern[str]:

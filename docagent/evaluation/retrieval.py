@@ -88,9 +88,9 @@ def load_qrels(path: str | Path) -> tuple[list[Query], int]:
             question = row["question"]
             relevant = relevant_pages(row)
             if not isinstance(question, str) or not question.strip():
-                raise ValueError("the question is empty")  # noqa: TRY301
+                raise ValueError("the question is empty")
             if any(page < 1 for _, page in relevant):
-                raise ValueError("pages are 1-based")  # noqa: TRY301
+                raise ValueError("pages are 1-based")
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             log.warning('%s skipped: expected {"qid", "question", "relevant": [{"doc", "page"}], "scope"?} (%s)', where, e)
             skipped += 1

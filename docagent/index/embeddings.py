@@ -104,7 +104,7 @@ class Embedder:
             self._model = self._load()
         return self._model
 
-    def _torch_dtype(self):  # noqa: ANN202 - torch imported lazily
+    def _torch_dtype(self):
         import torch
 
         if self.dtype == "float32":
@@ -132,7 +132,7 @@ class Embedder:
                 model_kwargs={"dtype": self._torch_dtype()},
                 local_files_only=self.ref.packaged or Path(self.ref.location).is_dir(),
             )
-        except Exception as e:  # noqa: BLE001 - any loader failure becomes one clear error
+        except Exception as e:
             msg = (
                 f"cannot load the embedding model {self.ref.location!r} ({type(e).__name__}: {e}). "
                 "Set DOCAGENT_EMBEDDING_MODEL to a local sentence-transformers directory, "
@@ -154,7 +154,7 @@ class Embedder:
         limit = int(self.model.max_seq_length or 256) - 2
         return min(self._passage_tokens, limit) if self._passage_tokens else limit
 
-    def _splitter(self):  # noqa: ANN202 - tokenizers.Tokenizer
+    def _splitter(self):
         # A copy of the model's fast tokenizer without its truncation (tokenizer.json may cap
         # at 128 pieces) or padding: we need the offsets of every piece of a page.
         if self._tokenizer is None:

@@ -42,9 +42,9 @@ from docagent.ingest import (
 )
 from docagent.ingest.base import display_name, large_type_lines, open_regular, read_bounded
 from docagent.ingest.formats import Format, detect
-from docagent.ingest.uploads import safe_name
 from docagent.ingest.identity import CARD_VERSION, build_card, card_words, passage_context
 from docagent.ingest.tables import find_tables, link_continuations
+from docagent.ingest.uploads import safe_name
 from docagent.types import DocumentCard, FailedFile, Heading, IndexReport, Page, Table, Word
 
 __all__ = ["collect_files", "index_paths"]
@@ -195,16 +195,15 @@ class Indexer:
             report.failed.append(FailedFile(shown, _unexpected(e)))
             log.warning("failed: %s: %s", name, _unexpected(e))
             return
-        with source:
-            with self.store.lock():
-                self._recover()
-                if self._unchanged(name, sha):  # another process indexed the same file meanwhile
-                    report.skipped += 1
-                    log.info("unchanged: %s", name)
-                    return
-                attachments = source.attachments()
-                doc_id = self._write(path, sha, source, report, name=name, parent=parent,
-                                     origin=origin or display_name(str(path.resolve())), pending=bool(attachments))
+        with source, self.store.lock():
+            self._recover()
+            if self._unchanged(name, sha):  # another process indexed the same file meanwhile
+                report.skipped += 1
+                log.info("unchanged: %s", name)
+                return
+            attachments = source.attachments()
+            doc_id = self._write(path, sha, source, report, name=name, parent=parent,
+                                 origin=origin or display_name(str(path.resolve())), pending=bool(attachments))
         if doc_id is not None:
             self._attachments(name, origin or display_name(str(path.resolve())), attachments, report, depth)
             if attachments:  # all of them tried: the document is complete (see _unchanged)

@@ -49,7 +49,7 @@ def _remote_client(url: str) -> Any:
             ssl=parsed.scheme == "https",
             settings=_settings(),
         )
-    except Exception as e:  # noqa: BLE001 - connection errors come in many types
+    except Exception as e:
         msg = f"cannot reach the Chroma server at {url} ({e}); start it with `chroma run --path DIR --port N` or unset DOCAGENT_CHROMA_URL"
         raise StoreError(msg) from e
 
@@ -182,7 +182,7 @@ class ChromaVectors:
                     self.max_batch = int(self._embedded.client.get_max_batch_size())
         except (ConfigError, StoreError):
             raise
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             msg = f"cannot open the Chroma collection {collection!r} at {url or path} ({e})"
             raise StoreError(msg) from e
 
@@ -227,7 +227,7 @@ class ChromaVectors:
         try:
             res = run()
             stale = any(m is None for m in res["metadatas"][0])
-        except Exception:  # noqa: BLE001 - Chroma's internal errors have no common type
+        except Exception:
             if self._embedded is None:
                 raise
             res, stale = None, True

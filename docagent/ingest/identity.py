@@ -43,8 +43,7 @@ _ORG = re.compile(rf"(?<![\w&])((?:{_CAP}[ \t]+(?:(?:of|and|&|the|for|de|du)[ \t
 _PERSON = r"[A-Z][a-z]+(?:[ \t]+[A-Z]\.?)?(?:[ \t]+[A-Z][a-z'’-]+){1,2}"
 _BETWEEN = re.compile(rf"\bbetween\s+({_PERSON}|{_ORG.pattern})\s*(?:\(|,|\band\b)", re.DOTALL)
 _AND_PARTY = re.compile(rf"\band\s+({_PERSON})\s*(?:\(|,)")
-_FILLER = frozenset("""the this that such our its their each any a an said other all which to in of for by on at from with
-    as and or both dear see about between per via into under""".split())
+_FILLER = frozenset(["the", "this", "that", "such", "our", "its", "their", "each", "any", "a", "an", "said", "other", "all", "which", "to", "in", "of", "for", "by", "on", "at", "from", "with", "as", "and", "or", "both", "dear", "see", "about", "between", "per", "via", "into", "under"])
 
 _YEAR = re.compile(r"(?<![\d.,$])(?:19[5-9]\d|20[0-4]\d)(?![\d,])")
 _MONTH = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"

@@ -89,7 +89,7 @@ class MailSource(PdfSource):
         else:
             try:
                 message = BytesParser(policy=policy.default).parsebytes(messages[0] if messages else data)
-            except Exception as e:  # noqa: BLE001 - the parser is lenient; anything it still raises is damage
+            except Exception as e:
                 raise CorruptDocumentError(path, f"the message cannot be parsed ({e}); save it again from the mail program") from e
             assert isinstance(message, EmailMessage)
             self._attachments, left_out = _attachments(message)
@@ -126,7 +126,7 @@ def _mbox(data: bytes) -> list[bytes]:
     if not data.startswith(b"From "):
         return []
     starts = [m.start() for m in _FROM_LINE.finditer(data) if m.start() == 0 or data[m.start() - 1:m.start()] == b"\n"]
-    parts = [data[a:b] for a, b in zip(starts, [*starts[1:], len(data)])]
+    parts = [data[a:b] for a, b in zip(starts, [*starts[1:], len(data)], strict=True)]
     out = []
     for part in parts:
         body = part.split(b"\n", 1)[1] if b"\n" in part else b""

@@ -220,9 +220,7 @@ class _Cleaner(HTMLParser):
             value = value or ""
             if name in _KEEP_ATTRS:
                 kept.append((name, value))
-            elif name == "href" and tag == "a" and value.strip().lower().startswith(_LINK_SCHEMES):
-                kept.append((name, value.strip()))
-            elif name == "src" and tag == "img" and value.strip().lower().startswith("data:image/"):
+            elif (name == "href" and tag == "a" and value.strip().lower().startswith(_LINK_SCHEMES)) or (name == "src" and tag == "img" and value.strip().lower().startswith("data:image/")):
                 kept.append((name, value.strip()))
         if tag == "img":
             src = next((value for name, value in kept if name == "src"), None)

@@ -58,13 +58,13 @@ class RapidOcrEngine:
         return lines
 
 
-def _bbox(quad) -> tuple[float, float, float, float]:  # noqa: ANN001 - 4 points from the engine
+def _bbox(quad) -> tuple[float, float, float, float]:
     xs = [float(p[0]) for p in quad]
     ys = [float(p[1]) for p in quad]
     return (min(xs), min(ys), max(xs), max(ys))
 
 
-def _word(text: str, quad) -> Word:  # noqa: ANN001
+def _word(text: str, quad) -> Word:
     return Word(text, _bbox(quad))
 
 

@@ -36,6 +36,7 @@ Presentations: one page a slide. When the deck has speaker notes (PPTX, ODP), ea
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import resource
@@ -45,11 +46,9 @@ import subprocess
 import tempfile
 import time
 import zipfile
-from pathlib import Path
-
-import html
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pymupdf
 
@@ -333,7 +332,7 @@ def convert(path: Path, suffix: str, options: OpenOptions, to: str = "pdf") -> b
 
         env = dict(os.environ, HOME=str(work), TMPDIR=str(work))
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True, preexec_fn=limit, env=env, cwd=work)  # noqa: PLW1509
+                                start_new_session=True, preexec_fn=limit, env=env, cwd=work)
         try:
             _, err = proc.communicate(timeout=options.convert_seconds)
         except subprocess.TimeoutExpired:

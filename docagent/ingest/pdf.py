@@ -70,7 +70,7 @@ class PdfSource(Source):
                         self._doc = pymupdf.open(stream=b"".join(read_bounded(f, size)), filetype="pdf")
             except DocumentLoadError:
                 raise
-            except Exception as e:  # noqa: BLE001 - FileDataError, FzError*, RuntimeError ...: all mean damage
+            except Exception as e:
                 msg = f"damaged or truncated PDF that MuPDF cannot repair ({e}); re-export or re-download it"
                 raise CorruptDocumentError(path, msg) from e
             if self._doc.needs_pass:
@@ -85,7 +85,7 @@ class PdfSource(Source):
                     raise EncryptedDocumentError(path, msg)
             try:
                 self._pages = self._doc.page_count
-            except Exception as e:  # noqa: BLE001 - a page tree MuPDF cannot count is damage too
+            except Exception as e:
                 self._doc.close()
                 msg = f"damaged PDF: its pages cannot be counted ({e}); re-export or re-download it"
                 raise CorruptDocumentError(path, msg) from e
@@ -112,7 +112,7 @@ class PdfSource(Source):
                 textpage = page.get_textpage()
                 text = page.get_text("text", textpage=textpage)
                 raw_words = page.get_text("words", textpage=textpage)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 msg = f"page {index + 1} cannot be read ({e}); the file is probably truncated or damaged"
                 raise CorruptDocumentError(self.path, msg) from e
             widgets = []
@@ -191,7 +191,7 @@ class PdfSource(Source):
         with _LOCK:
             try:
                 pix = self._doc.load_page(index).get_pixmap(matrix=pymupdf.Matrix(scale, scale), alpha=False)
-            except Exception as e:  # noqa: BLE001 - as in read_page
+            except Exception as e:
                 msg = f"page {index + 1} cannot be rendered ({e})"
                 raise CorruptDocumentError(self.path, msg) from e
             return Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
@@ -359,7 +359,7 @@ def _probe(path: Path, password: str | None, seconds: float) -> bool:
     return _unreadable(path, f"the process reading them failed (exit status {code}: {last})")
 
 
-def _first_bytes(stream, seconds: float) -> bool:  # noqa: ANN001 - a pipe's file object
+def _first_bytes(stream, seconds: float) -> bool:
     """Whether ``stream`` yields something within ``seconds`` (a thread waits on it, so this works on any platform)."""
     got: list[bytes] = []
     reader = threading.Thread(target=lambda: got.append(stream.read(1)), daemon=True)

@@ -408,7 +408,7 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
     labelled = any(in_label(ln) for ln in multi[1:])
     first_data = next((i for i, ln in enumerate(run) if len(ln.segments) >= 2 and (in_label(ln) or not labelled) and (
         any(_is_data(s.text) for s in ln.segments[1:])  # a labelled line of figures; or one of numbers below a header
-        or i > first_multi and all(_is_number(s.text) for s in ln.segments[1:]))), None)
+        or (i > first_multi and all(_is_number(s.text) for s in ln.segments[1:])))), None)
     if first_data is None:  # a table of words: its first line heads it
         first_data = first_multi + 1
         if first_data >= len(run):
@@ -421,7 +421,7 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
     if len(cols) < 2:
         return None
     while first_data and (not any(_overlaps(s, cols[1:]) or s.x0 > cols[0][1] for s in run[0].segments)
-                          or len(run[0].segments) == 1 and run[0].x0 <= cols[0][1]):
+                          or (len(run[0].segments) == 1 and run[0].x0 <= cols[0][1])):
         run, first_data = run[1:], first_data - 1  # a caption or prose above the table, not a header line
     while first_data > 1:  # the first lines of a label whose values stand on its last line are body, not header
         above, below = run[first_data - 1], run[first_data]
@@ -617,7 +617,7 @@ def _plausible(cols: list[tuple[float, float]], rows: list[_Row], header_rows: i
         return False  # specks: OCR of text it could not read
     if len(cols) == 2 and not ruled:
         heads = [r.text(1) for r in rows[:header_rows]]
-        if numeric < 0.6 or not (header_rows and any(heads)) and len(valued) < 4:
+        if numeric < 0.6 or (not (header_rows and any(heads)) and len(valued) < 4):
             return False
         if not header_rows and _page_numbers(values):
             return False  # a table of contents
@@ -691,7 +691,7 @@ class _Lazy(Sequence[Box]):
             self._rules = list(self._read())
         return self._rules
 
-    def __getitem__(self, i):  # noqa: ANN001, ANN204 - Sequence's own signature
+    def __getitem__(self, i):
         return self._all()[i]
 
     def __len__(self) -> int:

@@ -198,7 +198,7 @@ def _not_found(reason: str = NOT_FOUND) -> FieldValue:
 
 # --------------------------------------------------------------------------- AcroForm
 
-_STOP = frozenset("a an and are as at by for from in is it its of on or the s to with your".split())
+_STOP = frozenset(["a", "an", "and", "are", "as", "at", "by", "for", "from", "in", "is", "it", "its", "of", "on", "or", "the", "s", "to", "with", "your"])
 
 
 def _tokens(text: str) -> set[str]:
@@ -393,10 +393,10 @@ def _ground(value: Any, kind: str, pages: list[Page]) -> tuple[Page, Box] | None
 
 # --------------------------------------------------------------------------- no model
 
-_DOCUMENT_DATE = frozenset("date dated receipt invoice bill purchase transaction sale sales order issue issued document of the".split())
+_DOCUMENT_DATE = frozenset(["date", "dated", "receipt", "invoice", "bill", "purchase", "transaction", "sale", "sales", "order", "issue", "issued", "document", "of", "the"])
 """The words of a field that asks for the document's own date ("date", "receipt_date"), which the only date printed
 on a one-page document is; "expiry_date" or "delivery_date" is not."""
-_UNITS = frozenset("rm usd eur gbp myr sgd chf inr no nr".split())  # words a label may carry before its value
+_UNITS = frozenset(["rm", "usd", "eur", "gbp", "myr", "sgd", "chf", "inr", "no", "nr"])  # words a label may carry before its value
 
 
 def _from_text(pages: list[Page], specs: list[FieldSpec]) -> dict[str, FieldValue]:
@@ -435,8 +435,8 @@ def _from_text(pages: list[Page], specs: list[FieldSpec]) -> dict[str, FieldValu
     return out
 
 
-_PAYMENT = frozenset("cash change tendered tender paid payment visa mastercard amex card credit debit".split())
-_COUNT = frozenset("qty quantity items item pcs units count".split())
+_PAYMENT = frozenset(["cash", "change", "tendered", "tender", "paid", "payment", "visa", "mastercard", "amex", "card", "credit", "debit"])
+_COUNT = frozenset(["qty", "quantity", "items", "item", "pcs", "units", "count"])
 
 
 def _lead(text: str) -> str:

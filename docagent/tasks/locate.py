@@ -76,12 +76,9 @@ _FORMS = {verb: tuple(forms.split()) for verb, forms in {
 _SAME.update((form, verb) for verb, forms in _FORMS.items() for form in forms)
 _SPELLED = {word: tuple(a for a, w in _SAME.items() if w == word) for word in set(_SAME.values())}
 """A word's other spellings the store may hold instead ("number": "no", "nr"; "meet": "met")."""
-_VALUE_WORDS = frozenset("number cost price count name amount value total figure rate size code id".split())
+_VALUE_WORDS = frozenset(["number", "cost", "price", "count", "name", "amount", "value", "total", "figure", "rate", "size", "code", "id"])
 """Words that ask for a value rather than name a subject: never "a word no document holds"."""
-_ABOUT = frozenset("""receipt invoice report form letter memo statement document file paper article sheet table chart
-    figure slide bill brochure manual guide mentioned mention written write word integer rounded round return answer
-    format appropriate exact exactly first second third last top bottom cover combined entire present according
-    stated state says""".split())
+_ABOUT = frozenset(["receipt", "invoice", "report", "form", "letter", "memo", "statement", "document", "file", "paper", "article", "sheet", "table", "chart", "figure", "slide", "bill", "brochure", "manual", "guide", "mentioned", "mention", "written", "write", "word", "integer", "rounded", "round", "return", "answer", "format", "appropriate", "exact", "exactly", "first", "second", "third", "last", "top", "bottom", "cover", "combined", "entire", "present", "according", "stated", "state", "says"])
 """Words about the document or the question rather than what the document says (its kind, where on it, how to
 answer): they count little in the evidence test ("the date of the receipt": a receipt rarely prints the word;
 "return a rounded integer")."""

@@ -29,7 +29,7 @@ from docagent.tasks.chart import needs_arithmetic
 from docagent.tasks.grounding import answer_terms, coverage, match_boxes, tokens
 from docagent.tasks.locate import locate
 from docagent.tasks.prompts import DATA_RULE, message_text, page_blocks, quoted
-from docagent.tasks.tables import row_names, lookup, matching_tables, tables_text
+from docagent.tasks.tables import lookup, matching_tables, row_names, tables_text
 from docagent.types import Answer, AnswerSpan, Citation, Page, PageHit, Table
 
 __all__ = ["NOT_FOUND", "ask", "draw_evidence", "evidence_image"]

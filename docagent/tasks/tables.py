@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 from docagent.errors import CalculationError, ConfigError, DocagentError
 from docagent.index.indexer import index_paths
-from docagent.ingest.identity import CARD_VERSION
 from docagent.index.store import PageStore
-from docagent.tasks.calc import evaluate
+from docagent.ingest.identity import CARD_VERSION
 from docagent.ingest.tables import states_nothing
+from docagent.tasks.calc import evaluate
 from docagent.types import Table, TableCell, decimal_text
 
 __all__ = ["CitedCell", "TableCells", "column_names", "compute", "lookup", "matching_tables", "pages_list", "resolve_source", "row_names", "select_tables",
