@@ -8,11 +8,11 @@ import pandas as pd
 import streamlit as st
 
 import docagent
-from app.ui import Context, as_text, chat_model, no_model_banner
 from docagent.index.store import PageStore
 from docagent.tasks.qa import evidence_image
 from docagent.tasks.tables import column_names, row_names
 from docagent.types import Citation, decimal_text
+from docagent_app.ui import Context, as_text, chat_model, no_model_banner
 
 
 def render(ctx: Context) -> None:

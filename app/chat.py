@@ -7,7 +7,15 @@ import re
 import streamlit as st
 
 import docagent
-from app.ui import Context, as_text, chat_model, model_label, no_model_banner, show_citations, without_server_paths
+from docagent_app.ui import (
+    Context,
+    as_text,
+    chat_model,
+    model_label,
+    no_model_banner,
+    show_citations,
+    without_server_paths,
+)
 
 
 def render(ctx: Context) -> None:

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app import access
 from docagent.config import Settings
 from docagent.errors import ConfigError
+from docagent_app import access
 
 __all__ = ["register"]
 

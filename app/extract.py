@@ -17,13 +17,13 @@ import pandas as pd
 import streamlit as st
 
 import docagent
-from app.ui import Context, as_text, chat_model, no_model_banner, plural
 from docagent.errors import DocagentError
 from docagent.index.store import PageStore
 from docagent.tasks.extract import extractions_csv
 from docagent.tasks.qa import evidence_image
 from docagent.tasks.schema import TYPES, FieldSpec, fields_of
 from docagent.types import Citation, FieldValue
+from docagent_app.ui import Context, as_text, chat_model, no_model_banner, plural
 
 _COLUMNS = ["name", "type", "description"]
 _IN_APP_WORDS = [  # the library speaks to command-line users; here the same advice, in the app's terms

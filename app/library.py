@@ -11,11 +11,11 @@ from pathlib import Path
 import streamlit as st
 
 import docagent
-from app.ui import Context, as_text, plural
 from docagent.errors import DocumentLoadError
 from docagent.index.store import PageStore
 from docagent.ingest.formats import describe
 from docagent.ingest.uploads import save_upload
+from docagent_app.ui import Context, as_text, plural
 
 _CHUNK = 1 << 20
 

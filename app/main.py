@@ -10,7 +10,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import streamlit as st
 
-from app import charts, chat, extract, library, settings_page, tables, ui
+from docagent_app import charts, chat, extract, library, settings_page, tables, ui
 
 PAGES = {"Library": library.render, "Chat": chat.render, "Extract": extract.render, "Charts": charts.render,
          "Tables": tables.render, "Settings": settings_page.render}

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.ui import (
+from docagent.config import Settings
+from docagent.doctor import run_checks
+from docagent.models.resolve import model_state, try_chat_model
+from docagent_app.ui import (
     SETTINGS_FILE,
     SPLITTING,
     Context,
@@ -19,9 +22,6 @@ from app.ui import (
     store_label,
     without_server_paths,
 )
-from docagent.config import Settings
-from docagent.doctor import run_checks
-from docagent.models.resolve import model_state, try_chat_model
 
 
 def render(ctx: Context) -> None:

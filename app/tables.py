@@ -9,11 +9,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app.ui import Context, as_text, plural
 from docagent.errors import StoreError
 from docagent.index.store import PageStore
 from docagent.tasks.tables import pages_list, select_tables
 from docagent.types import Table
+from docagent_app.ui import Context, as_text, plural
 
 BOX_COLOUR = (220, 30, 30)
 SHOWN = 20

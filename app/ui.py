@@ -15,11 +15,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import streamlit as st
 
-from app.access import app_password, behind_auth_proxy, check_exposure
 from docagent.config import Settings, is_loopback
 from docagent.errors import ConfigError, DocagentError, ModelError
 from docagent.index.store import PageStore
 from docagent.types import Citation
+from docagent_app.access import app_password, behind_auth_proxy, check_exposure
 
 SPLITTING = {"auto": None, "on": True, "off": False}
 SETTINGS_FILE = "app-settings.json"

@@ -315,9 +315,9 @@ def _server(folder: Path) -> Any:
 
     import uvicorn
 
-    from connectors.http_api import create_app
     from docagent.config import Settings
     from docagent.index.indexer import index_paths
+    from docagent_connectors.http_api import create_app
     from tests import factories
 
     settings = Settings(store=folder / "store")

@@ -30,7 +30,7 @@ def _serve(args: Any, settings: Settings) -> int:
     try:
         from pydantic import ValidationError
 
-        from connectors.http_api import ApiSettings, serve
+        from docagent_connectors.http_api import ApiSettings, serve
     except ImportError as e:
         raise _missing(e) from e
     try:
@@ -58,7 +58,7 @@ def _mcp(args: Any, settings: Settings) -> int:
     try:
         import anyio
 
-        from connectors.mcp_server import run_stdio
+        from docagent_connectors.mcp_server import run_stdio
     except ImportError as e:
         raise _missing(e) from e
     log.info("docagent MCP server on stdio; store %s", settings.store)

@@ -8,7 +8,7 @@ When one GPU is not enough, run the model on a serving engine and point docagent
     # or vLLM
     vllm serve HuggingFaceM4/Idefics3-8B-Llama3 --port 8080
 
-    from connectors.openai_server import ChatOpenAIServer
+    from docagent_connectors.openai_server import ChatOpenAIServer
     llm = ChatOpenAIServer(base_url="http://localhost:8080/v1", model="HuggingFaceM4/idefics2-8b")
 
 Messages are normalised by the same code as the local model (every LangChain image form, local paths

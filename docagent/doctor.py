@@ -43,7 +43,7 @@ def run_checks(settings: Settings) -> list[Check]:
             names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
             checks.append(Check("gpu", True, names))
         else:
-            checks.append(Check("gpu", False, "no CUDA GPU: the vision-language model cannot run here", "use a machine with an NVIDIA GPU, a model server (connectors.openai_server.ChatOpenAIServer with TGI or vLLM), or DOCAGENT_VLM_MODEL=HuggingFaceTB/SmolVLM-256M-Instruct"))
+            checks.append(Check("gpu", False, "no CUDA GPU: the vision-language model cannot run here", "use a machine with an NVIDIA GPU, a model server (docagent_connectors.openai_server.ChatOpenAIServer with TGI or vLLM), or DOCAGENT_VLM_MODEL=HuggingFaceTB/SmolVLM-256M-Instruct"))
 
     from docagent.errors import ModelLoadError
     from docagent.index.embeddings import cpu_has_native_bf16, resolve_embedding_model

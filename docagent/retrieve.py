@@ -49,6 +49,7 @@ from docagent.config import Settings
 from docagent.errors import ConfigError, DocagentError, StoreError
 from docagent.index.store import PageStore
 from docagent.ingest import formats
+from docagent.text import WORD, words
 from docagent.types import DocumentCard, PageHit
 
 __all__ = ["MODES", "PageRetriever", "lexical_terms", "names_in"]
@@ -61,7 +62,6 @@ MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
 _STOPWORDS = frozenset(
     ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "according", "also", "among", "amongst", "many", "much", "per", "shown", "show", "shows", "tell", "give", "given", "list", "please", "document", "documents", "page", "pages"]
 )
-_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # the FTS5 unicode61 tokenizer splits on "_" too
 
 
 _YEAR_IN = re.compile(r"^(?:[a-z]+)?((?:19|20)\d\d)(?:[a-z]+)?$")
@@ -70,7 +70,7 @@ _YEAR_IN = re.compile(r"^(?:[a-z]+)?((?:19|20)\d\d)(?:[a-z]+)?$")
 def _tokens(text: str) -> list[str]:
     """Lower-cased words; a year run together with letters also gives the year alone ("FY2018" -> "fy2018", "2018")."""
     out = []
-    for token in _TOKEN.findall(text.lower()):
+    for token in words(text):
         out.append(token)
         year = _YEAR_IN.match(token)
         if year and year.group(1) != token:
@@ -82,7 +82,7 @@ def names_in(question: str) -> set[str]:
     """The question's words written as names are (capitalised, upper-case, or with a digit), lower-cased, and
     adjacent pairs of them run together: "Best Buy" -> best, buy, bestbuy; "3M"; "FY2018" -> fy2018, 2018.
     Not "best" or "global" written in lower case."""
-    words = _TOKEN.findall(question)
+    words = WORD.findall(question)
     out: set[str] = set()
     prev = ""
     for word in words:

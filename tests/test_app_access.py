@@ -91,8 +91,8 @@ def test_beyond_loopback_with_a_password_or_a_named_proxy_it_starts(tmp_path: Pa
 def test_the_app_starts_as_an_app_without_streamlit_s_deploy_button(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`docagent app` becomes `streamlit run` with the toolbar in viewer mode: no "Deploy" button, no developer
     menu (tests/test_app_browser.py looks for the button in Chromium)."""
-    from app import commands
     from docagent.cli import main
+    from docagent_app import commands
 
     started: list[list[str]] = []
     monkeypatch.setattr(commands.os, "execve", lambda path, argv, env: started.append(argv))

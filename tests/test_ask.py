@@ -111,7 +111,7 @@ def test_retrieval_only_when_no_model_can_load(store: PageStore, settings, tmp_p
 
 
 def test_a_model_failing_mid_answer_falls_back_to_the_evidence(store: PageStore, settings) -> None:
-    from connectors.openai_server import ChatOpenAIServer
+    from docagent_connectors.openai_server import ChatOpenAIServer
 
     down = ChatOpenAIServer(base_url="http://127.0.0.1:9/v1", max_retries=0, timeout=5)
     answer = ask("How many days of paid leave do employees get?", store=store, settings=settings, llm=down)

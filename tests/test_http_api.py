@@ -25,9 +25,9 @@ pytest.importorskip("fastapi", reason="the HTTP API needs the server extra: pip 
 
 import uvicorn
 
-from connectors.http_api import ApiSettings, create_app
 from docagent.config import Settings
 from docagent.index.indexer import index_paths
+from docagent_connectors.http_api import ApiSettings, create_app
 from tests import factories
 from tests.factories import mail_with_pdf, word_file, workbook
 from tests.processes import wait_until_up

@@ -11,9 +11,9 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 from PIL import Image, ImageDraw
 from pydantic import BaseModel
 
-from connectors.openai_server import ChatOpenAIServer
 from docagent.errors import ModelError
 from docagent.models import ChatIdefics2
+from docagent_connectors.openai_server import ChatOpenAIServer
 from tests.conftest import tiny_idefics2_path
 from tests.openai_stub import OpenAIStub
 from tests.test_chat_standard import RandomWeightsToolArguments

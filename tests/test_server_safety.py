@@ -137,7 +137,7 @@ def three_pages(settings: Settings, docs_dir: Path) -> Settings:
 def test_simultaneous_first_renders_of_a_page_all_succeed(three_pages: Settings) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from connectors.http_api import create_app
+    from docagent_connectors.http_api import create_app
     from tests.test_http_api import running
 
     with running(create_app(three_pages)) as url:
@@ -188,7 +188,7 @@ class _Endless:
 
 
 def test_a_client_leaving_a_stream_frees_the_model_for_the_next_question(three_pages: Settings) -> None:
-    from connectors.http_api import create_app
+    from docagent_connectors.http_api import create_app
     from tests.test_http_api import running
 
     llm = _Endless.model()
@@ -203,7 +203,7 @@ def test_a_client_leaving_a_stream_frees_the_model_for_the_next_question(three_p
 
 
 def test_bad_input_is_a_4xx_with_a_reason_never_a_500(three_pages: Settings, docs_dir: Path) -> None:
-    from connectors.http_api import ApiSettings, create_app
+    from docagent_connectors.http_api import ApiSettings, create_app
     from tests.test_http_api import running
 
     emoji = "\U0001f600" * 70 + ".pdf"
@@ -233,7 +233,7 @@ def test_bad_input_is_a_4xx_with_a_reason_never_a_500(three_pages: Settings, doc
 
 
 def test_web_pages_cannot_reach_or_change_a_loopback_server(three_pages: Settings, docs_dir: Path) -> None:
-    from connectors.http_api import create_app
+    from docagent_connectors.http_api import create_app
     from tests.test_http_api import running
 
     with running(create_app(three_pages)) as url, httpx.Client(base_url=url, timeout=60) as client:
@@ -309,7 +309,7 @@ def test_a_model_server_dying_mid_answer_falls_back_to_retrieval_with_one_line(t
         assert "stopped in the middle of an answer" in why
         assert "report.pdf" in done.stdout  # the passages that were found, with their pages
 
-        from connectors.http_api import create_app
+        from docagent_connectors.http_api import create_app
         from tests.test_http_api import running, sse
 
         with running(create_app(three_pages, model=model_url)) as url:
@@ -365,7 +365,7 @@ def test_reading_threads_do_not_leave_connections_open(three_pages: Settings) ->
 def test_without_the_token_nothing_of_the_body_is_read(three_pages: Settings) -> None:
     import socket
 
-    from connectors.http_api import ApiSettings, create_app
+    from docagent_connectors.http_api import ApiSettings, create_app
     from tests.test_http_api import running
 
     with running(create_app(three_pages, ApiSettings(token="a-long-enough-token"))) as url:
@@ -378,7 +378,7 @@ def test_without_the_token_nothing_of_the_body_is_read(three_pages: Settings) ->
 
 
 def test_the_model_folder_url_and_credentials_stay_on_the_server(three_pages: Settings) -> None:
-    from connectors.http_api import create_app
+    from docagent_connectors.http_api import create_app
     from tests.test_http_api import running
 
     for secret in ("/home/alice/secret-models/idefics2-ft", "http://admin:hunter2@127.0.0.1:9/v1"):
@@ -393,7 +393,7 @@ def test_the_model_folder_url_and_credentials_stay_on_the_server(three_pages: Se
 
 
 def test_a_client_hanging_up_on_a_plain_question_frees_the_model(three_pages: Settings) -> None:
-    from connectors.http_api import create_app
+    from docagent_connectors.http_api import create_app
     from tests.test_http_api import running
 
     llm = _Endless.model()
@@ -406,7 +406,7 @@ def test_a_client_hanging_up_on_a_plain_question_frees_the_model(three_pages: Se
 
 
 def test_pages_of_another_site_cannot_probe_documents(three_pages: Settings, docs_dir: Path) -> None:
-    from connectors.http_api import create_app
+    from docagent_connectors.http_api import create_app
     from tests.test_http_api import running
 
     with running(create_app(three_pages)) as url, httpx.Client(base_url=url, timeout=60) as client:
@@ -423,7 +423,7 @@ def test_pages_of_another_site_cannot_probe_documents(three_pages: Settings, doc
 
 
 def test_uploads_are_held_to_their_own_limit_not_the_json_one(three_pages: Settings, tmp_path: Path) -> None:
-    from connectors.http_api import ApiSettings, create_app
+    from docagent_connectors.http_api import ApiSettings, create_app
     from tests.test_http_api import running
 
     big = factories.scanned_pdf(tmp_path / "scan.pdf", ["A scanned page " * 4] * 1)

@@ -383,7 +383,7 @@ def test_http_tables_in_every_format(library: PageStore) -> None:
     pytest.importorskip("fastapi", reason="the HTTP API needs the server extra: pip install 'docagent[server]'")
     import httpx
 
-    from connectors.http_api import create_app
+    from docagent_connectors.http_api import create_app
     from tests.test_http_api import running
 
     with running(create_app(library.settings)) as url, httpx.Client(base_url=url, timeout=60) as client:
@@ -441,7 +441,7 @@ def test_http_tables_of_an_attachment_and_behind_a_token(tmp_path: Path, embedde
     pytest.importorskip("fastapi", reason="the HTTP API needs the server extra: pip install 'docagent[server]'")
     import httpx
 
-    from connectors.http_api import ApiSettings, create_app
+    from docagent_connectors.http_api import ApiSettings, create_app
     from tests.test_http_api import running
 
     pdf = report_pdf(tmp_path / "report.pdf")
@@ -571,7 +571,7 @@ def test_http_chart_computes_an_expression_without_a_model(library: PageStore) -
     pytest.importorskip("fastapi", reason="the HTTP API needs the server extra: pip install 'docagent[server]'")
     import httpx
 
-    from connectors.http_api import create_app
+    from docagent_connectors.http_api import create_app
     from tests.test_http_api import running
 
     with running(create_app(library.settings, model="/no/model/here")) as url, httpx.Client(base_url=url, timeout=60) as client:

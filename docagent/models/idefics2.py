@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from langchain_core.callbacks import CallbackManager, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -33,6 +33,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from docagent.errors import ConfigError, ModelLoadError, ModelOutOfMemoryError
+from docagent.models.abilities import ModelAbilities
 from docagent.models.constrained import (
     GrammarConstraint,
     closing_token_classes,
@@ -151,6 +152,9 @@ class ChatIdefics2(BaseChatModel):
     The model loads on first use, once. ``response_metadata`` carries ``prefill_ms``, ``decode_ms``
     and ``tokens_per_s``; ``usage_metadata`` the token counts (image tokens included in the input).
     """
+
+    abilities: ClassVar[ModelAbilities] = ModelAbilities(image_splitting=True)
+    """Splits images per call; structured output and tool calls by constrained decoding; token streaming."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 

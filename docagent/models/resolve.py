@@ -1,7 +1,7 @@
 """Which chat model answers: a name (Hub id, local folder or server URL) to a LangChain chat model.
 
 Server URLs are served by plugins registered under the ``docagent.chat_models`` entry-point group,
-keyed by URL scheme; docagent's own ``connectors.openai_server`` registers ``http`` and ``https``
+keyed by URL scheme; docagent's own ``docagent_connectors.openai_server`` registers ``http`` and ``https``
 (OpenAI-compatible servers: TGI, vLLM). Anything else is a checkpoint for :class:`ChatIdefics2`.
 """
 

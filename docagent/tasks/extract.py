@@ -34,6 +34,7 @@ from docagent.retrieve import PageRetriever
 from docagent.tasks.llm import ask_until_valid
 from docagent.tasks.prompts import DATA_RULE, page_blocks
 from docagent.tasks.schema import FieldSpec, coerce, fields_of, schema_model
+from docagent.text import words
 from docagent.types import Box, Extraction, FieldValue, Page, Widget, Word
 
 __all__ = ["CONFIDENCE", "REVIEW_BELOW", "extract", "extractions_csv", "extractions_jsonl", "widget_label"]
@@ -202,7 +203,7 @@ _STOP = frozenset(["a", "an", "and", "are", "as", "at", "by", "for", "from", "in
 
 
 def _tokens(text: str) -> set[str]:
-    return set(re.findall(r"[a-z0-9]+", text.lower())) - _STOP
+    return set(words(text)) - _STOP
 
 
 def widget_label(page: Page, widget: Widget) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from docagent.retrieve import _TOKEN as TOKEN
 from docagent.retrieve import lexical_terms
+from docagent.text import words
 from docagent.types import Page
 
 __all__ = ["answer_terms", "coverage", "match_boxes", "tokens"]
@@ -11,7 +11,7 @@ __all__ = ["answer_terms", "coverage", "match_boxes", "tokens"]
 
 def tokens(text: str) -> list[str]:
     """Lower-cased words and numbers of ``text``, split as the lexical index splits them."""
-    return TOKEN.findall(text.lower())
+    return words(text)
 
 
 def answer_terms(text: str) -> set[str]:

@@ -19,11 +19,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import Runnable
 
 from docagent.config import Settings
 from docagent.errors import ModelError
 from docagent.index.store import PageStore
+from docagent.models.abilities import with_image_splitting
 from docagent.retrieve import PageRetriever
 from docagent.tasks.chart import needs_arithmetic
 from docagent.tasks.grounding import answer_terms, coverage, match_boxes, tokens
@@ -217,12 +220,9 @@ def _page_blocks(i: int, hit: PageHit, page: Page, text_chars: int, tables: list
     return page_blocks(f"[{i}] {hit.doc}, page {hit.page}:", page, hit.image, text_chars, tables_text(tables))
 
 
-def _bind(llm: Any, images: int, splitting: bool | None = None) -> Any:
-    from docagent.models.idefics2 import ChatIdefics2
-
-    if isinstance(llm, ChatIdefics2):  # fine crops for one or two pages; whole pages when there are more
-        return llm.bind(do_image_splitting=images <= 2 if splitting is None else splitting)
-    return llm
+def _bind(llm: BaseChatModel, images: int, splitting: bool | None = None) -> Runnable[LanguageModelInput, BaseMessage]:
+    """Fine crops for one or two pages, whole pages when there are more (for models that can split images)."""
+    return with_image_splitting(llm, images <= 2 if splitting is None else splitting)
 
 
 def _stream(llm: Any, messages: list[BaseMessage], on_token: Callable[[str], None] | None) -> str:
