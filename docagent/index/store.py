@@ -30,7 +30,7 @@ from docagent.index.catalog import Catalog, DocumentRecord
 from docagent.index.embeddings import Embedder
 from docagent.types import Page, Table
 
-__all__ = ["PageStore"]
+__all__ = ["PageStore", "opened"]
 
 log = logging.getLogger(__name__)
 
@@ -311,3 +311,14 @@ def write_png(image: Any, path: Path) -> None:
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{threading.get_ident()}")  # two threads may render one page at once
     image.save(tmp, format="PNG", compress_level=1)
     os.replace(tmp, path)
+
+
+@contextmanager
+def opened(store: PageStore | None, settings: Settings | None = None) -> Iterator[PageStore]:
+    """``store`` itself when given (left open for its owner), else a store opened on ``settings`` for the
+    ``with`` block and closed after it: the one place "open a store unless given one" is written."""
+    if store is not None:
+        yield store
+        return
+    with PageStore(settings) as own:
+        yield own

@@ -11,10 +11,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from langchain_core.runnables import Runnable
 
 from docagent.config import Settings
 from docagent.errors import ModelError
-from docagent.index.store import PageStore
+from docagent.index.store import PageStore, opened
 from docagent.models.abilities import with_image_splitting
 from docagent.retrieve import PageRetriever
 from docagent.tasks.chart import needs_arithmetic
@@ -52,15 +51,6 @@ _MAP = (
 _CITE = re.compile(r"\[(\d{1,3})\]")
 _GROUNDED = 0.25  # below this share of the answer's words found on the pages, the answer is not grounded
 _RELATED = 0.5  # below this share of the question's words found on the pages, the pages are off topic
-
-
-@contextlib.contextmanager
-def _opened(store: PageStore | None, settings: Settings | None) -> Iterator[PageStore]:
-    if store is not None:
-        yield store
-    else:
-        with PageStore(settings) as own:
-            yield own
 
 
 def _ms(start: float) -> float:
@@ -95,7 +85,7 @@ def ask(
     settings = settings or Settings()
     start = time.perf_counter()
     timings: dict[str, float] = {}
-    with _opened(store, settings) as st:
+    with opened(store, settings) as st:
         t = time.perf_counter()
         wanted = pages
         if wanted is None:
