@@ -24,33 +24,37 @@ import json
 import os
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
+from urllib.parse import parse_qs, urlparse, urlunparse
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
+from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field, SecretStr
 
 from docagent.errors import ModelError
+from docagent.models.abilities import ModelAbilities
+from docagent.models.family import ModelFamily
 from docagent.models.messages import to_openai_messages
 from docagent.models.structured import structured_output_runnable
 
-__all__ = ["ChatOpenAIServer", "from_url"]
+__all__ = ["FAMILY", "ChatOpenAIServer", "from_url"]
 
 
 def from_url(url: str, **kwargs: Any) -> ChatOpenAIServer:
-    """``http://host:8080/v1?model=ID`` to a :class:`ChatOpenAIServer` (the ``docagent.chat_models``
-    entry point, so ``docagent ask --model URL`` works)."""
-    from urllib.parse import parse_qs, urlparse, urlunparse
-
+    """``http://host:8080/v1?model=ID`` to a :class:`ChatOpenAIServer` (how :data:`FAMILY` creates one, so
+    ``docagent ask --model URL`` works)."""
     parsed = urlparse(url)
     model = parse_qs(parsed.query).get("model", [None])[0]
     base = urlunparse(parsed._replace(query=""))
-    return ChatOpenAIServer(base_url=base, **({"model": model} if model else {}), **kwargs)
+    if model:
+        kwargs.setdefault("model", model)
+    return ChatOpenAIServer(base_url=base, **kwargs)
 
 
 def _usage(usage: Any) -> UsageMetadata | None:
@@ -82,6 +86,11 @@ class ChatOpenAIServer(BaseChatModel):
     :class:`docagent.models.ChatIdefics2`. ``response_metadata`` has ``latency_ms`` (and, when
     streaming, ``first_token_ms``).
     """
+
+    abilities: ClassVar[ModelAbilities] = ModelAbilities(images_per_prompt=None, image_splitting=False)
+    """Images per prompt: the server's limit, unknown here (vLLM takes one unless started with
+    ``--limit-mm-per-prompt``). The server decides image splitting (``do_image_splitting`` is accepted and
+    dropped). Structured output by ``response_format``, tools as OpenAI ``tools``, token streaming."""
 
     base_url: str
     """Server URL up to and including ``/v1``."""
@@ -116,11 +125,12 @@ class ChatOpenAIServer(BaseChatModel):
         return {"base_url": self.base_url, "model": self.model, "max_tokens": self.max_tokens,
                 "temperature": self.temperature}
 
-    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)
-        params.update(ls_provider="openai-compatible", ls_model_name=kwargs.get("model", self.model),
-                      ls_max_tokens=kwargs.get("max_tokens", self.max_tokens),
-                      ls_temperature=kwargs.get("temperature", self.temperature))
+        params["ls_provider"] = "openai-compatible"
+        params["ls_model_name"] = kwargs.get("model", self.model)
+        params["ls_max_tokens"] = kwargs.get("max_tokens", self.max_tokens)
+        params["ls_temperature"] = kwargs.get("temperature", self.temperature)
         return params
 
     def _client(self) -> Any:
@@ -207,9 +217,9 @@ class ChatOpenAIServer(BaseChatModel):
             if event.choices:
                 delta = event.choices[0].delta
                 finish = event.choices[0].finish_reason or finish
-                chunks = [{"name": t.function.name if t.function else None,
-                           "args": t.function.arguments if t.function else None,
-                           "id": t.id, "index": t.index, "type": "tool_call_chunk"} for t in (delta.tool_calls or [])]
+                chunks = [tool_call_chunk(name=t.function.name if t.function else None,
+                                          args=t.function.arguments if t.function else None,
+                                          id=t.id, index=t.index) for t in (delta.tool_calls or [])]
                 if delta.content or chunks:
                     first = first or time.perf_counter()
                     if run_manager and delta.content:
@@ -240,3 +250,11 @@ class ChatOpenAIServer(BaseChatModel):
                                **kwargs: Any) -> Runnable[LanguageModelInput, Any]:
         """Structured output through the server's ``response_format`` (or tools), validated here."""
         return structured_output_runnable(self, schema, include_raw=include_raw, method=method, **kwargs)
+
+
+def _is_server_url(name: str) -> bool:
+    return urlparse(name).scheme in ("http", "https")
+
+
+FAMILY = ModelFamily(name="openai-server", accepts=_is_server_url, create=from_url)
+"""``http://`` and ``https://`` URLs of OpenAI-compatible servers (TGI, vLLM); nothing to load here."""

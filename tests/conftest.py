@@ -69,8 +69,9 @@ _TINY_VLM: list[Path] = []
 
 
 def tiny_idefics2_path() -> Path:
-    """A tiny random Idefics2 saved like a downloaded checkpoint, built once per test process
-    (also reachable from the LangChain standard-suite classes, which cannot take fixtures)."""
+    """A tiny random Idefics2 with Idefics2's genuine tokenizer (32,003 tokens, from the mistral-common wheel),
+    saved like a downloaded checkpoint, built once per test process (also reachable from the LangChain
+    standard-suite classes, which cannot take fixtures)."""
     if not _TINY_VLM:
         import tempfile
 

@@ -13,6 +13,8 @@ from pydantic import BaseModel
 
 from docagent.errors import ModelError
 from docagent.models import ChatIdefics2
+from docagent.models.abilities import with_image_splitting
+from docagent.models.resolve import chat_model
 from docagent_connectors.openai_server import ChatOpenAIServer
 from tests.conftest import tiny_idefics2_path
 from tests.openai_stub import OpenAIStub
@@ -61,6 +63,16 @@ def test_remote_answers_what_the_local_model_answers(remote: ChatOpenAIServer, s
     assert sent[0]["type"] == "image_url" and sent[0]["image_url"]["url"].startswith("data:image/png;base64,")
     assert stub.requests[-1]["max_tokens"] == 24 and stub.requests[-1]["temperature"] == 0
     assert reply.response_metadata["latency_ms"] > 0
+
+
+def test_a_server_url_is_served_through_its_entry_point(stub: OpenAIStub, tmp_path: Path) -> None:
+    """``--model http://host:port/v1?model=ID``: the openai-server family, registered like any plugin."""
+    llm = chat_model(f"{stub.url}?model={stub.model_name}", max_tokens=24)
+    assert isinstance(llm, ChatOpenAIServer) and (llm.base_url, llm.model) == (stub.url, stub.model_name)
+    assert chat_model(stub.url, load=True).model == "tgi"  # a server has nothing to load; TGI takes any name
+    messages = _ask(_page_file(tmp_path))
+    assert llm.invoke(messages).content == stub.chat.invoke(messages).content
+    assert with_image_splitting(llm, True) is llm  # the server decides image splitting: nothing bound
 
 
 def test_remote_stream_joins_to_the_same_text(remote: ChatOpenAIServer, stub: OpenAIStub, tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
     ChatIdefics2   Idefics2 / Idefics3 / SmolVLM through transformers, as a LangChain chat model
     ModelSpec      what a checkpoint needs (dtype, image tokens, stops, template quirks), as data
-    scratch        random-weight Idefics2 builders for tests and benchmarks
+    family         ModelFamily: which chat model serves a --model name (entry points, plugins included)
+    abilities      ModelAbilities: what a chat model can do, declared as data
+    scratch        random-weight Idefics2 builders (with Idefics2's genuine tokenizer) for tests and benchmarks
 """
 
 from docagent.models.idefics2 import ChatIdefics2

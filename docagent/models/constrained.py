@@ -32,15 +32,17 @@ _MAX_CALLS = 8
 def response_format_schema(response_format: dict[str, Any]) -> dict[str, Any]:
     """The JSON schema inside an OpenAI-style ``response_format`` (or a bare schema)."""
     if response_format.get("type") == "json_schema":
-        inner = response_format.get("json_schema", {})
-        return inner.get("schema", inner)
+        inner: dict[str, Any] = response_format.get("json_schema", {})
+        schema: dict[str, Any] = inner.get("schema", inner)
+        return schema
     if response_format.get("type") == "json_object":
         return {"type": "object"}
     return response_format
 
 
 def _tool_function(tool: dict[str, Any]) -> dict[str, Any]:
-    return tool.get("function", tool)
+    function: dict[str, Any] = tool.get("function", tool)
+    return function
 
 
 def _chosen(tools: Sequence[dict[str, Any]], tool_choice: Any) -> tuple[list[dict[str, Any]], bool]:

@@ -9,16 +9,21 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlparse
 
 from langchain_core.callbacks import CallbackManager, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
+from langchain_core.load import dumpd
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
     BaseMessage,
+    HumanMessage,
     SystemMessage,
+    convert_to_messages,
 )
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import (
@@ -27,6 +32,7 @@ from langchain_core.outputs import (
     ChatResult,
     LLMResult,
 )
+from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import get_config_list, run_in_executor
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -42,11 +48,12 @@ from docagent.models.constrained import (
     tool_protocol_prompt,
     tool_protocol_schema,
 )
+from docagent.models.family import ModelFamily
 from docagent.models.messages import to_turns
 from docagent.models.specs import ModelSpec, spec_for
 from docagent.models.structured import structured_output_runnable
 
-__all__ = ["ChatIdefics2"]
+__all__ = ["FAMILY", "ChatIdefics2"]
 
 _CALL_KWARGS = ("max_tokens", "min_tokens", "temperature", "do_image_splitting", "response_format", "tools", "tool_choice")
 
@@ -102,6 +109,39 @@ def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     return (text[: min(cuts)], True) if cuts else (text, False)
 
 
+def _messages(value: LanguageModelInput) -> list[BaseMessage]:
+    """A chat model's input (a prompt value, a string, a list of messages or message-likes) as messages."""
+    if isinstance(value, PromptValue):
+        return value.to_messages()
+    if isinstance(value, str):
+        return [HumanMessage(content=value)]
+    return convert_to_messages(value)
+
+
+def _usage(n_in: int, n_out: int) -> UsageMetadata:
+    return UsageMetadata(input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out)
+
+
+_Prompt = tuple[list[dict[str, Any]], list[Any], dict[str, Any] | None]
+"""Chat-template turns, images, and the JSON schema the reply must follow (``None`` for free text)."""
+
+
+@dataclass
+class _Request:
+    """One ``generate`` call, built once from prompts (:meth:`ChatIdefics2._request`) for a batch or a stream."""
+
+    inputs: Any
+    """What the processor returned (``input_ids``, ``attention_mask``, ``pixel_values`` ...)."""
+    gen: dict[str, Any]
+    """``generate``'s keyword arguments: the inputs, limits, stops, logits processors."""
+    clock: _Clock
+    constraint: GrammarConstraint | None
+    stops: list[str]
+
+    def input_tokens(self, row: int) -> int:
+        return int(self.inputs["attention_mask"][row].sum())
+
+
 class ChatIdefics2(BaseChatModel):
     """Idefics2, Idefics3 or SmolVLM through transformers, as a LangChain chat model.
 
@@ -153,8 +193,11 @@ class ChatIdefics2(BaseChatModel):
     and ``tokens_per_s``; ``usage_metadata`` the token counts (image tokens included in the input).
     """
 
-    abilities: ClassVar[ModelAbilities] = ModelAbilities(image_splitting=True)
-    """Splits images per call; structured output and tool calls by constrained decoding; token streaming."""
+    abilities: ClassVar[ModelAbilities] = ModelAbilities(images_per_prompt=None, image_splitting=True)
+    """The same for every spec of the family: no image limit of its own (the processor takes any number; the
+    context window bounds it: 32k tokens, 64 or 320 per page for Idefics2-8b); ``do_image_splitting`` per
+    call (Idefics2 and Idefics3); structured output and tool calls by constrained decoding; token streaming
+    (a tool call streams as one chunk)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -206,7 +249,7 @@ class ChatIdefics2(BaseChatModel):
     _processor: Any = PrivateAttr(default=None)
     _ll_tokenizer: Any = PrivateAttr(default=None)
     _closing: Any = PrivateAttr(default=None)
-    _special: Any = PrivateAttr(default=None)
+    _special: re.Pattern[str] | None = PrivateAttr(default=None)
     _load_lock: Any = PrivateAttr(default_factory=threading.Lock)
     _processor_lock: Any = PrivateAttr(default_factory=threading.Lock)
 
@@ -232,7 +275,7 @@ class ChatIdefics2(BaseChatModel):
         return {"model": self.model, "dtype": self.dtype, "max_tokens": self.max_tokens,
                 "temperature": self.temperature, "do_image_splitting": self.do_image_splitting}
 
-    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)
         params["ls_provider"] = "docagent"
         params["ls_model_name"] = kwargs.get("model", self.model)
@@ -300,7 +343,8 @@ class ChatIdefics2(BaseChatModel):
                 msg = f"cannot download {self.model} ({e}); check the id and your connection, or pass a local folder"
             raise ModelLoadError(msg) from e
         if kwargs["device_map"] is None and on_gpu:
-            model = model.to(device)
+            # transformers decorates .to with functools.wraps, which mypy reads as an unbound function
+            model = model.to(device)  # type: ignore[arg-type]
         model.eval()
         processor.tokenizer.padding_side = "left"  # decoder-only: batches pad on the left
         return model, processor
@@ -337,10 +381,10 @@ class ChatIdefics2(BaseChatModel):
 
     # -------------------------------------------------------------- generation
 
-    def _prepare(self, messages: Sequence[BaseMessage], kwargs: dict[str, Any]) -> tuple[list[dict], list[Any], Any]:
+    def _prepare(self, messages: Sequence[BaseMessage], kwargs: dict[str, Any]) -> _Prompt:
         """Turns, images and the JSON schema the reply must follow (``None`` for free text)."""
         messages = list(messages)
-        schema = None
+        schema: dict[str, Any] | None = None
         tools, choice = kwargs.get("tools"), kwargs.get("tool_choice")
         if tools and choice != "none":
             schema = tool_protocol_schema(tools, choice)
@@ -361,8 +405,8 @@ class ChatIdefics2(BaseChatModel):
         """The tokenizer's added and special tokens (``<image>``, ``<end_of_utterance>``, ``</s>`` ...) as one regex."""
         if self._special is None:
             tok = self.processor.tokenizer
-            texts = {t.content for t in tok.added_tokens_decoder.values()} | set(tok.all_special_tokens)
-            texts = sorted((t for t in texts if len(t) > 1), key=len, reverse=True)
+            found = {t.content for t in tok.added_tokens_decoder.values()} | set(tok.all_special_tokens)
+            texts = sorted((t for t in found if len(t) > 1), key=len, reverse=True)
             self._special = re.compile("|".join(map(re.escape, texts)) or r"(?!)")
         return self._special
 
@@ -436,66 +480,72 @@ class ChatIdefics2(BaseChatModel):
             msg = f"unsupported argument(s) {sorted(unknown)}; ChatIdefics2 takes {', '.join(_CALL_KWARGS)}"
             raise ConfigError(msg)
 
-    def _complete(self, batch: Sequence[Sequence[BaseMessage]], stop: list[str] | None, **kwargs: Any) -> list[ChatResult]:
+    def _complete(self, batch: Sequence[Sequence[BaseMessage]], stop: list[str] | None, **kwargs: Any) -> list[AIMessage]:
         """Answers for a batch of conversations: one ``generate`` call (two when only some have images)."""
         self._check(kwargs)
-        prepared = [self._prepare(m, kwargs) for m in batch]
-        if len({repr(schema) for _, _, schema in prepared}) > 1:
+        prompts = [self._prepare(m, kwargs) for m in batch]
+        if len({repr(schema) for _, _, schema in prompts}) > 1:
             msg = "one batch cannot mix different output schemas"
             raise ConfigError(msg)
-        with_images = [i for i, (_, images, _) in enumerate(prepared) if images]
-        if 0 < len(with_images) < len(prepared):  # the processor wants images for every prompt or for none
-            without = [i for i in range(len(prepared)) if i not in set(with_images)]
-            results = {}
+        with_images = [i for i, (_, images, _) in enumerate(prompts) if images]
+        if 0 < len(with_images) < len(prompts):  # the processor wants images for every prompt or for none
+            without = [i for i in range(len(prompts)) if i not in set(with_images)]
+            answers: dict[int, AIMessage] = {}
             for group in (with_images, without):
-                results.update(zip(group, self._generate_prepared([prepared[i] for i in group], stop, kwargs), strict=True))
-            return [results[i] for i in range(len(prepared))]
-        return self._generate_prepared(prepared, stop, kwargs)
+                answers.update(zip(group, self._answer([prompts[i] for i in group], stop, kwargs), strict=True))
+            return [answers[i] for i in range(len(prompts))]
+        return self._answer(prompts, stop, kwargs)
 
-    def _generate_prepared(self, prepared: list[tuple[list[dict], list[Any], Any]], stop: list[str] | None,
-                           kwargs: dict[str, Any]) -> list[ChatResult]:
+    def _request(self, prompts: list[_Prompt], stop: list[str] | None, kwargs: dict[str, Any],
+                 streamer: Any = None) -> _Request:
+        """Prompts to one ``generate`` call: chat template, processor, schema constraint, stops, limits."""
         processor = self.processor
-        prompts = [processor.apply_chat_template(turns, add_generation_prompt=True) for turns, _, _ in prepared]
-        images = [im for _, im, _ in prepared]
-        inputs = self._inputs(prompts, images, kwargs.get("do_image_splitting", self._splitting()))
+        texts = [processor.apply_chat_template(turns, add_generation_prompt=True) for turns, _, _ in prompts]
+        inputs = self._inputs(texts, [images for _, images, _ in prompts],
+                              kwargs.get("do_image_splitting", self._splitting()))
         clock = _Clock(self.hf_model.device)
         processors: list[Any] = [clock]
-        schema = prepared[0][2]
+        schema = prompts[0][2]
         constraint = None
         if schema is not None:
-            constraint = self._constraint(schema, len(prepared), kwargs.get("max_tokens", self.max_tokens))
+            constraint = self._constraint(schema, len(prompts), kwargs.get("max_tokens", self.max_tokens))
             processors.append(constraint)
         stops = self._stops(stop)
-        gen = self._generate_kwargs(inputs, kwargs, stops, processors)
-        output = self._run_generate(gen)
-        prompt_len = inputs["input_ids"].shape[1]
+        gen = self._generate_kwargs(inputs, kwargs, stops, processors, streamer)
+        return _Request(inputs=inputs, gen=gen, clock=clock, constraint=constraint, stops=stops)
+
+    def _metadata(self, finish: str, batch_size: int, timings: dict[str, float]) -> dict[str, Any]:
+        return {"model_name": self.model, "model_provider": "docagent", "finish_reason": finish,
+                "batch_size": batch_size, **timings}
+
+    def _answer(self, prompts: list[_Prompt], stop: list[str] | None, kwargs: dict[str, Any]) -> list[AIMessage]:
+        request = self._request(prompts, stop, kwargs)
+        output = self._run_generate(request.gen)
+        tokenizer = self.processor.tokenizer
+        prompt_len = request.inputs["input_ids"].shape[1]
         stop_ids = set(self._stop_ids())
-        pad_id = processor.tokenizer.pad_token_id
         rows = []
-        for row in range(len(prepared)):
+        for row in range(len(prompts)):
             new = output[row, prompt_len:].tolist()
             end = next((i for i, t in enumerate(new) if t in stop_ids), None)
             n_out = len(new) if end is None else end + 1
-            while end is None and n_out and new[n_out - 1] == pad_id:  # a row a stop string ended early
+            while end is None and n_out and new[n_out - 1] == tokenizer.pad_token_id:  # a stop string ended it early
                 n_out -= 1
-            text = processor.tokenizer.decode(new[: n_out], skip_special_tokens=True)
-            text, stopped = _cut_at_stop(text, stops)
-            finish = "stop" if end is not None or stopped else "length"
-            rows.append((text, n_out, int(inputs["attention_mask"][row].sum()), finish))
-        timings = clock.timings(max(n for _, n, _, _ in rows))
-        total_out = sum(n for _, n, _, _ in rows)
-        if len(prepared) > 1 and timings["decode_ms"] > 0:
-            timings["tokens_per_s"] = round((total_out - len(prepared)) / (timings["decode_ms"] / 1000), 2)
-        results = []
-        for row, (text, n_out, n_in, finish) in enumerate(rows):
-            message = self._message(text, kwargs, constraint is not None)
-            message.usage_metadata = UsageMetadata(input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out)
-            message.response_metadata = {"model_name": self.model, "model_provider": "docagent",
-                                         "finish_reason": finish, "batch_size": len(prepared), **timings}
-            if constraint is not None:
-                message.response_metadata["truncated"] = constraint.truncated[row]
-            results.append(ChatResult(generations=[ChatGeneration(message=message)]))
-        return results
+            text, stopped = _cut_at_stop(tokenizer.decode(new[:n_out], skip_special_tokens=True), request.stops)
+            rows.append((text, n_out, "stop" if end is not None or stopped else "length"))
+        timings = request.clock.timings(max(n for _, n, _ in rows))
+        if len(prompts) > 1 and timings["decode_ms"] > 0:
+            total_out = sum(n for _, n, _ in rows)
+            timings["tokens_per_s"] = round((total_out - len(prompts)) / (timings["decode_ms"] / 1000), 2)
+        messages = []
+        for row, (text, n_out, finish) in enumerate(rows):
+            message = self._message(text, kwargs, request.constraint is not None)
+            message.usage_metadata = _usage(request.input_tokens(row), n_out)
+            message.response_metadata = self._metadata(finish, len(prompts), timings)
+            if request.constraint is not None:
+                message.response_metadata["truncated"] = request.constraint.truncated[row]
+            messages.append(message)
+        return messages
 
     def _splitting(self) -> bool | None:
         return self.do_image_splitting if self.do_image_splitting is not None else self.resolved_spec.do_image_splitting
@@ -508,13 +558,13 @@ class ChatIdefics2(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        return self._complete([messages], stop, **kwargs)[0]
+        return ChatResult(generations=[ChatGeneration(message=self._complete([messages], stop, **kwargs)[0])])
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         if kwargs.get("tools") and kwargs.get("tool_choice") != "none":
             # a tool call is only meaningful whole: generate it, then hand it over as one chunk
-            message = self._generate(messages, stop, run_manager, **kwargs).generations[0].message
+            message = self._complete([messages], stop, **kwargs)[0]
             chunk = AIMessageChunk(
                 content=message.content, usage_metadata=message.usage_metadata,
                 response_metadata=message.response_metadata, chunk_position="last",
@@ -530,30 +580,23 @@ class ChatIdefics2(BaseChatModel):
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         self._check(kwargs)
-        turns, images, schema = self._prepare(messages, kwargs)
-        processor = self.processor
-        prompt = processor.apply_chat_template(turns, add_generation_prompt=True)
-        inputs = self._inputs([prompt], [images], kwargs.get("do_image_splitting", self._splitting()))
-        clock = _Clock(self.hf_model.device)
-        processors: list[Any] = [clock]
-        if schema is not None:
-            processors.append(self._constraint(schema, 1, kwargs.get("max_tokens", self.max_tokens)))
-        streamer = TextIteratorStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
-        stops = self._stops(stop)
-        gen = self._generate_kwargs(inputs, kwargs, stops, processors, streamer)
+        prompt = self._prepare(messages, kwargs)
+        streamer = TextIteratorStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+        request = self._request([prompt], stop, kwargs, streamer)
         abandoned = _Abandoned()
-        gen["stopping_criteria"] = StoppingCriteriaList([abandoned])
+        request.gen["stopping_criteria"] = StoppingCriteriaList([abandoned])
         failure: list[BaseException] = []
 
         def work() -> None:
             try:
-                self._run_generate(gen)
+                self._run_generate(request.gen)
             except BaseException as e:  # noqa: BLE001  (surfaced in the caller's thread below)
                 failure.append(e)
                 streamer.end()
 
         thread = threading.Thread(target=work, name="docagent-generate", daemon=True)
         thread.start()
+        stops = request.stops
         held, stopped = "", False
         longest = max((len(s) for s in stops), default=0)
         try:
@@ -579,28 +622,27 @@ class ChatIdefics2(BaseChatModel):
             raise failure[0]
         if held and not stopped:
             yield ChatGenerationChunk(message=AIMessageChunk(content=held))
-        n_in = int(inputs["attention_mask"][0].sum())
-        n_out = clock.steps
-        finish = "stop" if stopped or n_out < gen["max_new_tokens"] else "length"
+        n_out = request.clock.steps
+        finish = "stop" if stopped or n_out < request.gen["max_new_tokens"] else "length"
         yield ChatGenerationChunk(message=AIMessageChunk(
-            content="", chunk_position="last",
-            usage_metadata=UsageMetadata(input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out),
-            response_metadata={"model_name": self.model, "model_provider": "docagent", "finish_reason": finish,
-                               "batch_size": 1, **clock.timings(n_out)},
+            content="", chunk_position="last", usage_metadata=_usage(request.input_tokens(0), n_out),
+            response_metadata=self._metadata(finish, 1, request.clock.timings(n_out)),
         ))
 
     # ------------------------------------------------------------------ batch
 
     def batch(self, inputs: list[LanguageModelInput], config: RunnableConfig | list[RunnableConfig] | None = None,
-              *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
-        """Answer many conversations with one ``generate`` per ``max_batch_size`` of them (left padding)."""
+              *, return_exceptions: bool = False, **kwargs: Any) -> list[AIMessage]:
+        """Answer many conversations with one ``generate`` per ``max_batch_size`` of them (left padding).
+        Each prompt is its own run for callbacks and tracing, with its own config, as in ``invoke``."""
         if not inputs:
             return []
         configs = get_config_list(config, len(inputs))
         stop = kwargs.pop("stop", None)
         kwargs.pop("ls_structured_output_format", None)
-        conversations = [self._convert_input(i).to_messages() for i in inputs]
-        params = self._get_invocation_params(stop=stop, **kwargs)
+        conversations = [_messages(i) for i in inputs]
+        params = {**self.asdict(), "stop": stop, **kwargs}
+        serialized = dumpd(self)
         managers = []
         for messages, cfg in zip(conversations, configs, strict=True):
             callbacks = CallbackManager.configure(
@@ -608,14 +650,14 @@ class ChatIdefics2(BaseChatModel):
                 {**(cfg.get("metadata") or {}), **self._get_ls_params(stop=stop, **kwargs)}, self.metadata,
             )
             managers.append(callbacks.on_chat_model_start(
-                self._serialized, [messages], invocation_params=params, options={"stop": stop},
+                serialized, [messages], invocation_params=params, options={"stop": stop},
                 name=cfg.get("run_name"), run_id=cfg.get("run_id"), batch_size=len(inputs),
             )[0])
-        outputs: list[Any] = []
+        outputs: list[Any] = []  # exceptions too, with return_exceptions (as in Runnable.batch)
         for start in range(0, len(conversations), self.max_batch_size):
             part = slice(start, start + self.max_batch_size)
             try:
-                results = self._complete(conversations[part], stop, **kwargs)
+                answers = self._complete(conversations[part], stop, **kwargs)
             except Exception as e:
                 for manager in managers[part]:
                     manager.on_llm_error(e)
@@ -623,13 +665,13 @@ class ChatIdefics2(BaseChatModel):
                     raise
                 outputs.extend([e] * len(conversations[part]))
                 continue
-            for manager, result in zip(managers[part], results, strict=True):
-                manager.on_llm_end(LLMResult(generations=[result.generations]))
-                outputs.append(result.generations[0].message)
+            for manager, answer in zip(managers[part], answers, strict=True):
+                manager.on_llm_end(LLMResult(generations=[[ChatGeneration(message=answer)]]))
+                outputs.append(answer)
         return outputs
 
     async def abatch(self, inputs: list[LanguageModelInput], config: RunnableConfig | list[RunnableConfig] | None = None,
-                     *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
+                     *, return_exceptions: bool = False, **kwargs: Any) -> list[AIMessage]:
         return await run_in_executor(None, lambda: self.batch(inputs, config, return_exceptions=return_exceptions, **kwargs))
 
     # ------------------------------------------------- tools, structured output
@@ -651,3 +693,20 @@ class ChatIdefics2(BaseChatModel):
         """A runnable whose output follows ``schema`` (a pydantic class, a JSON schema dict or an OpenAI tool):
         decoding is constrained to the schema, then the result is validated against it."""
         return structured_output_runnable(self, schema, include_raw=include_raw, method=method, **kwargs)
+
+
+def _is_checkpoint(name: str) -> bool:
+    """A local path, or a name without a URL scheme (a Hub id); a one-letter scheme is a Windows drive."""
+    return len(urlparse(name).scheme) <= 1 or Path(name).expanduser().exists()
+
+
+def _create(name: str, **kwargs: Any) -> ChatIdefics2:
+    return ChatIdefics2(model=name, **kwargs)
+
+
+def _load(name: str, **kwargs: Any) -> ChatIdefics2:
+    return ChatIdefics2(model=name, **kwargs).load()
+
+
+FAMILY = ModelFamily(name="idefics2", accepts=_is_checkpoint, create=_create, load=_load, fallback=True)
+"""Idefics2, Idefics3 and SmolVLM checkpoints: every Hub id and local folder no other family claims."""

@@ -22,7 +22,7 @@ import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from langchain_core.messages import (
@@ -35,12 +35,15 @@ from langchain_core.messages import (
 
 from docagent.errors import ConfigError
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 __all__ = ["image_data_url", "load_image", "to_openai_messages", "to_turns", "tool_calls_text"]
 
 Turn = dict[str, Any]
 
 
-def _image_from_bytes(data: bytes, where: str):
+def _image_from_bytes(data: bytes, where: str) -> Image.Image:
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -52,7 +55,7 @@ def _image_from_bytes(data: bytes, where: str):
     return image.convert("RGB")
 
 
-def _image_from_url(url: str):
+def _image_from_url(url: str) -> Image.Image:
     if url.startswith("data:"):
         header, _, payload = url.partition(",")
         if ";base64" not in header:
@@ -78,7 +81,7 @@ def _image_from_url(url: str):
     return _image_from_bytes(data, str(path))
 
 
-def _image_from_base64(payload: str, where: str):
+def _image_from_base64(payload: str, where: str) -> Image.Image:
     try:
         data = base64.b64decode(payload, validate=False)
     except (binascii.Error, ValueError) as e:
@@ -87,7 +90,7 @@ def _image_from_base64(payload: str, where: str):
     return _image_from_bytes(data, where)
 
 
-def load_image(block: dict[str, Any]):
+def load_image(block: dict[str, Any]) -> Image.Image:
     """The RGB ``PIL.Image`` an image content block stands for (any form listed in the module docstring)."""
     from PIL import Image
 
@@ -100,8 +103,9 @@ def load_image(block: dict[str, Any]):
             raise ConfigError(msg)
         return _image_from_url(url)
     if kind == "image":
-        if isinstance(block.get("image"), Image.Image):
-            return block["image"].convert("RGB")
+        image = block.get("image")
+        if isinstance(image, Image.Image):
+            return image.convert("RGB")
         if block.get("source_type") == "base64" or "base64" in block:
             return _image_from_base64(block.get("data") or block.get("base64") or "", "in a base64 block")
         for key in ("url", "path", "image", "data"):

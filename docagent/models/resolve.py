@@ -1,8 +1,9 @@
-"""Which chat model answers: a name (Hub id, local folder or server URL) to a LangChain chat model.
+"""Which chat model answers: a name (Hub id, local folder, server URL, a plugin's own names) to a LangChain chat model.
 
-Server URLs are served by plugins registered under the ``docagent.chat_models`` entry-point group,
-keyed by URL scheme; docagent's own ``docagent_connectors.openai_server`` registers ``http`` and ``https``
-(OpenAI-compatible servers: TGI, vLLM). Anything else is a checkpoint for :class:`ChatIdefics2`.
+Every name goes to the :class:`~docagent.models.family.ModelFamily` that accepts it, found through the
+``docagent.chat_models`` entry-point group: docagent's ``docagent_connectors.openai_server`` serves ``http``
+and ``https`` URLs (OpenAI-compatible servers: TGI, vLLM), :class:`ChatIdefics2` every Hub id and local
+folder no other family claims, and a plugin registers its own family the same way.
 """
 
 from __future__ import annotations
@@ -10,36 +11,31 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from importlib.metadata import entry_points
 from typing import Any
-from urllib.parse import urlparse
 
-from docagent.errors import ConfigError, ModelError
+from langchain_core.language_models import BaseChatModel
+
+from docagent.errors import ModelError
+from docagent.models.family import family_for
 
 __all__ = ["chat_model", "loaded_chat_model", "model_state", "try_chat_model"]
 
 
-def chat_model(name: str, **kwargs: Any) -> Any:
-    """A chat model for ``name``: ``http(s)://host:port/v1[?model=ID]`` or a Hub id / local folder."""
-    scheme = urlparse(name).scheme
-    if scheme in ("http", "https"):
-        for ep in entry_points(group="docagent.chat_models"):
-            if ep.name == scheme:
-                return ep.load()(name, **kwargs)
-        msg = f"no plugin serves {scheme}:// models; install the remote backend: pip install 'docagent[remote]'"
-        raise ConfigError(msg)
-    from docagent.models.idefics2 import ChatIdefics2
-
-    return ChatIdefics2(model=name, **kwargs)
+def chat_model(name: str, *, load: bool = False, **kwargs: Any) -> BaseChatModel:
+    """A chat model for ``name``: ``http(s)://host:port/v1[?model=ID]``, a Hub id, a local folder, or a
+    name a plugin's family claims. ``load=True``: with its weights in memory now (a bad name fails here)."""
+    family = family_for(name)
+    make = family.load if load and family.load is not None else family.create
+    return make(name, **kwargs)
 
 
-_LOADED: dict[str, Any] = {}
+_LOADED: dict[str, BaseChatModel] = {}
 _FAILED: dict[str, tuple[float, ModelError]] = {}
 _RETRY_AFTER_S = 300.0
 _LOCK = threading.Lock()
 
 
-def loaded_chat_model(name: str) -> Any:
+def loaded_chat_model(name: str) -> BaseChatModel:
     """The chat model for ``name``, loaded once per process and reused by every later call (``ask``,
     ``extract``, ``chart``, the agent's tools, the servers). A failed load raises the same
     :class:`ModelError` again, without retrying, for five minutes."""
@@ -52,9 +48,7 @@ def loaded_chat_model(name: str) -> Any:
             # on every ask, and keep them all alive
             raise copy.copy(failed[1]) from None
         try:
-            llm = chat_model(name)
-            if hasattr(llm, "load"):
-                llm.load()
+            llm = chat_model(name, load=True)
         except ModelError as e:
             _FAILED[name] = (time.monotonic(), e)
             raise
