@@ -111,14 +111,14 @@ def quality(work: Path) -> dict:
             return [(h.doc, h.page) for h in hits]
 
         for name, queries in sets.items():
-            out["sets"][name] = {"questions": len(queries), "modes": evaluate_retrieval(queries, search, MODES, known_docs=known, progress=True)}
+            out["sets"][name] = evaluate_retrieval(queries, search, MODES, known_docs=known, progress=True).to_json()
 
     sets["generated look-alike filings"] = lookalike_set(work)
     with PageStore(Settings(store=work / "lookalike")) as small:
         r_small = PageRetriever(store=small, render_images=False)
         queries = sets["generated look-alike filings"]
-        out["sets"]["generated look-alike filings"] = {"questions": len(queries), "modes": evaluate_retrieval(
-            queries, lambda q, mode: [(h.doc, h.page) for h in r_small.search(q.question, k=10, mode=mode)], MODES, progress=True)}
+        out["sets"]["generated look-alike filings"] = evaluate_retrieval(
+            queries, lambda q, mode: [(h.doc, h.page) for h in r_small.search(q.question, k=10, mode=mode)], MODES, progress=True).to_json()
 
     pdfs = sorted(p for folder in SHELF for p in folder.glob("*.pdf"))
     db, _, _ = langchain_default_index(pdfs, work / "baseline")
@@ -134,7 +134,7 @@ def quality(work: Path) -> dict:
                 if key not in pages:
                     pages.append(key)
             rankings.append((q, pages[:10]))
-        out["sets"][name]["baseline"] = score_rankings(rankings)
+        out["sets"][name]["baseline"] = score_rankings(rankings).to_json()
     return out
 
 
@@ -166,8 +166,7 @@ def table_passages(work: Path) -> dict:
                 return [(h.doc, h.page) for h in retriever.search(q.question, k=10, mode=mode, docs=[q.scope] if q.scope else None)]
 
             for name, queries in sets.items():
-                out[arm]["sets"][name] = {"questions": len(queries),
-                                          "modes": evaluate_retrieval(queries, search, MODES, known_docs=known, progress=True)}
+                out[arm]["sets"][name] = evaluate_retrieval(queries, search, MODES, known_docs=known, progress=True).to_json()
     return out
 
 
@@ -231,10 +230,11 @@ def copy_store(src, big, target: int) -> int:
     ``target`` passages: the same rows, cards, contexts and vectors, written through the store's own methods."""
     from dataclasses import replace
 
+    from docagent.index.vectors import Passage
     from docagent.ingest.identity import CARD_VERSION, card_words, passage_context
 
     big.catalog.set_meta("embedding_model", src.catalog.get_meta("embedding_model") or "")
-    with src.vectors.collection() as collection:
+    with src.vectors.collection() as collection:  # a Chroma store (the default backend): vectors and all
         got = collection.get(include=["embeddings", "metadatas", "documents"])
     rows: dict[str, list[int]] = {}
     for i, m in enumerate(got["metadatas"]):
@@ -252,10 +252,10 @@ def copy_store(src, big, target: int) -> int:
             if card:
                 big.catalog.put_card(new.doc_id, card, CARD_VERSION, card_words(new.name, card))
             idx = rows.get(rec.doc_id, [])
-            metas = [{**got["metadatas"][i], "doc_id": new.doc_id, "doc": new.name} for i in idx]
-            ids = [f"{new.doc_id}:{m['page']}:{m['idx']}" for m in metas]
-            if ids:
-                big.vectors.upsert(ids, got["embeddings"][idx], metas, [got["documents"][i] for i in idx])
+            passages = [Passage(**{**got["metadatas"][i], "doc_id": new.doc_id, "doc": new.name}, text=got["documents"][i])
+                        for i in idx]
+            if passages:
+                big.vectors.upsert(passages, got["embeddings"][idx])
             big.catalog.finish_document(new.doc_id, new.name, rec.pages, rec.ocr_pages)
     return copies
 

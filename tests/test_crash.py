@@ -39,15 +39,15 @@ def _args(corpus: Path, store: Path) -> list[str]:
 def snapshot(store_dir: Path, embedder) -> dict:
     with PageStore(Settings(store=store_dir), embedder=embedder) as store:
         db = store.catalog.db
-        metas = store.vectors.metadatas()
-        ids = list(metas)
+        passages = store.vectors.passages()
+        ids = list(passages)
         return {
             "documents": sorted(db.execute("SELECT name, doc_id, status, pages, ocr_pages FROM documents").fetchall()),
             "pages": sorted(db.execute("SELECT doc_id, page, ocr, text FROM pages").fetchall()),
             "passages": sorted(db.execute("SELECT doc_id, page, idx, start, end FROM passages").fetchall()),
             "vector_ids": sorted(ids),
             "vectors_unique": len(ids) == len(set(ids)) == store.vectors.count(),
-            "vector_pages": sorted({(m["doc_id"], m["page"]) for m in metas.values()}),
+            "vector_pages": sorted({(p.doc_id, p.page) for p in passages.values()}),
             "files": sorted(str(p.relative_to(store_dir)) for sub in ("pages", "files") for p in (store_dir / sub).rglob("*") if p.is_file()),
             # the lexical index holds exactly the catalog's passages, with their text
             "lexical": sorted(db.execute("SELECT p.doc_id, p.page, p.idx, f.text FROM passages p "

@@ -68,12 +68,12 @@ def test_eager_rendering_writes_every_page(tmp_path: Path, embedder, docs_dir: P
 
 def test_unchanged_files_are_skipped_without_any_work(store: PageStore, docs_dir: Path) -> None:
     index_paths([_corpus(docs_dir)], store=store, progress=False)
-    before_ids = set(store.vectors.metadatas())
+    before_ids = set(store.vectors.passages())
     embed_seconds = store.embedder.seconds
     report = index_paths([docs_dir], store=store, progress=False)
     assert (report.documents, report.skipped, report.pages) == (0, 3, 0)
     assert store.embedder.seconds == embed_seconds  # nothing was embedded
-    assert set(store.vectors.metadatas()) == before_ids
+    assert set(store.vectors.passages()) == before_ids
 
 
 def test_changed_file_replaces_its_old_pages(store: PageStore, docs_dir: Path) -> None:
@@ -89,8 +89,7 @@ def test_changed_file_replaces_its_old_pages(store: PageStore, docs_dir: Path) -
     assert new.doc_id != old.doc_id and new.pages == 1
     assert PageRetriever(store=store).search("gearbox bearing corrosion", k=1)[0].doc != "engineering.pdf"
     assert (PageRetriever(store=store).search("inverter overheated", k=1)[0].doc, PageRetriever(store=store).search("inverter overheated", k=1)[0].page) == ("engineering.pdf", 1)
-    metas = store.vectors.metadatas()
-    assert not any(m["doc_id"] == old.doc_id for m in metas.values())
+    assert not any(p.doc_id == old.doc_id for p in store.vectors.passages().values())
     assert not (old_files | {f for f in _files(store) if old.doc_id in f}) & _files(store)
     assert store.catalog.document_by_id(old.doc_id) is None
 
@@ -102,7 +101,7 @@ def test_rm_removes_everything_of_a_document(store: PageStore, docs_dir: Path) -
     removed, missing = store.remove(["bakery.pdf", "nope.pdf"])
     assert (removed, missing) == (["bakery.pdf"], ["nope.pdf"])
     assert store.document("bakery.pdf") is None
-    assert not any(m["doc_id"] == rec.doc_id for m in store.vectors.metadatas().values())
+    assert not any(p.doc_id == rec.doc_id for p in store.vectors.passages().values())
     assert not any(rec.doc_id in f for f in _files(store))
     assert store.catalog.page(rec.doc_id, 1) is None
     assert all(h.doc != "bakery.pdf" for h in PageRetriever(store=store).search("sourdough bread oven", k=5))
@@ -148,10 +147,10 @@ def test_long_pages_are_split_into_passages_that_point_back_to_their_page(store:
     text = filler + " Finally, the penalty for late delivery is 4 percent per week."
     factories.text_pdf(docs_dir / "contract.pdf", [text], fontsize=6)
     index_paths([docs_dir], store=store, progress=False)
-    metas = [m for m in store.vectors.metadatas().values()]
-    assert len(metas) >= 4 and {m["page"] for m in metas} == {1}
+    passages = list(store.vectors.passages().values())
+    assert len(passages) >= 4 and {p.page for p in passages} == {1}
     page_text = store.page("contract.pdf", 1).text
-    spans = sorted((m["start"], m["end"]) for m in metas)
+    spans = sorted((p.start, p.end) for p in passages)
     assert spans[0][0] == 0 and spans[-1][1] >= len(page_text.rstrip()) - 1  # the whole page is covered
     assert all(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False))  # consecutive passages overlap
     hit = PageRetriever(store=store).search("late delivery penalty", k=1)[0]
@@ -175,9 +174,9 @@ def test_interrupted_versions_are_purged_by_the_next_run(store: PageStore, docs_
     assert report.documents == 1  # bakery.pdf is indexed again
     assert store.catalog.document_by_id(rec.doc_id) is not None  # same content, same id, fresh rows
     assert not (store.root / "pages" / "0123456789abcdef").exists()
-    metas = store.vectors.metadatas()
-    assert len(metas) == len(set(metas))
-    assert sum(m["doc_id"] == rec.doc_id for m in metas.values()) == len(store.catalog.db.execute("SELECT * FROM passages WHERE doc_id = ?", (rec.doc_id,)).fetchall())
+    passages = store.vectors.passages()
+    assert len(passages) == store.vectors.count()
+    assert sum(p.doc_id == rec.doc_id for p in passages.values()) == len(store.catalog.db.execute("SELECT * FROM passages WHERE doc_id = ?", (rec.doc_id,)).fetchall())
 
 
 def test_short_born_digital_pages_are_not_sent_to_ocr(store: PageStore, docs_dir: Path) -> None:

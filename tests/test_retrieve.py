@@ -1,17 +1,21 @@
-"""PageRetriever: hybrid, dense and lexical page rankings over a real store."""
+"""PageRetriever: hybrid, dense and lexical page rankings over a real store, its vectors in Chroma and in a second
+backend installed as a plugin (tests/test_vector_backends.py): the behaviour is the same on both."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from langchain_core.documents import Document
 
+from docagent.config import Settings
 from docagent.errors import ConfigError, DocagentError
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.retrieve import PageRetriever, lexical_terms
 from tests import factories
+from tests.test_vector_backends import memory_backend_installed
 
 PAGES = {
     "handbook.pdf": [
@@ -26,6 +30,18 @@ PAGES = {
         "Maintenance: replace the impeller seal every 2,000 operating hours.",
     ],
 }
+
+
+@pytest.fixture(scope="module")
+def plugins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    with memory_backend_installed(tmp_path_factory.mktemp("plugins")):
+        yield
+
+
+@pytest.fixture(params=["chroma", "memory"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path, plugins: None) -> Settings:
+    """Each test that uses the store runs on both vector backends."""
+    return Settings(store=tmp_path / "store", vector_backend=request.param)
 
 
 @pytest.fixture

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from docagent.errors import StoreError
+from docagent.index.vectors import EVERYWHERE, SearchScope
 from docagent.types import DocumentCard, Page, Table, Widget, Word
 
-__all__ = ["Catalog", "DocumentRecord"]
+__all__ = ["Catalog", "DocumentRecord", "LexicalHit"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -95,6 +96,20 @@ class TermStats:
         """BM25's IDF, ``ln(1 + (N - n + 0.5) / (n + 0.5))``: a word no passage holds weighs most."""
         n = self.holding.get(term, 0)
         return math.log(1 + (self.passages - n + 0.5) / (n + 0.5))
+
+
+@dataclass(frozen=True)
+class LexicalHit:
+    """A passage BM25 found (:meth:`Catalog.lexical`)."""
+
+    doc_id: str
+    page: int
+    start: int
+    """Where the passage starts in its page's text."""
+    end: int
+    """Where it ends (exclusive)."""
+    bm25: float
+    """FTS5's BM25 score: negative, lower is better."""
 
 
 @dataclass(frozen=True)
@@ -542,22 +557,16 @@ class Catalog:
         best = max(scored, default=(0.0, 0, ""))
         return (best[2], best[1]) if best[0] >= 0.8 else ("", 0)
 
-    def lexical(
-        self,
-        terms: list[str],
-        n: int,
-        doc_ids: list[str] | None = None,
-        pages: tuple[int, int] | None = None,
-        flt: dict[str, object] | None = None,
-        *,
-        budget: int = 20_000,
-    ) -> list[tuple[str, int, int, int, float]]:
-        """BM25 over passages of ready documents: ``(doc_id, page, start, end, bm25)``, best first
-        (FTS5's bm25 is negative: lower is better). Terms are taken rarest first while their postings
-        fit in ``budget`` (at least two terms)."""
+    def lexical(self, terms: list[str], n: int, scope: SearchScope = EVERYWHERE, *,
+                budget: int = 20_000) -> list[LexicalHit]:
+        """BM25 over the passages in ``scope`` of ready documents, best first. Terms are taken rarest first while
+        their postings fit in ``budget`` (at least two terms)."""
         db = self.reader()
         bounds = ""
         bound_args: list[object] = []
+        doc_ids = list(scope.doc_ids) if scope.doc_ids is not None else None
+        if doc_ids == []:
+            return []
         if doc_ids is not None:
             # a document version's passages have consecutive ids: FTS5 skips straight to them
             lo, hi = db.execute(
@@ -572,7 +581,8 @@ class Catalog:
             df = db.execute(f"SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?{bounds}", [q, *bound_args]).fetchone()[0]
             if df:
                 counted.append((df, q))
-        keep, postings = [], 0
+        keep: list[str] = []
+        postings = 0
         for df, q in sorted(counted):
             if len(keep) >= 2 and postings + df > budget:
                 break
@@ -581,7 +591,7 @@ class Catalog:
         if not keep:
             return []
         match = " OR ".join(keep)
-        if pages is None and not flt:
+        if scope.pages is None and scope.ocr is None and scope.kind is None:
             return self._lexical_top(match, n, bounds, bound_args, doc_ids)
         sql = [
             "SELECT p.doc_id, p.page, p.start, p.end, bm25(passages_fts) AS score",
@@ -592,26 +602,25 @@ class Catalog:
         if doc_ids is not None:
             where.append(f"p.doc_id IN ({','.join('?' * len(doc_ids))})")
             args += doc_ids
-        if pages is not None:
+        if scope.pages is not None:
             where.append("p.page BETWEEN ? AND ?")
-            args += list(pages)
-        flt = flt or {}
-        if "ocr" in flt:
+            args += list(scope.pages)
+        if scope.ocr is not None:
             sql.append("JOIN pages g ON g.doc_id = p.doc_id AND g.page = p.page")
             where.append("g.ocr = ?")
-            args.append(int(bool(flt["ocr"])))
-        if "kind" in flt:
+            args.append(int(scope.ocr))
+        if scope.kind is not None:
             where.append("d.kind = ?")
-            args.append(flt["kind"])
+            args.append(scope.kind)
         sql.append("WHERE " + " AND ".join(where) + " ORDER BY score LIMIT ?")
         args.append(n)
         try:
-            return db.execute(" ".join(sql), args).fetchall()
+            return [LexicalHit(*row) for row in db.execute(" ".join(sql), args)]
         except sqlite3.OperationalError as e:
             msg = f"lexical search failed for {terms!r} ({e})"
             raise StoreError(msg) from e
 
-    def _lexical_top(self, match: str, n: int, bounds: str, bound_args: list[object], doc_ids: list[str] | None) -> list[tuple[str, int, int, int, float]]:
+    def _lexical_top(self, match: str, n: int, bounds: str, bound_args: list[object], doc_ids: list[str] | None) -> list[LexicalHit]:
         """Rank in the FTS table alone, then look up only the winners (a join before the sort would
         touch every matching passage)."""
         db = self.reader()
@@ -628,8 +637,9 @@ class Catalog:
             ids,
         ).fetchall()
         allowed = set(doc_ids) if doc_ids is not None else None
-        found = {r[0]: r[1:] for r in rows if allowed is None or r[1] in allowed}
-        return [(*found[pid], score) for pid, score in top if pid in found][:n]
+        found = {pid: (doc_id, page, start, end) for pid, doc_id, page, start, end in rows
+                 if allowed is None or doc_id in allowed}
+        return [LexicalHit(*found[pid], bm25=score) for pid, score in top if pid in found][:n]
 
     def page_numbers(self, doc_id: str) -> list[int]:
         return [r[0] for r in self.reader().execute("SELECT page FROM pages WHERE doc_id = ? ORDER BY page", (doc_id,))]

@@ -20,7 +20,9 @@ import numpy as np
 from docagent.errors import ModelLoadError
 
 if TYPE_CHECKING:
+    import torch
     from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
 
 __all__ = ["Embedder", "ModelRef", "cpu_has_native_bf16", "resolve_embedding_model"]
 
@@ -91,7 +93,7 @@ class Embedder:
         self._passage_tokens = passage_tokens
         self.passage_overlap = passage_overlap
         self._model: SentenceTransformer | None = None
-        self._tokenizer = None
+        self._tokenizer: Tokenizer | None = None
         self.seconds = 0.0
 
     @property
@@ -104,7 +106,7 @@ class Embedder:
             self._model = self._load()
         return self._model
 
-    def _torch_dtype(self):
+    def _torch_dtype(self) -> torch.dtype:
         import torch
 
         if self.dtype == "float32":
@@ -146,7 +148,11 @@ class Embedder:
     @property
     def dim(self) -> int:
         getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        return int(getter())
+        dim = getter()
+        if dim is None:
+            msg = f"the embedding model {self.ref.label} does not say how long its vectors are; use another one"
+            raise ModelLoadError(msg)
+        return int(dim)
 
     @property
     def window(self) -> int:
@@ -154,7 +160,7 @@ class Embedder:
         limit = int(self.model.max_seq_length or 256) - 2
         return min(self._passage_tokens, limit) if self._passage_tokens else limit
 
-    def _splitter(self):
+    def _splitter(self) -> Tokenizer:
         # A copy of the model's fast tokenizer without its truncation (tokenizer.json may cap
         # at 128 pieces) or padding: we need the offsets of every piece of a page.
         if self._tokenizer is None:
@@ -205,7 +211,8 @@ class Embedder:
         return vectors
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
+        vector: np.ndarray = self.embed([text])[0]
+        return vector
 
 
 def _windows(text: str, offsets: list[tuple[int, int]], window: int, overlap: int) -> list[tuple[int, int]]:

@@ -17,6 +17,7 @@ it happen before the lock is taken; the check is made again once it is held.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import os
@@ -30,7 +31,8 @@ from tqdm import tqdm
 from docagent.config import Settings
 from docagent.errors import DocagentError, DocumentLoadError
 from docagent.index.catalog import DocumentRecord
-from docagent.index.store import PageStore, write_png
+from docagent.index.store import PageStore, opened, write_png
+from docagent.index.vectors import Passage
 from docagent.ingest import (
     Attachment,
     OcrEngine,
@@ -106,13 +108,8 @@ def index_paths(
 ) -> IndexReport:
     """Index files and folders into the store. Returns what was done; never raises for a bad file.
     ``on_file(done, total, name)`` is called before each file and once at the end (name empty)."""
-    own_store = store is None
-    store = store or PageStore(settings)
-    try:
-        return Indexer(store, progress=progress, on_file=on_file).run(paths)
-    finally:
-        if own_store:
-            store.close()
+    with opened(store, settings) as own:
+        return Indexer(own, progress=progress, on_file=on_file).run(paths)
 
 
 class Indexer:
@@ -357,7 +354,7 @@ class Indexer:
                     self.seconds["render"] += time.perf_counter() - t0
                 t0 = time.perf_counter()
                 # the drawings are read only for a page that already has a plausible table (they cost as much)
-                tables = find_tables(page, (lambda i=index: source.rules(i)) if not page.ocr else ())
+                tables = find_tables(page, functools.partial(source.rules, index) if not page.ocr else ())
                 if previous is not None and previous[0].number == page.number - 1:
                     link_continuations(previous[1], previous[0], tables, page)
                 previous = (page, tables)
@@ -406,27 +403,25 @@ class Indexer:
         self.seconds["ocr"] += time.perf_counter() - t0
 
     def _write_pages(self, rec: DocumentRecord, pages: list[Page], contexts: list[str], tables: list[Table]) -> None:
-        """Passages are embedded with their page's context line before their text; Chroma keeps only
+        """Passages are embedded with their page's context line before their text; the vector index keeps only
         the passage's own text (what a snippet shows). With ``table_passages`` on, each table row is a passage
         too, its text the row with its headers."""
         embedder = self.store.embedder
         spans = embedder.split([p.text for p in pages], reserve=CONTEXT_TOKENS)
-        rows = [[] for _ in pages] if not self.settings.table_passages else [
+        rows: list[list[tuple[int, int, str]]] = [[] for _ in pages] if not self.settings.table_passages else [
             [(*_row_span(page.text, label), text) for t in tables if t.page == page.number for label, text in t.row_texts()]
             for page in pages]
-        ids, texts, embedded, metas = [], [], [], []
+        passages: list[Passage] = []
+        embedded: list[str] = []
         for page, page_spans, page_rows, context in zip(pages, spans, rows, contexts, strict=True):
             for i, (start, end, text) in enumerate([(a, b, page.text[a:b]) for a, b in page_spans] + page_rows):
-                ids.append(f"{rec.doc_id}:{page.number}:{i}")
-                texts.append(text)
-                embedded.append(f"{context}\n{texts[-1]}" if context else texts[-1])
-                metas.append(
-                    {"doc_id": rec.doc_id, "doc": rec.name, "page": page.number, "idx": i, "start": start, "end": end, "ocr": page.ocr, "kind": rec.kind}
-                )
+                passages.append(Passage(doc_id=rec.doc_id, doc=rec.name, page=page.number, idx=i, start=start, end=end,
+                                        ocr=page.ocr, kind=rec.kind, text=text))
+                embedded.append(f"{context}\n{text}" if context else text)
         vectors = embedder.embed(embedded)
         t0 = time.perf_counter()
-        if ids:
-            self.store.vectors.upsert(ids, vectors, metas, texts)
+        if passages:
+            self.store.vectors.upsert(passages, vectors)
         self.store.catalog.add_pages(rec.doc_id, pages, spans, contexts, rows)
         self.seconds["write"] += time.perf_counter() - t0
 

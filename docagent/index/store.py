@@ -2,7 +2,8 @@
 
     STORE/
       catalog.sqlite    documents, pages (text, word boxes, widgets), passages
-      chroma/           passage vectors (absent when DOCAGENT_CHROMA_URL points to a server)
+      chroma/           passage vectors (absent when DOCAGENT_CHROMA_URL points to a server, or another
+                        DOCAGENT_VECTOR_BACKEND keeps them: see docagent.index.vectors)
       files/DOC_ID.ext  a copy of each indexed file, so page images can be rendered later
       pages/DOC_ID/NNNN.png   page images, rendered on first use (or while indexing)
       .lock             held by index and rm, so two writers never interleave (.lock.turn: taken in turn)
@@ -28,6 +29,7 @@ from docagent.config import Settings
 from docagent.errors import DocumentLoadError, StoreError, StoreMismatchError
 from docagent.index.catalog import Catalog, DocumentRecord
 from docagent.index.embeddings import Embedder
+from docagent.index.vectors import VectorIndex, VectorSpec, vector_backend
 from docagent.types import Page, Table
 
 __all__ = ["PageStore", "opened"]
@@ -45,8 +47,8 @@ UPGRADES = {"1": "2", "2": "3"}
 class PageStore:
     """Open (creating if needed) the store that ``settings.store`` names.
 
-    Heavy parts load on first use: the Chroma client when vectors are read or written, the
-    embedding model when text is embedded. Listing documents or skipping unchanged files
+    Heavy parts load on first use: the vector index (``settings.vector_backend``, Chroma by default) when
+    vectors are read or written, the embedding model when text is embedded. Listing documents or skipping unchanged files
     touches only the SQLite catalog."""
 
     def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None) -> None:
@@ -80,9 +82,12 @@ class PageStore:
                 f"{SCHEMA_VERSION}. Index your documents into a new store (--store or DOCAGENT_STORE)"
             )
             raise StoreError(msg)
+        if self.catalog.has_documents():  # a store from before backends were named keeps its vectors in Chroma
+            self.catalog.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('vector_backend', 'chroma')")
         self.store_id = store_id
         self._embedder = embedder
-        self._vectors: Any = None
+        self._vectors: VectorIndex | None = None
+        self._vector_spec = VectorSpec(self.root, f"docagent_{store_id}", self.settings, self.catalog.generation)
 
     # -- parts loaded on demand -----------------------------------------------------------------
     @property
@@ -113,13 +118,23 @@ class PageStore:
             raise StoreMismatchError(msg)
 
     @property
-    def vectors(self) -> Any:
+    def vectors(self) -> VectorIndex:
+        """The store's passage vectors, opened on first use by the backend ``settings.vector_backend`` names."""
         if self._vectors is None:
-            from docagent.index.vectors import ChromaVectors
-
-            self._vectors = ChromaVectors(self.root / "chroma", f"docagent_{self.store_id}", self.settings.chroma_url,
-                                          generation=self.catalog.generation)
+            backend = vector_backend(self.settings.vector_backend)
+            self._check_backend(self.settings.vector_backend)
+            self._vectors = backend(self._vector_spec)
         return self._vectors
+
+    def _check_backend(self, name: str) -> None:
+        """Raise StoreMismatchError when the store's vectors are kept by another backend: searching them with
+        this one would find nothing and say nothing. Stores from before backends were named hold Chroma's."""
+        self.catalog.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('vector_backend', ?)", (name,))
+        kept_by = self.catalog.get_meta("vector_backend")
+        if kept_by != name:
+            msg = (f"the store at {self.root} keeps its vectors in the {kept_by!r} backend, not {name!r}; "
+                   f"set DOCAGENT_VECTOR_BACKEND={kept_by} or use another --store")
+            raise StoreMismatchError(msg)
 
     @contextmanager
     def lock(self, timeout: float = 600) -> Iterator[None]:
@@ -159,10 +174,8 @@ class PageStore:
             turn.release()
         if waited:
             log.warning("the other process finished; going on")
-        from docagent.index.vectors import writing
-
         try:
-            with writing(self.root / "chroma", self.catalog.generation):
+            with vector_backend(self.settings.vector_backend).writing(self._vector_spec):
                 yield
         finally:
             lock.release()

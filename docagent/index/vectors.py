@@ -1,258 +1,185 @@
-"""Passage vectors in Chroma: embedded (a directory inside the store) or a Chroma server
-(``DOCAGENT_CHROMA_URL``). We compute the vectors; Chroma never embeds or downloads anything.
+"""The vector-index seam: where passage vectors are kept and searched, behind one small interface.
 
-Many processes, one store: an embedded Chroma keeps its vector index in the memory of each process, and
-one process never sees what another wrote after it opened the directory (a removed passage then makes
-queries fail with "Error finding id", an added one is silently missing). So the catalog keeps a store
-*generation*, raised in the same transaction as every change that makes passages visible or removes them,
-and each process holds one client per directory that it reopens, between queries, when the generation
-has moved since it opened it. A process writing under the store lock is the one changing the generation,
-so its own readers keep the client they share with it. A Chroma server needs none of this: every process
-talks to the same index.
+    VectorIndex          what the store needs from a backend: upsert, delete_doc, search, count, passages
+      ChromaVectors      the default, ``chroma`` (docagent.index.chroma): embedded or a Chroma server
+    Passage              one passage as the index keeps it beside its vector
+    SearchScope          which passages a search may return (documents, pages, OCR'd or not, file kind)
+    VectorHit            a passage found, with its cosine similarity
+
+Backends are found by name in the ``docagent.vector_backends`` entry-point group, docagent's own ``chroma``
+included; ``DOCAGENT_VECTOR_BACKEND`` (:attr:`~docagent.config.Settings.vector_backend`) picks one. A second
+backend is one module: subclass :class:`VectorIndex`, and register the class in your package's metadata::
+
+    [project.entry-points."docagent.vector_backends"]
+    mine = "my_package.vectors:MyVectors"
 """
 
 from __future__ import annotations
 
-import os
-import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
+from typing import TYPE_CHECKING
 
-import numpy as np
+from docagent.errors import ConfigError
 
-from docagent.errors import ConfigError, StoreError
+if TYPE_CHECKING:
+    import numpy as np
 
-__all__ = ["ChromaVectors", "writing"]
+    from docagent.config import Settings
 
+__all__ = ["EVERYWHERE", "GROUP", "Passage", "SearchScope", "VectorHit", "VectorIndex", "VectorSpec", "vector_backend",
+           "vector_backends"]
 
-def _settings() -> Any:
-    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-    from chromadb.config import Settings as ChromaSettings
-
-    return ChromaSettings(anonymized_telemetry=False)
-
-
-def _remote_client(url: str) -> Any:
-    import chromadb
-
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        msg = f"DOCAGENT_CHROMA_URL must look like http://host:8000, not {url!r}"
-        raise ConfigError(msg)
-    try:
-        return chromadb.HttpClient(
-            host=parsed.hostname,
-            port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-            ssl=parsed.scheme == "https",
-            settings=_settings(),
-        )
-    except Exception as e:
-        msg = f"cannot reach the Chroma server at {url} ({e}); start it with `chroma run --path DIR --port N` or unset DOCAGENT_CHROMA_URL"
-        raise StoreError(msg) from e
+GROUP = "docagent.vector_backends"
+"""The entry-point group vector backends register under: name -> a :class:`VectorIndex` subclass."""
 
 
-class _ReadWriteLock:
-    """Many queries at once, or one reopen with no query running."""
+@dataclass(frozen=True)
+class Passage:
+    """One passage of a page, as the vector index keeps it beside its vector."""
 
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
+    doc_id: str
+    """The document version (``DocumentRecord.doc_id``)."""
+    doc: str
+    """The document's name."""
+    page: int
+    """1-based page number."""
+    idx: int
+    """The passage's index on its page."""
+    start: int
+    """Where the passage starts in its page's text."""
+    end: int
+    """Where it ends (exclusive)."""
+    ocr: bool
+    """Whether the page's text came from OCR."""
+    kind: str
+    """The document's kind (``pdf``, ``image`` ...)."""
+    text: str
+    """The passage's own text (what a snippet shows; the vector was computed with its context line too)."""
 
+    @property
+    def id(self) -> str:
+        """``doc_id:page:idx``, unique in a store."""
+        return f"{self.doc_id}:{self.page}:{self.idx}"
+
+
+@dataclass(frozen=True)
+class SearchScope:
+    """Which passages a search may return; a field left ``None`` does not narrow it. The lexical index
+    (:meth:`~docagent.index.catalog.Catalog.lexical`) takes the same scope."""
+
+    doc_ids: tuple[str, ...] | None = None
+    """Only passages of these document versions (empty: none at all)."""
+    pages: tuple[int, int] | None = None
+    """Only pages in this inclusive 1-based range."""
+    ocr: bool | None = None
+    """Only pages read by OCR (True) or from a text layer (False)."""
+    kind: str | None = None
+    """Only documents of this kind (``pdf``, ``image`` ...)."""
+
+    def admits(self, passage: Passage) -> bool:
+        """Whether ``passage`` is in scope: for backends that filter in Python."""
+        return ((self.doc_ids is None or passage.doc_id in self.doc_ids)
+                and (self.pages is None or self.pages[0] <= passage.page <= self.pages[1])
+                and (self.ocr is None or passage.ocr == self.ocr)
+                and (self.kind is None or passage.kind == self.kind))
+
+    def narrowed(self, doc_ids: Sequence[str]) -> SearchScope:
+        """The same scope over these documents only."""
+        return SearchScope(tuple(doc_ids), self.pages, self.ocr, self.kind)
+
+
+EVERYWHERE = SearchScope()
+"""A scope that narrows nothing: every passage of the store."""
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    """A passage a vector search found."""
+
+    passage: Passage
+    score: float
+    """Cosine similarity to the query, higher is better."""
+
+
+@dataclass(frozen=True)
+class VectorSpec:
+    """What a backend is given to open one store's vector index."""
+
+    root: Path
+    """The store's directory; a backend that keeps files keeps them in a folder of its own under it
+    (``chroma/``)."""
+    name: str
+    """``docagent_<store id>``: the same for every process opening this store, different for every store."""
+    settings: Settings
+    """The store's settings (``chroma_url`` ...)."""
+    generation: Callable[[], int]
+    """Reads the store's generation, raised whenever passages are made visible or removed, by any process:
+    a backend holding a view of its own per process (an embedded Chroma) reopens it when this has moved."""
+
+
+class VectorIndex(ABC):
+    """The passage vectors of one store. Opened once per :class:`~docagent.index.store.PageStore` on first use
+    and shared by its threads; methods may be called from several threads at once. Vectors are L2-normalised
+    float32 rows. Opening may connect or load: a failure is a :class:`~docagent.errors.StoreError` (or a
+    :class:`~docagent.errors.ConfigError`) saying what to do."""
+
+    @abstractmethod
+    def __init__(self, spec: VectorSpec) -> None: ...
+
+    @classmethod
     @contextmanager
-    def reading(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._writer)
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextmanager
-    def writing(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._writer)
-            self._writer = True
-            self._cond.wait_for(lambda: self._readers == 0)
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
-
-
-class _Embedded:
-    """This process's one client for one Chroma directory, and the store generation it has seen (read through
-    the catalog of whichever store object asks: they come and go, this stays)."""
-
-    def __init__(self, path: Path, generation: Callable[[], int]) -> None:
-        self.path = path
-        self.lock = _ReadWriteLock()
-        self.writers = 0  # threads of this process inside the store lock: the generation moves because of them
-        self.seen = generation()  # read before opening: a write after this point is seen as a change
-        self.client = self._open()
-        self.collections: dict[str, Any] = {}
-
-    def _open(self) -> Any:
-        import chromadb
-
-        return chromadb.PersistentClient(path=str(self.path), settings=_settings())
-
-    def collection(self, name: str) -> Any:
-        if name not in self.collections:
-            self.collections[name] = self.client.get_or_create_collection(
-                name, embedding_function=None, metadata={"hnsw:space": "cosine"})
-        return self.collections[name]
-
-    def refresh(self, read_generation: Callable[[], int], *, force: bool = False) -> None:
-        """Reopen when another process has changed the store since this client was opened."""
-        if self.writers and not force:
-            return
-        generation = read_generation()
-        if generation == self.seen and not force:
-            return
-        with self.lock.writing():
-            if generation == self.seen and not force:
-                return  # another thread reopened it meanwhile
-            seen = read_generation()  # read before reopening: a write after this is a change still to see
-            self.client.close()
-            self.collections = {}
-            self.client = self._open()
-            self.seen = seen  # only once reopened: a failed open is tried again by the next call
-
-
-_EMBEDDED: dict[Path, _Embedded] = {}
-_EMBEDDED_LOCK = threading.Lock()
-
-
-def _embedded(path: Path, generation: Callable[[], int]) -> _Embedded:
-    with _EMBEDDED_LOCK:
-        if path not in _EMBEDDED:
-            _EMBEDDED[path] = _Embedded(path, generation)
-        return _EMBEDDED[path]
-
-
-@contextmanager
-def writing(path: Path, read_generation: Callable[[], int]) -> Iterator[None]:
-    """Mark the store lock as held by this process around a write: this process's client is brought up to
-    date first, then keeps serving its own readers while the generation moves, and counts the generation
-    it leaves as seen."""
-    shared = _EMBEDDED.get(path.absolute())
-    if shared is not None:
-        shared.refresh(read_generation)
-        with _EMBEDDED_LOCK:
-            shared.writers += 1
-    try:
+    def writing(cls, spec: VectorSpec) -> Iterator[None]:
+        """Held around everything done under the store's write lock, whether or not this index was opened
+        (nothing by default)."""
         yield
-    finally:
-        shared = shared or _EMBEDDED.get(path.absolute())  # opened during the write: it saw every change since
-        if shared is not None:
-            with _EMBEDDED_LOCK:
-                shared.writers = max(0, shared.writers - 1)
-                shared.seen = read_generation()
 
+    @abstractmethod
+    def upsert(self, passages: Sequence[Passage], vectors: np.ndarray) -> None:
+        """Add or replace passages (by :attr:`Passage.id`) with their vectors, one row each."""
 
-class ChromaVectors:
-    """One Chroma collection holding every passage of a store, cosine distance. ``generation`` reads the
-    store's generation (required for an embedded Chroma, see the module's notes)."""
-
-    def __init__(self, path: Path, collection: str, url: str | None = None,
-                 generation: Callable[[], int] | None = None) -> None:
-        self.url = url
-        self.name = collection
-        self._remote: Any = None
-        self._embedded: _Embedded | None = None
-        try:
-            if url:
-                client = _remote_client(url)
-                self._remote = client.get_or_create_collection(
-                    collection, embedding_function=None, metadata={"hnsw:space": "cosine"})
-                self.max_batch = int(client.get_max_batch_size())
-            else:
-                self._generation = generation or (lambda: 0)
-                self._embedded = _embedded(path.absolute(), self._generation)
-                with self.collection():  # the client may be reopened here: ask the current one
-                    self.max_batch = int(self._embedded.client.get_max_batch_size())
-        except (ConfigError, StoreError):
-            raise
-        except Exception as e:
-            msg = f"cannot open the Chroma collection {collection!r} at {url or path} ({e})"
-            raise StoreError(msg) from e
-
-    @contextmanager
-    def collection(self) -> Iterator[Any]:
-        """The Chroma collection, up to date with other processes' writes, for the length of one call."""
-        if self._embedded is None:
-            yield self._remote
-            return
-        self._embedded.refresh(self._generation)
-        with self._embedded.lock.reading():
-            yield self._embedded.collection(self.name)
-
-    def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict[str, Any]], documents: Sequence[str]) -> None:
-        for i in range(0, len(ids), self.max_batch):
-            j = i + self.max_batch
-            with self.collection() as collection:
-                collection.upsert(
-                    ids=list(ids[i:j]),
-                    embeddings=vectors[i:j],
-                    metadatas=list(metadatas[i:j]),
-                    documents=list(documents[i:j]),
-                )
-
+    @abstractmethod
     def delete_doc(self, doc_id: str) -> None:
-        with self.collection() as collection:
-            collection.delete(where={"doc_id": doc_id})
+        """Remove every passage of a document version (none: nothing to do)."""
 
-    def query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, float, dict[str, Any], str]]:
-        """``(id, cosine similarity, metadata, text)``, best first."""
-        if n <= 0:
-            return []
+    @abstractmethod
+    def search(self, vector: np.ndarray, n: int, scope: SearchScope = EVERYWHERE) -> list[VectorHit]:
+        """The ``n`` passages in ``scope`` most similar to ``vector``, best first."""
 
-        def run() -> dict[str, Any]:
-            with self.collection() as collection:
-                return collection.query(query_embeddings=[vector], n_results=n, where=where or None,
-                                        include=["metadatas", "distances", "documents"])
-
-        # A removal by another process, between its write to Chroma and the catalog commit that announces it, can
-        # still reach a client opened before: Chroma then raises ("Error finding id") or returns the passage
-        # without its metadata. Reopen once and ask again; a row still without metadata is left out.
-        try:
-            res = run()
-            stale = any(m is None for m in res["metadatas"][0])
-        except Exception:
-            if self._embedded is None:
-                raise
-            res, stale = None, True
-        if stale and self._embedded is not None:
-            self._embedded.refresh(self._generation, force=True)
-            res = run()
-        assert res is not None
-        return [
-            (i, 1.0 - float(d), m, t)
-            for i, d, m, t in zip(res["ids"][0], res["distances"][0], res["metadatas"][0], res["documents"][0], strict=True)
-            if m is not None
-        ]
-
+    @abstractmethod
     def count(self) -> int:
-        with self.collection() as collection:
-            return int(collection.count())
+        """How many passages the index holds."""
 
-    def metadatas(self, where: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-        """Every id with its metadata (for checks and tests; pages through the collection)."""
-        out: dict[str, dict[str, Any]] = {}
-        offset, step = 0, 5000
-        while True:
-            with self.collection() as collection:
-                res = collection.get(where=where or None, include=["metadatas"], limit=step, offset=offset)
-            out.update(zip(res["ids"], res["metadatas"], strict=True))
-            if len(res["ids"]) < step:
-                return out
-            offset += step
+    @abstractmethod
+    def passages(self) -> dict[str, Passage]:
+        """Every passage by id (for checks and tests)."""
+
+
+_LOADED: dict[str, type[VectorIndex]] = {}
+
+
+def vector_backends() -> list[str]:
+    """The names of the installed vector backends, sorted."""
+    return sorted({ep.name for ep in entry_points(group=GROUP)})
+
+
+def vector_backend(name: str) -> type[VectorIndex]:
+    """The :class:`VectorIndex` class registered as ``name``; a :class:`~docagent.errors.ConfigError` naming the
+    installed ones when none is."""
+    if name in _LOADED:
+        return _LOADED[name]
+    found = [ep for ep in entry_points(group=GROUP) if ep.name == name]
+    if not found:
+        msg = (f"no vector backend is named {name!r}; installed: {', '.join(vector_backends()) or 'none'}. "
+               "Set DOCAGENT_VECTOR_BACKEND to one of them, or install the package that provides it")
+        raise ConfigError(msg)
+    backend = found[0].load()
+    if not (isinstance(backend, type) and issubclass(backend, VectorIndex)):
+        msg = f"the vector backend {name!r} ({found[0].value}) is not a docagent.index.vectors.VectorIndex subclass"
+        raise ConfigError(msg)
+    _LOADED[name] = backend
+    return backend
