@@ -12,7 +12,7 @@ from docagent.index.store import PageStore
 from docagent.tasks.qa import evidence_image
 from docagent.tasks.tables import column_names, row_names
 from docagent.types import Citation, decimal_text
-from docagent_app.ui import Context, as_text, chat_model, no_model_banner
+from docagent_app.ui import Context, as_text, chat_model, no_model_banner, tasks
 
 
 def render(ctx: Context) -> None:
@@ -42,7 +42,8 @@ def render(ctx: Context) -> None:
     if not st.button("Compute", type="primary", key="compute", disabled=not (question or expression)):
         return
     if expression:
-        answer = docagent.chart((doc, page), question, expression=expression, settings=ctx.settings)
+        with tasks(ctx) as task_context:  # an expression needs no model
+            answer = docagent.chart((doc, page), question, expression=expression, context=task_context)
     else:
         llm, reason = chat_model(ctx)
         if llm is None:
@@ -54,7 +55,8 @@ def render(ctx: Context) -> None:
                 st.warning("No page matches the question.")
                 return
             doc, page = hits[0].doc, hits[0].page
-        answer = docagent.chart((doc, page), question, llm=llm, settings=ctx.settings)
+        with tasks(ctx, llm) as task_context:
+            answer = docagent.chart((doc, page), question, context=task_context)
     shown, result = st.columns([2, 3])
     with PageStore(ctx.settings) as store:
         image, page_obj = store.page_image(doc, page), store.page(doc, page)

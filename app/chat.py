@@ -14,6 +14,7 @@ from docagent_app.ui import (
     model_label,
     no_model_banner,
     show_citations,
+    tasks,
     without_server_paths,
 )
 
@@ -39,8 +40,9 @@ def render(ctx: Context) -> None:
             pieces.append(piece)
             box.markdown(as_text("".join(pieces)))
 
-        answer = docagent.ask(question, settings=ctx.settings, llm=llm, k=ctx.k, on_token=on_token,
-                              image_splitting=ctx.splitting)
+        with tasks(ctx, llm) as task_context:
+            answer = docagent.ask(question, context=task_context, k=ctx.k, on_token=on_token,
+                                  image_splitting=ctx.splitting)
         box.empty()
         _body(ctx, answer, f"answer{len(history)}")
     history.append(answer)

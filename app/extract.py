@@ -23,7 +23,7 @@ from docagent.tasks.extract import extractions_csv
 from docagent.tasks.qa import evidence_image
 from docagent.tasks.schema import TYPES, FieldSpec, fields_of
 from docagent.types import Citation, FieldValue
-from docagent_app.ui import Context, as_text, chat_model, no_model_banner, plural
+from docagent_app.ui import Context, as_text, chat_model, no_model_banner, plural, tasks
 
 _COLUMNS = ["name", "type", "description"]
 _IN_APP_WORDS = [  # the library speaks to command-line users; here the same advice, in the app's terms
@@ -57,8 +57,9 @@ def render(ctx: Context) -> None:
         if use_model and llm is None:
             no_model_banner(ctx, reason, "fields are read next to their printed labels (and from form fields)")
         try:
-            st.session_state["extraction"] = docagent.extract(docs=chosen, schema=specs or None, settings=ctx.settings,
-                                                              llm=llm, use_model=llm is not None)
+            with tasks(ctx, llm) as task_context:
+                st.session_state["extraction"] = docagent.extract(docs=chosen, schema=specs or None,
+                                                                  context=task_context, use_model=llm is not None)
             st.session_state["extraction_fields"] = [s.name for s in specs]
         except DocagentError as e:
             st.error(as_text(in_app_words(str(e))))

@@ -14,7 +14,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import streamlit as st
+from langchain_core.language_models import BaseChatModel
 
+import docagent
 from docagent.config import Settings, is_loopback
 from docagent.errors import ConfigError, DocagentError, ModelError
 from docagent.index.store import PageStore
@@ -32,7 +34,7 @@ class Context:
     settings: Settings
     """Fixed by ``docagent app`` (``--store``, ``--model``) and the DOCAGENT_* environment; on loopback the
     Settings page may change the model for the session, never the store."""
-    llm: Any
+    llm: BaseChatModel | None
     """A chat model put in ``st.session_state["llm"]`` by whoever embeds the app (tests: a scripted one);
     None: ``settings.vlm_model`` is loaded on first need."""
     k: int
@@ -196,7 +198,14 @@ def without_server_paths(ctx: Context, text: str) -> str:
     return text
 
 
-def chat_model(ctx: Context) -> tuple[Any, str]:
+def tasks(ctx: Context, llm: BaseChatModel | None = None) -> docagent.Context:
+    """The context the page's tasks run in (``with tasks(ctx, llm) as c: docagent.ask(..., context=c)``): the
+    session's settings, ``llm`` (else the model given to the app, else ``settings.vlm_model`` on first need),
+    the store opened for the block and closed after it."""
+    return docagent.Context(ctx.settings, llm=llm or ctx.llm)
+
+
+def chat_model(ctx: Context) -> tuple[BaseChatModel | None, str]:
     """``(chat model, "")`` or ``(None, why none is available)``; a model loads once per process."""
     if ctx.llm is not None:
         return ctx.llm, ""

@@ -53,6 +53,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
+from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sse_starlette.sse import EventSourceResponse
@@ -62,6 +63,7 @@ from starlette.datastructures import MutableHeaders
 import docagent
 from docagent.agents.tools import FieldArg, TableFormat, table_json
 from docagent.config import Settings, is_loopback
+from docagent.context import Context
 from docagent.errors import (
     ConfigError,
     DocagentError,
@@ -268,7 +270,7 @@ class _Guard:
         await self.app(scope, receive, send_marked)
 
 
-def create_app(settings: Settings | None = None, api: ApiSettings | None = None, *, llm: Any = None,
+def create_app(settings: Settings | None = None, api: ApiSettings | None = None, *, llm: BaseChatModel | None = None,
                model: str | None = None, require_token: bool = False) -> FastAPI:
     """The app over the store of ``settings``. ``llm`` (any LangChain chat model) or ``model`` reads pages;
     without either, ``settings.vlm_model`` is loaded on first need (answers are retrieval-only when it
@@ -285,23 +287,26 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
     allowed_hosts = {h.lower() for h in api.allowed_hosts}
     model_lock = threading.Lock()  # one generation at a time: the GPU is shared
     write_lock = threading.Lock()
-    state: dict[str, Any] = {}
+    state: dict[str, Context] = {}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        state["store"] = PageStore(settings)
-        try:
+        # one context for the server's life: its store opened now and closed at shutdown, its model on first need
+        with Context(settings, llm=llm, model=model) as ctx:
+            _ = ctx.store
+            state["context"] = ctx
             yield
-        finally:
-            state["store"].close()
 
     app = FastAPI(title="docagent", version=docagent.__version__, lifespan=lifespan,
                   description="Question answering, chart arithmetic and form-field extraction over documents: "
                               f"{describe()}.")
     guarded = [Depends(_BEARER)]  # describes the bearer scheme in the OpenAPI spec; the guard checks the token
 
+    def context() -> Context:
+        return state["context"]
+
     def store() -> PageStore:
-        return state["store"]
+        return context().store
 
     hidden = {str(settings.store): "the store"}
     for name in {getattr(llm, "model", None) or "", model or "", settings.vlm_model}:
@@ -492,8 +497,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
                 on_token(piece)
 
         try:
-            return docagent.ask(req.question, settings=settings, store=store(), llm=llm, model=model, k=req.k,
-                                docs=req.docs, on_token=token)
+            return docagent.ask(req.question, context=context(), k=req.k, docs=req.docs, on_token=token)
         finally:
             model_lock.release()
 
@@ -558,20 +562,17 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         schema = ([FieldSpec(f.name, f.type, f.description) for f in req.fields] if req.fields
                   else req.json_schema)
         with model_lock:
-            results = docagent.extract(docs=req.docs, schema=schema, settings=settings, store=store(), llm=llm,
-                                       model=model, use_model=req.use_model)
+            results = docagent.extract(docs=req.docs, schema=schema, context=context(), use_model=req.use_model)
         return _scrubbed({"documents": [r.to_json() for r in results]}, public)
 
     @app.post("/chart", dependencies=guarded, max_body_size=max_json)
     def chart(req: ChartRequest) -> dict[str, Any]:
         _require_doc(store(), req.doc, req.page)
         if req.expression:  # computed over the found table: no model, no need to wait for it
-            answer = docagent.chart((req.doc, req.page), req.question, expression=req.expression, settings=settings,
-                                    store=store())
+            answer = docagent.chart((req.doc, req.page), req.question, expression=req.expression, context=context())
             return _scrubbed(answer.to_json(), public)
         with model_lock:
-            answer = docagent.chart((req.doc, req.page), req.question, llm=llm, model=model, settings=settings,
-                                    store=store())
+            answer = docagent.chart((req.doc, req.page), req.question, context=context())
         return _scrubbed(answer.to_json(), public)
 
     return app

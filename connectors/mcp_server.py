@@ -22,11 +22,14 @@ from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
 import docagent
-from docagent.agents import make_tools
+from docagent.agents import ChartResult, FieldsFound, PageAnswer, PagesFound, TablesFound, make_tools
 from docagent.config import Settings
-from docagent.index.store import PageStore
+from docagent.context import Context
 
 __all__ = ["build_server", "run_stdio"]
+
+_ARTIFACTS = (PagesFound, PageAnswer, FieldsFound, ChartResult, TablesFound)
+"""The tools' typed results (docagent.agents.ToolArtifact); their ``to_json()`` is the structured content."""
 
 INSTRUCTIONS = (
     "Tools over the user's indexed documents (PDFs, scans, Office files, e-mail, web pages). Find pages with search_documents; answer with ask_documents "
@@ -58,7 +61,7 @@ def build_server(tools: list[BaseTool]) -> Server[Any]:
         message = await anyio.to_thread.run_sync(tool.invoke, call)
         text = message.content if isinstance(message.content, str) else json.dumps(message.content)
         error = message.status == "error"
-        data = message.artifact if isinstance(message.artifact, dict) and not error else None
+        data = message.artifact.to_json() if isinstance(message.artifact, _ARTIFACTS) and not error else None
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content=data,
                                     is_error=error)
 
@@ -68,7 +71,8 @@ def build_server(tools: list[BaseTool]) -> Server[Any]:
 
 async def run_stdio(settings: Settings, model: str | None = None) -> None:
     """Serve the tools over the store of ``settings`` on stdin/stdout until the client goes away."""
-    with PageStore(settings) as store:
-        server = build_server(make_tools(settings=settings, store=store, model=model))
+    with Context(settings, model=model) as ctx:
+        _ = ctx.store  # opened for the session, closed when it ends
+        server = build_server(make_tools(context=ctx))
         async with stdio_server() as (read, write):
             await server.run(read, write, server.create_initialization_options())

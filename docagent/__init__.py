@@ -3,6 +3,8 @@
     import docagent
     report = docagent.index(["examples/"])            # render, read, OCR, embed, store
     answer = docagent.ask("What is the invoice total?")  # answer, citations with boxes, or abstention
+    with docagent.Context(llm=chat_model) as ctx:        # settings, store and model, shared by several calls
+        docagent.ask("Who signed it?", context=ctx)
     for hit in docagent.search("invoice total", k=3):
         print(hit.doc, hit.page, hit.score, hit.image)
 """
@@ -11,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from docagent.config import Settings
+from docagent.context import Context
 from docagent.errors import (
     CalculationError,
     ConfigError,
@@ -60,6 +63,7 @@ __all__ = [
     "ChartAnswer",
     "Citation",
     "ConfigError",
+    "Context",
     "CorruptDocumentError",
     "DocagentError",
     "DocumentLoadError",
@@ -107,16 +111,19 @@ def search(
     query: str,
     k: int = 5,
     *,
-    mode: str = "hybrid",
+    mode: Literal["hybrid", "dense", "lexical"] = "hybrid",
     docs: Iterable[str] | None = None,
     filter: dict[str, Any] | None = None,
     settings: Settings | None = None,
+    context: Context | None = None,
 ) -> list[PageHit]:
     """The ``k`` pages that best match ``query`` (``mode``: hybrid, dense or lexical), each with its
     score, matching passage and page image. ``filter``: ``{"doc_kind": "annual report", "year": 2018,
-    "organisation": "Acme"}`` (document cards) or ``{"ocr": True, "kind": "pdf"}`` (pages)."""
-    with PageStore(settings) as store:
-        return PageRetriever(store=store, k=k).search(query, mode=mode, docs=list(docs) if docs else None, filter=filter)
+    "organisation": "Acme"}`` (document cards) or ``{"ocr": True, "kind": "pdf"}`` (pages). ``context``: the
+    store to search (else the store of ``settings``)."""
+    with Context.of(context, settings=settings) as ctx:
+        return PageRetriever(store=ctx.store, k=k).search(query, mode=mode, docs=list(docs) if docs else None,
+                                                          filter=filter)
 
 
 def remove(names: Iterable[str], settings: Settings | None = None) -> tuple[list[str], list[str]]:
@@ -125,9 +132,10 @@ def remove(names: Iterable[str], settings: Settings | None = None) -> tuple[list
         return store.remove(names)
 
 
-def tables(doc: str, page: int | None = None, settings: Settings | None = None) -> list[Table]:
+def tables(doc: str, page: int | None = None, settings: Settings | None = None, *,
+           context: Context | None = None) -> list[Table]:
     """The tables found in an indexed document (on page ``page`` when given): header rows and body rows of cells,
     each cell with its text, exact number and box. ``Table.to_csv()``, ``to_html()``, ``to_markdown()`` and
-    ``to_json()`` export one."""
-    with PageStore(settings) as store:
-        return store.tables(doc, page)
+    ``to_json()`` export one. ``context``: the store to read (else the store of ``settings``)."""
+    with Context.of(context, settings=settings) as ctx:
+        return ctx.store.tables(doc, page)

@@ -422,6 +422,11 @@ class Citation:
         return {"doc": self.doc, "page": self.page, "boxes": [list(b) for b in self.boxes],
                 "answer_box": list(self.answer_box) if self.answer_box else None}
 
+    def __getitem__(self, key: str) -> Any:
+        """``citation["doc"]``, ``["page"]``, ``["boxes"]``: as its JSON has them. The agent's citations were
+        such dicts before they were Citations; code written then keeps working."""
+        return self.to_json()[key]
+
 
 @dataclass(frozen=True, slots=True)
 class AnswerSpan:

@@ -20,6 +20,8 @@ from docagent.agents import (
     AskDocumentsTool,
     ChartComputeTool,
     ExtractFieldsTool,
+    PageAnswer,
+    PagesFound,
     ReadPageTool,
     SearchDocumentsTool,
     calculator,
@@ -160,7 +162,7 @@ def test_make_tools_gives_seven_described_tools_bound_to_one_store(library: Page
         schema = t.tool_call_schema.model_json_schema()
         assert t.description and schema["properties"]
         assert all(p.get("description") for p in schema["properties"].values()), t.name
-    assert all(t.store is library for t in tools[:5])
+    assert all(t.store is library and t.ctx.store is library for t in tools[:5])
 
 
 def test_search_returns_compact_json_with_doc_page_score_and_snippet(library: PageStore) -> None:
@@ -169,7 +171,8 @@ def test_search_returns_compact_json_with_doc_page_score_and_snippet(library: Pa
     top = content["results"][0]
     assert (top["doc"], top["page"]) == ("invoice.pdf", 1) and top["score"] > 0 and "7,981.99" in top["snippet"]
     assert set(top) == {"doc", "page", "score", "snippet"} and " " not in message.content.split('"snippet"')[0]
-    assert message.artifact == content
+    assert isinstance(message.artifact, PagesFound) and message.artifact.to_json() == content
+    assert [(h.doc, h.page) for h in message.artifact.hits][0] == ("invoice.pdf", 1)  # typed: the PageHits themselves
 
 
 def test_ask_documents_cites_doc_and_page_and_keeps_the_boxes_in_the_artifact(library: PageStore) -> None:
@@ -177,7 +180,9 @@ def test_ask_documents_cites_doc_and_page_and_keeps_the_boxes_in_the_artifact(li
     message = run(ask_tool, question="What is the total due on the invoice?")
     content = json.loads(message.content)
     assert content["citations"] == [{"doc": "invoice.pdf", "page": 1}] and not content["abstained"]
-    assert message.artifact["citations"][0]["boxes"]  # evidence boxes travel in the artifact, not the content
+    assert isinstance(message.artifact, PageAnswer)
+    assert message.artifact.to_json()["citations"][0]["boxes"]  # evidence boxes travel in the artifact, not the content
+    assert message.artifact.answer.citations[0].boxes  # as the Answer's own Citations
 
 
 def test_ask_documents_without_a_model_says_retrieval_only(library: PageStore, tmp_path: Path) -> None:
@@ -263,7 +268,9 @@ def test_the_agent_calls_the_right_tools_and_carries_citations_to_the_answer(lib
         ("read_page", {"doc": "invoice.pdf", "page": 1, "question": "What is the total due?"}, True),
     ]
     assert answer.text == "The invoice's total due is 7,981.99 EUR [invoice.pdf, page 1]." and answer.stopped == "answered"
-    assert [(c["doc"], c["page"]) for c in answer.citations] == [("invoice.pdf", 1)] and answer.citations[0]["boxes"]
+    assert [(c.doc, c.page) for c in answer.citations] == [("invoice.pdf", 1)] and answer.citations[0].boxes
+    assert answer.to_json()["citations"] == [{"doc": "invoice.pdf", "page": 1,  # the JSON as before: no answer_box
+                                              "boxes": [list(b) for b in answer.citations[0].boxes]}]
     assert [b["tool_choice"] for b in agent_llm.bound] == ["any", None, None]  # the documents are consulted first
     assert agent_llm.bound[0]["tools"] == NAMES
     tool_results = [m for m in agent_llm.prompts[-1] if isinstance(m, ToolMessage)]
@@ -280,7 +287,7 @@ def test_the_step_bound_is_honoured_and_the_answer_is_asked_for(library: PageSto
     assert agent_llm.bound[-1]["tool_choice"] == "none"  # the last turn may not call tools
     assert "No more tool calls are possible" in agent_llm.prompts[-1][-1].content
     assert answer.text == "28 days [handbook.pdf, page 1]."
-    assert [(c["doc"], c["page"]) for c in answer.citations] == [("handbook.pdf", 1)]  # named, and seen in a search
+    assert [(c.doc, c.page) for c in answer.citations] == [("handbook.pdf", 1)]  # named, and seen in a search
 
 
 def test_unknown_tools_and_bad_arguments_are_reported_back_and_the_agent_recovers(library: PageStore) -> None:
@@ -302,7 +309,7 @@ def test_citations_are_the_evidence_pages_when_the_answer_names_none(library: Pa
     reader = scripted(REVENUE, {"expression": 'percent_change(cell("Q1"), cell("Q4"))', "unit": "%"})
     agent_llm = scripted(call("chart_compute", doc="report.pdf", page=1, question="growth Q1 to Q4"), "About 57.3%.")
     answer = run_agent("Growth from Q1 to Q4?", llm=agent_llm, tools=make_tools(store=library, llm=reader))
-    assert [(c["doc"], c["page"]) for c in answer.citations] == [("report.pdf", 1)]
+    assert [(c.doc, c.page) for c in answer.citations] == [("report.pdf", 1)]
     assert answer.steps[0].result["exact"] == "2350/41"  # (1290 - 820) / 820 * 100, exactly
 
 

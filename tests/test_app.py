@@ -294,16 +294,18 @@ def scripted_extraction(monkeypatch: pytest.MonkeyPatch, fields: dict[str, Any])
 
 def test_extract_keeps_every_field_chooses_no_document_for_you_and_shows_flags_empties_and_labels(
         library: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from docagent.tasks.extract import CONFIDENCE, NO_VALUE_CONFIDENCE
     from docagent.types import FieldValue
 
     widget = "topmostSubform[0].Page1[0].f1_01[0]"
     calls = scripted_extraction(monkeypatch, {
-        "total": FieldValue("65", 1, (10, 10, 50, 20), 0.3, "text", True, needs_review=True,
-                            reason="the label matched only in part ('Total for all 65+')"),
-        widget: FieldValue("Ada", 1, (60, 60, 200, 80), 0.99, "acroform", True, label="Your first name and middle initial"),
-        "member_no": FieldValue(None, 1, (60, 90, 200, 110), 0.99, "acroform", True, label="Member number",
-                                reason="the form field is empty"),
-        "po_number": FieldValue(None, None, None, 0.0, "none", reason="not found on the pages"),
+        "total": FieldValue(value="65", page=1, box=(10, 10, 50, 20), confidence=CONFIDENCE["text:gap"], source="text",
+                            grounded=True, needs_review=True, reason="the label matched only in part ('Total for all 65+')"),
+        widget: FieldValue(value="Ada", page=1, box=(60, 60, 200, 80), confidence=CONFIDENCE["acroform:name"],
+                           source="acroform", grounded=True, label="Your first name and middle initial"),
+        "member_no": FieldValue(value=None, page=1, box=(60, 90, 200, 110), confidence=CONFIDENCE["acroform:name"],
+                                source="acroform", grounded=True, label="Member number", reason="the form field is empty"),
+        "po_number": FieldValue(value=None, confidence=NO_VALUE_CONFIDENCE, source="none", reason="not found on the pages"),
     })
     at = open_app("Extract", scripted())
     assert at.multiselect(key="extract_docs").value == []  # four documents: none is guessed for you

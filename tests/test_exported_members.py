@@ -9,6 +9,7 @@ def test_public_names_are_pinned() -> None:
         "ChartAnswer",
         "Citation",
         "ConfigError",
+        "Context",
         "CorruptDocumentError",
         "DocagentError",
         "DocumentLoadError",
@@ -61,8 +62,9 @@ def test_agent_names_are_pinned() -> None:
     import docagent.agents
 
     assert docagent.agents.__all__ == [
-        "AgentAnswer", "AgentStep", "AskDocumentsTool", "ChartComputeTool", "DocumentTool", "ExtractFieldsTool",
-        "GetTableTool", "ReadPageTool", "SearchDocumentsTool", "calculator", "make_tools", "run_agent",
+        "AgentAnswer", "AgentStep", "AskDocumentsTool", "ChartComputeTool", "ChartResult", "DocumentTool",
+        "ExtractFieldsTool", "FieldsFound", "GetTableTool", "PageAnswer", "PagesFound", "ReadPageTool",
+        "SearchDocumentsTool", "TablesFound", "ToolArtifact", "calculator", "make_tools", "run_agent",
     ]
     for name in docagent.agents.__all__:
         assert hasattr(docagent.agents, name), name

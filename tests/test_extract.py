@@ -361,9 +361,11 @@ def test_evaluate_extraction_metrics(tmp_path: Path) -> None:
     ]))
     [label] = load_extraction_labels(labels)
     assert label.file == tmp_path / "a.pdf"
-    found = Extraction("a.pdf", {"total": FieldValue(Decimal(10), 1, (0, 0, 1, 1), 0.9, "vlm", True),
-                                 "date": FieldValue(dt.date(2025, 1, 3), 1, None, 0.3, "vlm", False, needs_review=True),
-                                 "vendor": FieldValue("ACME", None, None, 0.3, "vlm", False, needs_review=True)})
+    grounded, ungrounded = CONFIDENCE["vlm:grounded"], CONFIDENCE["vlm:ungrounded"]
+    found = Extraction("a.pdf", {
+        "total": FieldValue(value=Decimal(10), page=1, box=(0, 0, 1, 1), confidence=grounded, source="vlm", grounded=True),
+        "date": FieldValue(value=dt.date(2025, 1, 3), page=1, confidence=ungrounded, source="vlm", needs_review=True),
+        "vendor": FieldValue(value="ACME", confidence=ungrounded, source="vlm", needs_review=True)})
     m = evaluate_extraction([label], lambda lb: found)["metrics"]
     assert (m["fields_gold"], m["fields_predicted"], m["fields_correct"]) == (2, 3, 1)
     assert m["precision"] == pytest.approx(1 / 3) and m["recall"] == 0.5 and m["f1"] == pytest.approx(0.4)
@@ -381,14 +383,16 @@ def test_eval_extract_on_real_labels_with_a_scripted_extractor(dataset: str, tmp
     assert len(labels) == len(rows) >= 40 and all(lb.file.exists() for lb in labels)
 
     def oracle(label):
-        return Extraction(label.file.name, {k: FieldValue(v, 1, (0, 0, 1, 1), 1.0, "vlm", True) for k, v in label.fields.items()})
+        return Extraction(label.file.name, {k: FieldValue(value=v, page=1, box=(0, 0, 1, 1), confidence=CONFIDENCE["vlm:grounded"],
+                                                          source="vlm", grounded=True) for k, v in label.fields.items()})
 
     m = evaluate_extraction(labels, oracle)["metrics"]
     assert m["precision"] == m["recall"] == m["f1"] == m["grounding_rate"] == 1.0
 
     def half(label):
         first = next(iter(label.fields))
-        return Extraction(label.file.name, {first: FieldValue("zzz wrong", None, None, 0.3, "vlm", False)})
+        return Extraction(label.file.name, {first: FieldValue(value="zzz wrong", confidence=CONFIDENCE["vlm:ungrounded"],
+                                                              source="vlm")})
 
     m = evaluate_extraction(labels, half)["metrics"]
     assert m["precision"] == 0.0 and m["recall"] == 0.0 and m["grounding_rate"] == 0.0

@@ -121,7 +121,8 @@ def test_the_agent_calls_the_same_tools_and_answers_the_same(clean: PageStore, i
     clean_run, injected_run = runs
     assert [(s.tool, s.args, s.ok) for s in injected_run.steps] == [(s.tool, s.args, s.ok) for s in clean_run.steps]
     assert injected_run.text == clean_run.text
-    assert _no_boxes(injected_run.citations) == _no_boxes(clean_run.citations) == [{"doc": "invoice.pdf", "page": 1}]
+    assert (_no_boxes(injected_run.to_json()["citations"]) == _no_boxes(clean_run.to_json()["citations"])
+            == [{"doc": "invoice.pdf", "page": 1}])
     assert _no_boxes(injected_run.steps[1].result) == _no_boxes(clean_run.steps[1].result)
     agent_prompt, reader_prompt = prompts[1]
     assert_quoted(agent_prompt)

@@ -169,7 +169,7 @@ def test_table_rows_as_passages_carry_their_headers(tmp_path: Path, embedder, re
         hits = PageRetriever(store=store, k=1).search("2018 capital expenditures", mode="dense")
         assert hits[0].text.endswith("Capital expenditures | 2019: 210.0 | 2018: 180.0")
         lexical = store.catalog.lexical(["2018", "capit", "expenditur"], 5)
-        texts = [store.catalog.page_text(d, p)[a:b] for d, p, a, b, _ in lexical]
+        texts = [store.catalog.page_text(h.doc_id, h.page)[h.start : h.end] for h in lexical]
         assert any(t.startswith("Capital expenditures") for t in texts)  # the row's span in the page text
 
 

@@ -19,7 +19,7 @@ import pytest
 from langchain_tests.integration_tests import ToolsIntegrationTests
 from langchain_tests.unit_tests import ToolsUnitTests
 
-from docagent.agents import GetTableTool, make_tools, run_agent
+from docagent.agents import GetTableTool, TablesFound, make_tools, run_agent
 from docagent.config import Settings
 from docagent.index.embeddings import Embedder
 from docagent.index.indexer import index_paths
@@ -229,7 +229,8 @@ def test_get_table_gives_every_table_as_markdown_with_page_index_and_boxes(libra
     assert content["format"] == "markdown" and "| North | 120 | 140 | +20 |" in content["tables"][0]["text"]
     assert "| Costs | (980) | (1,020) | (1,005) | (1,110) |" in content["tables"][1]["text"]
     assert "box" not in message.content and "image_box" not in message.content  # the model reads text, not boxes
-    for shown, table in zip(message.artifact["tables"], library.tables("report.pdf"), strict=True):
+    assert isinstance(message.artifact, TablesFound)
+    for shown, table in zip(message.artifact.to_json()["tables"], library.tables("report.pdf"), strict=True):
         page = library.page("report.pdf", table.page)
         assert shown["box"] == [round(c, 2) for c in table.box]
         assert tuple(shown["image_box"]) == page.to_pixels(table.box)  # where to draw it on the page image
@@ -244,12 +245,12 @@ def test_get_table_one_table_in_each_format(library: PageStore) -> None:
     as_html = json.loads(invoke(tool, doc="report.pdf", page=2, format="html").content)["tables"][0]["text"]
     assert parse_html(as_html).rows[1:] == REGION_ROWS
     as_json = invoke(tool, doc="report.pdf", page=3, format="json")
-    cells = {(c["row"], c["col"]): c for c in as_json.artifact["tables"][0]["cells"]}
+    cells = {(c["row"], c["col"]): c for c in as_json.artifact.to_json()["tables"][0]["cells"]}
     revenue_q1 = next(c for c in cells.values() if c["text"] == "1,250")
     assert Decimal(revenue_q1["number"]) == 1250 and len(revenue_q1["box"]) == 4  # the number and its box
     costs_q1 = next(c for c in cells.values() if c["text"] == "(980)")
     assert Decimal(costs_q1["number"]) == -980  # parentheses: a negative
-    assert Table.from_json(as_json.artifact["tables"][0]).grid()[1:] == QUARTER_ROWS
+    assert Table.from_json(as_json.artifact.to_json()["tables"][0]).grid()[1:] == QUARTER_ROWS
     compact = json.loads(as_json.content)["tables"][0]["cells"]
     assert all("box" not in c for c in compact) and {c["text"] for c in compact} >= {"1,250", "(980)"}
 
@@ -551,7 +552,7 @@ def test_the_app_shows_each_table_beside_its_page_with_the_box(library: PageStor
 def test_chart_compute_takes_an_expression_over_the_found_table_with_no_model(library: PageStore) -> None:
     tools = {t.name: t for t in make_tools(store=library, model="/no/model/here")}  # loading one would fail
     result = invoke(tools["chart_compute"], doc="report.pdf", page=3,
-                    expression='cell("Q4", "Revenue") - cell("Q1", "Revenue")').artifact
+                    expression='cell("Q4", "Revenue") - cell("Q1", "Revenue")').artifact.to_json()
     assert result["exact"] == "370" and result["source"] == "table"
     page = library.page("report.pdf", 3)
     printed = {w.text: page.to_pixels(w.box) for w in page.words}
@@ -563,8 +564,8 @@ def test_chart_compute_takes_an_expression_over_the_found_table_with_no_model(li
     answer = run_agent("By how much did costs rise from Q1 to Q4?", llm=agent_llm, tools=make_tools(store=library))
     assert answer.steps[0].ok and answer.steps[0].result["exact"] == "-130"  # (1,110) - (980): parentheses negative
     [cited] = answer.citations
-    assert (cited["doc"], cited["page"]) == ("report.pdf", 3)
-    assert [tuple(b) for b in cited["boxes"]] == [printed["(1,110)"], printed["(980)"]]
+    assert (cited.doc, cited.page) == ("report.pdf", 3)
+    assert cited.boxes == [printed["(1,110)"], printed["(980)"]]
 
 
 def test_http_chart_computes_an_expression_without_a_model(library: PageStore) -> None:

@@ -20,18 +20,33 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
     HumanMessage,
     SystemMessage,
+    ToolCall,
     ToolMessage,
 )
+from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 
+from docagent.agents.tools import (
+    ChartResult,
+    FieldsFound,
+    PageAnswer,
+    PagesFound,
+    TablesFound,
+    ToolArtifact,
+    make_tools,
+)
 from docagent.config import Settings
+from docagent.context import Context
+from docagent.errors import ConfigError
 from docagent.index.store import PageStore
 from docagent.tasks.prompts import DATA_RULE, message_text, quoted
+from docagent.types import Citation
 
 __all__ = ["AgentAnswer", "AgentStep", "run_agent"]
 
@@ -57,7 +72,10 @@ class AgentStep:
     args: dict[str, Any]
     ok: bool
     result: Any
-    """The tool's artifact (its JSON data) or, on error, the error message."""
+    """The tool's JSON data (its artifact's ``to_json()``, or the calculator's number) or, on error, the error
+    message."""
+    artifact: ToolArtifact | None = None
+    """The tool's typed result (docagent.agents.tools.ToolArtifact); None on error and for the calculator."""
 
     def to_json(self) -> dict[str, Any]:
         return {"tool": self.tool, "args": self.args, "ok": self.ok, "result": self.result}
@@ -67,8 +85,8 @@ class AgentStep:
 class AgentAnswer:
     question: str
     text: str
-    citations: list[dict[str, Any]] = field(default_factory=list)
-    """``{"doc", "page", "boxes"}`` for each page the answer stands on, gathered from the tools' evidence."""
+    citations: list[Citation] = field(default_factory=list)
+    """Each page the answer stands on, with the evidence boxes (page-image pixels) the tools found on it."""
     steps: list[AgentStep] = field(default_factory=list)
     rounds: int = 0
     """Model turns that called tools."""
@@ -76,11 +94,13 @@ class AgentAnswer:
     """``answered``, or ``step_limit`` when the bound was reached and the answer was asked for."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"question": self.question, "answer": self.text, "citations": self.citations,
+        citations = [{"doc": c.doc, "page": c.page, "boxes": [list(b) for b in c.boxes]} for c in self.citations]
+        return {"question": self.question, "answer": self.text, "citations": citations,
                 "steps": [s.to_json() for s in self.steps], "rounds": self.rounds, "stopped": self.stopped}
 
 
-def _bind(llm: Any, tools: Sequence[BaseTool], tool_choice: str | None = None) -> Any:
+def _bind(llm: BaseChatModel, tools: Sequence[BaseTool],
+          tool_choice: str | None = None) -> Runnable[LanguageModelInput, AIMessage]:
     try:
         return llm.bind_tools(list(tools), **({"tool_choice": tool_choice} if tool_choice else {}))
     except (NotImplementedError, ValueError, TypeError):
@@ -89,45 +109,51 @@ def _bind(llm: Any, tools: Sequence[BaseTool], tool_choice: str | None = None) -
         raise
 
 
+Box = tuple[int, int, int, int]
+
+
 class _Evidence:
-    """Pages the tools reported: as evidence (answers, values, fields) and as seen at all (search hits)."""
+    """Pages the tools reported, by the type of their results: as evidence (answers read by the model, computed
+    values, tables, fields) and as seen at all (search hits, retrieval-only passages)."""
 
     def __init__(self) -> None:
-        self.evidence: dict[tuple[str, int], list[Any]] = {}
+        self.evidence: dict[tuple[str, int], list[Box]] = {}
         self.seen: set[tuple[str, int]] = set()
 
-    def add(self, tool: str, data: Any) -> None:
-        if not isinstance(data, dict):
-            return
-        refs: list[tuple[str, int, list[Any]]] = []
-        if tool in ("ask_documents", "read_page") and not data.get("abstained") and data.get("mode") == "vlm":
-            refs = [(c["doc"], c["page"], c.get("boxes", [])) for c in data.get("citations", [])]
-        elif tool == "chart_compute" and data.get("doc"):
-            refs = [(data["doc"], data["page"], [c["image_box"] for c in data.get("cells", []) if c.get("image_box")])]
-        elif tool == "get_table":
-            refs = [(t["doc"], t["page"], [t["image_box"]] if t.get("image_box") else []) for t in data.get("tables", [])]
-        elif tool == "extract_fields":
-            refs = [(data["doc"], f["page"], [f["box"]] if f.get("box") else [])
-                    for f in data.get("fields", {}).values() if f.get("page")]
+    def add(self, artifact: ToolArtifact) -> None:
+        refs: list[tuple[str, int, list[Box]]] = []
+        match artifact:
+            case PageAnswer(answer=answer):
+                if not answer.abstained and answer.mode == "vlm":
+                    refs = [(c.doc, c.page, c.boxes) for c in answer.citations]
+                self.seen.update((c.doc, c.page) for c in answer.citations)
+            case ChartResult(answer=chart, image_boxes=boxes) if chart.doc and chart.page is not None:
+                refs = [(chart.doc, chart.page, boxes)]
+            case TablesFound(tables=tables, image_boxes=boxes):
+                refs = [(t.doc, t.page, [box]) for t, box in zip(tables, boxes, strict=False)]
+            case FieldsFound(extraction=found):
+                refs = [(found.doc, f.page, [f.box] if f.box else []) for f in found.fields.values() if f.page]
+            case PagesFound(hits=hits):
+                self.seen.update((h.doc, h.page) for h in hits)
         for doc, page, boxes in refs:
             known = self.evidence.setdefault((doc, page), [])
             known += [b for b in boxes if b not in known]
             self.seen.add((doc, page))
-        for hit in [*data.get("results", []), *data.get("citations", [])]:  # search hits, retrieval-only passages
-            if isinstance(hit, dict) and isinstance(hit.get("doc"), str) and isinstance(hit.get("page"), int):
-                self.seen.add((hit["doc"], hit["page"]))
 
-    def citations(self, answer: str) -> list[dict[str, Any]]:
+    def citations(self, answer: str) -> list[Citation]:
         named = []
         for doc, page in _PAGE_REF.findall(answer):
             key = (doc.strip(), int(page))
             if key in self.seen and key not in named:
                 named.append(key)
         keys = named or list(self.evidence)
-        return [{"doc": d, "page": p, "boxes": self.evidence.get((d, p), [])} for d, p in keys]
+        return [Citation(d, p, list(self.evidence.get((d, p), []))) for d, p in keys]
 
 
-def _run_tool(by_name: dict[str, BaseTool], call: dict[str, Any]) -> tuple[AgentStep, str]:
+_ARTIFACTS = (PagesFound, PageAnswer, FieldsFound, ChartResult, TablesFound)
+
+
+def _run_tool(by_name: dict[str, BaseTool], call: ToolCall) -> tuple[AgentStep, str]:
     """Run one tool call: ``(step, content for the model)``. Unknown tools and failures become errors."""
     name, args = call["name"], dict(call.get("args") or {})
     tool = by_name.get(name)
@@ -143,20 +169,23 @@ def _run_tool(by_name: dict[str, BaseTool], call: dict[str, Any]) -> tuple[Agent
     content = message.content if isinstance(message.content, str) else json.dumps(message.content)
     if message.status == "error":
         return AgentStep(name, args, False, content), content
-    data = message.artifact
-    if data is None:
+    artifact = message.artifact if isinstance(message.artifact, _ARTIFACTS) else None
+    if artifact is not None:
+        data: Any = artifact.to_json()
+    else:
         try:
             data = json.loads(content)
         except json.JSONDecodeError:
             data = content
-    return AgentStep(name, args, True, data), content
+    return AgentStep(name, args, True, data, artifact), content
 
 
 def run_agent(
     question: str,
     *,
-    llm: Any = None,
+    llm: BaseChatModel | None = None,
     tools: Sequence[BaseTool] | None = None,
+    context: Context | None = None,
     settings: Settings | None = None,
     store: PageStore | None = None,
     model: str | None = None,
@@ -166,19 +195,30 @@ def run_agent(
 ) -> AgentAnswer:
     """Answer ``question`` with a tool-calling loop of at most ``max_steps`` tool rounds.
 
-    ``llm``: any LangChain chat model with ``bind_tools`` (else ``model`` / ``settings.vlm_model`` is
-    loaded; it also reads the pages). ``tools``: default :func:`make_tools` bound to the store and the
-    model. ``consult_first``: the first turn must call a tool (the documents are read before any answer).
-    ``on_step`` sees each tool call as it finishes. Raises :class:`ModelError` when no model loads.
+    ``llm``: any LangChain chat model with ``bind_tools`` (else the context's model, or ``model`` /
+    ``settings.vlm_model``, is loaded; it also reads the pages). ``tools``: default :func:`make_tools` over the
+    context (``context``, else one made of ``settings``, ``store`` and the model). ``consult_first``: the first
+    turn must call a tool (the documents are read before any answer). ``on_step`` sees each tool call as it
+    finishes. Raises :class:`ModelError` when no model loads.
     """
-    from docagent.agents.tools import make_tools
+    own = context is None
+    if context is None:
+        context = Context(settings or (store.settings if store is not None else None), store=store, llm=llm,
+                          model=model)
+    elif any(v is not None for v in (settings, store, model)):
+        msg = "give run_agent either a context or settings, store and model, not both (the context holds them)"
+        raise ConfigError(msg)
+    try:
+        agent_llm = llm or context.chat_model()
+        return _run(question, agent_llm, list(tools) if tools is not None else make_tools(context=context),
+                    max_steps, consult_first, on_step)
+    finally:
+        if own:
+            context.close()
 
-    settings = settings or (store.settings if store is not None else Settings())
-    if llm is None:
-        from docagent.models.resolve import loaded_chat_model
 
-        llm = loaded_chat_model(model or settings.vlm_model)
-    tools = list(tools) if tools is not None else make_tools(settings=settings, store=store, llm=llm)
+def _run(question: str, llm: BaseChatModel, tools: list[BaseTool], max_steps: int, consult_first: bool,
+         on_step: Callable[[AgentStep], None] | None) -> AgentAnswer:
     by_name = {t.name: t for t in tools}
     bound = _bind(llm, tools)
     first = _bind(llm, tools, "any") if consult_first else bound
@@ -199,8 +239,8 @@ def run_agent(
         messages.append(reply)
         for call in calls:
             step, content = _run_tool(by_name, call)
-            if step.ok:
-                evidence.add(step.tool, step.result)
+            if step.artifact is not None:
+                evidence.add(step.artifact)
             result.steps.append(step)
             if on_step:
                 on_step(step)

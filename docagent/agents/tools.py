@@ -11,8 +11,10 @@
     get_table         the tables found on a document's pages at indexing, as markdown, CSV, HTML or JSON cells
     calculator        exact arithmetic
 
-Each tool takes described, validated arguments, returns compact JSON as the tool message's content (the
-same data, with evidence boxes, as its artifact) keeping doc and page on everything it reports, and turns
+Each tool takes described, validated arguments, returns compact JSON as the tool message's content and a typed
+artifact (:data:`ToolArtifact`: :class:`PagesFound`, :class:`PageAnswer`, :class:`FieldsFound`, :class:`ChartResult`,
+:class:`TablesFound`) whose ``to_json()`` is the same data with evidence boxes, keeping doc and page on
+everything it reports, and turns
 every failure (bad arguments, unknown document, no model) into a tool error the agent reads and can
 recover from. The tools only read: none indexes, removes, or opens a file outside the store, so nothing a
 document says can make them do so.
@@ -20,35 +22,42 @@ document says can make them do so.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool, ToolException, tool
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from docagent.config import Settings
-from docagent.errors import CalculationError, DocagentError
+from docagent.context import Context
+from docagent.errors import CalculationError, ConfigError, DocagentError
 from docagent.index.store import PageStore
 from docagent.tasks.calc import evaluate, number_text
+from docagent.tasks.chart import ChartAnswer
 from docagent.tasks.tables import select_tables
-from docagent.types import Answer, Table
+from docagent.types import Answer, Extraction, PageHit, Table
 
 __all__ = [
     "AskDocumentsTool",
     "ChartComputeTool",
+    "ChartResult",
     "DocumentTool",
     "ExtractFieldsTool",
+    "FieldsFound",
     "GetTableTool",
+    "PageAnswer",
+    "PagesFound",
     "ReadPageTool",
     "SearchDocumentsTool",
+    "TablesFound",
+    "ToolArtifact",
     "calculator",
     "make_tools",
 ]
 
 _SNIPPET_CHARS = 300
-_LISTED_DOCS = 20
 _TABLES_IN_FULL = 10
 """get_table without ``page`` returns this many tables in full; the others are listed (page, index, title)."""
 
@@ -84,10 +93,102 @@ def _compact(value: Any) -> Any:
     return value
 
 
+# ------------------------------------------------------------------------------------ artifacts
+
+
+@dataclass(frozen=True, slots=True)
+class PagesFound:
+    """search_documents: the pages that match, best first."""
+
+    hits: list[PageHit]
+    note: str = ""
+    """Why there are none, when there are none."""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"results": [{"doc": h.doc, "page": h.page, "score": round(h.score, 4),
+                                            "snippet": " ".join(h.text.split())[:_SNIPPET_CHARS]} for h in self.hits]}
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class PageAnswer:
+    """ask_documents and read_page: the answer, with its citations (each with its evidence boxes)."""
+
+    answer: Answer
+
+    def to_json(self) -> dict[str, Any]:
+        answer = self.answer
+        out: dict[str, Any] = {"answer": answer.text, "abstained": answer.abstained, "mode": answer.mode,
+                               "citations": [c.to_json() for c in answer.citations]}
+        if answer.answer_span:
+            out["answer_span"] = answer.answer_span.to_json()
+        if answer.reason:
+            out["reason"] = answer.reason
+        if answer.notice:
+            out["notice"] = answer.notice
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class FieldsFound:
+    """extract_fields: every field asked for, each with its page and box, or null with the reason."""
+
+    extraction: Extraction
+
+    def to_json(self) -> dict[str, Any]:
+        return self.extraction.to_json()
+
+
+@dataclass(frozen=True, slots=True)
+class ChartResult:
+    """chart_compute: the computed answer, and the boxes of the cells it read in page-image pixels (as
+    citations' boxes are), in the order of ``answer.cells``."""
+
+    answer: ChartAnswer
+    image_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.answer.to_json()
+        for data, box in zip(out["cells"], self.image_boxes, strict=True):
+            data["image_box"] = list(box)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class TablesFound:
+    """get_table: the tables given in full (each as :func:`table_json` gives it, in ``format``), those only
+    listed, and where each given one stands on its page image."""
+
+    doc: str
+    format: TableFormat
+    tables: list[Table]
+    shown: list[dict[str, Any]]
+    """``table_json`` of each table given in full (the first of ``tables``)."""
+    image_boxes: list[tuple[int, int, int, int]]
+    """Each table given in full, in page-image pixels."""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"doc": self.doc, "format": self.format, "tables": self.shown}
+        rest = self.tables[len(self.shown):]
+        if rest:
+            out["more_tables"] = [{"page": t.page, "index": t.index, "title": t.title} for t in rest]
+            out["note"] = (f"{len(self.tables)} tables, {len(self.shown)} given in full; for the others (more_tables) "
+                           "call get_table with their page (and table)")
+        return out
+
+
+ToolArtifact = PagesFound | PageAnswer | FieldsFound | ChartResult | TablesFound
+"""What a document tool returns besides its text: typed, so code that reads the results (the agent's evidence)
+matches on the type, never on the tool's name. ``to_json()`` gives the tool's JSON data."""
+
+
 class DocumentTool(BaseTool):
-    """A tool over the page store of ``settings`` (or an open ``store``), reading with ``llm`` (any
-    LangChain chat model that takes images) or, when none is given, ``model`` / ``settings.vlm_model``,
-    loaded on first need and shared by every tool in the process."""
+    """A tool over a :class:`docagent.Context`: ``context`` when given (its owner closes it), else its own, made
+    of ``settings`` (or an open ``store``) and ``llm`` (any LangChain chat model that takes images) or, when none
+    is given, ``model`` / ``settings.vlm_model``, loaded on first need and shared by every tool in the process;
+    a store its own context opens is closed after each call (a given store stays open)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -95,78 +196,56 @@ class DocumentTool(BaseTool):
     """Where the store is and which model reads pages."""
     store: PageStore | None = Field(default=None, exclude=True)
     """An open store to use (else one is opened per call from ``settings``)."""
-    llm: Any = Field(default=None, exclude=True)
+    llm: BaseChatModel | None = Field(default=None, exclude=True)
     """The chat model that reads pages; None: ``model`` or ``settings.vlm_model``."""
     model: str | None = None
     """Hub id, local folder or server URL of the model, when ``llm`` is not given."""
+    context: Context | None = Field(default=None, exclude=True)
+    """The settings, store and model to work with; None: made of the fields above."""
     response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
     handle_tool_error: bool = True
     handle_validation_error: Any = _invalid_arguments
 
-    def _run(self, **kwargs: Any) -> tuple[str, dict[str, Any]]:
+    _own: Context | None = PrivateAttr(default=None)
+
+    @property
+    def ctx(self) -> Context:
+        """The context the tool works in: ``context``, else its own, made of its fields."""
+        if self.context is not None:
+            return self.context
+        if self._own is None:
+            self._own = Context(self.settings, store=self.store, llm=self.llm, model=self.model)
+        return self._own
+
+    def _run(self, **kwargs: Any) -> tuple[str, ToolArtifact]:
+        ctx = self.ctx
         try:
-            with self._opened() as store:
-                result = self._call(store, **kwargs)
+            result = self._call(ctx, **kwargs)
         except DocagentError as e:
             raise ToolException(" ".join(str(e).split())) from e
-        return json.dumps(_compact(result), ensure_ascii=False, separators=(",", ":")), result
+        finally:
+            if ctx is self._own:
+                ctx.close()  # the store its own context opened for this call (a given store stays open)
+        return json.dumps(_compact(result.to_json()), ensure_ascii=False, separators=(",", ":")), result
 
-    def _call(self, store: PageStore, **kwargs: Any) -> dict[str, Any]:
+    def _call(self, *args: Any, **kwargs: Any) -> ToolArtifact:
+        """The tool's work: each tool's ``_call(ctx, /, ...)`` takes the context, then its own arguments (its
+        ``args_schema``)."""
         raise NotImplementedError
 
-    @contextlib.contextmanager
-    def _opened(self) -> Iterator[PageStore]:
-        if self.store is not None:
-            yield self.store
-        else:
-            with PageStore(self.settings) as store:
-                yield store
-
-    def _model_name(self) -> str:
-        return self.model or self.settings.vlm_model
-
-    def _chat_model(self) -> Any:
-        """The page-reading model, or a tool error that says what to do without one."""
-        if self.llm is None:
-            from docagent.models.resolve import loaded_chat_model
-
-            try:
-                self.llm = loaded_chat_model(self._model_name())
-            except DocagentError as e:
-                msg = (f"no vision-language model is available ({' '.join(str(e).split())}); "
-                       "use search_documents or ask_documents, which work without one")
-                raise ToolException(msg) from e
-        return self.llm
-
     @staticmethod
-    def _require(store: PageStore, doc: str, page: int | None = None) -> None:
-        """A clear tool error for a document or page the store does not hold, naming what it holds."""
-        rec = store.document(doc)
-        if rec is None:
-            names = [d.name for d in store.documents()]
-            listed = ", ".join(names[:_LISTED_DOCS]) + (f" and {len(names) - _LISTED_DOCS} more" if len(names) > _LISTED_DOCS else "")
-            msg = (f"no document named {doc!r}; the indexed documents are: {listed}" if names
-                   else "no documents are indexed yet")
+    def _chat_model(ctx: Context) -> BaseChatModel:
+        """The page-reading model, or a tool error that says what to do without one."""
+        llm, why = ctx.chat_model_or_reason()
+        if llm is None:
+            msg = (f"no vision-language model is available ({why}); "
+                   "use search_documents or ask_documents, which work without one")
             raise ToolException(msg)
-        if page is not None and not 1 <= page <= rec.pages:
-            msg = f"{doc} has {rec.pages} page{'s' if rec.pages != 1 else ''}; page {page} does not exist"
-            raise ToolException(msg)
+        return llm
 
 
 DocName = Annotated[str, Field(min_length=1, description="the document's file name, as search_documents reports it")]
 DocNames = Annotated[list[str] | None, Field(description="only these documents (file names); all when omitted")]
-
-
-def _answer_json(answer: Answer) -> dict[str, Any]:
-    out = {"answer": answer.text, "abstained": answer.abstained, "mode": answer.mode,
-           "citations": [c.to_json() for c in answer.citations]}
-    if answer.answer_span:
-        out["answer_span"] = answer.answer_span.to_json()
-    if answer.reason:
-        out["reason"] = answer.reason
-    if answer.notice:
-        out["notice"] = answer.notice
-    return out
 
 
 # --------------------------------------------------------------------------------------- search
@@ -186,18 +265,14 @@ class SearchDocumentsTool(DocumentTool):
     )
     args_schema: type[BaseModel] = SearchArgs
 
-    def _call(self, store: PageStore, query: str, k: int = 5, docs: list[str] | None = None) -> dict[str, Any]:
+    def _call(self, ctx: Context, /, query: str, k: int = 5, docs: list[str] | None = None) -> PagesFound:
         from docagent.retrieve import PageRetriever
 
         for doc in docs or []:
-            self._require(store, doc)
-        hits = PageRetriever(store=store, k=k).search(query, docs=docs)
-        results = [{"doc": h.doc, "page": h.page, "score": round(h.score, 4),
-                    "snippet": " ".join(h.text.split())[:_SNIPPET_CHARS]} for h in hits]
-        out: dict[str, Any] = {"results": results}
-        if not results:
-            out["note"] = "no documents are indexed yet" if not store.catalog.has_documents() else "no page matches"
-        return out
+            ctx.require_document(doc)
+        hits = PageRetriever(store=ctx.store, k=k).search(query, docs=docs)
+        note = "" if hits else "no documents are indexed yet" if not ctx.store.catalog.has_documents() else "no page matches"
+        return PagesFound(hits, note)
 
 
 # ------------------------------------------------------------------------------------------ ask
@@ -219,13 +294,12 @@ class AskDocumentsTool(DocumentTool):
     )
     args_schema: type[BaseModel] = AskArgs
 
-    def _call(self, store: PageStore, question: str, k: int = 4, docs: list[str] | None = None) -> dict[str, Any]:
+    def _call(self, ctx: Context, /, question: str, k: int = 4, docs: list[str] | None = None) -> PageAnswer:
         from docagent.tasks.qa import ask
 
         for doc in docs or []:
-            self._require(store, doc)
-        return _answer_json(ask(question, store=store, settings=self.settings, llm=self.llm,
-                                model=self._model_name(), k=k, docs=docs))
+            ctx.require_document(doc)
+        return PageAnswer(ask(question, context=ctx, k=k, docs=docs))
 
 
 # ------------------------------------------------------------------------------------ read_page
@@ -245,12 +319,12 @@ class ReadPageTool(DocumentTool):
     )
     args_schema: type[BaseModel] = ReadPageArgs
 
-    def _call(self, store: PageStore, doc: str, page: int, question: str) -> dict[str, Any]:
+    def _call(self, ctx: Context, /, doc: str, page: int, question: str) -> PageAnswer:
         from docagent.tasks.qa import ask
 
-        self._require(store, doc, page)
-        return _answer_json(ask(question, store=store, settings=self.settings, llm=self._chat_model(),
-                                pages=[(doc, page)]))
+        ctx.require_document(doc, page)
+        self._chat_model(ctx)  # reading one page needs the model: no retrieval-only answer
+        return PageAnswer(ask(question, context=ctx, pages=[(doc, page)]))
 
 
 # ------------------------------------------------------------------------------- extract_fields
@@ -283,15 +357,14 @@ class ExtractFieldsTool(DocumentTool):
     )
     args_schema: type[BaseModel] = ExtractArgs
 
-    def _call(self, store: PageStore, doc: str, fields: list[FieldArg] | None = None) -> dict[str, Any]:
+    def _call(self, ctx: Context, /, doc: str, fields: list[FieldArg] | None = None) -> FieldsFound:
         from docagent.tasks.extract import extract
         from docagent.tasks.schema import FieldSpec
 
-        self._require(store, doc)
+        ctx.require_document(doc)
         specs = [FieldSpec(f.name, f.type, f.description) for f in fields] if fields else None
-        [result] = extract(docs=[doc], schema=specs, store=store, settings=self.settings, llm=self.llm,
-                           model=self._model_name())
-        return {"doc": doc, **{k: v for k, v in result.to_json().items() if k != "doc"}}
+        [result] = extract(docs=[doc], schema=specs, context=ctx)
+        return FieldsFound(result)
 
 
 # -------------------------------------------------------------------------------- chart_compute
@@ -323,19 +396,18 @@ class ChartComputeTool(DocumentTool):
     )
     args_schema: type[BaseModel] = ChartArgs
 
-    def _call(self, store: PageStore, doc: str, page: int, question: str = "", expression: str | None = None) -> dict[str, Any]:
+    def _call(self, ctx: Context, /, doc: str, page: int, question: str = "",
+              expression: str | None = None) -> ChartResult:
         from docagent.tasks.chart import chart
 
-        self._require(store, doc, page)
-        llm = None if expression else self._chat_model()
-        result = chart((doc, page), question, expression=expression, llm=llm, store=store, settings=self.settings)
+        ctx.require_document(doc, page)
+        if not expression:
+            self._chat_model(ctx)  # a question needs the model: say what works without one
+        result = chart((doc, page), question, expression=expression, context=ctx)
         if result.value is None:
             raise ToolException(f"{doc} page {page}: {result.text}")
-        out = result.to_json()
-        shown = store.page(doc, page)
-        for cell, data in zip(result.cells, out["cells"], strict=True):
-            data["image_box"] = list(shown.to_pixels(cell.box))  # page-image pixels, as citations' boxes are
-        return out
+        shown = ctx.store.page(doc, page)
+        return ChartResult(result, [shown.to_pixels(cell.box) for cell in result.cells])
 
 
 # ------------------------------------------------------------------------------------ get_table
@@ -386,28 +458,31 @@ class GetTableTool(DocumentTool):
     )
     args_schema: type[BaseModel] = GetTableArgs
 
-    def _call(self, store: PageStore, doc: str, page: int | None = None, table: int | None = None,
-              format: TableFormat = "markdown") -> dict[str, Any]:
-        self._require(store, doc, page)
-        found, why = select_tables(store, doc, page, table)
+    def _call(self, ctx: Context, /, doc: str, page: int | None = None, table: int | None = None,
+              format: TableFormat = "markdown") -> TablesFound:
+        ctx.require_document(doc, page)
+        found, why = select_tables(ctx.store, doc, page, table)
         if not found:
             raise ToolException(why)
-        shown, rest = found[:_TABLES_IN_FULL], found[_TABLES_IN_FULL:]
-        out: dict[str, Any] = {"doc": doc, "format": format, "tables": [table_json(t, format, store) for t in shown]}
-        if rest:
-            out["more_tables"] = [{"page": t.page, "index": t.index, "title": t.title} for t in rest]
-            out["note"] = (f"{len(found)} tables, {len(shown)} given in full; for the others (more_tables) call "
-                           "get_table with their page (and table)")
-        return out
+        shown = found[:_TABLES_IN_FULL]
+        boxes = [ctx.store.page(t.doc, t.page).to_pixels(t.box) for t in shown]
+        return TablesFound(doc, format, found, [table_json(t, format, ctx.store) for t in shown], boxes)
 
 
 # ----------------------------------------------------------------------------------- make_tools
 
 
-def make_tools(*, settings: Settings | None = None, store: PageStore | None = None, llm: Any = None,
-               model: str | None = None) -> list[BaseTool]:
-    """The seven tools, bound to one store and one page-reading model (see :class:`DocumentTool`)."""
-    bound = {"settings": settings or (store.settings if store is not None else Settings()), "store": store,
-             "llm": llm, "model": model}
+def make_tools(*, context: Context | None = None, settings: Settings | None = None, store: PageStore | None = None,
+               llm: BaseChatModel | None = None, model: str | None = None) -> list[BaseTool]:
+    """The seven tools, over one context: ``context`` (closed by its owner), else each over its own, made of
+    ``settings``, ``store``, ``llm`` and ``model`` (see :class:`DocumentTool`)."""
+    if context is None:  # each tool its own context: a store it opens is closed after each call
+        bound: dict[str, Any] = {"settings": settings or (store.settings if store is not None else Settings()),
+                                 "store": store, "llm": llm, "model": model}
+    elif any(v is not None for v in (settings, store, llm, model)):
+        msg = "give make_tools either a context or settings, store, llm and model, not both (the context holds them)"
+        raise ConfigError(msg)
+    else:
+        bound = {"settings": context.settings, "context": context}
     return [SearchDocumentsTool(**bound), AskDocumentsTool(**bound), ReadPageTool(**bound),
             ExtractFieldsTool(**bound), ChartComputeTool(**bound), GetTableTool(**bound), calculator]

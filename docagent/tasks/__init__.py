@@ -1,4 +1,5 @@
-"""What docagent does with documents, each over any LangChain chat model.
+"""What docagent does with documents, each over any LangChain chat model, in a :class:`docagent.Context`
+(settings, store, model: ``context=`` on each, else one is made of ``settings``/``store``/``llm``/``model``).
 
     qa        ask: answers with page citations and evidence boxes, or an honest abstention
     extract   fields into a schema: form widgets exactly, the rest by the model, grounded on the page

@@ -46,7 +46,7 @@ def _flat(args: Sequence[Value]) -> list[Fraction]:
 
 def _half_away(x: Fraction, places: int) -> int:
     """``x`` times ``10**places``, rounded to a whole number, half away from zero, exactly."""
-    scaled = x * 10**places
+    scaled = x * Fraction(10**places)
     whole, rest = divmod(abs(scaled.numerator), scaled.denominator)
     whole += 2 * rest >= scaled.denominator
     return -whole if scaled < 0 else whole
@@ -206,9 +206,9 @@ def _walk(node: ast.expr, cells: Mapping[tuple[str, str], float | Decimal], sour
         if isinstance(left, list) or isinstance(right, list):
             raise CalculationError("arithmetic works on numbers; wrap a column in sum(), mean(), ...")
         return _check(_BINARY[type(node.op)](left, right))
-    if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and not node.keywords):
-        raise CalculationError("only plain calls of the allowed functions, like sum(1, 2), are allowed")
     if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.keywords:
+            raise CalculationError("only plain calls of the allowed functions, like sum(1, 2), are allowed")
         name = node.func.id
         if name == "cell":
             return _cell(cells, node.args)

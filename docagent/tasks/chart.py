@@ -20,10 +20,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, ValidationError
 
 from docagent.config import Settings
+from docagent.context import Context
 from docagent.errors import CalculationError, ModelError
 from docagent.index.store import PageStore
 from docagent.tasks.calc import FUNCTIONS, evaluate, number_text
@@ -123,8 +125,12 @@ class ChartAnswer:
         unit = f" {self.unit}" if self.unit and self.unit != "%" else (self.unit or "")
         return f"{number_text(self.value)}{unit}"
 
-    def explain(self) -> str:
-        parts = [self.text, f"from {self.doc}, page {self.page}" if self.doc else ""]
+    def explain(self, cite: str | None = None) -> str:
+        """The result, where it comes from, the table, the expression, the cells read and any checks and notes,
+        one per line. ``cite``: how to name the page (``[1]`` in an answer that numbers its pages) instead of
+        ``from DOC, page N``."""
+        source = f"from {self.doc}, page {self.page}" if self.doc else ""
+        parts = [self.text, cite if cite is not None and source else source]
         if self.table is not None:
             parts.append(self.table.markdown())
         if self.expression:
@@ -158,7 +164,7 @@ _TRANSCRIBE = ("Transcribe the chart or table on this page into a data table: se
                "category (x-axis label or row), each value as printed, and the unit. Numbers only in values.")
 
 
-def _expression_prompt(table: ChartTable, question: str) -> list[Any]:
+def _expression_prompt(table: ChartTable, question: str) -> list[BaseMessage]:
     names = "; ".join(f'"{s}"' for s in table.series)
     categories = "; ".join(f'"{r.category}"' for r in table.rows)
     data = f"{table.markdown()}\n\nSeries: {names}\nCategories: {categories}"
@@ -209,7 +215,8 @@ def chart(
     question: str = "",
     *,
     expression: str | None = None,
-    llm: Any = None,
+    context: Context | None = None,
+    llm: BaseChatModel | None = None,
     model: str | None = None,
     settings: Settings | None = None,
     store: PageStore | None = None,
@@ -224,40 +231,40 @@ def chart(
     ``cell("2019", "Revenue") - cell("2018", "Revenue")`` (docagent.tasks.tables): computed with no model, citing
     the cells. Without it, a question whose rows or columns a table on the page names is turned into such an
     expression by the model; any other is answered from the model's transcription of the page image.
-    """
-    settings = settings or Settings()
-    own = store is None
-    store = store or PageStore(settings)
-    try:
-        doc, number = resolve_source(store, source)
-        answer = ChartAnswer(question or expression or "", doc=doc, page=number)
-        tables = store.tables(doc, number)
-        if expression is not None:
-            return _from_table(answer, tables, expression, store)
-        if not question.strip():
-            answer.error = "give a question, or an expression over the page's table cells"
-            return answer
-        if llm is None:
-            from docagent.models.resolve import loaded_chat_model
 
-            try:
-                llm = loaded_chat_model(model or settings.vlm_model)
-            except ModelError as e:
-                if not tables:
-                    raise
-                msg = (f"{e}. Without a model, give chart an expression over the cells of the table found on "
-                       f"{doc} page {number}, such as {_example(tables[0])}")
-                raise type(e)(msg) from e
-        named = matching_tables(tables, question)
-        if named:
-            done = _table_expression(answer, named, question, llm, retries)
-            if done.value is not None:
-                return done
-            answer = ChartAnswer(question, doc=doc, page=number)  # the table did not answer it: read the page
-        return _transcribed(answer, store, question, llm, retries)
-    finally:
-        if own:
-            store.close()
+    ``context``: the settings, store and model to work with (:class:`docagent.Context`); else one is made of
+    ``settings``, ``store``, ``llm`` and ``model`` for this call (the model loads only for a question).
+    """
+    with Context.of(context, settings=settings, store=store, llm=llm, model=model) as ctx:
+        return _chart(ctx, source, question, expression, retries)
+
+
+def _chart(ctx: Context, source: str | Path | tuple[str, int], question: str, expression: str | None,
+           retries: int) -> ChartAnswer:
+    store = ctx.store
+    doc, number = resolve_source(store, source)
+    answer = ChartAnswer(question or expression or "", doc=doc, page=number)
+    tables = store.tables(doc, number)
+    if expression is not None:
+        return _from_table(answer, tables, expression, store)
+    if not question.strip():
+        answer.error = "give a question, or an expression over the page's table cells"
+        return answer
+    try:
+        llm = ctx.chat_model()
+    except ModelError as e:
+        if not tables:
+            raise
+        msg = (f"{e}. Without a model, give chart an expression over the cells of the table found on "
+               f"{doc} page {number}, such as {_example(tables[0])}")
+        raise type(e)(msg) from e
+    named = matching_tables(tables, question)
+    if named:
+        done = _table_expression(answer, named, question, llm, retries)
+        if done.value is not None:
+            return done
+        answer = ChartAnswer(question, doc=doc, page=number)  # the table did not answer it: read the page
+    return _transcribed(answer, store, question, llm, retries)
 
 
 def _example(table: Table) -> str:
@@ -297,7 +304,8 @@ def _describe(answer: ChartAnswer, tables: list[Table], expression: str) -> None
                             f"scale applied ({number_text(printed)} as the table prints it)")
 
 
-def _table_expression(answer: ChartAnswer, tables: list[Table], question: str, llm: Any, retries: int) -> ChartAnswer:
+def _table_expression(answer: ChartAnswer, tables: list[Table], question: str, llm: BaseChatModel,
+                      retries: int) -> ChartAnswer:
     """The model writes the expression over the found table (nothing to transcribe); the cells are cited."""
     answer.source, answer.table = "table", _as_chart_table(tables[0])
     result: dict[str, Any] = {}
@@ -320,7 +328,7 @@ def _table_expression(answer: ChartAnswer, tables: list[Table], question: str, l
     return answer
 
 
-def _transcribed(answer: ChartAnswer, store: PageStore, question: str, llm: Any, retries: int) -> ChartAnswer:
+def _transcribed(answer: ChartAnswer, store: PageStore, question: str, llm: BaseChatModel, retries: int) -> ChartAnswer:
     """The model transcribes the page image into a table; the expression is computed over the transcription."""
     doc, number = answer.doc, answer.page or 1
     page, image = store.page(doc, number), store.page_image(doc, number)
@@ -365,7 +373,7 @@ def _transcribed(answer: ChartAnswer, store: PageStore, question: str, llm: Any,
     return answer
 
 
-def _found_table_prompt(tables: list[Table], question: str) -> list[Any]:
+def _found_table_prompt(tables: list[Table], question: str) -> list[BaseMessage]:
     """The found tables as printed (names as the headers and labels say them), for an expression over them."""
     columns = column_names(tables)
     names = "; ".join(f'"{columns[(t.index, k)]}"' for t in tables for k in range(1, t.cols) if (t.index, k) in columns)

@@ -19,25 +19,28 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from tqdm import tqdm
 
 from docagent.config import Settings
+from docagent.context import Context
 from docagent.errors import DocagentError, ModelError
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.retrieve import PageRetriever
 from docagent.tasks.llm import ask_until_valid
 from docagent.tasks.prompts import DATA_RULE, page_blocks
-from docagent.tasks.schema import FieldSpec, coerce, fields_of, schema_model
+from docagent.tasks.schema import ExtractionSchema, FieldSpec, coerce, fields_of, schema_model
 from docagent.text import words
 from docagent.types import Box, Extraction, FieldValue, Page, Widget, Word
 
-__all__ = ["CONFIDENCE", "REVIEW_BELOW", "extract", "extractions_csv", "extractions_jsonl", "widget_label"]
+__all__ = ["CONFIDENCE", "NO_VALUE_CONFIDENCE", "REVIEW_BELOW", "extract", "extractions_csv", "extractions_jsonl", "widget_label"]
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +54,13 @@ NO_FIELDS = "no fields to extract were given and the document has no form fields
 
 def extract(
     files: Sequence[str | Path] = (),
-    schema: Any = None,
+    schema: ExtractionSchema | None = None,
     *,
     docs: Sequence[str] = (),
+    context: Context | None = None,
     settings: Settings | None = None,
     store: PageStore | None = None,
-    llm: Any = None,
+    llm: BaseChatModel | None = None,
     model: str | None = None,
     max_pages: int = 4,
     retries: int = 2,
@@ -71,37 +75,54 @@ def extract(
     loads, or ``use_model=False``, fields are read next to their printed labels). One :class:`Extraction`
     per file, in order, then one per name in ``docs`` (documents already indexed, read from the store); a
     file that cannot be read gets its error and the batch goes on.
+
+    ``context``: the settings, store and model to work with (:class:`docagent.Context`); else one is made of
+    ``settings``, ``store``, ``llm`` and ``model`` for this call.
     """
-    settings = settings or Settings()
     specs = fields_of(schema) if schema is not None else None
-    own = store is None
-    store = store or PageStore(settings)
-    state = {"llm": llm if use_model else None, "tried": llm is not None or not use_model}
-    try:
-        report = index_paths(list(files), store=store, progress=False) if files else None
+    with Context.of(context, settings=settings, store=store, llm=llm, model=model) as ctx:
+        reader = _Reader(ctx, use_model)
+        report = index_paths(list(files), store=ctx.store, progress=False) if files else None
         failed = {Path(f.path).name: f.error for f in report.failed} if report else {}
         results = []
         names = [Path(f).name for f in files] + list(docs)
         for name in tqdm(names, desc="extract", unit="file", disable=not progress):
-            if name in failed or store.document(name) is None:
+            if name in failed or ctx.store.document(name) is None:
                 error = failed.get(name, "not indexed: `docagent docs` lists the documents")
                 unread = {s.name: _not_found("the document could not be read") for s in specs or ()}
                 results.append(Extraction(name, unread, [error]))
                 continue
             try:
-                results.append(_extract_one(store, name, specs, state, model or settings.vlm_model, max_pages, retries))
+                results.append(_extract_one(ctx, name, specs, reader, max_pages, retries))
             except DocagentError as e:
                 results.append(Extraction(name, {s.name: _not_found("the document could not be read") for s in specs or ()},
                                           [str(e)]))
         return results
-    finally:
-        if own:
-            store.close()
 
 
-def _extract_one(store: PageStore, name: str, specs: list[FieldSpec] | None, state: dict[str, Any], model: str,
-                 max_pages: int, retries: int) -> Extraction:
-    rec = store.document(name)
+@dataclass(slots=True)
+class _Reader:
+    """The chat model one ``extract`` call reads pages with: asked of the context once, when the first field
+    needs it (none with ``use_model=False``); when none loads, said once and fields are read from the text."""
+
+    ctx: Context
+    use_model: bool
+    asked: bool = False
+    llm: BaseChatModel | None = None
+
+    def model(self) -> BaseChatModel | None:
+        if self.use_model and not self.asked:
+            self.asked = True
+            self.llm, why = self.ctx.chat_model_or_reason()
+            if self.llm is None:
+                log.warning("no model for extraction (%s); fields are read next to their printed labels", why)
+        return self.llm
+
+
+def _extract_one(ctx: Context, name: str, specs: list[FieldSpec] | None, reader: _Reader, max_pages: int,
+                 retries: int) -> Extraction:
+    store = ctx.store
+    rec = ctx.require_document(name)
     pages = [store.page(name, n) for n in range(1, rec.pages + 1)]
     result = Extraction(name)
     widgets = [(p, w) for p in pages for w in p.widgets]
@@ -112,7 +133,7 @@ def _extract_one(store: PageStore, name: str, specs: list[FieldSpec] | None, sta
         specs = [FieldSpec(n, k) for n, k in kinds.items()]
     found = _from_widgets(specs, widgets, result.errors)
     todo = [s for s in specs if s.name not in found]
-    llm = _model(state, model) if todo else None
+    llm = reader.model() if todo else None
     if llm is not None:
         chosen = pages if len(pages) <= max_pages else _narrow(store, name, pages, todo, max_pages)
         try:
@@ -124,19 +145,6 @@ def _extract_one(store: PageStore, name: str, specs: list[FieldSpec] | None, sta
         found.update(_from_text(pages, [s for s in todo if s.name not in found]))
     result.fields = {s.name: found.get(s.name) or _not_found() for s in specs}  # every field, in the schema's order
     return result
-
-
-def _model(state: dict[str, Any], name: str) -> Any:
-    if not state["tried"]:
-        state["tried"] = True
-        try:
-            from docagent.models.resolve import loaded_chat_model
-
-            state["llm"] = loaded_chat_model(name)
-        except ModelError as e:
-            state["llm"] = None
-            log.warning("no model for extraction (%s); fields are read next to their printed labels", " ".join(str(e).split()))
-    return state["llm"]
 
 
 # --------------------------------------------------------------------------- confidence
@@ -165,6 +173,9 @@ CONFIDENCE: dict[str, float] = {
 ``python benchmarks/extract.py`` (2026-12-01, no model: SROIE's 60 receipts and FUNSD's 47 test forms through
 OCR, the fillable forms; right/claimed after each entry, the figure (right + 1) / (n + 2))."""
 
+NO_VALUE_CONFIDENCE = 0.0
+"""The confidence of a field left null (``source="none"``): there is no value to be sure of."""
+
 REVIEW_BELOW = 0.8
 """``needs_review`` below this. Measured by the same run: of the values below it 46% were wrong, of those above it
 3% (16.5x; 2% and 26x counting the 1040's 85 widget names), so a value not flagged is right 97 times in 100."""
@@ -186,15 +197,18 @@ EMPTY, NOT_FOUND, UNTICKED = "the form field is empty", "not found on the pages"
 
 def _found(kind: str, value: object, page: Page | None = None, box: Box | None = None, *, label: str = "",
            reason: str = "") -> FieldValue:
+    """A value found by ``kind`` (a key of :data:`CONFIDENCE`: its source, then how it matched), with its calibrated
+    confidence, flagged for review below :data:`REVIEW_BELOW` with the reason."""
     confidence = CONFIDENCE[kind]
     review = confidence < REVIEW_BELOW
-    why = "; ".join(filter(None, (reason, _WHY.get(kind, "") if review else "")))
-    return FieldValue(value, page.number if page else None, page.to_pixels(box) if page and box else None, confidence,
-                      kind.split(":")[0], page is not None and box is not None, review, label, why)
+    where = page.to_pixels(box) if page is not None and box is not None else None
+    return FieldValue(value=value, page=page.number if page is not None else None, box=where, confidence=confidence,
+                      source=kind.split(":")[0], grounded=where is not None, needs_review=review, label=label,
+                      reason="; ".join(filter(None, (reason, _WHY.get(kind, "") if review else ""))))
 
 
 def _not_found(reason: str = NOT_FOUND) -> FieldValue:
-    return FieldValue(None, confidence=0.0, source="none", reason=reason)
+    return FieldValue(value=None, confidence=NO_VALUE_CONFIDENCE, source="none", reason=reason)
 
 
 # --------------------------------------------------------------------------- AcroForm
@@ -319,8 +333,8 @@ def _narrow(store: PageStore, name: str, pages: list[Page], specs: list[FieldSpe
     return [pages[n - 1] for n in numbers]
 
 
-def _prompt(pages: list[Page], specs: list[FieldSpec], images: list[Path]) -> list[Any]:
-    content: list[dict[str, Any]] = []
+def _prompt(pages: list[Page], specs: list[FieldSpec], images: list[Path]) -> list[BaseMessage]:
+    content: list[str | dict[str, Any]] = []
     for i, (page, image) in enumerate(zip(pages, images, strict=True), 1):
         content += page_blocks(f"[{i}] page {page.number}:", page, image, 1500)
     listing = "; ".join(f"{s.name} ({s.type}{': ' + s.description if s.description else ''})" for s in specs)
@@ -328,7 +342,7 @@ def _prompt(pages: list[Page], specs: list[FieldSpec], images: list[Path]) -> li
     return [SystemMessage(_SYSTEM), HumanMessage(content=content)]
 
 
-def _from_model(llm: Any, pages: list[Page], images: list[Path], specs: list[FieldSpec], retries: int,
+def _from_model(llm: BaseChatModel, pages: list[Page], images: list[Path], specs: list[FieldSpec], retries: int,
                 errors: list[str]) -> dict[str, FieldValue]:
     values: dict[str, Any] = {}
 
@@ -507,7 +521,8 @@ def _settled_amount(pages: list[Page], label: list[str], kind: str) -> tuple[str
         if not before_paid:
             return None
         n, value, word = before_paid[-1]
-        paid, change = [], [Decimal(0)]
+        paid: list[Decimal] = []
+        change = [Decimal(0)]
         for m in paying:
             amounts = [Decimal(str(a)) for a, _ in _amounts(lines[m], kind)]
             (change if "change" in {_lead(w.text) for w in lines[m]} else paid).extend(amounts)

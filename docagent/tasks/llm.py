@@ -7,12 +7,15 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from pydantic import BaseModel
 
 __all__ = ["ask_json", "ask_until_valid"]
 
 
-def ask_json(llm: Any, model_cls: Any, messages: list[Any]) -> tuple[str, dict[str, Any] | None, str | None]:
+def ask_json(llm: BaseChatModel, model_cls: type[BaseModel],
+             messages: list[BaseMessage]) -> tuple[str, dict[str, Any] | None, str | None]:
     """``(raw text, values, error)`` from one structured call; models without structured output are asked
     for JSON in words and parsed here."""
     try:
@@ -20,7 +23,7 @@ def ask_json(llm: Any, model_cls: Any, messages: list[Any]) -> tuple[str, dict[s
     except NotImplementedError:
         runnable = None
     if runnable is not None:
-        out = runnable.invoke(messages)
+        out: Any = runnable.invoke(messages)  # include_raw: {"raw": AIMessage, "parsed": ..., "parsing_error": ...}
         raw = out["raw"].content if isinstance(out["raw"].content, str) else json.dumps(out["raw"].content)
         if out.get("parsing_error") is not None:
             return raw, None, str(out["parsing_error"]).split("\n")[0]
@@ -38,7 +41,7 @@ def ask_json(llm: Any, model_cls: Any, messages: list[Any]) -> tuple[str, dict[s
     return raw, data, None
 
 
-def ask_until_valid(llm: Any, model_cls: Any, messages: list[Any], check: Callable[[dict[str, Any]], list[str]],
+def ask_until_valid(llm: BaseChatModel, model_cls: type[BaseModel], messages: list[BaseMessage], check: Callable[[dict[str, Any]], list[str]],
                     retries: int) -> tuple[dict[str, Any] | None, list[str]]:
     """``(data, problems)``: the model's structured answer, re-asked with ``check``'s problems (and any
     JSON error) up to ``retries`` times; ``problems`` is empty when the last answer passed."""

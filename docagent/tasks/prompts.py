@@ -36,12 +36,13 @@ def quoted(text: str) -> str:
     return "<document>" + _TAG.sub(r"‹\1›", text) + "</document>"
 
 
-def page_blocks(label: str, page: Page, image: str | Path | None, text_chars: int, tables: str = "") -> list[dict[str, Any]]:
+def page_blocks(label: str, page: Page, image: str | Path | None, text_chars: int,
+                tables: str = "") -> list[str | dict[str, Any]]:
     """Content blocks that show a page to a chat model: ``label``, its image, its text layer (or OCR
     text) as quoted document content, cut to ``text_chars``, and ``tables``: the tables found on it as text
     (docagent.tasks.tables.tables_text). The text helps with small print and exact numbers; the tables give
     each number with its row and column, so the model need not read them from pixels."""
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": label}]
+    blocks: list[str | dict[str, Any]] = [{"type": "text", "text": label}]
     if image is not None:
         blocks.append({"type": "image", "path": str(image)})
     text = " ".join(page.text.split())
@@ -52,7 +53,7 @@ def page_blocks(label: str, page: Page, image: str | Path | None, text_chars: in
     return blocks
 
 
-def message_text(content: Any) -> str:
+def message_text(content: str | list[str | dict[str, Any]]) -> str:
     """The text of a chat message's content (a string, or content blocks of which the text ones count)."""
     if isinstance(content, str):
         return content

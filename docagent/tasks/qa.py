@@ -14,17 +14,19 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable
 
 from docagent.config import Settings
+from docagent.context import Context
 from docagent.errors import ModelError
-from docagent.index.store import PageStore, opened
+from docagent.index.store import PageStore
 from docagent.models.abilities import with_image_splitting
 from docagent.retrieve import PageRetriever
 from docagent.tasks.chart import needs_arithmetic
@@ -34,15 +36,25 @@ from docagent.tasks.prompts import DATA_RULE, message_text, page_blocks, quoted
 from docagent.tasks.tables import lookup, matching_tables, row_names, tables_text
 from docagent.types import Answer, AnswerSpan, Citation, Page, PageHit, Table
 
-__all__ = ["NOT_FOUND", "ask", "draw_evidence", "evidence_image"]
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+__all__ = ["NOT_FOUND", "AskOptions", "ask", "draw_evidence", "evidence_image"]
 
 NOT_FOUND = "NOT FOUND"
 
-_SYSTEM = (
-    "You answer questions about documents from images of their pages, numbered [1], [2], ... "
-    "Use only what the pages show. Answer briefly, then cite the pages you used by number, like [1] or [2]. "
-    f"If the pages do not contain the answer, reply with exactly: {NOT_FOUND} " + DATA_RULE
-)
+
+def _system(read_from: str) -> str:
+    """The answering prompt, for pages shown as ``read_from`` (their images, or notes taken on them)."""
+    return (
+        f"You answer questions about documents from {read_from}, numbered [1], [2], ... "
+        "Use only what the pages show. Answer briefly, then cite the pages you used by number, like [1] or [2]. "
+        f"If the pages do not contain the answer, reply with exactly: {NOT_FOUND} " + DATA_RULE
+    )
+
+
+_SYSTEM = _system("images of their pages")
+_SYSTEM_NOTES = _system("notes on their pages")  # the reduce step of a map-reduce answer
 _MAP = (
     "You read one page of a document for a question. Write down, briefly, what this page says that helps "
     f"answer it (numbers and names exactly as printed). If the page says nothing about it, reply with exactly: {NOT_FOUND} "
@@ -57,12 +69,28 @@ def _ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+@dataclass(frozen=True, slots=True)
+class AskOptions:
+    """How ``ask`` reads the pages (the keyword arguments of :func:`ask` of the same names)."""
+
+    k: int = 4
+    """Pages to retrieve and read."""
+    max_pages_per_prompt: int = 4
+    """More pages than this: a map step notes what each page says first, one page per prompt."""
+    page_text_chars: int = 1500
+    """Characters of each page's text layer (or OCR text) shown beside its image."""
+    image_splitting: bool | None = None
+    """For models that can (docagent.models.abilities): cut page images into crops for small print; None: for
+    one or two pages, not for more."""
+
+
 def ask(
     question: str,
     *,
+    context: Context | None = None,
     settings: Settings | None = None,
     store: PageStore | None = None,
-    llm: Any = None,
+    llm: BaseChatModel | None = None,
     model: str | None = None,
     k: int = 4,
     docs: Iterable[str] | None = None,
@@ -75,55 +103,61 @@ def ask(
 ) -> Answer:
     """Answer ``question`` from the indexed documents.
 
-    ``llm``: any LangChain chat model that takes images; else ``model`` (a Hub id, a local folder or a
-    server URL) or ``settings.vlm_model`` is loaded, and when that fails the answer is retrieval-only.
+    ``context``: the settings, store and model to work with (:class:`docagent.Context`); else one is made of
+    ``settings``, ``store``, ``llm`` and ``model`` for this call. ``llm``: any LangChain chat model that takes
+    images; else ``model`` (a Hub id, a local folder or a server URL) or ``settings.vlm_model`` is loaded, and
+    when that fails the answer is retrieval-only.
     ``pages``: read these ``(doc, page)`` pages instead of retrieving (raises :class:`StoreError` for a
     page the store does not hold). ``on_token`` receives the answer as it streams. ``show_evidence``: a folder to write each cited
-    page with its evidence boxes drawn. ``image_splitting`` (ChatIdefics2): cut page images into crops for
-    small print; None: for one or two pages, not for more.
+    page with its evidence boxes drawn. ``k``, ``max_pages_per_prompt``, ``page_text_chars``,
+    ``image_splitting``: see :class:`AskOptions`.
     """
-    settings = settings or Settings()
+    options = AskOptions(k, max_pages_per_prompt, page_text_chars, image_splitting)
+    with Context.of(context, settings=settings, store=store, llm=llm, model=model) as ctx:
+        return _ask(ctx, question, options, docs=docs, pages=pages, on_token=on_token, show_evidence=show_evidence)
+
+
+def _ask(ctx: Context, question: str, options: AskOptions, *, docs: Iterable[str] | None,
+         pages: Iterable[tuple[str, int]] | None, on_token: Callable[[str], None] | None,
+         show_evidence: str | Path | None) -> Answer:
     start = time.perf_counter()
     timings: dict[str, float] = {}
-    with opened(store, settings) as st:
+    st = ctx.store
+    t = time.perf_counter()
+    if pages is None:
+        hits = PageRetriever(store=st, k=options.k).search(question, docs=list(docs) if docs else None)
+    else:
+        hits = [PageHit(doc, n, 1.0, st.page(doc, n).text, st.page_image(doc, n)) for doc, n in pages]
+    read = {(h.doc, h.page): st.page(h.doc, h.page) for h in hits}
+    tables = {(h.doc, h.page): st.tables(h.doc, h.page) for h in hits}
+    timings["retrieve"] = _ms(t)
+    related = coverage(answer_terms(question), [p.text for p in read.values()])
+    notice = ""
+    if not ctx.has_model:
         t = time.perf_counter()
-        wanted = pages
-        if wanted is None:
-            hits = PageRetriever(store=st, k=k).search(question, docs=list(docs) if docs else None)
-        else:
-            hits = [PageHit(doc, n, 1.0, st.page(doc, n).text, st.page_image(doc, n)) for doc, n in wanted]
-        pages = {(h.doc, h.page): st.page(h.doc, h.page) for h in hits}
-        tables = {(h.doc, h.page): st.tables(h.doc, h.page) for h in hits}
-        timings["retrieve"] = _ms(t)
-        related = coverage(answer_terms(question), [p.text for p in pages.values()])
-        notice = ""
-        if llm is None:
-            t = time.perf_counter()
-            try:
-                from docagent.models.resolve import loaded_chat_model
-
-                llm = loaded_chat_model(model or settings.vlm_model)
-            except ModelError as e:
-                llm, notice = None, "retrieval-only: " + " ".join(str(e).split())
-            timings["load_model"] = _ms(t)
-        if not hits:
-            answer = Answer(question, _abstain_text(question, 0), "vlm" if llm else "retrieval-only", True,
-                            notice=notice or "no indexed page matches the question",
-                            reason="no indexed page matches the question")
-        elif llm is None:
-            answer = _retrieval_only(question, hits, pages, tables, st, notice)
-        else:
-            try:
-                answer = (_computed(question, hits, pages, tables, llm, st, settings, on_token, timings)
-                          if needs_arithmetic(question) else None)
-                answer = answer or _with_model(question, hits, pages, tables, related, llm, on_token, timings,
-                                               max_pages_per_prompt, page_text_chars, image_splitting)
-            except ModelError as e:  # the server went away, the GPU ran out of memory: still show the evidence
-                answer = _retrieval_only(question, hits, pages, tables, st,
-                                         "retrieval-only: the model failed: " + " ".join(str(e).split()))
-        answer.pages = hits
-        if show_evidence is not None and answer.citations:
-            answer.evidence_images = draw_evidence(answer.citations, Path(show_evidence))
+        llm, why = ctx.chat_model_or_reason()
+        notice = "retrieval-only: " + why if llm is None else ""
+        timings["load_model"] = _ms(t)
+    else:
+        llm = ctx.chat_model()
+    answer: Answer | None
+    if not hits:
+        answer = Answer(question, _abstain_text(question, 0), "vlm" if llm else "retrieval-only", True,
+                        notice=notice or "no indexed page matches the question",
+                        reason="no indexed page matches the question")
+    elif llm is None:
+        answer = _retrieval_only(question, hits, read, tables, st, notice)
+    else:
+        try:
+            answer = (_computed(ctx, question, hits, read, tables, on_token, timings)
+                      if needs_arithmetic(question) else None)
+            answer = answer or _with_model(question, hits, read, tables, related, llm, on_token, timings, options)
+        except ModelError as e:  # the server went away, the GPU ran out of memory: still show the evidence
+            answer = _retrieval_only(question, hits, read, tables, st,
+                                     "retrieval-only: the model failed: " + " ".join(str(e).split()))
+    answer.pages = hits
+    if show_evidence is not None and answer.citations:
+        answer.evidence_images = draw_evidence(answer.citations, Path(show_evidence))
     timings["total"] = _ms(start)
     answer.timings = timings
     return answer
@@ -177,9 +211,8 @@ def _retrieval_only(question: str, hits: list[PageHit], pages: dict[tuple[str, i
     citations = []
     for hit in hits:
         boxes, _ = match_boxes(pages[(hit.doc, hit.page)], terms)
-        own = span is not None and (span.doc, span.page) == (hit.doc, hit.page)
-        citations.append(Citation(hit.doc, hit.page, [span.box, *boxes] if own else boxes, hit.image,
-                                  span.box if own else None))
+        box = span.box if span is not None and (span.doc, span.page) == (hit.doc, hit.page) else None
+        citations.append(Citation(hit.doc, hit.page, [box, *boxes] if box else boxes, hit.image, box))
     if span is not None:  # the page with the answer first
         citations.sort(key=lambda c: c.answer_box is None)
         what = "Most likely answer" if span.kind == "value" else "Most relevant line"
@@ -206,7 +239,7 @@ def _snippet(text: str, terms: set[str], width: int = 60) -> str:
     return ("… " if start else "") + " ".join(words[start : start + width]) + (" …" if start + width < len(words) else "")
 
 
-def _page_blocks(i: int, hit: PageHit, page: Page, text_chars: int, tables: list[Table]) -> list[dict[str, Any]]:
+def _page_blocks(i: int, hit: PageHit, page: Page, text_chars: int, tables: list[Table]) -> list[str | dict[str, Any]]:
     return page_blocks(f"[{i}] {hit.doc}, page {hit.page}:", page, hit.image, text_chars, tables_text(tables))
 
 
@@ -215,7 +248,7 @@ def _bind(llm: BaseChatModel, images: int, splitting: bool | None = None) -> Run
     return with_image_splitting(llm, images <= 2 if splitting is None else splitting)
 
 
-def _stream(llm: Any, messages: list[BaseMessage], on_token: Callable[[str], None] | None) -> str:
+def _stream(llm: Runnable[LanguageModelInput, BaseMessage], messages: list[BaseMessage], on_token: Callable[[str], None] | None) -> str:
     parts = []
     for chunk in llm.stream(messages):
         piece = message_text(chunk.content)
@@ -227,12 +260,12 @@ def _stream(llm: Any, messages: list[BaseMessage], on_token: Callable[[str], Non
 
 
 def _with_model(question: str, hits: list[PageHit], pages: dict[tuple[str, int], Page],
-                tables: dict[tuple[str, int], list[Table]], related: float, llm: Any,
-                on_token: Callable[[str], None] | None, timings: dict[str, float], per_prompt: int,
-                text_chars: int, splitting: bool | None = None) -> Answer:
+                tables: dict[tuple[str, int], list[Table]], related: float, llm: BaseChatModel,
+                on_token: Callable[[str], None] | None, timings: dict[str, float], options: AskOptions) -> Answer:
     t = time.perf_counter()
-    if len(hits) <= per_prompt:
-        content: list[dict[str, Any]] = []
+    text_chars, splitting = options.page_text_chars, options.image_splitting
+    if len(hits) <= options.max_pages_per_prompt:
+        content: list[str | dict[str, Any]] = []
         for i, hit in enumerate(hits, 1):
             content += _page_blocks(i, hit, pages[(hit.doc, hit.page)], text_chars, tables[(hit.doc, hit.page)])
         content.append({"type": "text", "text": f"Question: {question}"})
@@ -249,8 +282,7 @@ def _with_model(question: str, hits: list[PageHit], pages: dict[tuple[str, int],
                    for i, (h, n) in enumerate(zip(hits, notes, strict=True), 1)
                    if not message_text(n.content).strip().upper().startswith(NOT_FOUND)]
         content.append({"type": "text", "text": f"Question: {question}"})
-        reply = _stream(llm, [SystemMessage(_SYSTEM.replace("images of their pages", "notes on their pages")),
-                              HumanMessage(content=content)], on_token)
+        reply = _stream(llm, [SystemMessage(_SYSTEM_NOTES), HumanMessage(content=content)], on_token)
     timings["generate"] = _ms(t)
 
     t = time.perf_counter()
@@ -280,9 +312,9 @@ def _with_model(question: str, hits: list[PageHit], pages: dict[tuple[str, int],
     return Answer(question, reply.strip(), "vlm", False, citations, model_reply=reply)
 
 
-def _computed(question: str, hits: list[PageHit], pages: dict[tuple[str, int], Page],
-              tables: dict[tuple[str, int], list[Table]], llm: Any, store: PageStore, settings: Settings,
-              on_token: Callable[[str], None] | None, timings: dict[str, float]) -> Answer | None:
+def _computed(ctx: Context, question: str, hits: list[PageHit], pages: dict[tuple[str, int], Page],
+              tables: dict[tuple[str, int], list[Table]], on_token: Callable[[str], None] | None,
+              timings: dict[str, float]) -> Answer | None:
     """Arithmetic over a table or chart, computed (docagent.tasks.chart): over the first retrieved page with a
     table that names the question's rows or columns (its cells cited, each with its box), else over the best
     page's chart or table as the model transcribes it; None when neither answers, and the model answers in words."""
@@ -290,11 +322,11 @@ def _computed(question: str, hits: list[PageHit], pages: dict[tuple[str, int], P
 
     t = time.perf_counter()
     hit = next((h for h in hits if matching_tables(tables[(h.doc, h.page)], question)), hits[0])
-    result = chart((hit.doc, hit.page), question, llm=llm, store=store, settings=settings)
+    result = chart((hit.doc, hit.page), question, context=ctx)
     timings["chart"] = _ms(t)
     if result.value is None:
         return None
-    text = result.explain().replace(f"from {hit.doc}, page {hit.page}", "[1]", 1)
+    text = result.explain(cite="[1]")
     if on_token:
         on_token(text)
     page = pages[(hit.doc, hit.page)]
@@ -315,11 +347,14 @@ def _as_number(text: str) -> Fraction | None:
         return None
 
 
-def evidence_image(citation: Citation) -> Any:
+def evidence_image(citation: Citation) -> PILImage:
     """The cited page image (PIL, RGB) with the citation's evidence boxes drawn in red, the located answer
     (retrieval-only) in green."""
     from PIL import Image, ImageDraw
 
+    if citation.image is None:
+        msg = f"the citation of {citation.doc} page {citation.page} carries no page image to draw on"
+        raise ValueError(msg)
     with Image.open(citation.image) as src:
         image = src.convert("RGB")
     draw = ImageDraw.Draw(image)

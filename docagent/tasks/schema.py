@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, create_model
 
 from docagent.errors import ConfigError
 
-__all__ = ["FieldSpec", "coerce", "fields_of", "schema_model"]
+__all__ = ["ExtractionSchema", "FieldSpec", "coerce", "fields_of", "schema_model"]
 
 TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "decimal": Decimal, "date": dt.date, "bool": bool}
 _JSON_TYPES = {"string": "str", "integer": "int", "number": "decimal", "boolean": "bool"}
@@ -69,7 +69,12 @@ def _from_annotation(annotation: Any) -> str:
     return "str"
 
 
-def fields_of(schema: Any) -> list[FieldSpec]:
+ExtractionSchema = type[BaseModel] | dict[str, Any] | str | Path | list[FieldSpec]
+"""What names the fields to extract: a pydantic model class, a JSON Schema (a dict, or the path of a ``.json``
+file), a field list (``"total:decimal, date:date"``) or :class:`FieldSpec` objects."""
+
+
+def fields_of(schema: ExtractionSchema) -> list[FieldSpec]:
     """The fields of a pydantic model class, a JSON Schema (dict, or path of a ``.json`` file), a field list
     or a list of :class:`FieldSpec`."""
     if isinstance(schema, type) and issubclass(schema, BaseModel):
@@ -113,8 +118,9 @@ def fields_of(schema: Any) -> list[FieldSpec]:
 
 def schema_model(specs: list[FieldSpec], name: str = "Fields") -> type[BaseModel]:
     """A pydantic model with one nullable field per spec: what the model is asked to fill."""
-    return create_model(name, **{s.name: (TYPES[s.type] | None, Field(default=None, description=s.description or None))
-                                 for s in specs})
+    fields: dict[str, Any] = {s.name: (TYPES[s.type] | None, Field(default=None, description=s.description or None))
+                              for s in specs}
+    return create_model(name, **fields)
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d %B %Y", "%d %b %Y", "%B %d, %Y",

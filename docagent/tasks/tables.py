@@ -222,8 +222,8 @@ def compute(expression: str, tables: list[Table]) -> tuple[Fraction, list[CitedC
     for name in {c for c in columns.values() if c}:
         notes += [f'col("{name}") left out {what}: not a number' for what in cells.unreadable.get(name, [])]
         for t in {cells._cells[k][0].index: cells._cells[k][0] for k in cells._cells if k[0] == name}.values():
-            if t.continued_from or t.continues_on:
-                other = t.continued_from or t.continues_on
+            other = t.continued_from or t.continues_on
+            if other is not None:
                 notes.append(f'col("{name}") covers page {t.page} only: the table goes on on page {other[0]}')
     units = {c.unit or "no unit" for c in used}
     if len(units) > 1 and not _only_scaling(expression):
