@@ -12,10 +12,10 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_args
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -23,7 +23,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from docagent.config import Settings
 from docagent.errors import DocagentError
 
+if TYPE_CHECKING:
+    from docagent.types import Extraction, Table
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+"""A command: parsed arguments and settings in, exit status out (plugins' commands set ``handler`` to one)."""
 
 log = logging.getLogger("docagent")
 
@@ -189,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"docagent: invalid setting: {e}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        handler = getattr(args, "handler", None) or COMMANDS[args.command]
+        handler: Handler = getattr(args, "handler", None) or COMMANDS[args.command]
         return handler(args, settings)
     except DocagentError as e:
         if args.json:
@@ -289,14 +295,14 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_agent(args: argparse.Namespace, settings: Settings) -> int:
-    from docagent.agents import run_agent
+    from docagent.agents import AgentStep, run_agent
     from docagent.errors import ModelError
 
     if args.max_steps < 1:
         print("docagent: --max-steps must be at least 1", file=sys.stderr)
         return EXIT_USAGE
 
-    def show(step: Any) -> None:
+    def show(step: AgentStep) -> None:
         args_text = json.dumps(step.args, ensure_ascii=False)
         log.info("%s %s(%s)%s", "->" if step.ok else "!!", step.tool, args_text[1:-1],
                  "" if step.ok else f": {step.result}")
@@ -308,7 +314,7 @@ def cmd_agent(args: argparse.Namespace, settings: Settings) -> int:
                "Without one, `docagent ask` answers with the best passages (retrieval-only).")
         raise DocagentError(msg) from e
     lines = [answer.text]
-    lines += [f"  [{i}] {c['doc']}, page {c['page']}" for i, c in enumerate(answer.citations, 1)]
+    lines += [f"  [{i}] {c.doc}, page {c.page}" for i, c in enumerate(answer.citations, 1)]
     if answer.stopped == "step_limit":
         lines.append(f"  (stopped after {answer.rounds} rounds of tool calls: --max-steps)")
     _emit(args, answer.to_json(), "\n".join(lines))
@@ -339,7 +345,7 @@ def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAILED if any(r.errors for r in results) else EXIT_OK
 
 
-def _write_extractions(out: Path, results: list) -> None:
+def _write_extractions(out: Path, results: list[Extraction]) -> None:
     from docagent.tasks.extract import extractions_csv, extractions_jsonl
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -403,11 +409,11 @@ def cmd_tables(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _table_text(table: Any, fmt: str) -> str:
+def _table_text(table: Table, fmt: str) -> str:
     return {"csv": table.to_csv, "html": table.to_html, "markdown": table.to_markdown}[fmt]()
 
 
-def _table_heading(table: Any, fmt: str) -> str:
+def _table_heading(table: Table, fmt: str) -> str:
     """A line naming a table above its text, in the format's own comment syntax."""
     about = f"{table.doc} page {table.page}, table {table.index + 1}" + (f": {table.title}" if table.title else "")
     if table.scale_text and table.scale_text not in table.title:
@@ -429,34 +435,34 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         return _eval_extract(args, settings)
     if args.eval_command == "tables":
         return _eval_tables(args, settings)
-    from docagent.evaluation.retrieval import evaluate_retrieval, load_qrels
+    from docagent.evaluation.retrieval import Query, RetrievalScores, evaluate_retrieval, load_qrels
     from docagent.index import PageStore
-    from docagent.retrieve import MODES, PageRetriever
+    from docagent.retrieve import Mode, PageRetriever
 
     queries, skipped = load_qrels(args.qrels)
-    modes = list(MODES) if args.compare_modes else [args.mode]
+    modes: list[Mode] = list(get_args(Mode)) if args.compare_modes else [args.mode]
     with PageStore(settings) as store:
         retriever = PageRetriever(store=store, render_images=False)
 
-        def search(query, mode):
+        def search(query: Query, mode: Mode) -> list[tuple[str, int]]:
             hits = retriever.search(query.question, k=10, mode=mode, docs=[query.scope] if query.scope else None)
             return [(h.doc, h.page) for h in hits]
 
         known = {d.name for d in store.documents()}
-        results = evaluate_retrieval(queries, search, modes, known_docs=known, progress=not args.quiet, by_kind=args.by_kind)
+        report = evaluate_retrieval(queries, search, modes, known_docs=known, progress=not args.quiet, by_kind=args.by_kind)
     head = f"{'recall@1':>9} {'recall@5':>9} {'recall@10':>10} {'mrr@10':>8} {'doc@1':>7}"
     lines = [f"{len(queries)} questions" + (f" ({skipped} without relevant pages skipped)" if skipped else ""), f"{'mode':<8} {head}"]
 
-    def row(m: dict[str, float]) -> str:
-        return f"{m['recall@1']:>9.3f} {m['recall@5']:>9.3f} {m['recall@10']:>10.3f} {m['mrr@10']:>8.3f} {m['doc@1']:>7.3f}"
+    def row(m: RetrievalScores) -> str:
+        return f"{m.recall_at_1:>9.3f} {m.recall_at_5:>9.3f} {m.recall_at_10:>10.3f} {m.mrr_at_10:>8.3f} {m.doc_at_1:>7.3f}"
 
-    for mode, m in results.items():
+    for mode, m in report.modes.items():
         lines.append(f"{mode:<8} {row(m)}")
-    for mode, m in results.items():
-        if "by_kind" in m:
+    for mode, m in report.modes.items():
+        if m.by_kind is not None:
             lines += ["", f"{mode} by kind", f"{'kind':<32} {'n':>4} {head}"]
-            lines += [f"{kind[:32]:<32} {int(k['questions']):>4} {row(k)}" for kind, k in m["by_kind"].items()]
-    _emit(args, {"questions": len(queries), "modes": results}, "\n".join(lines))
+            lines += [f"{kind[:32]:<32} {k.questions:>4} {row(k)}" for kind, k in m.by_kind.items()]
+    _emit(args, report.to_json(), "\n".join(lines))
     return EXIT_OK
 
 
@@ -471,14 +477,14 @@ def _eval_qa(args: argparse.Namespace, settings: Settings) -> int:
     with PageStore(settings) as store:
         report = evaluate_qa(labels, lambda q, scope: ask(q, store=store, settings=settings, llm=llm, k=args.k,
                                                           docs=scope), progress=not args.quiet)
-    m = report["metrics"]
+    m = report.metrics
     text = "\n".join([
-        f"{m['questions']} questions ({m['answerable']} answerable, {m['unanswerable']} not)",
-        f"answer accuracy      {m['accuracy']:.3f}   (ANLS for text, +-5% for numbers, abstention for unanswerable)",
-        f"abstention precision {m['abstention_precision']:.3f}   recall {m['abstention_recall']:.3f}",
-        f"citation page acc.   {m['citation_accuracy']:.3f}   (a cited page is an evidence page, {m['with_evidence']} questions)",
+        f"{m.questions} questions ({m.answerable} answerable, {m.unanswerable} not)",
+        f"answer accuracy      {m.accuracy:.3f}   (ANLS for text, +-5% for numbers, abstention for unanswerable)",
+        f"abstention precision {m.abstention_precision:.3f}   recall {m.abstention_recall:.3f}",
+        f"citation page acc.   {m.citation_accuracy:.3f}   (a cited page is an evidence page, {m.with_evidence} questions)",
     ])
-    _emit(args, report, text)
+    _emit(args, report.to_json(), text)
     return EXIT_OK
 
 
@@ -493,9 +499,9 @@ def _eval_chart(args: argparse.Namespace, settings: Settings) -> int:
     with PageStore(settings) as store:
         report = evaluate_chart(labels, lambda lb: chart(lb.image, lb.query, llm=llm, store=store, settings=settings),
                                 progress=not args.quiet)
-    m = report["metrics"]
-    _emit(args, report, f"{m['questions']} questions: relaxed accuracy {m['relaxed_accuracy']:.3f}, "
-                        f"table accuracy {m['table_accuracy']:.3f} ({m['tables_scored']} tables)")
+    m = report.metrics
+    _emit(args, report.to_json(), f"{m.questions} questions: relaxed accuracy {m.relaxed_accuracy:.3f}, "
+                                  f"table accuracy {m.table_accuracy:.3f} ({m.tables_scored} tables)")
     return EXIT_OK
 
 
@@ -520,34 +526,35 @@ def _eval_tables(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval_extract(args: argparse.Namespace, settings: Settings) -> int:
-    from docagent.evaluation.extract import evaluate_extraction, load_extraction_labels
+    from docagent.evaluation.extract import ExtractionLabel, evaluate_extraction, load_extraction_labels
     from docagent.index import PageStore
     from docagent.tasks.extract import extract
 
     labels = load_extraction_labels(args.labels)[: args.limit]
+    from langchain_core.language_models import BaseChatModel
+
     from docagent.errors import ModelError
     from docagent.models.resolve import chat_model
 
-    try:  # one model for the whole run
-        llm = chat_model(args.model or settings.vlm_model)
-        if hasattr(llm, "load"):
-            llm.load()
+    llm: BaseChatModel | None
+    try:  # one model for the whole run, its weights loaded now
+        llm = chat_model(args.model or settings.vlm_model, load=True)
     except ModelError as e:
         log.warning("no model (%s): fields are read next to their printed labels", " ".join(str(e).split()))
         llm = None
     with PageStore(settings) as store:
 
-        def run(label):
+        def run(label: ExtractionLabel) -> Extraction:
             [result] = extract([label.file], ", ".join(f"{s.name}:{s.type}" for s in label.specs), store=store,
                                settings=settings, llm=llm, use_model=llm is not None)
             return result
 
         report = evaluate_extraction(labels, run, progress=not args.quiet)
-    m = report["metrics"]
-    text = (f"{m['documents']} documents, {m['fields_gold']} labelled values\n"
-            f"precision {m['precision']:.3f}  recall {m['recall']:.3f}  F1 {m['f1']:.3f}  grounding rate {m['grounding_rate']:.3f}\n"
-            f"not flagged needs_review: precision {m['unflagged_precision']:.3f}  recall {m['unflagged_recall']:.3f}")
-    _emit(args, report, text)
+    m = report.metrics
+    text = (f"{m.documents} documents, {m.fields_gold} labelled values\n"
+            f"precision {m.precision:.3f}  recall {m.recall:.3f}  F1 {m.f1:.3f}  grounding rate {m.grounding_rate:.3f}\n"
+            f"not flagged needs_review: precision {m.unflagged_precision:.3f}  recall {m.unflagged_recall:.3f}")
+    _emit(args, report.to_json(), text)
     return EXIT_OK
 
 
@@ -598,7 +605,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "agent": cmd_agent, "extract": cmd_extract, "chart": cmd_chart, "tables": cmd_tables,
+COMMANDS: dict[str, Handler] = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "agent": cmd_agent, "extract": cmd_extract, "chart": cmd_chart, "tables": cmd_tables,
             "eval": cmd_eval, "docs": cmd_docs, "rm": cmd_rm, "doctor": cmd_doctor}
 
 if __name__ == "__main__":

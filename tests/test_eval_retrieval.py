@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,10 @@ def test_metrics_by_hand() -> None:
         (q("d", ("e", 1)), [("d", 1)]),  # not found
     ]
     m = score_rankings(rankings)
-    assert m == {"recall@1": 0.25, "recall@5": 0.5, "recall@10": 0.75, "mrr@10": pytest.approx((1 + 1 / 3 + 1 / 9) / 4),
-                 "doc@1": 0.75}  # the last question's top page is in another document
+    assert (m.recall_at_1, m.recall_at_5, m.recall_at_10, m.questions) == (0.25, 0.5, 0.75, 4)
+    assert m.mrr_at_10 == pytest.approx((1 + 1 / 3 + 1 / 9) / 4)
+    assert m.doc_at_1 == 0.75  # the last question's top page is in another document
+    assert m.to_json() == {"recall@1": 0.25, "recall@5": 0.5, "recall@10": 0.75, "mrr@10": m.mrr_at_10, "doc@1": 0.75}
 
 
 def test_labels_are_validated_with_line_numbers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -68,3 +71,13 @@ def test_eval_command_end_to_end(capfd: pytest.CaptureFixture[str], docs_dir: Pa
     assert out["questions"] == 3 and set(out["modes"]) == {"hybrid", "dense", "lexical"}
     assert set(out["modes"]["hybrid"]) == {"recall@1", "recall@5", "recall@10", "mrr@10", "doc@1"}
     assert out["modes"]["hybrid"]["recall@5"] == 1.0 and out["modes"]["hybrid"]["recall@1"] >= 2 / 3
+    # --by-kind: each kind's scores beside the totals, in JSON and in the table
+    labels.write_text("".join(json.dumps({**r, "kind": "zoo" if r["qid"] != "3" else "farm"}) + "\n" for r in rows))
+    assert main(["eval", "retrieval", str(labels), "--store", store, "--json", "--by-kind", "--mode", "lexical"]) == 0
+    lexical = json.loads(capfd.readouterr().out)["modes"]["lexical"]
+    assert set(lexical["by_kind"]) == {"farm", "zoo"} and lexical["by_kind"]["zoo"]["questions"] == 2
+    assert set(lexical["by_kind"]["zoo"]) == {"recall@1", "recall@5", "recall@10", "mrr@10", "doc@1", "questions"}
+    assert main(["eval", "retrieval", str(labels), "--store", store, "--by-kind", "--mode", "lexical"]) == 0
+    text = capfd.readouterr().out
+    assert text.startswith("3 questions\nmode     ") and "\nlexical by kind\n" in text
+    assert re.search(r"\nzoo +2 +\d\.\d{3} ", text) and re.search(r"\nfarm +1 +\d\.\d{3} ", text)

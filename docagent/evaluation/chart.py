@@ -17,14 +17,14 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
+from docagent.evaluation.report import Report
 from docagent.evaluation.retrieval import parse_lines
 from docagent.tasks.chart import ChartAnswer, ChartTable, table_from_csv
 
-__all__ = ["ChartLabel", "evaluate_chart", "load_chart_labels", "relaxed_match", "table_accuracy"]
+__all__ = ["ChartLabel", "ChartMetrics", "ChartReport", "ChartResult", "evaluate_chart", "load_chart_labels", "relaxed_match", "table_accuracy"]
 
 
 @dataclass(frozen=True)
@@ -84,23 +84,56 @@ def table_accuracy(predicted: ChartTable | None, truth: ChartTable) -> float:
     return hits / len(true_cells)
 
 
+@dataclass(frozen=True)
+class ChartResult:
+    """One chart question's answer and its scores."""
+
+    image: str
+    query: str
+    label: str
+    answer: str
+    expression: str
+    error: str
+    correct: bool
+    """Within 5% of a numeric label, or equal to a text label (:func:`relaxed_match`)."""
+    table_accuracy: float | None
+    """:func:`table_accuracy` of the transcription; None when the label has no table."""
+
+
+@dataclass(frozen=True)
+class ChartMetrics:
+    questions: int
+    relaxed_accuracy: float
+    table_accuracy: float
+    """Mean over the questions whose label has a table."""
+    tables_scored: int
+
+
+@dataclass(frozen=True)
+class ChartReport(Report):
+    """What ``docagent eval chart`` measures: the metrics and each question's result."""
+
+    metrics: ChartMetrics
+    results: tuple[ChartResult, ...]
+
+
 def evaluate_chart(labels: Sequence[ChartLabel], run: Callable[[ChartLabel], ChartAnswer],
-                   *, progress: bool = False) -> dict[str, Any]:
-    rows = []
+                   *, progress: bool = False) -> ChartReport:
+    rows: list[ChartResult] = []
     for label in tqdm(labels, desc="charts", disable=not progress, unit="q"):
         answer = run(label)
         truth = table_from_csv(label.table.read_text(encoding="utf-8")) if label.table else None
-        rows.append({
-            "image": str(label.image), "query": label.query, "label": label.label, "answer": answer.text,
-            "expression": answer.expression, "error": answer.error,
-            "correct": relaxed_match(float(answer.value) if answer.value is not None else None, label.label),
-            "table_accuracy": table_accuracy(answer.table, truth) if truth else None,
-        })
-    scored_tables = [r["table_accuracy"] for r in rows if r["table_accuracy"] is not None]
-    metrics = {
-        "questions": len(rows),
-        "relaxed_accuracy": sum(r["correct"] for r in rows) / len(rows) if rows else 0.0,
-        "table_accuracy": sum(scored_tables) / len(scored_tables) if scored_tables else 0.0,
-        "tables_scored": len(scored_tables),
-    }
-    return {"metrics": metrics, "results": rows}
+        rows.append(ChartResult(
+            image=str(label.image), query=label.query, label=label.label, answer=answer.text,
+            expression=answer.expression, error=answer.error,
+            correct=relaxed_match(float(answer.value) if answer.value is not None else None, label.label),
+            table_accuracy=table_accuracy(answer.table, truth) if truth else None,
+        ))
+    scored_tables = [r.table_accuracy for r in rows if r.table_accuracy is not None]
+    metrics = ChartMetrics(
+        questions=len(rows),
+        relaxed_accuracy=sum(r.correct for r in rows) / len(rows) if rows else 0.0,
+        table_accuracy=sum(scored_tables) / len(scored_tables) if scored_tables else 0.0,
+        tables_scored=len(scored_tables),
+    )
+    return ChartReport(metrics, tuple(rows))

@@ -23,16 +23,16 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 from tqdm import tqdm
 
 from docagent.errors import DocagentError
+from docagent.evaluation.report import Report
 from docagent.evaluation.retrieval import parse_lines, relevant_pages
 from docagent.types import Answer
 
-__all__ = ["Label", "evaluate_qa", "load_labels", "score_answer"]
+__all__ = ["Label", "QAMetrics", "QAReport", "QAResult", "evaluate_qa", "load_labels", "score_answer"]
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +103,54 @@ def score_answer(answer: Answer, label: Label) -> float:
     return similarity if similarity >= 0.5 else 0.0
 
 
+@dataclass(frozen=True)
+class QAResult:
+    """One question's answer and its score."""
+
+    qid: str
+    question: str
+    gold: str
+    """The labelled answer."""
+    answer: str
+    """What ``ask`` answered."""
+    mode: str
+    """``ask``'s mode (``vlm``, ``retrieval-only``; ``error`` when it raised)."""
+    abstained: bool
+    answerable: bool
+    score: float
+    """0..1 (:func:`score_answer`)."""
+    cited: tuple[str, ...]
+    """The cited pages as ``doc#page``, sorted."""
+    citation_hit: bool | None
+    """Whether a cited page is a labelled evidence page; None when the label names none."""
+
+
+@dataclass(frozen=True)
+class QAMetrics:
+    questions: int
+    answerable: int
+    unanswerable: int
+    accuracy: float
+    """Mean :attr:`QAResult.score`."""
+    abstention_precision: float
+    abstention_recall: float
+    with_evidence: int
+    """Questions whose label names evidence pages: those that count for :attr:`citation_accuracy`."""
+    citation_accuracy: float
+
+
+@dataclass(frozen=True)
+class QAReport(Report):
+    """What ``docagent eval qa`` measures: the metrics and each question's result."""
+
+    metrics: QAMetrics
+    results: tuple[QAResult, ...]
+
+
 def evaluate_qa(labels: Sequence[Label], answer: Callable[[str, list[str] | None], Answer],
-                *, progress: bool = False) -> dict[str, Any]:
+                *, progress: bool = False) -> QAReport:
     """Ask every question (``answer(question, scope_docs)``) and score the answers."""
-    rows = []
+    rows: list[QAResult] = []
     for label in tqdm(labels, desc="questions", disable=not progress, unit="q"):
         try:
             result = answer(label.question, [label.scope] if label.scope else None)
@@ -114,26 +158,26 @@ def evaluate_qa(labels: Sequence[Label], answer: Callable[[str, list[str] | None
             log.warning("%s: %s", label.qid, e)
             result = Answer(label.question, "", "error", False, notice=str(e))
         cited = {(c.doc, c.page) for c in result.citations}
-        rows.append({
-            "qid": label.qid, "question": label.question, "gold": label.answer, "answer": result.text,
-            "mode": result.mode, "abstained": result.abstained, "answerable": label.answerable,
-            "score": score_answer(result, label),
-            "cited": sorted(f"{d}#{p}" for d, p in cited),
-            "citation_hit": bool(cited & label.relevant) if label.relevant else None,
-        })
+        rows.append(QAResult(
+            qid=label.qid, question=label.question, gold=label.answer, answer=result.text,
+            mode=result.mode, abstained=result.abstained, answerable=label.answerable,
+            score=score_answer(result, label),
+            cited=tuple(sorted(f"{d}#{p}" for d, p in cited)),
+            citation_hit=bool(cited & label.relevant) if label.relevant else None,
+        ))
     n = len(rows)
-    abstained = [r for r in rows if r["abstained"]]
-    unanswerable = [r for r in rows if not r["answerable"]]
-    correct_abstentions = [r for r in abstained if not r["answerable"]]
-    with_evidence = [r for r in rows if r["citation_hit"] is not None]
-    metrics = {
-        "questions": n,
-        "answerable": n - len(unanswerable),
-        "unanswerable": len(unanswerable),
-        "accuracy": sum(r["score"] for r in rows) / n if n else 0.0,
-        "abstention_precision": len(correct_abstentions) / len(abstained) if abstained else 0.0,
-        "abstention_recall": len(correct_abstentions) / len(unanswerable) if unanswerable else 0.0,
-        "with_evidence": len(with_evidence),
-        "citation_accuracy": sum(r["citation_hit"] for r in with_evidence) / len(with_evidence) if with_evidence else 0.0,
-    }
-    return {"metrics": metrics, "results": rows}
+    abstained = [r for r in rows if r.abstained]
+    unanswerable = [r for r in rows if not r.answerable]
+    correct_abstentions = [r for r in abstained if not r.answerable]
+    hits = [r.citation_hit for r in rows if r.citation_hit is not None]
+    metrics = QAMetrics(
+        questions=n,
+        answerable=n - len(unanswerable),
+        unanswerable=len(unanswerable),
+        accuracy=sum(r.score for r in rows) / n if n else 0.0,
+        abstention_precision=len(correct_abstentions) / len(abstained) if abstained else 0.0,
+        abstention_recall=len(correct_abstentions) / len(unanswerable) if unanswerable else 0.0,
+        with_evidence=len(hits),
+        citation_accuracy=sum(hits) / len(hits) if hits else 0.0,
+    )
+    return QAReport(metrics, tuple(rows))

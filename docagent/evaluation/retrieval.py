@@ -16,6 +16,7 @@ questions whose pages are not 1-based, each with a warning naming its line.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,13 +27,15 @@ from typing import Any, TypeVar
 from tqdm import tqdm
 
 from docagent.errors import ConfigError, DocagentError
+from docagent.evaluation.report import Report
 
-__all__ = ["CUTOFFS", "Query", "evaluate_retrieval", "load_qrels", "score_by_kind", "score_rankings"]
+__all__ = ["CUTOFFS", "Query", "RetrievalReport", "RetrievalScores", "evaluate_retrieval", "load_qrels", "score_by_kind", "score_rankings"]
 
 CUTOFFS = (1, 5, 10)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+M = TypeVar("M", bound=str)
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,46 @@ def load_qrels(path: str | Path) -> tuple[list[Query], int]:
     return queries, skipped
 
 
-def score_rankings(rankings: Iterable[tuple[Query, Sequence[tuple[str, int]]]]) -> dict[str, float]:
+@dataclass(frozen=True)
+class RetrievalScores:
+    """How well the ranked pages of some questions found their relevant pages."""
+
+    recall_at_1: float
+    recall_at_5: float
+    recall_at_10: float
+    mrr_at_10: float
+    doc_at_1: float
+    """The share of questions whose top page is in a document that holds a relevant page."""
+    questions: int
+    """Questions scored."""
+    by_kind: dict[str, RetrievalScores] | None = None
+    """The same scores for each kind of question (``--by-kind``); None when not asked for."""
+
+    def recall_at(self, cutoff: int) -> float:
+        return {1: self.recall_at_1, 5: self.recall_at_5, 10: self.recall_at_10}[cutoff]
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"recall@1", "recall@5", "recall@10", "mrr@10", "doc@1"}``, with ``by_kind`` when it was asked for
+        (each kind's scores with ``questions``)."""
+        out: dict[str, Any] = {"recall@1": self.recall_at_1, "recall@5": self.recall_at_5, "recall@10": self.recall_at_10,
+                               "mrr@10": self.mrr_at_10, "doc@1": self.doc_at_1}
+        if self.by_kind is not None:
+            out["by_kind"] = {kind: {**s.to_json(), "questions": float(s.questions)} for kind, s in self.by_kind.items()}
+        return out
+
+
+@dataclass(frozen=True)
+class RetrievalReport(Report):
+    """What ``docagent eval retrieval`` measures: each ranking mode's scores over the same questions."""
+
+    questions: int
+    modes: dict[str, RetrievalScores]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"questions": self.questions, "modes": {mode: s.to_json() for mode, s in self.modes.items()}}
+
+
+def score_rankings(rankings: Iterable[tuple[Query, Sequence[tuple[str, int]]]]) -> RetrievalScores:
     """recall@1/5/10, mrr@10 and doc@1 from each question's ranked ``(doc, page)`` list."""
     n = 0
     hits = dict.fromkeys(CUTOFFS, 0)
@@ -122,29 +164,29 @@ def score_rankings(rankings: Iterable[tuple[Query, Sequence[tuple[str, int]]]]) 
             for cutoff in CUTOFFS:
                 hits[cutoff] += first <= cutoff
     if n == 0:
-        return {**{f"recall@{c}": 0.0 for c in CUTOFFS}, "mrr@10": 0.0, "doc@1": 0.0}
-    return {**{f"recall@{c}": hits[c] / n for c in CUTOFFS}, "mrr@10": rr / n, "doc@1": doc_hits / n}
+        return RetrievalScores(0.0, 0.0, 0.0, 0.0, 0.0, 0)
+    return RetrievalScores(hits[1] / n, hits[5] / n, hits[10] / n, rr / n, doc_hits / n, n)
 
 
-def score_by_kind(rankings: Sequence[tuple[Query, Sequence[tuple[str, int]]]]) -> dict[str, dict[str, float]]:
+def score_by_kind(rankings: Sequence[tuple[Query, Sequence[tuple[str, int]]]]) -> dict[str, RetrievalScores]:
     """:func:`score_rankings` for each ``kind`` the questions carry (a question with several kinds counts in
-    each), with ``questions``: how many were scored."""
+    each)."""
     groups: dict[str, list[tuple[Query, Sequence[tuple[str, int]]]]] = {}
     for query, ranked in rankings:
         for kind in query.kinds or ("(none)",):
             groups.setdefault(kind, []).append((query, ranked))
-    return {kind: {**score_rankings(rows), "questions": float(len(rows))} for kind, rows in sorted(groups.items())}
+    return {kind: score_rankings(rows) for kind, rows in sorted(groups.items())}
 
 
 def evaluate_retrieval(
     queries: Sequence[Query],
-    search: Callable[[Query, str], Sequence[tuple[str, int]]],
-    modes: Sequence[str],
+    search: Callable[[Query, M], Sequence[tuple[str, int]]],
+    modes: Sequence[M],
     *,
     known_docs: set[str] | None = None,
     progress: bool = False,
     by_kind: bool = False,
-) -> dict[str, dict[str, Any]]:
+) -> RetrievalReport:
     """Score ``search(query, mode) -> ranked (doc, page)`` for each mode; with ``by_kind`` each mode's
     scores also hold ``by_kind``: the same scores for each kind of question."""
     if known_docs is not None:
@@ -154,11 +196,10 @@ def evaluate_retrieval(
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
             msg = f"the labels name documents that are not indexed: {', '.join(missing[:5])}{more}; index them first with `docagent index`"
             raise DocagentError(msg)
-    results = {}
+    results: dict[str, RetrievalScores] = {}
     for mode in modes:
         bar = tqdm(queries, desc=f"eval {mode}", unit="q", disable=None if progress else True)
         rankings = [(q, search(q, mode)) for q in bar]
-        results[mode] = dict(score_rankings(rankings))
-        if by_kind:
-            results[mode]["by_kind"] = score_by_kind(rankings)
-    return results
+        scores = score_rankings(rankings)
+        results[mode] = dataclasses.replace(scores, by_kind=score_by_kind(rankings)) if by_kind else scores
+    return RetrievalReport(len(queries), results)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from docagent.evaluation.report import Report
 from docagent.evaluation.retrieval import parse_lines
 from docagent.ingest.tables import parse_number, states_nothing
 from docagent.types import Table, TableCell
@@ -119,8 +120,10 @@ class PageScore:
     tables_found: int
 
 
-@dataclass
-class TableScore:
+@dataclass(frozen=True)
+class TableScore(Report):
+    """What ``docagent eval tables`` measures: triple precision, recall and F1, with the counts of each page."""
+
     precision: float
     recall: float
     f1: float

@@ -6,7 +6,11 @@
 Each :class:`Format` says how to recognise a file from its first bytes (``matches``), which names a
 folder walk picks up (``suffixes``), and how to open it (``open``, importing its reader only then).
 Formats are tried in registration order; the first that matches wins. Adding a format is one module
-with a :class:`~docagent.ingest.base.Source` and one :func:`register` call below.
+with a :class:`~docagent.ingest.base.Source` and a :class:`Format`: docagent's own are registered with
+:func:`register` below; another package's through the ``docagent.formats`` entry-point group, each entry
+naming a :class:`Format` (``toy = "toy_docagent:TOY"`` under ``[project.entry-points."docagent.formats"]``).
+Those are read on first use of the registry (:func:`load_plugins`) and tried before docagent's own, so a
+text format recognised by its first line is not read as plain text.
 
 Content decides, never the name alone: a PDF named ``.txt`` is read as a PDF, a PNG named ``.pdf`` as
 an image. The name only chooses among the text families once the content is known to be text: a text
@@ -26,8 +30,11 @@ streams; RTF by its ``{\\rtf``. E-mail (:mod:`docagent.ingest.mail`) is text who
 from __future__ import annotations
 
 import codecs
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,14 +51,21 @@ __all__ = [
     "decode_text",
     "describe",
     "detect",
+    "formats",
     "is_supported",
     "kinds",
+    "load_plugins",
     "register",
     "supported_suffixes",
 ]
 
 HEAD_BYTES = 4096
 """Bytes read to recognise a file."""
+
+ENTRY_POINT_GROUP = "docagent.formats"
+"""The entry-point group other packages register formats under, each entry naming a :class:`Format`."""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -94,25 +108,62 @@ class Format:
 
 
 FORMATS: list[Format] = []
-"""Every registered format, in the order they are tried."""
+"""Every registered format, in the order they are tried (plugins' ones are added on first use: :func:`formats`)."""
+
+_PLUGINS_LOCK = threading.Lock()
+_plugins_read = False
 
 
 def register(fmt: Format) -> Format:
+    """Add one of docagent's own formats, tried after those registered before it."""
     FORMATS.append(fmt)
     return fmt
 
 
+def load_plugins() -> list[Format]:
+    """Register the formats that installed packages declare under the ``docagent.formats`` entry-point group,
+    ahead of docagent's own (in entry-point order), and return those added. Runs on first use of the registry;
+    call it again to pick up a plugin installed into a running process. An entry that cannot be loaded or names
+    no :class:`Format` is left out with a warning: the other formats are still read."""
+    global _plugins_read
+    added: list[Format] = []
+    with _PLUGINS_LOCK:
+        _plugins_read = True
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                fmt = ep.load()
+            except Exception as e:  # noqa: BLE001 - a broken plugin must not stop docagent reading PDFs
+                log.warning("format plugin %s = %s left out: it cannot be loaded (%s: %s)", ep.name, ep.value,
+                            type(e).__name__, e)
+                continue
+            if not isinstance(fmt, Format):
+                log.warning("format plugin %s = %s left out: it names a %s, not a docagent.ingest.formats.Format",
+                            ep.name, ep.value, type(fmt).__name__)
+                continue
+            if fmt not in FORMATS:
+                FORMATS.insert(len(added), fmt)
+                added.append(fmt)
+    return added
+
+
+def formats() -> list[Format]:
+    """Every format, in the order they are tried: plugins' (read once, :func:`load_plugins`), then docagent's own."""
+    if not _plugins_read:
+        load_plugins()
+    return FORMATS
+
+
 def kinds() -> list[str]:
-    return list(dict.fromkeys(f.kind for f in FORMATS))
+    return list(dict.fromkeys(f.kind for f in formats()))
 
 
 def supported_suffixes() -> frozenset[str]:
-    return frozenset(s for f in FORMATS for s in f.suffixes)
+    return frozenset(s for f in formats() for s in f.suffixes)
 
 
 def describe() -> str:
     """The formats in words, for help and messages: ``PDF, PNG, JPEG, TIFF, ..., Markdown and plain text``."""
-    labels = [f.label for f in FORMATS]
+    labels = [f.label for f in formats()]
     return ", ".join(labels[:-1]) + f" and {labels[-1]}" if len(labels) > 1 else "".join(labels)
 
 
@@ -145,11 +196,11 @@ def detect(path: Path) -> Format:
     probe = Probe(path, head, path.suffix.lower())
     if not head.startswith(b"{\\rtf"):  # RTF is text on the surface, unreadable as such
         probe.text = decode_text(head, complete=len(head) == size)
-    for fmt in FORMATS:
+    for fmt in formats():
         if fmt.matches(probe):
             return fmt
     if probe.text is not None:  # text named like a binary format (see the module)
-        claimed = next(f for f in FORMATS if probe.suffix in f.suffixes and not f.text)
+        claimed = next(f for f in formats() if probe.suffix in f.suffixes and not f.text)
         looks, read_as = ("an HTML page", HTML) if _looks_like_html(probe.text) else ("text", TEXT)
         msg = (f"its content looks like {looks}, not {claimed.label} as the {path.suffix} suffix says (saved or "
                f"downloaded under the wrong name?); rename it {path.stem}{read_as.suffixes[0]} to index it as "
@@ -284,7 +335,12 @@ def _looks_like_html(text: str) -> bool:
 
 def _text_named(p: Probe) -> bool:
     """Text content under a name no binary format claims."""
-    return p.text is not None and not any(p.suffix in f.suffixes for f in FORMATS if not f.text)
+    return p.text is not None and not any(p.suffix in f.suffixes for f in formats() if not f.text)
+
+
+def _looks_like_html_file(p: Probe) -> bool:
+    """Text whose start is HTML (:func:`_looks_like_html`), or text named ``.html``."""
+    return _text_named(p) and p.text is not None and (_looks_like_html(p.text) or p.suffix in _HTML_SUFFIXES)
 
 
 def _looks_like_mail(p: Probe) -> bool:
@@ -306,8 +362,7 @@ SPREADSHEET = register(Format("spreadsheet", "XLSX, XLS, ODS",
                               (".xlsx", ".xlsm", ".xltx", ".xltm", ".xls", ".xlt", ".ods", ".ots"),
                               _office("spreadsheet"), _open_office("spreadsheet"), rendering=OFFICE_RENDERING))
 MAIL = register(Format("email", "e-mail (EML, mbox)", (".eml", ".mbox"), _looks_like_mail, _open_mail, text=True))
-HTML = register(Format("html", "HTML", _HTML_SUFFIXES, lambda p: _text_named(p) and (
-    _looks_like_html(p.text) or p.suffix in _HTML_SUFFIXES), _opener("html"), text=True))
+HTML = register(Format("html", "HTML", _HTML_SUFFIXES, _looks_like_html_file, _opener("html"), text=True))
 MARKDOWN = register(Format("markdown", "Markdown", _MARKDOWN_SUFFIXES,
                            lambda p: _text_named(p) and p.suffix in _MARKDOWN_SUFFIXES, _opener("markdown"), text=True))
 TEXT = register(Format("text", "plain text", (".txt", ".text"), _text_named, _opener("text"), text=True))

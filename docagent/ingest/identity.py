@@ -91,7 +91,7 @@ def _organisations(metadata: dict[str, str], pages: Sequence[Page]) -> tuple[str
     counts: Counter[str] = Counter()
     shown: dict[str, str] = {}
 
-    def add(text: str, weight: float) -> None:
+    def add(text: str, weight: int) -> None:
         text = re.split(r"(?<=[a-z]{3})\.\s+", _clean(text))[-1]  # "Confidential Information. The Bank" -> "The Bank"
         words = text.split()
         while words and (words[0].lower().strip(",.") in _FILLER or not any(c.isalpha() for c in words[0])):

@@ -26,6 +26,7 @@ import io
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Protocol
 
 import pymupdf
 
@@ -119,11 +120,11 @@ def read_text(path: Path, kind: str = "text") -> str:
         except UnicodeDecodeError:
             text = data.decode(declared, errors="replace")
             return text.replace("\r\n", "\n").replace("\r", "\n")
-    text = decode_text(data)
-    if text is None:
+    decoded = decode_text(data)
+    if decoded is None:
         msg = "its content starts as text but turns into binary data further on; save it as PDF or plain text"
         raise UnsupportedFileError(path, msg)
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return decoded.replace("\r\n", "\n").replace("\r", "\n")
 
 
 # -- to HTML ------------------------------------------------------------------------------------------
@@ -318,7 +319,7 @@ def render_pdf(path: Path, pieces: list[str], css: str, title: str, max_pages: i
     """The pieces laid out one after the other on pages (A4 unless ``page_rect`` says otherwise), with links,
     outline and title."""
     where = page_rect + (MARGIN, MARGIN, -MARGIN, -MARGIN)
-    positions: list = []
+    positions: list[_Position] = []
     with _LOCK:
         out = io.BytesIO()
         writer = pymupdf.DocumentWriter(out)
@@ -357,15 +358,30 @@ def render_pdf(path: Path, pieces: list[str], css: str, title: str, max_pages: i
             _add_links(doc, positions)
             doc.set_toc(_toc(positions))
             doc.set_metadata({"title": title, "producer": "docagent"} if title else {"producer": "docagent"})
-            return doc.tobytes(garbage=3, deflate=True)
+            pdf: bytes = doc.tobytes(garbage=3, deflate=True)
+            return pdf
         finally:
             doc.close()
 
 
-def _add_links(doc: pymupdf.Document, positions: list) -> None:
+class _Position(Protocol):
+    """What MuPDF's Story reports of each element it places (a ``pymupdf.ElementPosition``, whose attributes are
+    set at run time)."""
+
+    id: str
+    href: str
+    heading: int
+    open_close: int
+    page_num: int
+    """1-based (:func:`render_pdf` passes it in)."""
+    rect: tuple[float, float, float, float]
+    text: str
+
+
+def _add_links(doc: pymupdf.Document, positions: list[_Position]) -> None:
     """One PDF link a line of each ``<a href>`` (MuPDF reports one position a word and space of it)."""
     targets = {p.id: p for p in positions if p.open_close & 1 and p.id}
-    merged: list[tuple[object, pymupdf.Rect]] = []
+    merged: list[tuple[_Position, pymupdf.Rect]] = []
     for p in positions:
         if not (p.open_close & 1 and p.href):
             continue
@@ -377,7 +393,7 @@ def _add_links(doc: pymupdf.Document, positions: list) -> None:
                 continue
         merged.append((p, rect))
     for p, rect in merged:
-        link: dict = {"from": rect}
+        link: dict[str, object] = {"from": rect}
         if p.href.startswith("#"):
             to = targets.get(p.href[1:])
             if to is None:
@@ -388,11 +404,12 @@ def _add_links(doc: pymupdf.Document, positions: list) -> None:
         doc[p.page_num - 1].insert_link(link)
 
 
-def _toc(positions: list) -> list[list]:
-    """The headings as an outline whose levels go down one step at a time (what a PDF outline needs)."""
-    toc: list[list] = []
+def _toc(positions: list[_Position]) -> list[tuple[int, str, int]]:
+    """The headings as an outline whose levels go down one step at a time (what a PDF outline needs):
+    ``(level, title, page)``."""
+    toc: list[tuple[int, str, int]] = []
     for p in positions:
         if p.heading and p.open_close & 1 and p.text and p.text.strip():
             level = min(p.heading, toc[-1][0] + 1 if toc else 1)
-            toc.append([level, " ".join(p.text.replace("\u200b", "").split())[:200], p.page_num])
+            toc.append((level, " ".join(p.text.replace("\u200b", "").split())[:200], p.page_num))
     return toc

@@ -6,7 +6,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from typing import Protocol
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
@@ -44,10 +45,17 @@ class RapidOcrEngine:
         logging.getLogger("RapidOCR").setLevel(logging.ERROR)
 
     def __call__(self, image: Image.Image) -> list[list[Word]]:
+        from rapidocr.utils.output import RapidOCROutput
+
         result = self._engine(np.asarray(image.convert("RGB")), return_word_box=True)
-        if result.txts is None:
+        if not isinstance(result, RapidOCROutput):  # detection, classification and recognition all ran: never
+            msg = f"RapidOCR returned {type(result).__name__}, not the output of its whole pipeline"
+            raise TypeError(msg)
+        if result.txts is None or result.boxes is None:
             return []
-        word_results = result.word_results or [()] * len(result.txts)
+        # with return_word_box, one tuple of (text, score, box) words per line: rapidocr's annotation says one word
+        word_results: Sequence[Sequence[Sequence[Any]]] = (
+            result.word_results or [()] * len(result.txts))  # type: ignore[assignment]  # rapidocr's type is wrong
         lines: list[list[Word]] = []
         for text, quad, word_result in zip(result.txts, result.boxes, word_results, strict=False):
             words = [_word(w[0], w[2]) for w in word_result if len(w) == 3 and w[0].strip()]
@@ -58,13 +66,14 @@ class RapidOcrEngine:
         return lines
 
 
-def _bbox(quad) -> tuple[float, float, float, float]:
+def _bbox(quad: Iterable[Sequence[float]]) -> tuple[float, float, float, float]:
+    """The box around a quadrilateral's corners ``[[x, y], ...]``."""
     xs = [float(p[0]) for p in quad]
     ys = [float(p[1]) for p in quad]
     return (min(xs), min(ys), max(xs), max(ys))
 
 
-def _word(text: str, quad) -> Word:
+def _word(text: str, quad: Iterable[Sequence[float]]) -> Word:
     return Word(text, _bbox(quad))
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import IO
 
 import pymupdf
 from PIL import Image
@@ -84,7 +85,7 @@ class PdfSource(Source):
                            "--password=PASSWORD in.pdf out.pdf`)")
                     raise EncryptedDocumentError(path, msg)
             try:
-                self._pages = self._doc.page_count
+                self._pages: int = self._doc.page_count
             except Exception as e:
                 self._doc.close()
                 msg = f"damaged PDF: its pages cannot be counted ({e}); re-export or re-download it"
@@ -211,7 +212,7 @@ class PdfSource(Source):
             super().copy_to(target)
             return
         with _LOCK:  # the store keeps a decrypted copy, so pages render later without the password
-            self._doc.save(target, encryption=pymupdf.PDF_ENCRYPT_NONE)
+            self._doc.save(target, encryption=pymupdf.mupdf.PDF_ENCRYPT_NONE)
 
     def trim_caches(self) -> None:
         with _LOCK:
@@ -235,7 +236,8 @@ def _lines(raw_words: list[tuple]) -> list[tuple[str, float]]:
 
 
 def _widget(w: pymupdf.Widget) -> Widget:
-    kind = _WIDGET_TYPES.get(w.field_type_string, w.field_type_string.lower())
+    type_name = w.field_type_string or ""
+    kind = _WIDGET_TYPES.get(type_name, type_name.lower())
     value: str | bool | None = w.field_value
     options: tuple[str, ...] = ()
     if kind in ("checkbox", "radiobutton"):
@@ -254,7 +256,7 @@ def _widget(w: pymupdf.Widget) -> Widget:
         name=w.field_name or "",
         type=kind,
         value=value,
-        box=(r.x0, r.y0, r.x1, r.y1),
+        box=(r.x0, r.y0, r.x1, r.y1) if r is not None else (0.0, 0.0, 0.0, 0.0),
         label=w.field_label or "",
         options=options,
     )
@@ -328,13 +330,15 @@ def _probe(path: Path, password: str | None, seconds: float) -> bool:
     except OSError as e:
         why = f"no Python could be started to check them ({e})"
         return _unreadable(path, why)
+    stdin, stdout, stderr = child.stdin, child.stdout, child.stderr
+    assert stdin is not None and stdout is not None and stderr is not None  # all three are pipes
     with child:
         try:
-            child.stdin.write(request)
-            child.stdin.close()
+            stdin.write(request)
+            stdin.close()
         except OSError:
             pass  # the child is already gone: its exit status says why
-        opened = _first_bytes(child.stdout, PROBE_START_SECONDS)
+        opened = _first_bytes(stdout, PROBE_START_SECONDS)
         try:
             code = child.wait(timeout=seconds if opened else 0.5)
         except subprocess.TimeoutExpired:
@@ -344,7 +348,7 @@ def _probe(path: Path, password: str | None, seconds: float) -> bool:
                 return _unreadable(path, f"reading them did not finish in {seconds:.0f} s (a damaged field tree "
                                          "can send MuPDF into an endless loop)")
             return _unreadable(path, f"the process reading them did not start in {PROBE_START_SECONDS:.0f} s")
-        err = child.stderr.read().decode(errors="replace").strip()
+        err = stderr.read().decode(errors="replace").strip()
     if code in (0, _READ_RAISED):
         return True
     if code < 0:
@@ -359,7 +363,7 @@ def _probe(path: Path, password: str | None, seconds: float) -> bool:
     return _unreadable(path, f"the process reading them failed (exit status {code}: {last})")
 
 
-def _first_bytes(stream, seconds: float) -> bool:
+def _first_bytes(stream: IO[bytes], seconds: float) -> bool:
     """Whether ``stream`` yields something within ``seconds`` (a thread waits on it, so this works on any platform)."""
     got: list[bytes] = []
     reader = threading.Thread(target=lambda: got.append(stream.read(1)), daemon=True)

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from statistics import median
+from typing import overload
 
 from docagent.types import Box, Page, Table, TableCell, Word
 
@@ -482,7 +483,7 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
 
     body_lines = run[first_data:]
     for i, line in enumerate(body_lines):
-        in_label = all(_overlaps(s, cols) in ([0], []) and s.x1 <= cols[1][0] for s in line.segments)
+        label_only = all(_overlaps(s, cols) in ([0], []) and s.x1 <= cols[1][0] for s in line.segments)
         prev = rows[-1] if len(rows) > header_rows else None
         gap = line.y0 - prev.y1 if prev else 99.0
         clash = prev and any(_is_number(prev.text(k)) for s in line.segments for k in _overlaps(s, cols) if k > 0)
@@ -492,7 +493,7 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
                 prev.cells.setdefault(ks[0] if len(ks) == 1 else _nearest(s, cols), []).append(s)
             prev.lines.append(line)
             continue
-        if in_label and not hlines:
+        if label_only and not hlines:
             text = line.segments[0].text
             nxt = body_lines[i + 1] if i + 1 < len(body_lines) else None
             nxt_label = next((s.text for s in nxt.segments if _overlaps(s, cols) == [0]), "") if nxt else ""
@@ -625,8 +626,8 @@ def _plausible(cols: list[tuple[float, float]], rows: list[_Row], header_rows: i
 
 
 def _page_numbers(values: list[str]) -> bool:
-    nums = [parse_number(v)[0] for v in values]
-    return all(n is not None and n == int(n) and 0 < n < 2000 for n in nums) and nums == sorted(nums)
+    nums = [n for n in (parse_number(v)[0] for v in values) if n is not None]
+    return len(nums) == len(values) and all(n == int(n) and 0 < n < 2000 for n in nums) and nums == sorted(nums)
 
 
 def _title(lines: list[_Line], top: float, h: float, left: float, right: float) -> str:
@@ -684,14 +685,21 @@ class _Lazy(Sequence[Box]):
     """Rules read on first use."""
 
     def __init__(self, read: Callable[[], Sequence[Box]]) -> None:
-        self._read, self._rules = read, None
+        self._read = read
+        self._rules: list[Box] | None = None
 
-    def _all(self) -> Sequence[Box]:
+    def _all(self) -> list[Box]:
         if self._rules is None:
             self._rules = list(self._read())
         return self._rules
 
-    def __getitem__(self, i):
+    @overload
+    def __getitem__(self, i: int) -> Box: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Box]: ...
+
+    def __getitem__(self, i: int | slice) -> Box | list[Box]:
         return self._all()[i]
 
     def __len__(self) -> int:
