@@ -1,0 +1,64 @@
+"""How docagent installs: the app and the connectors under names of their own, every library package shipped,
+and the layers importing only downwards."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_app_and_connectors_install_under_names_that_cannot_collide(tmp_path: Path) -> None:
+    """A user's own `app` and `connectors` packages win over nothing of ours: docagent installs no such names.
+    Run from a folder that holds the user's packages, as their project would."""
+    for name in ("app", "connectors"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(f"WHO = 'the user {name}'\n")
+    probe = (
+        "import app, connectors, docagent_app.commands, docagent_connectors.http_api\n"
+        "print(app.WHO, '|', connectors.WHO, '|', docagent_app.commands.__name__, '|', docagent_connectors.http_api.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert out.split(" | ") == ["the user app", "the user connectors", "docagent_app.commands", "docagent_connectors.http_api\n"]
+
+    # and with no such folders around, `import app` finds nothing of ours
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    for name in ("app", "connectors"):
+        gone = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=empty, capture_output=True, text=True)
+        assert gone.returncode == 1 and "No module named" in gone.stderr
+
+
+def test_every_library_package_is_shipped() -> None:
+    """pyproject lists the packages explicitly (the app and connectors are renamed): a new subpackage under
+    docagent/ that is not listed would be missing from a wheel."""
+    listed = set(_pyproject()["tool"]["setuptools"]["packages"])
+    on_disk = {
+        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "docagent").rglob("__init__.py")
+    }
+    assert on_disk <= listed, f"add to [tool.setuptools] packages in pyproject.toml: {sorted(on_disk - listed)}"
+    assert {"docagent_app", "docagent_connectors"} <= listed
+
+
+def _imports(folder: Path) -> set[str]:
+    names: set[str] = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+    return names
+
+
+def test_the_library_imports_neither_the_app_nor_the_connectors() -> None:
+    used = _imports(ROOT / "docagent")
+    assert not used & {"app", "connectors", "docagent_app", "docagent_connectors", "streamlit", "fastapi"}
