@@ -1,4 +1,6 @@
 # Two commands for a fresh machine:  make demo   and   make test
+# make test runs the default suite (the slow tests left out: minutes); make check is what CI runs:
+# lint (ruff, mypy), the default suite, then the slow tests.
 # Both create .venv on first use and install the exact versions in constraints.txt
 # (torch==2.13.0 there is the CPU build: no multi-GB CUDA download).
 
@@ -14,7 +16,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export ORT_DISABLE_TELEMETRY ?= 1
 export ANONYMIZED_TELEMETRY ?= False
 
-.PHONY: setup demo test bench-ingest clean
+.PHONY: setup demo test test-slow test-all lint check bench-ingest clean
 
 setup: $(VENV)/.installed
 
@@ -30,6 +32,18 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+test-all: setup
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+check: lint test test-slow
 
 bench-ingest: setup
 	$(BIN)/python benchmarks/ingest.py

@@ -313,6 +313,7 @@ def test_citations_are_the_evidence_pages_when_the_answer_names_none(library: Pa
     assert answer.steps[0].result["exact"] == "2350/41"  # (1290 - 820) / 820 * 100, exactly
 
 
+@pytest.mark.slow
 def test_the_agent_end_to_end_on_the_tiny_idefics2(library: PageStore, tiny_chat: Any) -> None:
     """Random weights choose nonsense, but every call parses into a bound tool with schema-valid arguments."""
     llm = type(tiny_chat).from_loaded(tiny_chat._model, tiny_chat._processor, max_tokens=160)  # room for a call
@@ -327,6 +328,7 @@ def test_the_agent_end_to_end_on_the_tiny_idefics2(library: PageStore, tiny_chat
     assert isinstance(answer.text, str) and answer.stopped in ("answered", "step_limit")
 
 
+@pytest.mark.slow
 def test_docagent_agent_cli_prints_the_answer_and_its_steps(library: PageStore, tiny_idefics2: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["agent", "What is the total due on the invoice?", "--store", str(library.root), "--model",

@@ -78,6 +78,7 @@ def captions(at: AppTest) -> list[str]:
 # ------------------------------------------------------------------------------------------ library
 
 
+@pytest.mark.slow
 def test_library_indexes_uploads_reports_bad_files_and_deletes(library: Settings, tmp_path: Path) -> None:
     at = open_app("Library")
     assert "**invoice.pdf**  \n2 pages" in texts(at) and len(at.image) == 4  # a thumbnail per document
@@ -109,6 +110,7 @@ def test_library_refuses_a_file_over_the_upload_limit(library: Settings, monkeyp
 
 
 
+@pytest.mark.slow
 def test_library_takes_office_files_by_content_and_e_mail_with_its_attachments(library: Settings,
                                                                                tmp_path: Path) -> None:
     from docagent.ingest.formats import describe
@@ -142,6 +144,7 @@ def test_library_takes_office_files_by_content_and_e_mail_with_its_attachments(l
 # --------------------------------------------------------------------------------------------- chat
 
 
+@pytest.mark.slow
 def test_chat_streams_the_answer_as_text_and_shows_citation_thumbnails(library: Settings) -> None:
     llm = scripted("The total due is **7,981.99 EUR** <img src=x onerror=alert(1)> [1].")
     at = open_app("Chat", llm)
@@ -178,6 +181,7 @@ def test_chat_without_a_model_says_so_and_still_shows_the_evidence(library: Sett
     assert captions(at)[0] == "handbook.pdf · page 1"
 
 
+@pytest.mark.slow
 def test_chat_with_an_unreachable_model_server_says_why_beside_every_answer(library: Settings,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.test_http_api import free_port
@@ -366,6 +370,7 @@ def test_charts_on_a_chosen_page_without_a_model_explains(library: Settings) -> 
     assert at.warning[0].value.startswith("**No vision-language model is available**, so charts cannot be read")
 
 
+@pytest.mark.slow
 def test_charts_computes_an_expression_over_a_found_table_without_a_model(library: Settings, tmp_path: Path) -> None:
     from docagent.index.indexer import index_paths
 
@@ -387,6 +392,7 @@ def test_charts_computes_an_expression_over_a_found_table_without_a_model(librar
     assert "Table found on the page" in " ".join(plain(c.value) for c in at.caption)
 
 
+@pytest.mark.slow
 def test_charts_shows_a_table_whose_columns_share_a_header(library: Settings, tmp_path: Path) -> None:
     from docagent.index.indexer import index_paths
 
@@ -430,6 +436,7 @@ def hostile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return name
 
 
+@pytest.mark.slow
 def test_document_names_are_shown_as_text_in_captions_everywhere(hostile: str) -> None:
     at = open_app("Chat")
     at.chat_input[0].set_value("What is the total due on invoice INV-9?").run()
@@ -467,6 +474,7 @@ def test_model_output_and_document_names_are_text_in_the_chart_result(hostile: s
 # ----------------------------------------------------------------------------------------- settings
 
 
+@pytest.mark.slow
 def test_settings_change_the_model_top_k_and_splitting_on_loopback_and_show_the_machine(library: Settings,
                                                                                      tmp_path: Path) -> None:
     at = open_app("Settings")
@@ -486,6 +494,7 @@ def test_settings_change_the_model_top_k_and_splitting_on_loopback_and_show_the_
     assert plain(at.sidebar.caption[0].value) == f"Store: {library.store}"
 
 
+@pytest.mark.slow
 def test_settings_are_saved_with_the_store_for_the_next_session(library: Settings, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_app("Settings")
@@ -505,6 +514,7 @@ def test_settings_are_saved_with_the_store_for_the_next_session(library: Setting
     assert third.text_input[0].value == "http://127.0.0.1:10/v1" and third.slider[0].value == 2
 
 
+@pytest.mark.slow
 def test_test_the_model_says_ok_or_why_not(library: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.test_http_api import free_port
 
@@ -557,6 +567,7 @@ def test_beyond_loopback_without_access_control_the_app_shows_nothing_but_what_t
     assert "beyond loopback" in message and "DOCAGENT_APP_PASSWORD" in message and "--behind-auth-proxy" in message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1"])
 def test_with_a_password_the_app_asks_for_it_before_showing_anything(library: Settings, listening: Callable,
                                                                       monkeypatch: pytest.MonkeyPatch,

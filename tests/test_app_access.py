@@ -81,6 +81,7 @@ def started(command: list[str], env: dict[str, str], log: Path):
             proc.kill()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("flags", "password"), [((), PASSWORD), (("--behind-auth-proxy",), None)])
 def test_beyond_loopback_with_a_password_or_a_named_proxy_it_starts(tmp_path: Path, flags: tuple[str, ...],
                                                                     password: str | None) -> None:

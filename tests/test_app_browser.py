@@ -22,8 +22,8 @@ from tests.test_agents import INVOICE
 from tests.test_http_api import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium; "
-                                                         ".ci/run installs it where the machine allows)")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium; "
+                                                         ".ci/run installs it where the machine allows)")]
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (never `playwright install`)")
 SHOTS = Path(os.environ.get("DOCAGENT_SCREENSHOTS", Path(__file__).parent / "screenshots"))
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

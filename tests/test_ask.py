@@ -49,6 +49,7 @@ def _word_box(store: PageStore, doc: str, page: int, text: str) -> tuple[int, in
     return next(p.to_pixels(w.box) for w in p.words if w.text.strip(".,") == text)
 
 
+@pytest.mark.slow
 def test_citation_lands_on_the_page_and_box_of_the_supporting_words(store: PageStore, settings) -> None:
     llm = scripted("The total due is 7,981.99 EUR [1].")
     streamed: list[str] = []
@@ -139,6 +140,7 @@ def test_show_evidence_draws_the_boxes(store: PageStore, settings, tmp_path: Pat
     assert Image.open(answer.pages[0].image).convert("RGB").getpixel((x0 - 2, y0 - 2)) != (220, 30, 30)
 
 
+@pytest.mark.slow
 def test_end_to_end_through_the_tiny_idefics2(store: PageStore, settings, tiny_chat: ChatIdefics2) -> None:
     tokens: list[str] = []
     answer = ask("What is the total due on the invoice?", store=store, settings=settings, llm=tiny_chat, k=2,
@@ -153,6 +155,7 @@ def test_end_to_end_through_the_tiny_idefics2(store: PageStore, settings, tiny_c
         assert all(len(b) == 4 for b in c["boxes"])
 
 
+@pytest.mark.slow
 def test_cli_ask_json_and_retrieval_only(store: PageStore, settings, tiny_idefics2: Path, capsys) -> None:
     store.close()
     argv = ["ask", "What is the total due on the invoice?", "--store", str(settings.store), "-k", "2"]
@@ -238,6 +241,7 @@ def test_eval_qa_on_mmlongbench_labels_with_a_scripted_model() -> None:
     assert m["citation_accuracy"] == 1.0
 
 
+@pytest.mark.slow
 def test_a_server_url_picks_the_remote_backend(store: PageStore, settings) -> None:
     from tests.test_openai_server import _stub
 
@@ -296,6 +300,7 @@ def test_without_a_model_the_value_is_boxed_not_the_question(invoice_store: Page
     ("How many times did the board meet?", "6"),
     ("How long is the warranty?", "24 months"),  # "long" is in no document: it asks for a duration, names nothing
 ])
+@pytest.mark.slow
 def test_without_a_model_the_value_of_the_kind_asked_for_is_located(invoice_store: PageStore, settings, tmp_path: Path,
                                                                     question: str, value: str) -> None:
     answer = ask(question, store=invoice_store, settings=_no_model(settings, tmp_path))
@@ -319,6 +324,7 @@ def test_without_a_model_an_off_topic_question_abstains_and_lists_what_was_close
     assert payload["abstained"] is True and payload["answer_span"] is None and "fifa" in payload["reason"]
 
 
+@pytest.mark.slow
 def test_cli_and_agent_tool_carry_the_answer_span(invoice_store: PageStore, settings, tmp_path: Path, capsys) -> None:
     from docagent.agents.tools import make_tools
 

@@ -30,6 +30,7 @@ def _state(store: PageStore) -> dict:
             "vectors": store.vectors.count(), "passages": db.execute("SELECT count(*) FROM passages").fetchone()[0]}
 
 
+@pytest.mark.slow
 def test_every_bad_file_is_indexed_or_gets_its_own_error_and_nothing_is_lost(corpus: Path, tmp_path: Path,
                                                                             embedder) -> None:
     keeper = factories.text_pdf(tmp_path / "keeper.pdf", ["Board minutes: the budget was approved on 3 May."])
@@ -57,6 +58,7 @@ def test_every_bad_file_is_indexed_or_gets_its_own_error_and_nothing_is_lost(cor
         assert "Mode test 42" not in store.page("png_named.pdf", 1).text  # an image by content: OCR was off
 
 
+@pytest.mark.slow
 def test_an_encrypted_pdf_is_indexed_with_its_password(corpus: Path, tmp_path: Path) -> None:
     store = tmp_path / "store"
     run = [sys.executable, "-m", "docagent", "index", str(corpus / "locked.pdf"), "--store", str(store), "--json"]
@@ -80,6 +82,7 @@ def _peak_rss_mb(args: list[str]) -> float:
     return int(out[1]) / 1024
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_on_a_huge_page_and_a_5000_page_pdf(tmp_path: Path) -> None:
     small = factories.text_pdf(tmp_path / "small.pdf", ["One short page."])
     huge = factories.huge_page_pdf(tmp_path / "huge.pdf")
@@ -98,6 +101,7 @@ def test_memory_stays_bounded_on_a_huge_page_and_a_5000_page_pdf(tmp_path: Path)
 FUZZ = sorted((Path(__file__).parent / "data" / "fuzz").iterdir())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", FUZZ, ids=[p.name for p in FUZZ])
 def test_files_the_fuzzer_broke_ingest_with_now_fail_alone_with_a_clear_error(path: Path) -> None:
     """Found by `python benchmarks/fuzz.py` (broken PNG chunks, a lost page tree, a damaged form field):

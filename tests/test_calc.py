@@ -204,6 +204,7 @@ def _expressions(draw, depth: int = 3):
     return f"({left_text} {op} {right_text})", value
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(_expressions())
 def test_agrees_with_exact_arithmetic(case: tuple[str, Fraction]) -> None:

@@ -76,6 +76,7 @@ def test_bad_names_are_sent_back_and_then_it_fails_clearly(store: PageStore, set
     assert answer.value is None and answer.error.startswith("the chart could not be transcribed")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CHARTQA.exists(), reason="../shared/data/chartqa is not beside this checkout")
 def test_arithmetic_over_the_real_chartqa_tables_is_exact(tmp_path: Path) -> None:
     settings = Settings(store=tmp_path / "store", ocr="off")  # the scripted model reads the tables, not OCR
@@ -134,6 +135,7 @@ def test_end_to_end_through_the_tiny_idefics2(store: PageStore, settings: Settin
     json.dumps(answer.to_json())
 
 
+@pytest.mark.slow
 def test_cli_chart_json(store: PageStore, settings: Settings, report: Path, tiny_idefics2: Path, capsys) -> None:
     store.close()
     code = main(["chart", f"{report}:1", "What is the total revenue?", "--store", str(settings.store), "--json",

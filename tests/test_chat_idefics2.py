@@ -136,6 +136,7 @@ def test_stop_strings_cut_the_answer_invoke_and_stream(tiny_chat: ChatIdefics2) 
     assert in_batch.content == cut.content and in_batch.usage_metadata == cut.usage_metadata
 
 
+@pytest.mark.slow
 def test_batch_is_one_generate_and_equals_single_calls(tiny_chat: ChatIdefics2) -> None:
     conversations = [_ask(_page("red")), _ask(None, "hello there, what is in the report?"), _ask(_page("blue"), "Sum?")]
     singles = [tiny_chat.invoke(c).content for c in conversations]
@@ -275,6 +276,7 @@ class Invoice(BaseModel):
     lines: list[str]
 
 
+@pytest.mark.slow
 def test_structured_output_parses_and_validates_from_random_weights(tiny_chat: ChatIdefics2) -> None:
     llm = _sharing(tiny_chat, max_tokens=160)
     result = llm.with_structured_output(Invoice).invoke(_ask(_page(), "Read the invoice."))

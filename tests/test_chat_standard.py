@@ -85,5 +85,6 @@ class TestChatIdefics2Unit(_Abilities, ChatModelUnitTests):
     pass
 
 
+@pytest.mark.slow
 class TestChatIdefics2Integration(RandomWeightsToolArguments, _Abilities, ChatModelIntegrationTests):
     pass

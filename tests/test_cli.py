@@ -101,6 +101,7 @@ def test_doctor_reports_each_part(capfd: pytest.CaptureFixture[str], tmp_path: P
         assert "DOCAGENT_VLM_MODEL" in checks["vlm weights"]["fix"]
 
 
+@pytest.mark.slow
 def test_stdout_is_pure_json_in_a_real_process(corpus: Path, tmp_path: Path) -> None:
     """All the heavy libraries loaded in a fresh interpreter, and still nothing but JSON on stdout."""
     cmd = [sys.executable, "-m", "docagent", "index", str(corpus), "--store", str(tmp_path / "s"), "--json"]

@@ -9,11 +9,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from docagent.config import Settings
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.retrieve import PageRetriever
 from tests import factories
+
+pytestmark = pytest.mark.slow  # starts real programs (see CONTRIBUTING.md: slow tests)
 
 
 def _writing(store: Path, name: str) -> bool:

@@ -7,6 +7,7 @@ scratch and calls it from Python, the way a contributor adds one.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -117,14 +118,15 @@ def test_a_context_or_its_parts_not_both(indexed: Settings) -> None:
 # ------------------------------------------------------------------------------------ the model
 
 
-def test_the_model_loads_only_when_a_task_needs_it_and_once(indexed: Settings, tiny_idefics2: Path) -> None:
-    settings = indexed.model_copy(update={"vlm_model": str(tiny_idefics2)})
+def test_the_model_loads_only_when_a_task_needs_it_and_once(indexed: Settings, tiny_idefics2: Path, tmp_path: Path) -> None:
+    model = shutil.copytree(tiny_idefics2, tmp_path / "model")  # a name no other test of this process has loaded
+    settings = indexed.model_copy(update={"vlm_model": str(model)})
     with Context(settings) as ctx:
         tables = docagent.tables("invoice.pdf", context=ctx)
         pages_mentioning(ctx, "invoice")
-        assert tables == [] and not ctx.has_model and model_state(str(tiny_idefics2))[0] == "not loaded"
+        assert tables == [] and not ctx.has_model and model_state(str(model))[0] == "not loaded"
         llm = ctx.chat_model()  # a task that needs it
-        assert ctx.has_model and ctx.chat_model() is llm and model_state(str(tiny_idefics2))[0] == "loaded"
+        assert ctx.has_model and ctx.chat_model() is llm and model_state(str(model))[0] == "loaded"
     with Context(settings) as other:
         assert other.chat_model() is llm  # loaded once per process, shared by every context
 

@@ -19,6 +19,8 @@ from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from tests import factories
 
+pytestmark = pytest.mark.slow  # starts real programs (see CONTRIBUTING.md: slow tests)
+
 WORDS = ["solar", "wind", "turbine", "battery", "inverter", "grid", "storage", "panel", "roof", "crew", "warehouse", "invoice", "delivery"]
 
 

@@ -81,6 +81,7 @@ def test_without_a_schema_every_form_field_comes_back(store: PageStore, settings
         "full_name": "Ada Lovelace", "member_no": None, "newsletter": True, "plan": "Gold"}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED / "fillable_forms").exists(), reason="../shared/data/fillable_forms is not beside this checkout")
 def test_every_filled_value_of_the_real_1040_and_every_blank_widget(store: PageStore, settings) -> None:
     forms = SHARED / "fillable_forms"
@@ -101,6 +102,7 @@ def test_every_filled_value_of_the_real_1040_and_every_blank_widget(store: PageS
         assert len(result.fields) == inventory["n_widgets"] == len({w["name"] for w in inventory["widgets"]})
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED / "fillable_forms").exists(), reason="../shared/data/fillable_forms is not beside this checkout")
 def test_the_real_1040_with_its_widget_names_as_the_schema_keeps_every_field(store: PageStore, settings) -> None:
     # issue 17: f1_44..f1_46 (StandardDeductionBubble, 12400/12400/24800) vanished from the output
@@ -140,6 +142,7 @@ def _ticks_pdf(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_an_empty_widget_is_null_with_its_reason_and_a_tick_box_read_as_text_is_its_label(
         store: PageStore, settings, docs_dir: Path) -> None:
     blank, ticked = _ticks_pdf(docs_dir / "blank.pdf"), _ticks_pdf(docs_dir / "ticked.pdf")
@@ -277,6 +280,7 @@ def test_long_documents_are_narrowed_by_the_retriever(store: PageStore, settings
     assert result.fields["deposit_amount"].page == 5
 
 
+@pytest.mark.slow
 def test_end_to_end_through_the_tiny_idefics2(store: PageStore, settings, invoice: Path, tiny_chat: ChatIdefics2) -> None:
     llm = ChatIdefics2.from_loaded(tiny_chat.hf_model, tiny_chat.processor, max_tokens=160)
     [result] = extract([invoice], "invoice_number:str, invoice_date:date, total_due:decimal, paid:bool",
@@ -314,6 +318,7 @@ def test_schemas_from_pydantic_json_schema_and_field_lists(tmp_path: Path) -> No
     assert coerce("1.234,50", "decimal") == Decimal("1234.50") and coerce("03/14/2025", "date") == dt.date(2025, 3, 14)
 
 
+@pytest.mark.slow
 def test_cli_extract_batch_goes_on_and_writes_csv_and_jsonl(store: PageStore, settings, invoice: Path, docs_dir: Path,
                                                             capsys) -> None:
     store.close()

@@ -103,6 +103,7 @@ def indexed(folder: Path, tmp_path_factory: pytest.TempPathFactory, embedder, li
         yield store, report, settings
 
 
+@pytest.mark.slow
 def test_a_batch_of_html_markdown_and_text_is_indexed_and_bad_files_fail_alone(indexed) -> None:
     store, report, _ = indexed
     failed = {Path(f.path).name: f.error for f in report.failed}
@@ -273,6 +274,7 @@ def test_an_embedded_image_is_shown_scaled_to_the_page_and_what_follows_it_is_ke
         assert source.has_images(0) and "Before the poster." in text and "After the poster." in text
 
 
+@pytest.mark.slow
 def test_an_embedded_decompression_bomb_is_dropped_not_decoded(docs_dir: Path) -> None:
     import base64
     import io

@@ -145,6 +145,7 @@ def test_ask_streams_tokens_then_the_answer(indexed: Settings) -> None:
     assert events[-1][1]["citations"][0]["doc"] == "invoice.pdf"
 
 
+@pytest.mark.slow
 def test_extract_and_chart(indexed: Settings) -> None:
     fields = [{"name": "full_name", "type": "str"}, {"name": "newsletter", "type": "bool"}]
     with running(create_app(indexed, llm=scripted())) as url, httpx.Client(base_url=url, timeout=120) as client:
@@ -198,12 +199,14 @@ def _serve(store: Path, host: str, port: int, token: str | None) -> subprocess.P
                              "--store", str(store)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_docagent_serve_beyond_loopback_refuses_to_start_without_a_token(indexed: Settings) -> None:
     proc = _serve(indexed.store, "0.0.0.0", free_port(), None)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "set DOCAGENT_API_TOKEN" in err and "--host 127.0.0.1" in err
 
 
+@pytest.mark.slow
 def test_docagent_serve_beyond_loopback_requires_the_token(indexed: Settings) -> None:
     port = free_port()
     proc = _serve(indexed.store, "0.0.0.0", port, "tok-123")
@@ -222,6 +225,7 @@ def test_docagent_serve_beyond_loopback_requires_the_token(indexed: Settings) ->
 # -- Office files, Markdown and e-mail over the API (issue 18) ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_upload_a_word_file_without_a_suffix_a_workbook_and_markdown_refusing_other_zips(
         settings: Settings, docs_dir: Path) -> None:
     import io

@@ -110,6 +110,7 @@ def doc_of(store: PageStore, company: str, year: int) -> str:
     raise AssertionError(f"no card for {company} {year}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("company", "year"), [(c, y) for c in COMPANIES for y in YEARS])
 def test_a_question_naming_company_and_year_finds_that_reports_page(shelf: PageStore, company: str, year: int) -> None:
     name = company.split()[0]
@@ -169,6 +170,7 @@ def test_replacing_a_document_replaces_its_card_and_context(store: PageStore, do
     assert store.catalog.db.execute("SELECT count(*) FROM cards").fetchone()[0] == 1
 
 
+@pytest.mark.slow
 def test_a_document_indexed_without_a_card_is_read_again(store: PageStore, docs_dir: Path) -> None:
     factories.lookalike_report(docs_dir / "report.pdf", "Borealis Freight Inc.", 2018, 1)
     index_paths([docs_dir], store=store, progress=False)
@@ -182,6 +184,7 @@ def test_a_document_indexed_without_a_card_is_read_again(store: PageStore, docs_
     assert index_paths([docs_dir], store=store, progress=False).skipped == 1  # and now it is up to date
 
 
+@pytest.mark.slow
 def test_cli_docs_shows_cards_and_eval_reports_documents(shelf: PageStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store_arg = ["--store", str(shelf.root)]
     assert main(["docs", "--json", *store_arg]) == 0

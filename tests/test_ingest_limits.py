@@ -33,6 +33,7 @@ FUZZ = Path(__file__).parent / "data" / "fuzz"
 
 # -- item 7: files that never end ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_fifo_and_a_link_to_dev_zero_fail_alone_and_the_rest_is_indexed(tmp_path: Path) -> None:
     """Both used to hang `docagent index` for ever, holding the store lock: a FIFO blocks the first read until
     a writer comes, /dev/zero never ends. The real command, in its own process, must exit promptly."""
@@ -154,6 +155,7 @@ def test_the_page_cap_has_a_default_a_variable_and_a_flag(monkeypatch: pytest.Mo
         Settings(max_pages=0)
 
 
+@pytest.mark.slow
 def test_a_batch_holds_the_store_lock_one_document_at_a_time(tmp_path: Path, embedder) -> None:
     """A removal started while another process indexes a folder gets the lock after one document or so, not
     after the whole folder. The removal runs in this process, already started, so what is timed is the wait
@@ -211,6 +213,7 @@ def test_form_fields_are_probed_without_forking(tmp_path: Path, monkeypatch: pyt
     assert widgets["full_name"] == "Ada Lovelace" and widgets["newsletter"] is True and widgets["plan"] == "Gold"
 
 
+@pytest.mark.slow
 def test_the_probe_opens_an_encrypted_form_with_its_password(tmp_path: Path) -> None:
     """The child gets the password through a pipe (never on its command line, which other users can read)."""
     form = factories.form_pdf(tmp_path / "plain.pdf")

@@ -163,6 +163,7 @@ def test_a_model_that_obeys_the_injection_gets_nothing(injected: PageStore) -> N
     assert CANARY not in everything and answer.citations == []  # nothing leaked, nothing cited
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["visible", "form"])
 def test_the_tiny_idefics2_reads_a_page_that_prints_its_control_tokens(tmp_path: Path, embedder: Embedder,
                                                                        tiny_chat: Any, how: str) -> None:

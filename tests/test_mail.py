@@ -91,6 +91,7 @@ def test_a_message_is_recognised_by_its_headers_not_its_name(inbox: Path, tmp_pa
     assert looks_like_mail("Received: from mx\n by host\nFrom: a@b\nSubject: x\n\nbody")
 
 
+@pytest.mark.slow
 def test_headers_and_body_are_the_first_pages_scripts_and_remote_images_left_out(indexed) -> None:
     store, report, _ = indexed
     assert report.failed == []
@@ -123,6 +124,7 @@ def test_attachments_are_documents_linked_to_their_message(indexed) -> None:
     assert store.document("offer.eml/terms.pdf").source.endswith("offer.eml/terms.pdf")
 
 
+@pytest.mark.slow
 def test_docs_shows_the_link_and_rm_of_the_message_removes_its_attachments(
         inbox: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     store = str(tmp_path / "store")
@@ -216,6 +218,7 @@ def test_a_mailbox_is_a_list_of_its_messages_each_a_document(tmp_path: Path, emb
         assert "Invoice attached" not in body
 
 
+@pytest.mark.slow
 def test_a_store_from_before_attachments_is_upgraded_once_even_by_processes_opening_it_at_once(
         tmp_path: Path, embedder) -> None:
     import sqlite3

@@ -18,6 +18,8 @@ from docagent.index.indexer import index_paths
 from tests import factories
 from tests.test_agents import INVOICE, NAMES
 
+pytestmark = pytest.mark.slow  # starts real programs (see CONTRIBUTING.md: slow tests)
+
 
 @pytest.fixture
 def store(settings: Settings, docs_dir: Path) -> Path:

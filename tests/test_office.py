@@ -28,6 +28,8 @@ from docagent.ingest.office import MAX_ZIP_ENTRIES, find_soffice
 from docagent.retrieve import PageRetriever
 from tests import factories
 
+pytestmark = pytest.mark.slow  # starts real programs (see CONTRIBUTING.md: slow tests)
+
 if find_soffice() is None:  # CI installs it (.ci/run); failing says what is missing instead of passing quietly
     pytest.fail("LibreOffice (soffice) is not installed: `sudo apt-get install libreoffice-writer-nogui "
                 "libreoffice-calc-nogui libreoffice-impress-nogui`", pytrace=False)

@@ -66,6 +66,7 @@ def _texts(response: httpx.Response) -> str:
 # ------------------------------------------------------------------- one store, many processes
 
 
+@pytest.mark.slow
 def test_a_running_server_sees_what_another_process_indexes_and_removes(settings: Settings, docs_dir: Path,
                                                                          tmp_path: Path) -> None:
     report = factories.text_pdf(docs_dir / "report.pdf", ZEBRAS)
@@ -88,6 +89,7 @@ def test_a_running_server_sees_what_another_process_indexes_and_removes(settings
         assert client.get("/search", params={"q": "quantum lattice", "k": 3}).json()["results"] == []
 
 
+@pytest.mark.slow
 def test_what_one_server_writes_another_long_lived_reader_sees(settings: Settings, docs_dir: Path) -> None:
     assert not index_paths([factories.text_pdf(docs_dir / "report.pdf", ZEBRAS)], settings, progress=False).failed
     memo = factories.text_pdf(docs_dir / "memo.pdf", LATTICE)
@@ -297,6 +299,7 @@ def dying_model_server() -> Iterator[str]:
         server.shutdown()
 
 
+@pytest.mark.slow
 def test_a_model_server_dying_mid_answer_falls_back_to_retrieval_with_one_line(three_pages: Settings) -> None:
     with dying_model_server() as model_url:
         done = subprocess.run([sys.executable, "-m", "docagent", "ask", "When did the herds cross the river?",

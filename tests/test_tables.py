@@ -292,6 +292,7 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> Page:
     return page_
 
 
+@pytest.mark.slow
 def test_scanned_tables_are_found_from_ocr_words(scanned: Page) -> None:
     tables = find_tables(scanned)
     assert [t.title for t in tables] == ["Income statement", "Quarterly results", "Cash flow summary"]
