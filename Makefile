@@ -33,8 +33,9 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# The slow tests are long and independent (crashes, memory limits, servers): two processes share them out.
 test-slow: setup
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow -n 2
 
 test-all: setup
 	$(BIN)/python -m pytest -q -m "slow or not slow"
