@@ -93,11 +93,18 @@ def _store_check(settings: Settings) -> Check:
     from docagent.errors import DocagentError
     from docagent.index.store import PageStore
 
-    vectors = f"Chroma server {settings.chroma_url}" if settings.chroma_url else "embedded Chroma"
+    if settings.vector_backend != "chroma":
+        vectors = f"vectors: {settings.vector_backend}"
+    else:
+        vectors = f"Chroma server {settings.chroma_url}" if settings.chroma_url else "embedded Chroma"
     try:
         with PageStore(settings) as store:
             docs = store.documents()
             built = store.catalog.get_meta("embedding_model") or "nothing indexed yet"
+            kept_by = store.catalog.get_meta("vector_backend")
+            if kept_by and kept_by != settings.vector_backend:
+                return Check("store", False, f"{settings.store} keeps its vectors in the {kept_by!r} backend, not "
+                             f"{settings.vector_backend!r}", f"set DOCAGENT_VECTOR_BACKEND={kept_by} or use another --store")
         pages = sum(d.pages for d in docs)
         return Check("store", True, f"{settings.store}: {len(docs)} documents, {pages} pages, {vectors}, embeddings: {built}")
     except DocagentError as e:
