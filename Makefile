@@ -31,9 +31,9 @@ demo: setup
 	$(BIN)/docagent ask "$(QUESTION)" --store $(DEMO_STORE) -k 3 --show-evidence $(DEMO_STORE)/evidence
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
-# The slow tests are long and independent (crashes, memory limits, servers): two processes share them out.
+# Two processes share the tests out (pytest-xdist); `.venv/bin/python -m pytest -q` runs the default suite in one.
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow -n 2
 

@@ -92,3 +92,12 @@ def tiny_chat(tiny_idefics2: Path):
     from docagent.models import ChatIdefics2
 
     return ChatIdefics2(model=str(tiny_idefics2), max_tokens=24).load()
+
+
+# The longest tests (minutes each: SIGKILLed indexing runs, two writers, 5,000 pages under a memory limit) go
+# first, so that with `-n 2` (make test-slow) the two processes share them instead of one running them last.
+_LONGEST = ("tests/test_crash.py", "tests/test_concurrency.py", "test_memory_stays_bounded_on_a_huge_page")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not any(part in item.nodeid for part in _LONGEST))
