@@ -1,6 +1,6 @@
 """Ingest throughput: docagent vs LangChain's common default pipeline, same files, same model.
 
-    python benchmarks/ingest.py [--corpus deb mmlongbench mixed] [--against REV] [--keep-corpus DIR]
+    python benchmarks/ingest.py [--corpus deb mmlongbench mixed | --folder DIR] [--against REV] [--keep-corpus DIR]
 
 Baseline (what a LangChain user writes first): PyMuPDF page text -> RecursiveCharacterTextSplitter(1000, 200)
 -> langchain-chroma with the same all-MiniLM-L6-v2 through sentence-transformers' defaults.
@@ -8,7 +8,10 @@ docagent: `index_paths` into a fresh store (text layer, word boxes, widgets, OCR
 embeddings, Chroma, catalog; page images rendered on first use), then a second run on the unchanged files.
 
 ``--against REV`` also runs docagent as of git revision REV (a worktree under /tmp) on the same files in the same
-run, alternating with this checkout, to show what a change costs.
+run, alternating with this checkout, to show what a change costs. REV runs as if it were installed: its own
+entry points (a ``.dist-info`` written beside the worktree) rather than this environment's, whose plugins would
+import this checkout's code into the older one. When a step of either side fails, the benchmark stops with that
+step's command and the end of its stderr.
 
 ``--corpus mixed`` (not run by default; needs no data) generates its corpus into a temporary folder, seeded,
 with python-docx, python-pptx, openpyxl, the standard library's ``email`` and PyMuPDF: 6 DOCX reports
@@ -485,18 +488,58 @@ def worker_baseline(folder: Path, store: Path) -> dict:
     return {"pages": pages, "chunks": chunks, "seconds": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()}
 
 
+def installed_as(tree: Path) -> dict[str, str]:
+    """The environment that runs the checkout ``tree`` as if it were the installed docagent.
+
+    ``PYTHONPATH`` alone is not enough: this virtual environment's installed docagent (an editable install of
+    *this* checkout) keeps its own entry points, so an older ``docagent`` on ``PYTHONPATH`` would still load this
+    checkout's plugins (``docagent.commands``: ``docagent_app.commands`` importing names the older ``docagent``
+    lacks; the older CLI loads every command plugin before parsing, and exits 1). So next to the tree this
+    writes the ``.dist-info`` that installing ``tree`` would write (its name, version and the entry points of
+    its own ``pyproject.toml``; the first distribution of a name on ``sys.path`` wins), and links the packages
+    it maps to other folders (``docagent_app = "app"``), and puts both before the virtual environment."""
+    import tomllib
+
+    project = tomllib.loads((tree / "pyproject.toml").read_text())
+    meta = tree.with_name(tree.name + "-installed")
+    shutil.rmtree(meta, ignore_errors=True)
+    info = meta / f"{project['project']['name']}-{project['project'].get('version', '0')}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['project']['name']}\n"
+                                   f"Version: {project['project'].get('version', '0')}\n")
+    groups = {"console_scripts": project["project"].get("scripts", {}), **project["project"].get("entry-points", {})}
+    (info / "entry_points.txt").write_text("".join(
+        f"[{group}]\n" + "".join(f"{name} = {target}\n" for name, target in eps.items()) + "\n" for group, eps in groups.items()))
+    for package, folder in project.get("tool", {}).get("setuptools", {}).get("package-dir", {}).items():
+        if package:  # "" would be the root of every package: the tree itself, already on the path
+            (meta / package).symlink_to(tree / folder, target_is_directory=True)
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), str(meta)]))
+
+
+def _run(what: str, cmd: list[str], env: dict[str, str] | None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a step of the benchmark; when it fails, stop with what failed, its command and the end of its stderr
+    (never a traceback of this script)."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env, cwd=cwd)
+    if proc.returncode != 0:
+        import shlex
+
+        tail = "\n".join(("    " + line) for line in (proc.stderr or proc.stdout or "(no output)").strip().splitlines()[-25:])
+        where = "".join(f"\n  {k}={v}" for k, v in (("PYTHONPATH", (env or {}).get("PYTHONPATH")), ("cwd", cwd)) if v)
+        raise SystemExit(f"{what} failed (exit status {proc.returncode}):\n  {shlex.join(cmd)}{where}\nits stderr ends:\n{tail}")
+    return proc
+
+
 def run_worker(kind: str, folder: Path, ocr: str = "auto", code: Path | None = None) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(code)) if code else None
+    env = installed_as(code) if code else None
+    side = f"docagent as of {code.name.removeprefix('docagent-at-')} ({code})" if code else kind
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
         cmd = [sys.executable, __file__, "--worker", kind, "--folder", str(folder), "--store", str(Path(tmp) / "store"), "--ocr", ocr]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-        if proc.returncode != 0:
-            raise SystemExit(f"{kind} worker failed:\n{proc.stderr[-4000:]}")
+        proc = _run(f"the {side} worker", cmd, env)
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         if kind in ("docagent", "mixed"):  # the unchanged re-index as a user runs it: a whole CLI process
             cli = [sys.executable, "-m", "docagent", "index", str(folder), "--store", str(Path(tmp) / "store"), "--json", "-q"]
             t0 = time.perf_counter()
-            subprocess.run(cli, capture_output=True, check=True, env=env, cwd=code)  # -m puts the cwd first on sys.path
+            _run(f"the unchanged re-index by {side}", cli, env, cwd=code)  # -m puts the cwd first on sys.path
             result["reindex_cli_seconds"] = time.perf_counter() - t0
         return result
 
@@ -561,7 +604,8 @@ def main() -> None:
     parser.add_argument("--keep-corpus", type=Path, metavar="DIR", help=f"write the {MIXED} corpus here and keep it")
     parser.add_argument("--against", metavar="REV", help="also run docagent as of this git revision, side by side")
     parser.add_argument("--worker", choices=["docagent", "baseline", "mixed"], help=argparse.SUPPRESS)
-    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, metavar="DIR", help="index the PDFs in DIR instead of the named corpora "
+                        "(a shorter run on a slice of one)")
     parser.add_argument("--store", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--ocr", default="auto", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -575,13 +619,24 @@ def main() -> None:
             print(json.dumps(worker_baseline(args.folder, args.store)))
         return
 
+    if args.folder is not None:  # a folder of PDFs of one's own (a slice of a corpus) instead of the named corpora
+        if not args.folder.is_dir():
+            raise SystemExit(f"--folder {args.folder}: not a folder")
+        CORPORA.clear()
+        CORPORA[args.folder.name] = args.folder
+        args.corpus = [args.folder.name]
     missing = [name for name in args.corpus if name != MIXED and not CORPORA[name].is_dir()]
     if missing:
         raise SystemExit(f"benchmark data not found: {', '.join(str(CORPORA[m]) for m in missing)} (needs ../shared/data beside the checkout)")
 
     results = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "corpora": {}}
     rows = []
-    before = checkout(args.against) if args.against else None
+    try:
+        before = checkout(args.against) if args.against else None
+    except subprocess.CalledProcessError as e:
+        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else e.stderr or ""
+        raise SystemExit(f"--against {args.against}: cannot make a worktree of it ({' '.join(map(str, e.cmd))} exited "
+                         f"{e.returncode}): {err.strip()[-1000:]}") from None
     for name in [c for c in args.corpus if c != MIXED]:
         folder = CORPORA[name]
         base = run_worker("baseline", folder)  # side by side, same run

@@ -107,7 +107,7 @@ def quality(work: Path) -> dict:
         out["documents"], out["pages"] = len(known), sum(d.pages for d in store.documents())
 
         def search(q, mode):
-            hits = retriever.search(q.question, k=10, mode=mode, docs=[q.scope] if q.scope else None)
+            hits = retriever.search(q.question, k=10, mode=mode, docs=q.docs)
             return [(h.doc, h.page) for h in hits]
 
         for name, queries in sets.items():
@@ -163,7 +163,7 @@ def table_passages(work: Path) -> dict:
             out[arm]["pages"] = sum(d.pages for d in store.documents())
 
             def search(q, mode):
-                return [(h.doc, h.page) for h in retriever.search(q.question, k=10, mode=mode, docs=[q.scope] if q.scope else None)]
+                return [(h.doc, h.page) for h in retriever.search(q.question, k=10, mode=mode, docs=q.docs)]
 
             for name, queries in sets.items():
                 out[arm]["sets"][name] = evaluate_retrieval(queries, search, MODES, known_docs=known, progress=True).to_json()
@@ -227,7 +227,8 @@ def speed(work: Path, target: int) -> dict:
 
 def copy_store(src, big, target: int) -> int:
     """Fill ``big`` with copies of every document of ``src`` under new ids and names until it holds
-    ``target`` passages: the same rows, cards, contexts and vectors, written through the store's own methods."""
+    ``target`` passages: the same rows, cards, contexts, page titles and table labels, and vectors, written through
+    the store's own methods."""
     from dataclasses import replace
 
     from docagent.index.vectors import Passage
@@ -247,6 +248,12 @@ def copy_store(src, big, target: int) -> int:
             new = replace(rec, doc_id=f"{rec.doc_id[:12]}{c:04x}", name=f"copy{c}-{rec.name}")
             big.catalog.begin_document(new)
             card = src.catalog.card(rec.doc_id)
+            fields = src.catalog.page_fields((rec.doc_id, p.number) for p in pages)
+            for p in pages:  # the page's title, which its context line carries
+                p.title = fields[(rec.doc_id, p.number)].title if (rec.doc_id, p.number) in fields else ""
+            big.catalog.add_page_fields(new.doc_id, fields.values())
+            big.catalog.add_abbreviations(new.doc_id, dict(src.catalog.reader().execute(
+                "SELECT short, long FROM abbreviations WHERE doc_id = ?", (rec.doc_id,)).fetchall()))
             contexts = [passage_context(new.name, card, p) for p in pages] if card else None
             big.catalog.add_pages(new.doc_id, pages, [spans[rec.doc_id].get(p.number, []) for p in pages], contexts)
             if card:

@@ -252,7 +252,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     for rank, hit in enumerate(hits, 1):
         snippet = " ".join(hit.text.split())
         snippet = snippet if len(snippet) <= 240 else snippet[:239] + "…"
-        lines += [f"{rank}. {hit.doc}  page {hit.page}  score {hit.score:.3f}", f"   {snippet}", f"   image: {hit.image}"]
+        lines.append(f"{rank}. {hit.doc}  page {hit.page}  score {hit.score:.3f}" + (f"  · {hit.title}" if hit.title else ""))
+        lines += [f"   {snippet}", f"   image: {hit.image}"]
     if not hits:
         lines.append("the store is empty: index documents first with `docagent index PATH`" if empty else "no matching pages")
     _emit(args, {"results": [h.to_json() for h in hits]}, "\n".join(lines))
@@ -445,7 +446,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         retriever = PageRetriever(store=store, render_images=False)
 
         def search(query: Query, mode: Mode) -> list[tuple[str, int]]:
-            hits = retriever.search(query.question, k=10, mode=mode, docs=[query.scope] if query.scope else None)
+            hits = retriever.search(query.question, k=10, mode=mode, docs=query.docs)
             return [(h.doc, h.page) for h in hits]
 
         known = {d.name for d in store.documents()}
@@ -569,7 +570,7 @@ def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
         origin = f"attached to {d.parent}" if d.parent else f"from {d.source}"
         lines.append(f"{d.name}  {d.kind}, {d.pages} page{'' if d.pages == 1 else 's'}" + (f" ({d.ocr_pages} OCR)" if d.ocr_pages else "") + f"  {origin}")
         card = cards.get(d.doc_id)
-        about = [card.kind, ", ".join(card.organisations[:2]), " ".join(str(y) for y in card.years)] if card else []
+        about = [card.kind, ", ".join(card.organisations[:2]), card.period.label() if card.period else " ".join(str(y) for y in card.years)] if card else []
         if any(about):
             lines.append("   " + " · ".join(a for a in about if a))
         elif card is None:

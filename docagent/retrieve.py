@@ -34,6 +34,7 @@ Invoke:
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Iterable
@@ -48,11 +49,13 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from docagent.config import Settings
 from docagent.errors import ConfigError, DocagentError, StoreError
-from docagent.index.catalog import LexicalHit
+from docagent.index.catalog import LexicalHit, PageFields
 from docagent.index.store import PageStore
 from docagent.index.vectors import SearchScope, VectorHit
 from docagent.ingest import formats
-from docagent.text import WORD, words
+from docagent.ingest.identity import name_words
+from docagent.question import Question, lexical_terms, names_in, parse
+from docagent.text import words
 from docagent.types import DocumentCard, PageHit
 
 if TYPE_CHECKING:
@@ -63,53 +66,12 @@ __all__ = ["MODES", "PageRetriever", "lexical_terms", "names_in"]
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
 
-# Words that carry no evidence of which page is meant. Dropping them keeps BM25 fast on large stores
-# (a query term in every passage makes FTS5 score every passage) and changes no ranking that matters.
-_STOPWORDS = frozenset(
-    ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "according", "also", "among", "amongst", "many", "much", "per", "shown", "show", "shows", "tell", "give", "given", "list", "please", "document", "documents", "page", "pages"]
-)
+_SHORT_FORM = re.compile(r"(?<![\w&])([A-Za-z][A-Za-z&/.-]{1,9})(?![\w&])")
 
 
-_YEAR_IN = re.compile(r"^(?:[a-z]+)?((?:19|20)\d\d)(?:[a-z]+)?$")
-
-
-def _tokens(text: str) -> list[str]:
-    """Lower-cased words; a year run together with letters also gives the year alone ("FY2018" -> "fy2018", "2018")."""
-    out = []
-    for token in words(text):
-        out.append(token)
-        year = _YEAR_IN.match(token)
-        if year and year.group(1) != token:
-            out.append(year.group(1))
-    return out
-
-
-def names_in(question: str) -> set[str]:
-    """The question's words written as names are (capitalised, upper-case, or with a digit), lower-cased, and
-    adjacent pairs of them run together: "Best Buy" -> best, buy, bestbuy; "3M"; "FY2018" -> fy2018, 2018.
-    Not "best" or "global" written in lower case."""
-    words = WORD.findall(question)
-    out: set[str] = set()
-    prev = ""
-    for word in words:
-        if word[0].isupper() or any(c.isdigit() for c in word):
-            low = word.lower()
-            out.update(t for t in _tokens(low) if t not in _STOPWORDS)
-            if prev:
-                out.add(prev + low)
-            prev = "" if low in _STOPWORDS else low
-        else:
-            prev = ""
-    return out
-
-
-def lexical_terms(question: str) -> list[str]:
-    """The question's content words, lower-cased, in order, each once ("FY2018" also gives "2018")."""
-    seen: dict[str, None] = {}
-    for token in _tokens(question):
-        if token not in _STOPWORDS and (len(token) > 1 or token.isdigit()):
-            seen.setdefault(token, None)
-    return list(seen)
+def _short_forms(text: str) -> set[str]:
+    """Words of ``text`` that may be abbreviations: two capitals or more ("PP&E", "EBITDA", "MD&A"), lower-cased."""
+    return {m.group(1).rstrip(".").lower() for m in _SHORT_FORM.finditer(text) if sum(c.isupper() for c in m.group(1)) >= 2}
 
 
 @dataclass
@@ -169,6 +131,16 @@ class PageRetriever(BaseRetriever):
     """Hybrid mode: card match from which a document is also searched on its own."""
     expand_docs: int = Field(default=2, ge=0)
     """Hybrid mode: documents searched on their own, the best-matched first, this many at most."""
+    period_weight: float = Field(default=1.0, ge=0)
+    """Hybrid mode: first-place ranks given to every page of a document whose resolved reporting period is the one
+    the question asks for ("Q2 2023", "FY2022"), or that is the newest of the documents it names when it asks for
+    the latest (0: off)."""
+    stage_pages: int = Field(default=50, ge=0)
+    """Hybrid mode: fused pages the second stage rescores by their structure (0: off)."""
+    stage_weights: tuple[float, float, float] = (1.0, 0.5, 0.25)
+    """Second stage, in first-place ranks: for the share of the question's words in the page's title, the share in
+    its tables' row labels and column headers, and the question's year among its column headers. See the README
+    ("How pages are ranked") for how these were chosen."""
     rerank_model: str | None = None
     """A local sentence-transformers cross-encoder directory; off when unset."""
     rerank_top: int = Field(default=20, ge=1)
@@ -189,7 +161,7 @@ class PageRetriever(BaseRetriever):
     # -- the work --------------------------------------------------------------------------------
     def search(
         self,
-        query: str,
+        query: str | Question,
         *,
         k: int | None = None,
         mode: Mode | None = None,
@@ -197,7 +169,8 @@ class PageRetriever(BaseRetriever):
         pages: tuple[int, int] | None = None,
         filter: dict[str, Any] | None = None,
     ) -> list[PageHit]:
-        """Like ``invoke`` but returns :class:`~docagent.types.PageHit` objects."""
+        """Like ``invoke`` but returns :class:`~docagent.types.PageHit` objects. ``query``: the question as text, or
+        read already (:func:`docagent.question.parse`)."""
         k = self.k if k is None else k
         mode = mode or self.mode
         if mode not in MODES:
@@ -206,16 +179,20 @@ class PageRetriever(BaseRetriever):
         if k < 1:
             msg = "k must be at least 1"
             raise ConfigError(msg)
-        if not query.strip():
+        text = query.text if isinstance(query, Question) else query
+        if not text.strip():
             msg = "the query is empty; type a question or some words to look for"
             raise DocagentError(msg)
         store = self._store()
         scope = _scope(store, docs if docs is not None else self.docs, pages or self.pages, filter if filter is not None else self.filter)
         if not store.catalog.has_documents() or scope.doc_ids == ():
             return []
+        q = parse(query)
+        q = q.with_abbreviations({s: v for s, v in store.catalog.abbreviations(_short_forms(q.search_text)).items()
+                                  if s not in q.abbreviations})
         n = max(self.candidates, k * 4)
         found: dict[tuple[str, int], _Candidate] = {}
-        terms = lexical_terms(query) if mode in ("hybrid", "lexical") else []
+        terms = self._terms(q) if mode in ("hybrid", "lexical") else []
         if mode in ("hybrid", "dense"):
             store.check_embedder()
         lexical: Future[list[LexicalHit]] | None = None
@@ -226,7 +203,7 @@ class PageRetriever(BaseRetriever):
         dense_rows: list[VectorHit] = []
         try:
             if mode in ("hybrid", "dense"):
-                vector = store.embedder.embed_query(query)
+                vector = store.embedder.embed_query(q.dense_text)
                 dense_rows = store.vectors.search(vector, n, scope)
         finally:
             if lexical is not None:  # never leave the BM25 thread on a store the caller may close after an error
@@ -234,10 +211,13 @@ class PageRetriever(BaseRetriever):
         lexical_rows = lexical.result() if lexical is not None else []
         prior: dict[tuple[str, int], float] = {}
         cards: dict[str, float] = {}
+        periods: dict[str, float] = {}
         two_level = mode == "hybrid" and self.card_weight > 0
         if two_level:
-            cards = self._card_match(store, query, terms, scope)
-            extra = [d for d in sorted(cards, key=lambda d: -cards[d])[: self.expand_docs] if cards[d] >= self.expand_above]
+            cards = self._card_match(store, q, scope)
+            periods = self._period_match(store, q, scope) if self.period_weight > 0 else {}
+            named = sorted(cards, key=lambda d: -(cards[d] + periods.get(d, 0.0)))
+            extra = [d for d in named[: self.expand_docs] if cards[d] >= self.expand_above or periods.get(d, 0.0) >= 1.0]
             if extra:
                 dense_rows, lexical_rows = self._expand(store, extra, terms, vector, dense_rows, lexical_rows, n, scope)
         _fold(found, "dense", ((h.passage.doc_id, h.passage.page, (h.passage.start, h.passage.end), h.passage.text, h.score)
@@ -251,18 +231,30 @@ class PageRetriever(BaseRetriever):
             for cand in found.values():
                 cand.below = {side: depth[side] + 1 for side in sides if side not in cand.ranks}
         ready = store.catalog.ready_ids(doc_id for doc_id, _ in found)
+        unit = 1.0 / (self.rrf_k + 1)
         if two_level:
-            unit = self.card_weight / (self.rrf_k + 1)
-            prior = {key: unit * cards[c.doc_id] for key, c in found.items() if c.doc_id in cards}
+            prior = {key: unit * (self.card_weight * cards.get(c.doc_id, 0.0) + self.period_weight * periods.get(c.doc_id, 0.0))
+                     for key, c in found.items() if c.doc_id in cards or c.doc_id in periods}
         ranked = sorted((c for c in found.values() if c.doc_id in ready), key=lambda c: -(self._fused(c, mode) + prior.get((c.doc_id, c.page), 0.0)))
+        fields: dict[tuple[str, int], PageFields] = {}
+        if mode == "hybrid" and self.stage_pages:
+            head = ranked[: self.stage_pages]
+            fields = store.catalog.page_fields((c.doc_id, c.page) for c in head)
+            second = _Stage(q, [fields.get((c.doc_id, c.page)) for c in head], self.stage_weights)
+            stage = {id(c): unit * second.score(i) for i, c in enumerate(head)}
+            prior = {key: prior.get(key, 0.0) + stage.get(id(c), 0.0) for key, c in found.items()}
+            ranked = sorted(head, key=lambda c: -(self._fused(c, mode) + prior[(c.doc_id, c.page)])) + ranked[self.stage_pages :]
         top = ranked[: max(k, self.rerank_top if self.rerank_model else k)]
         for cand in top:
             if cand.text is None:
                 cand.text = store.catalog.page_text(cand.doc_id, cand.page)[cand.passage[0] : cand.passage[1]]
-        best = max((self._fused(c, mode) for c in top), default=1.0) if mode == "lexical" else self._fused_max(mode) + self.card_weight / (self.rrf_k + 1) * bool(prior)
+        boost = (self.card_weight + self.period_weight) * unit * bool(prior) + unit * sum(self.stage_weights) * bool(fields)
+        best = max((self._fused(c, mode) for c in top), default=1.0) if mode == "lexical" else self._fused_max(mode) + boost
         scores = {id(c): min(1.0, (self._fused(c, mode) + prior.get((c.doc_id, c.page), 0.0)) / best) for c in top}
         if self.rerank_model and top:
-            top, scores = self._rerank(query, top)
+            top, scores = self._rerank(q.search_text, top)
+        if not fields:
+            fields = store.catalog.page_fields((c.doc_id, c.page) for c in top[:k])
         hits = []
         for cand in top[:k]:
             rec = store.catalog.document_by_id(cand.doc_id)
@@ -272,6 +264,7 @@ class PageRetriever(BaseRetriever):
                 image = store.ensure_image(rec, cand.page) if self.render_images else store.image_path(rec.doc_id, cand.page)
             except StoreError:
                 continue  # removed (by another process too) while its page was being drawn
+            info = fields.get((cand.doc_id, cand.page))
             hits.append(
                 PageHit(
                     doc=rec.name,
@@ -282,15 +275,63 @@ class PageRetriever(BaseRetriever):
                     doc_id=cand.doc_id,
                     passage=cand.passage,
                     ranks=dict(cand.ranks),
+                    title=info.title if info else "",
                 )
             )
         return hits
 
-    def _card_match(self, store: PageStore, query: str, terms: list[str], scope: SearchScope) -> dict[str, float]:
-        """Each document's card match for the query, 0-1, within the scope (see ``Catalog.card_scores``)."""
-        raw = store.catalog.card_scores(terms, names_in(query))
+    @staticmethod
+    def _terms(q: Question) -> list[str]:
+        """What BM25 looks for: the question's own words, then each glossary variant it did not say, as a phrase
+        (a phrase matches only where all its words stand together, so a long variant cannot outweigh the question)."""
+        phrases = [" ".join(words(v)) for _, others in q.expansions for v in others]
+        return list(dict.fromkeys([*q.terms, *(p for p in phrases if p and p not in q.terms)]))
+
+    def _card_match(self, store: PageStore, q: Question, scope: SearchScope) -> dict[str, float]:
+        """Each document's card match for the question, 0-1, within the scope (see ``Catalog.card_scores``)."""
+        raw = store.catalog.card_scores(list(q.terms), set(q.names))
         allowed = set(scope.doc_ids) if scope.doc_ids is not None else None
         return {d: s for d, s in raw.items() if s > 0 and (allowed is None or d in allowed)}
+
+    @staticmethod
+    def _period_match(store: PageStore, q: Question, scope: SearchScope) -> dict[str, float]:
+        """Each document's match (0-1) with the period the question asks for, by the period its card resolved: the
+        same fiscal quarter 1, the same calendar quarter 0.6 (unless the question said "fiscal"), the same year for
+        a question naming only a year 0.8 (fiscal) or 0.5 (calendar). A question asking for the latest, naming no
+        period: 1 for the newest report. Either only among the documents whose file names and organisations share
+        most of the names the question says (all, when it names none): "Q2 2023 at Orchard" lifts no one else's
+        second quarter."""
+        if not q.periods and not q.latest:
+            return {}
+        allowed = set(scope.doc_ids) if scope.doc_ids is not None else None
+        known = store.catalog.periodic()
+        dated = {d: doc.period for d, doc in known.items() if allowed is None or d in allowed}
+        if not dated:
+            return {}
+        asked = {w for w in q.names if w.isalpha() and len(w) > 1}
+        overlap = {d: len(asked & set(words(" ".join((name_words(known[d].name), *known[d].organisations))))) for d in dated}
+        most = max(overlap.values(), default=0)
+        named = [d for d in dated if overlap[d] == most]  # the documents of the company it names (all, for none)
+        out: dict[str, float] = {}
+        if q.periods:
+            for doc_id in named:
+                period, best = dated[doc_id], 0.0
+                for asked_period in q.periods:
+                    if asked_period.quarter is not None and not period.annual:
+                        if (period.fiscal_year, period.quarter) == (asked_period.year, asked_period.quarter):
+                            best = max(best, 1.0)
+                        elif not asked_period.fiscal and period.calendar == (asked_period.year, asked_period.quarter):
+                            best = max(best, 0.6)
+                    elif asked_period.quarter is None:
+                        if period.fiscal_year == asked_period.year:
+                            best = max(best, 0.8 if period.annual else 0.6)
+                        elif not asked_period.fiscal and period.end.year == asked_period.year:
+                            best = max(best, 0.5 if period.annual else 0.4)
+                if best:
+                    out[doc_id] = best
+            return out
+        newest = max(dated[d].end for d in named)
+        return {d: 1.0 for d in named if dated[d].end == newest}
 
     def _expand(
         self, store: PageStore, doc_ids: list[str], terms: list[str], vector: np.ndarray | None,
@@ -381,6 +422,60 @@ def _fold(found: dict[tuple[str, int], _Candidate], side: str, rows: Iterable[_R
         rank += 1
         cand.ranks[side] = rank
         cand.scores[side] = score
+
+
+def _topic_terms(q: Question, terms: list[str]) -> list[str]:
+    """The terms that say what is asked about, not whose or when: a page's title and table labels are matched on
+    these ("AMAZON.COM, INC." over a statement names the company, which says nothing of the page)."""
+    return [t for t in terms if t not in q.names and not any(c.isdigit() for c in t)]
+
+
+def _stems(text: str) -> set[str]:
+    """Words as the second stage compares them: lower case, a plural's "s" dropped."""
+    return {w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words(text)}
+
+
+class _Stage:
+    """The second stage's view of a question over the first pages of a ranking: what each candidate's title and
+    table labels hold of the question's words, each word weighted by how rare it is among those candidates' titles
+    (labels): "consolidated", "statements" or "notes", printed over half the pages of a filing, weigh nothing;
+    "balance", "repurchase" or "borrowings" weigh much."""
+
+    def __init__(self, q: Question, fields: list[PageFields | None], weights: tuple[float, float, float]) -> None:
+        self.weights = weights
+        own = _stems(" ".join(_topic_terms(q, list(q.terms))))
+        # each thing asked for: a word of the question, or a glossary group it names (found when any variant is)
+        self.asked: list[tuple[set[str], ...]] = [({w},) for w in own]
+        self.asked += [tuple(_stems(v) for v in (said, *others) if _stems(v)) for said, others in q.expansions
+                       if not _stems(said) <= own]
+        self.titles = [_stems(f.title) if f else set() for f in fields]
+        self.labels = [_stems(f.labels) if f else set() for f in fields]
+        self.years = {str(p.year) for p in q.periods}
+        self.heads = [f.labels if f else "" for f in fields]
+        self.title_idf = self._idf(self.titles)
+        self.label_idf = self._idf(self.labels)
+
+    def _idf(self, held: list[set[str]]) -> list[float]:
+        n = len(held)
+        out = []
+        for variants in self.asked:
+            df = sum(any(v <= h for v in variants) for h in held)
+            out.append(math.log(1 + (n - df + 0.5) / (df + 0.5)))
+        return out
+
+    @staticmethod
+    def _share(asked: list[tuple[set[str], ...]], idf: list[float], held: set[str]) -> float:
+        total = sum(idf)
+        return sum(w for variants, w in zip(asked, idf, strict=True) if any(v <= held for v in variants)) / total if total else 0.0
+
+    def score(self, i: int) -> float:
+        """Candidate ``i``'s structure score, in first-place ranks."""
+        if not self.asked:
+            return 0.0
+        title = self._share(self.asked, self.title_idf, self.titles[i])
+        labels = self._share(self.asked, self.label_idf, self.labels[i])
+        period = 1.0 if self.years and any(y in self.heads[i] for y in self.years) else 0.0
+        return self.weights[0] * title + self.weights[1] * labels + self.weights[2] * period
 
 
 _CARD_FILTERS = ("doc_kind", "year", "organisation")

@@ -8,6 +8,7 @@ import html
 import io
 import re
 from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "IndexReport",
     "Page",
     "PageHit",
+    "ReportPeriod",
     "Table",
     "TableCell",
     "Widget",
@@ -76,6 +78,12 @@ class Page:
     """Pixels of the page image per point."""
     headings: list[str] = field(default_factory=list)
     """Lines printed in larger type than the page's body text, top to bottom (section titles)."""
+    title_lines: list[str] = field(default_factory=list)
+    """Lines at the top of the page set apart as a title (bold, capitals or larger type), top to bottom, before
+    running headers are known; the indexer keeps :attr:`title` from them."""
+    title: str = ""
+    """The page's title ("CONDENSED CONSOLIDATED BALANCE SHEETS"): its title lines without the running headers
+    and footers printed on many pages of its document; empty when it has none."""
 
     def to_pixels(self, box: Box) -> tuple[int, int, int, int]:
         s = self.image_scale
@@ -305,6 +313,36 @@ class Heading:
     """1-based page where the section starts."""
 
 
+@dataclass(frozen=True, slots=True)
+class ReportPeriod:
+    """The period a report covers, read from its cover ("For the quarterly period ended July 1, 2023"): the day
+    it ends, its fiscal year and quarter (4 for a whole year), and the calendar quarter it mostly falls in."""
+
+    end: date
+    fiscal_year: int
+    quarter: int
+    annual: bool = False
+
+    @property
+    def calendar(self) -> tuple[int, int]:
+        """``(year, quarter)`` of the calendar quarter the period ends in (a period ending on July 1 is the
+        calendar quarter April-June: the last ten days decide)."""
+        day = self.end - timedelta(days=10)
+        return day.year, (day.month - 1) // 3 + 1
+
+    def label(self) -> str:
+        """``FY2023 Q3 (ended July 1, 2023)``, ``FY2022 (ended September 24, 2022)``."""
+        when = f"{self.end:%B} {self.end.day}, {self.end.year}"
+        return f"FY{self.fiscal_year}" + ("" if self.annual else f" Q{self.quarter}") + f" (ended {when})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"end": self.end.isoformat(), "fiscal_year": self.fiscal_year, "quarter": self.quarter, "annual": self.annual}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReportPeriod:
+        return cls(date.fromisoformat(str(data["end"])), int(data["fiscal_year"]), int(data["quarter"]), bool(data.get("annual")))
+
+
 @dataclass(frozen=True)
 class DocumentCard:
     """What a document says about itself, read at ingest: who it is by and about, which periods it
@@ -325,6 +363,8 @@ class DocumentCard:
     """PDF bookmarks, else headings found by type size."""
     metadata: dict[str, str] = field(default_factory=dict)
     """The file's own metadata that is set (title, author, subject, keywords)."""
+    period: ReportPeriod | None = None
+    """The reporting period the document covers, resolved (a 10-Q's fiscal quarter, a 10-K's fiscal year)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -335,6 +375,7 @@ class DocumentCard:
             "kind": self.kind,
             "outline": [{"level": h.level, "title": h.title, "page": h.page} for h in self.outline],
             "metadata": dict(self.metadata),
+            "period": self.period.to_json() if self.period else None,
         }
 
     @classmethod
@@ -347,6 +388,7 @@ class DocumentCard:
             kind=str(data.get("kind", "")),
             outline=tuple(Heading(int(h["level"]), str(h["title"]), int(h["page"])) for h in data.get("outline", ())),
             metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+            period=ReportPeriod.from_json(data["period"]) if data.get("period") else None,
         )
 
 
@@ -366,9 +408,12 @@ class PageHit:
     """Character span of the passage in the page text."""
     ranks: dict[str, int] = field(default_factory=dict)
     """The page's rank in each ranking that found it (``dense``, ``lexical``)."""
+    title: str = ""
+    """The page's title (its own, running headers left out), when it has one."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"doc": self.doc, "page": self.page, "score": round(self.score, 6), "text": self.text, "image": str(self.image)}
+        return {"doc": self.doc, "page": self.page, "score": round(self.score, 6), "title": self.title, "text": self.text,
+                "image": str(self.image)}
 
 
 @dataclass(frozen=True, slots=True)

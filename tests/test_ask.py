@@ -106,9 +106,24 @@ def test_retrieval_only_when_no_model_can_load(store: PageStore, settings, tmp_p
                  model=str(tmp_path / "no-such-model"))
     assert answer.mode == "retrieval-only" and not answer.abstained
     assert answer.notice.startswith("retrieval-only: ") and "\n" not in answer.notice
-    assert answer.citations[0].doc == "handbook.pdf" and answer.citations[0].page == 1
-    assert _word_box(store, "handbook.pdf", 1, "paid") in answer.citations[0].boxes
-    assert "[1] handbook.pdf, page 1: Holiday policy" in answer.text
+    first, span = answer.citations[0], answer.answer_span
+    # the located answer leads, on the page that says it, whichever way retrieval broke a near tie
+    assert span is not None and (span.doc, span.page) == (first.doc, first.page) == ("handbook.pdf", 1)
+    assert _word_box(store, "handbook.pdf", 1, "paid") in first.boxes
+    assert "\n[1] handbook.pdf, page 1: Holiday policy" in answer.text  # the text's [1] is citations[0]
+
+
+def test_retrieval_only_passages_are_numbered_as_cited(store: PageStore, settings, tmp_path: Path) -> None:
+    # retrieval ranks the page that holds the answer second: the answer's page still comes first, and is [1]
+    answer = ask("How many days of paid leave do employees get?", store=store, settings=_no_model(settings, tmp_path),
+                 pages=[("handbook.pdf", 3), ("handbook.pdf", 1)])
+    assert [(h.doc, h.page) for h in answer.pages] == [("handbook.pdf", 3), ("handbook.pdf", 1)]
+    assert answer.mode == "retrieval-only" and not answer.abstained
+    span = answer.answer_span
+    assert span is not None and (span.doc, span.page) == ("handbook.pdf", 1)
+    assert [(c.doc, c.page) for c in answer.citations] == [("handbook.pdf", 1), ("handbook.pdf", 3)]
+    passages = [line for line in answer.text.splitlines() if line.startswith("[")]
+    assert [line.split(":")[0] for line in passages] == ["[1] handbook.pdf, page 1", "[2] handbook.pdf, page 3"]
 
 
 def test_a_model_failing_mid_answer_falls_back_to_the_evidence(store: PageStore, settings) -> None:

@@ -48,6 +48,34 @@ def test_labels_are_validated_with_line_numbers(tmp_path: Path, caplog: pytest.L
         load_qrels(path)
 
 
+def test_a_scope_may_list_several_documents(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    row = {"qid": "1", "question": "x?", "relevant": [{"doc": "a.pdf", "page": 2}]}
+    path = tmp_path / "q.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [
+        {**row, "scope": ["a.pdf", "b.pdf"]},  # several: searched within those
+        {**row, "qid": "2", "scope": ["a.pdf"]},  # a list of one is that document
+        {**row, "qid": "3", "scope": []},  # none: every document
+        {**row, "qid": "4", "scope": 7},
+        {**row, "qid": "5", "scope": ["a.pdf", {"doc": "b.pdf"}]},
+    ]))
+    with caplog.at_level("WARNING"):
+        queries, skipped = load_qrels(path)
+    assert skipped == 2 and "q.jsonl line 4 skipped" in caplog.text and "q.jsonl line 5 skipped" in caplog.text
+    assert "the scope must be a document name or a list of document names, not 7" in caplog.text
+    searched: list[list[str] | None] = []
+
+    def search(query: Query, mode: str) -> list[tuple[str, int]]:
+        searched.append(query.docs)
+        return [("a.pdf", 2)]
+
+    with pytest.raises(DocagentError, match="not indexed: b.pdf"):
+        evaluate_retrieval(queries, search, ["hybrid"], known_docs={"a.pdf"})
+    report = evaluate_retrieval(queries, search, ["hybrid"], known_docs={"a.pdf", "b.pdf"})
+    assert report.questions == 3 and report.modes["hybrid"].recall_at_1 == 1.0
+    assert searched == [["a.pdf", "b.pdf"], ["a.pdf"], None]
+    assert [(q.scope, q.scope_docs) for q in queries] == [(None, ("a.pdf", "b.pdf")), ("a.pdf", ()), (None, ())]
+
+
 def test_documents_missing_from_the_store_are_named() -> None:
     with pytest.raises(DocagentError, match="not indexed: b.pdf"):
         evaluate_retrieval([q("a", ("b.pdf", 1))], lambda query, mode: [], ["hybrid"], known_docs={"a.pdf"})
@@ -71,6 +99,11 @@ def test_eval_command_end_to_end(capfd: pytest.CaptureFixture[str], docs_dir: Pa
     assert out["questions"] == 3 and set(out["modes"]) == {"hybrid", "dense", "lexical"}
     assert set(out["modes"]["hybrid"]) == {"recall@1", "recall@5", "recall@10", "mrr@10", "doc@1"}
     assert out["modes"]["hybrid"]["recall@5"] == 1.0 and out["modes"]["hybrid"]["recall@1"] >= 2 / 3
+    # a scope listing several documents (it once crashed the command with a traceback)
+    scoped = tmp_path / "scoped.jsonl"
+    scoped.write_text(json.dumps({**rows[0], "scope": ["zoo.pdf", "farm.pdf"]}) + "\n")
+    assert main(["eval", "retrieval", str(scoped), "--store", store, "--json", "--mode", "lexical"]) == 0
+    assert json.loads(capfd.readouterr().out)["modes"]["lexical"]["recall@5"] == 1.0
     # --by-kind: each kind's scores beside the totals, in JSON and in the table
     labels.write_text("".join(json.dumps({**r, "kind": "zoo" if r["qid"] != "3" else "farm"}) + "\n" for r in rows))
     assert main(["eval", "retrieval", str(labels), "--store", store, "--json", "--by-kind", "--mode", "lexical"]) == 0

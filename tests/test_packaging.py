@@ -48,6 +48,15 @@ def test_every_library_package_is_shipped() -> None:
     assert {"docagent_app", "docagent_connectors"} <= listed
 
 
+def test_package_data_is_shipped() -> None:
+    """Files the library reads at run time (the glossary) are declared as package data, else a wheel lacks them."""
+    import fnmatch
+
+    patterns = _pyproject()["tool"]["setuptools"]["package-data"]["docagent"]
+    data = [p.relative_to(ROOT / "docagent").as_posix() for p in (ROOT / "docagent" / "data").rglob("*") if p.is_file()]
+    assert data and all(any(fnmatch.fnmatch(d, pat) for pat in patterns) for d in data), data
+
+
 def _imports(folder: Path) -> set[str]:
     names: set[str] = set()
     for path in folder.rglob("*.py"):

@@ -6,8 +6,9 @@ QRELS is JSON lines, one question per line::
      "scope": "report.pdf"}
 
 ``relevant`` pages are 1-based; a question counts as found at k when any relevant page is among the
-top k pages. ``scope`` (optional) searches only that document. ``doc@1`` is the share of questions whose
-top page is in a document that holds a relevant page (did search find the right document at all).
+top k pages. ``scope`` (optional: a document, or a list of documents) searches only within those.
+``doc@1`` is the share of questions whose top page is in a document that holds a relevant page (did
+search find the right document at all).
 ``kind`` (optional: a string, or a list of strings) groups questions for ``--by-kind`` breakdowns (the
 document's type, the evidence's source). Questions with no relevant page are
 skipped (they measure abstention, not retrieval) and counted in ``skipped``; so are malformed lines and
@@ -44,7 +45,15 @@ class Query:
     question: str
     relevant: frozenset[tuple[str, int]]
     scope: str | None = None
+    """The one document to search within (a label's ``scope`` naming one); None: every document, or ``scope_docs``."""
     kinds: tuple[str, ...] = ()
+    scope_docs: tuple[str, ...] = ()
+    """The documents to search within when a label's ``scope`` lists several (``scope`` is then None)."""
+
+    @property
+    def docs(self) -> list[str] | None:
+        """The documents to search within (a retriever's ``docs``); None: every document."""
+        return [self.scope] if self.scope else list(self.scope_docs) or None
 
 
 def json_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -78,6 +87,18 @@ def relevant_pages(row: dict) -> frozenset[tuple[str, int]]:
     return frozenset((str(r["doc"]), int(r["page"])) for r in row.get("relevant") or [])
 
 
+def scope_of(row: dict) -> tuple[str, ...]:
+    """The documents a labels row's ``scope`` names (a name, or a list of names; none: every document).
+    TypeError for anything else."""
+    scope = row.get("scope")
+    if scope is None or isinstance(scope, str):
+        return (scope,) if scope else ()
+    if isinstance(scope, list) and all(isinstance(doc, str) and doc for doc in scope):
+        return tuple(dict.fromkeys(scope))
+    msg = f"the scope must be a document name or a list of document names, not {json.dumps(scope)}"
+    raise TypeError(msg)
+
+
 def load_qrels(path: str | Path) -> tuple[list[Query], int]:
     """Questions with relevant pages, and how many lines were skipped. Raises ConfigError when the
     file cannot be read or holds no usable question."""
@@ -90,6 +111,7 @@ def load_qrels(path: str | Path) -> tuple[list[Query], int]:
             row = json.loads(line)
             question = row["question"]
             relevant = relevant_pages(row)
+            scope = scope_of(row)
             if not isinstance(question, str) or not question.strip():
                 raise ValueError("the question is empty")
             if any(page < 1 for _, page in relevant):
@@ -103,7 +125,8 @@ def load_qrels(path: str | Path) -> tuple[list[Query], int]:
             continue
         kind = row.get("kind") or ()
         kinds = (kind,) if isinstance(kind, str) else tuple(str(k) for k in kind)
-        queries.append(Query(str(row.get("qid", number)), question, relevant, row.get("scope") or None, kinds))
+        one, several = (scope[0], ()) if len(scope) == 1 else (None, scope)
+        queries.append(Query(str(row.get("qid", number)), question, relevant, one, kinds, several))
     if not queries:
         msg = f"{path} has no question with relevant pages"
         raise ConfigError(msg)
@@ -190,7 +213,7 @@ def evaluate_retrieval(
     """Score ``search(query, mode) -> ranked (doc, page)`` for each mode; with ``by_kind`` each mode's
     scores also hold ``by_kind``: the same scores for each kind of question."""
     if known_docs is not None:
-        wanted = {q.scope for q in queries if q.scope} | {doc for q in queries for doc, _ in q.relevant}
+        wanted = {doc for q in queries for doc in q.docs or ()} | {doc for q in queries for doc, _ in q.relevant}
         missing = sorted(wanted - known_docs)
         if missing:
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""

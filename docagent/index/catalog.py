@@ -23,9 +23,9 @@ from pathlib import Path
 
 from docagent.errors import StoreError
 from docagent.index.vectors import EVERYWHERE, SearchScope
-from docagent.types import DocumentCard, Page, Table, Widget, Word
+from docagent.types import DocumentCard, Page, ReportPeriod, Table, Widget, Word
 
-__all__ = ["Catalog", "DocumentRecord", "LexicalHit"]
+__all__ = ["Catalog", "DatedDocument", "DocumentRecord", "LexicalHit", "PageFields"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -72,6 +72,22 @@ CREATE TABLE IF NOT EXISTS cards (doc_id TEXT PRIMARY KEY, version INTEGER NOT N
 -- names: file name words, organisations, parties; about: kind, periods, years. No stemming: "use" is not "US".
 CREATE VIRTUAL TABLE IF NOT EXISTS cards_fts USING fts5(doc_id UNINDEXED, names, about, tokenize = 'unicode61 remove_diacritics 2');
 -- The tables found on each page (docagent.ingest.tables), as Table.to_json(); idx is the table's index on its page.
+-- Each page's title (its own, running headers left out) and the row labels and column headers of its tables: the
+-- page's structure, which the retriever's second stage reads and search results show.
+CREATE TABLE IF NOT EXISTS page_fields (
+    doc_id TEXT NOT NULL,
+    page   INTEGER NOT NULL,
+    title  TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    PRIMARY KEY (doc_id, page)
+) WITHOUT ROWID;
+-- Abbreviations a document defines ("property, plant and equipment (PP&E)"): short (lower case) -> long.
+CREATE TABLE IF NOT EXISTS abbreviations (
+    doc_id TEXT NOT NULL,
+    short  TEXT NOT NULL,
+    long   TEXT NOT NULL,
+    PRIMARY KEY (doc_id, short)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tables (
     doc_id TEXT NOT NULL,
     page   INTEGER NOT NULL,
@@ -80,6 +96,24 @@ CREATE TABLE IF NOT EXISTS tables (
     PRIMARY KEY (doc_id, page, idx)
 ) WITHOUT ROWID;
 """
+
+
+@dataclass(frozen=True)
+class DatedDocument:
+    """A document whose card resolved the period it reports on."""
+
+    name: str
+    period: ReportPeriod
+    organisations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PageFields:
+    """What a page's structure says: its title and the row labels and column headers of its tables (one a line)."""
+
+    page: int
+    title: str
+    labels: str
 
 
 @dataclass(frozen=True)
@@ -197,6 +231,8 @@ class Catalog:
         self.lexical_seconds = 0.0
         self._readers = threading.local()
         self._reader_conns: weakref.WeakSet[_Reader] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._periodic: tuple[int, dict[str, DatedDocument]] | None = None
 
     def reader(self) -> sqlite3.Connection:
         """A connection of the calling thread's own, for reads that may run beside the main one
@@ -381,6 +417,22 @@ class Catalog:
         rows = self.reader().execute("SELECT c.doc_id, c.card FROM cards c JOIN documents d USING (doc_id) WHERE d.status = 'ready'")
         return {doc_id: DocumentCard.from_json(json.loads(card)) for doc_id, card in rows}
 
+    def periodic(self) -> dict[str, DatedDocument]:
+        """Every ready document whose card resolved a reporting period, by doc_id, with its name and organisations
+        (what a question asking for "the latest" or "Q2 2023" is matched against). Read once per store generation."""
+        generation = self.generation()
+        with self._lock:
+            if self._periodic is not None and self._periodic[0] == generation:
+                return self._periodic[1]
+        rows = self.reader().execute(
+            "SELECT c.doc_id, d.name, json_extract(c.card, '$.period'), json_extract(c.card, '$.organisations') "
+            "FROM cards c JOIN documents d USING (doc_id) WHERE d.status = 'ready' AND json_extract(c.card, '$.period') IS NOT NULL")
+        found = {doc_id: DatedDocument(name, ReportPeriod.from_json(json.loads(period)), tuple(json.loads(orgs or "[]")))
+                 for doc_id, name, period, orgs in rows}
+        with self._lock:
+            self._periodic = (generation, found)
+        return found
+
     def card_version(self, doc_id: str) -> int | None:
         row = self.reader().execute("SELECT version FROM cards WHERE doc_id = ?", (doc_id,)).fetchone()
         return int(row[0]) if row else None
@@ -444,6 +496,47 @@ class Catalog:
         return {doc_id: confidence * min(1.0, score / named) for doc_id, score in scores.items() if score > 0}
 
     # -- tables -------------------------------------------------------------------------------
+    def add_page_fields(self, doc_id: str, fields: Iterable[PageFields]) -> None:
+        """Pages' titles and table labels (see :class:`PageFields`)."""
+        rows = [f for f in fields if f.title or f.labels]
+        if not rows:
+            return
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO page_fields VALUES (?, ?, ?, ?)", [(doc_id, f.page, f.title, f.labels) for f in rows])
+
+    def page_fields(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], PageFields]:
+        """The title and table labels of each ``(doc_id, page)`` that has any."""
+        wanted = list(dict.fromkeys(keys))
+        out: dict[tuple[str, int], PageFields] = {}
+        db = self.reader()
+        for i in range(0, len(wanted), 400):
+            part = wanted[i : i + 400]
+            sql = "SELECT doc_id, page, title, labels FROM page_fields WHERE " + " OR ".join(["(doc_id = ? AND page = ?)"] * len(part))
+            for doc_id, page, title, labels in db.execute(sql, [v for key in part for v in key]):
+                out[(doc_id, page)] = PageFields(page, title, labels)
+        return out
+
+    def add_abbreviations(self, doc_id: str, found: dict[str, str]) -> None:
+        """Abbreviations ``doc_id`` defines: short form (any case) -> long form."""
+        if found:
+            with self.transaction() as db:
+                db.executemany("INSERT OR REPLACE INTO abbreviations VALUES (?, ?, ?)",
+                               [(doc_id, short.lower(), long) for short, long in found.items()])
+
+    def abbreviations(self, shorts: Iterable[str]) -> dict[str, str]:
+        """The long form the most ready documents give each of ``shorts`` (lower case)."""
+        wanted = sorted({s.lower() for s in shorts})
+        if not wanted:
+            return {}
+        rows = self.reader().execute(
+            f"SELECT a.short, a.long, count(*) AS n FROM abbreviations a JOIN documents d ON d.doc_id = a.doc_id "
+            f"WHERE d.status = 'ready' AND a.short IN ({','.join('?' * len(wanted))}) GROUP BY a.short, lower(a.long) "
+            "ORDER BY a.short, n DESC, a.long", wanted).fetchall()
+        out: dict[str, str] = {}
+        for short, long, _ in rows:
+            out.setdefault(short, long)
+        return out
+
     def add_tables(self, doc_id: str, tables: Iterable[Table]) -> None:
         """Store tables found on a document version's pages (replacing any with the same page and index)."""
         with self.transaction() as db:
@@ -471,6 +564,8 @@ class Catalog:
     def delete_document(self, doc_id: str) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM tables WHERE doc_id = ?", (doc_id,))
+            db.execute("DELETE FROM page_fields WHERE doc_id = ?", (doc_id,))
+            db.execute("DELETE FROM abbreviations WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM cards_fts WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM cards WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM passages_fts WHERE rowid IN (SELECT id FROM passages WHERE doc_id = ?)", (doc_id,))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -172,16 +173,24 @@ class Embedder:
             self._tokenizer = tok
         return self._tokenizer
 
-    def split(self, texts: list[str], reserve: int = 0) -> list[list[tuple[int, int]]]:
+    def split(self, texts: list[str], reserve: int | Sequence[int] = 0) -> list[list[tuple[int, int]]]:
         """Character spans of the passages of each text. Consecutive passages share
         ``passage_overlap`` word pieces; a cut falls between words where it can. ``reserve`` word pieces
-        of the window are left for a context line embedded with each passage."""
+        of the window are left for a context line embedded with each passage: one number for every text,
+        or one a text (what its own context line takes, so a short one leaves its passages more room)."""
         if not texts:
             return []
-        window = max(self.window - reserve, 16)
-        overlap = min(self.passage_overlap, window // 2)
+        reserves = [reserve] * len(texts) if isinstance(reserve, int) else list(reserve)
         encodings = self._splitter().encode_batch(texts, add_special_tokens=False)
-        return [_windows(text, [o for o in enc.offsets if o[1] > o[0]], window, overlap) for text, enc in zip(texts, encodings, strict=True)]
+        spans = []
+        for text, enc, r in zip(texts, encodings, reserves, strict=True):
+            window = max(self.window - r, 16)
+            spans.append(_windows(text, [o for o in enc.offsets if o[1] > o[0]], window, min(self.passage_overlap, window // 2)))
+        return spans
+
+    def pieces(self, texts: list[str]) -> list[int]:
+        """Word pieces of each text, specials excluded."""
+        return [len(enc.ids) for enc in self._splitter().encode_batch(texts, add_special_tokens=False)] if texts else []
 
     def truncate(self, text: str, pieces: int) -> str:
         """``text`` cut to at most ``pieces`` word pieces, between words."""

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from docagent.config import Settings
 from docagent.errors import DocagentError, DocumentLoadError
-from docagent.index.catalog import DocumentRecord
+from docagent.index.catalog import DocumentRecord, PageFields
 from docagent.index.store import PageStore, opened, write_png
 from docagent.index.vectors import Passage
 from docagent.ingest import (
@@ -42,11 +42,20 @@ from docagent.ingest import (
     is_supported,
     text_is_usable,
 )
-from docagent.ingest.base import display_name, large_type_lines, open_regular, read_bounded
+from docagent.ingest.base import (
+    TITLE_ZONE,
+    body_size,
+    display_name,
+    large_type_lines,
+    open_regular,
+    read_bounded,
+    title_lines,
+)
 from docagent.ingest.formats import Format, detect
-from docagent.ingest.identity import CARD_VERSION, build_card, card_words, passage_context
+from docagent.ingest.identity import CARD_VERSION, build_card, card_words, page_title, passage_context, running_lines
 from docagent.ingest.tables import find_tables, link_continuations
 from docagent.ingest.uploads import safe_name
+from docagent.question import abbreviations_in
 from docagent.types import DocumentCard, FailedFile, Heading, IndexReport, Page, Table, Word
 
 __all__ = ["collect_files", "index_paths"]
@@ -338,6 +347,8 @@ class Indexer:
         headings: list[Heading] = []
         found: list[Table] = []
         previous: tuple[Page, list[Table]] | None = None
+        titled: list[list[str]] = []  # every page's title lines so far: what repeats on many pages is a running header
+        defined: dict[str, str] = {}
         for first in range(0, source.page_count, PAGES_PER_CHUNK):
             pages = []
             for index in range(first, min(first + PAGES_PER_CHUNK, source.page_count)):
@@ -362,6 +373,12 @@ class Indexer:
                 self.seconds["tables"] += time.perf_counter() - t0
                 pages.append(page)
             t0 = time.perf_counter()
+            titled += [p.title_lines for p in pages]
+            running = running_lines(titled)
+            for p in pages:
+                p.title = page_title(p, running)
+                for short, long in abbreviations_in(p.text).items():
+                    defined.setdefault(short, long)
             if card is None:  # identity comes from the first pages, which this first chunk holds
                 card = build_card(rec.name, metadata, bookmarks, pages)
             if not bookmarks:  # no bookmarks: the outline is the larger-type lines read so far
@@ -370,6 +387,7 @@ class Indexer:
             contexts = [self.store.embedder.truncate(passage_context(rec.name, card, p), CONTEXT_TOKENS) for p in pages]
             self.seconds["identity"] += time.perf_counter() - t0
             self._write_pages(rec, pages, contexts, [t for t in found if t.page > first])
+            self.store.catalog.add_page_fields(rec.doc_id, [PageFields(p.number, p.title, _labels(p.number, found)) for p in pages])
             source.trim_caches()
         if found:
             for table in found:
@@ -377,6 +395,7 @@ class Indexer:
             self.store.catalog.add_tables(rec.doc_id, found)
         if card is not None:
             self.store.catalog.put_card(rec.doc_id, card, CARD_VERSION, card_words(rec.name, card))
+        self.store.catalog.add_abbreviations(rec.doc_id, defined)
         return ocr_pages
 
     def _needs_ocr(self, source: Source, page: Page) -> bool:
@@ -398,7 +417,11 @@ class Indexer:
         s = page.image_scale
         page.words = [Word(w.text, (w.box[0] / s, w.box[1] / s, w.box[2] / s, w.box[3] / s)) for line in lines for w in line]
         page.text = "\n".join(" ".join(w.text for w in line) for line in lines)
-        page.headings = large_type_lines([(" ".join(w.text for w in line), _median([w.box[3] - w.box[1] for w in line])) for line in lines if line])
+        sized = [(" ".join(w.text for w in line), _median([w.box[3] - w.box[1] for w in line])) for line in lines if line]
+        page.headings = large_type_lines(sized)
+        top = [(text, height, False) for (text, height), line in zip(sized, [ln for ln in lines if ln], strict=True)
+               if line[0].box[1] / s <= page.height * TITLE_ZONE]
+        page.title_lines = title_lines(top, body_size([(h, len(t.split())) for t, h in sized]))
         page.ocr = True
         self.seconds["ocr"] += time.perf_counter() - t0
 
@@ -407,7 +430,8 @@ class Indexer:
         the passage's own text (what a snippet shows). With ``table_passages`` on, each table row is a passage
         too, its text the row with its headers."""
         embedder = self.store.embedder
-        spans = embedder.split([p.text for p in pages], reserve=CONTEXT_TOKENS)
+        # each page's passages leave room for its own context line (at most CONTEXT_TOKENS), not always the most
+        spans = embedder.split([p.text for p in pages], reserve=embedder.pieces([f"{c}\n" if c else "" for c in contexts]))
         rows: list[list[tuple[int, int, str]]] = [[] for _ in pages] if not self.settings.table_passages else [
             [(*_row_span(page.text, label), text) for t in tables if t.page == page.number for label, text in t.row_texts()]
             for page in pages]
@@ -444,6 +468,20 @@ def _row_span(text: str, label: str) -> tuple[int, int]:
         return (0, min(len(text), 200))
     end = text.find("\n", start + len(label))
     return (start, end if end > 0 else len(text))
+
+
+def _labels(page: int, tables: list[Table]) -> str:
+    """The row labels and column headers of a page's tables, one a line, each once."""
+    seen: dict[str, None] = {}
+    for table in tables:
+        if table.page == page:
+            for text in table.column_headers():
+                if text.strip():
+                    seen.setdefault(" ".join(text.split()), None)
+            for text in table.row_labels():
+                if any(c.isalpha() for c in text):
+                    seen.setdefault(" ".join(text.split()), None)
+    return "\n".join(seen)
 
 
 def _median(values: list[float]) -> float:

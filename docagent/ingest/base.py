@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import os
+import re
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,8 @@ from PIL import Image
 from docagent.errors import UnsupportedFileError
 from docagent.types import Box, Heading, Page
 
-__all__ = ["Attachment", "OpenOptions", "Source", "check_page_count", "large_type_lines", "open_regular", "read_bounded", "text_is_usable"]
+__all__ = ["TITLE_ZONE", "Attachment", "OpenOptions", "Source", "body_size", "check_page_count", "large_type_lines", "open_regular", "read_bounded",
+           "text_is_usable", "title_lines"]
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,50 @@ def large_type_lines(lines: list[tuple[str, float]]) -> list[str]:
         text for text, height in sized
         if height >= 1.2 * body and len(text.split()) <= 14 and sum(c.isalpha() for c in text) >= 3
     ]
+
+
+TITLE_ZONE = 0.35
+"""Share of a page's height, from its top, where its title lines are looked for."""
+
+_NOT_TITLE = re.compile(
+    r"(?i)^(?:\(?(?:in|dollars in|amounts in|unaudited|\$)\b.*|(?:three|six|nine|twelve|\d+)[ -](?:months|weeks)\b.*"
+    r"|(?:fiscal\s+)?(?:years?|quarters?|periods?)\s+ended\b.*|page\s+\d+.*|\W*\d[\d,./\s$%()-]*"
+    r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2},?(?:\s+\d{4})?"
+    r"|(?:\d{1,2}\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,?\s+\d{4})$")
+
+
+def title_lines(lines: list[tuple[str, float, bool]], body: float = 0.0) -> list[str]:
+    """The lines that open a page as its title: of its first lines (``(text, size, bold)`` in reading order, from
+    the top :data:`TITLE_ZONE` of the page), those set apart from body text (bold, in capitals, or in type 15%
+    larger than ``body``, the size most of the page is set in), up to the first line of body text; column
+    headings ("Three Months Ended", "(In millions)", dates) and numbers are not titles. At most five lines."""
+    out: list[str] = []
+    for text, size, bold in lines[:14]:
+        text = " ".join(text.split())
+        letters = [c for c in text if c.isalpha()]
+        if len(letters) < 3:
+            continue
+        caps = sum(c.isupper() for c in letters) >= 0.8 * len(letters) and len(text.split()) >= 2
+        large = body > 0 and size >= 1.15 * body
+        if (bold or caps or large) and len(text.split()) <= 16 and not _NOT_TITLE.match(text):
+            if text.lower() not in (o.lower() for o in out):
+                out.append(text)
+            if len(out) == 5:
+                break
+        elif len(text.split()) >= 6 and not (bold or caps or large):
+            break  # body text: the title, if any, was above
+    return out
+
+
+def body_size(sizes: list[tuple[float, int]]) -> float:
+    """The type size most of a page's words are set in: the weighted median of ``(size, words)`` pairs."""
+    weighted = sorted(s for s in sizes if s[0] > 0)
+    half, seen = sum(n for _, n in weighted) / 2, 0
+    for size, n in weighted:
+        seen += n
+        if seen >= half:
+            return size
+    return 0.0
 
 
 def text_is_usable(text: str, min_chars: int) -> bool:

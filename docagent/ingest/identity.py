@@ -19,13 +19,15 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from datetime import date, timedelta
 
-from docagent.types import DocumentCard, Heading, Page
+from docagent.types import DocumentCard, Heading, Page, ReportPeriod
 
-__all__ = ["CARD_VERSION", "build_card", "card_words", "identity_text", "name_words", "passage_context", "section_at"]
+__all__ = ["CARD_VERSION", "build_card", "card_words", "identity_text", "name_words", "passage_context", "report_period",
+           "running_lines", "section_at"]
 
-CARD_VERSION = 2
-"""Bumped when cards, passage contexts or what is read from pages (tables: 2) change: documents indexed with an older version are
+CARD_VERSION = 3
+"""Bumped when cards, passage contexts or what is read from pages (tables: 2; page titles, report periods: 3) change: documents indexed with an older version are
 re-read when indexed again, even when the file is unchanged."""
 
 FIRST_PAGES = 3
@@ -162,6 +164,73 @@ def _kind(name: str, title: str, pages: Sequence[Page]) -> str:
     return best if best_score >= 2 else ""
 
 
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+_DATE = rf"(?P<month>{_MONTH})\s+(?P<day>\d{{1,2}}),?\s+(?P<year>(?:19|20)\d\d)"
+_COVER = re.compile(
+    rf"(?i)\bfor\s+the\s+(?:(?P<q>(?:fiscal\s+)?quarter(?:ly\s+period)?|(?:thirteen|13)[\s-]+weeks?)|(?P<y>(?:fiscal\s+)?year|(?:fifty[\s-]+two|52|fifty[\s-]+three|53)[\s-]+weeks?))"
+    rf"\s+ended\s*:?\s*{_DATE}")
+_YEAR_TO_DATE = (
+    (3, re.compile(r"(?i)\b(?:nine\s+months|(?:thirty[\s-]+nine|39)\s+weeks|three\s+quarters)\s+ended\b")),
+    (2, re.compile(r"(?i)\b(?:six\s+months|(?:twenty[\s-]+six|26)\s+weeks|two\s+quarters|first\s+half)\s+ended\b")),
+)
+
+
+def _date(m: re.Match[str]) -> date | None:
+    try:
+        return date(int(m.group("year")), _MONTHS[m.group("month").lower()[:3]], int(m.group("day")))
+    except ValueError:
+        return None
+
+
+def report_period(pages: Sequence[Page]) -> ReportPeriod | None:
+    """The period a report covers, from its cover ("For the quarterly period ended July 1, 2023", "for the fiscal
+    year ended September 24, 2022"). A quarter's number is read from the year-to-date columns its statements
+    carry that end in the quarter's month (six months ended: the second; nine months: the third; neither: the
+    first; "Nine Months Ended December 31" in a table of future payments is no such column), and its fiscal year is the
+    year in which that fiscal year ends (the quarter's end plus the quarters left, less a week for 52/53-week
+    years that end in the first days of January). None for documents that are not periodic reports."""
+    cover = "\n".join(p.text[:8000] for p in pages[:FIRST_PAGES])
+    m = _COVER.search(cover)
+    if m is None:
+        return None
+    end = _date(m)
+    if end is None:
+        return None
+    if m.group("y"):
+        return ReportPeriod(end, (end - timedelta(days=7)).year, 4, annual=True)
+    body = "\n".join(p.text for p in pages)
+    month = f"{end:%b}".lower()  # a year-to-date column ends when the quarter does ("Nine Months Ended July 1")
+
+    def ends_with_quarter(pattern: re.Pattern[str]) -> bool:
+        return any(month in body[m.end() : m.end() + 120].lower() for m in pattern.finditer(body))
+
+    quarter = next((q for q, pattern in _YEAR_TO_DATE if ends_with_quarter(pattern)), 1)
+    year_end = end + timedelta(days=91 * (4 - quarter)) - timedelta(days=7)
+    return ReportPeriod(end, year_end.year, quarter)
+
+
+def running_lines(pages: Sequence[Sequence[str]], share: float = 0.3) -> set[str]:
+    """Lines printed at the top of many pages of a document (running headers: "Table of Contents", the company's
+    name): the keys (:func:`line_key`) of the title lines found on at least ``share`` of ``pages`` and on three
+    pages or more."""
+    counts: Counter[str] = Counter()
+    for lines in pages:
+        counts.update({line_key(line) for line in lines})
+    least = max(3, share * len(pages))
+    return {key for key, n in counts.items() if key and n >= least}
+
+
+def line_key(line: str) -> str:
+    """A line as compared across pages: letters only, lower case (page numbers and dates differ from page to page)."""
+    return "".join(c for c in line.lower() if c.isalpha())
+
+
+def page_title(page: Page, running: set[str]) -> str:
+    """A page's title: its title lines that are not running headers, at most three, joined by " — "."""
+    kept = [line for line in page.title_lines if line_key(line) not in running]
+    return " — ".join(kept[:3])[:300]
+
+
 def _title(metadata: dict[str, str], pages: Sequence[Page]) -> str:
     title = metadata.get("title", "")
     if title and not re.search(r"(?i)^(untitled|microsoft\s+\w+\s+-|document\d*$)|\.(docx?|pptx?|xlsx?|pdf|indd|qxd|html?)\b", title):
@@ -200,6 +269,7 @@ def build_card(name: str, metadata: dict[str, str], outline: Sequence[Heading], 
         kind=_kind(name, title, first),
         outline=heads,
         metadata=dict(metadata),
+        period=report_period(pages),
     )
 
 
@@ -237,11 +307,15 @@ def card_words(name: str, card: DocumentCard) -> tuple[str, str]:
 
 
 def passage_context(name: str, card: DocumentCard, page: Page) -> str:
-    """The line every passage of ``page`` is indexed with (before its own text): identity, then section."""
+    """The line every passage of ``page`` is indexed with (before its own text): the page's title when it has one,
+    identity, then section."""
     section = section_at(card, page.number)
+    identity = _cut(identity_text(name, card), 160)
+    if page.title:  # the page's own title first, where the embedder's short context budget keeps it
+        rest = " | ".join(p for p in (identity, _cut(section, 100) if _key(section) not in _key(page.title) else "") if p)
+        return f"{_cut(page.title, 80)} | {rest}"
     if page.headings and _key(page.headings[0]) not in _key(section):
         section = f"{section} > {page.headings[0]}" if section else page.headings[0]
-    identity = _cut(identity_text(name, card), 160)
     return f"{identity} | {_cut(section, 100)}" if section else identity
 
 

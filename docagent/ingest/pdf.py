@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pymupdf
 from PIL import Image
@@ -21,7 +21,17 @@ from docagent.errors import (
     EmptyDocumentError,
     EncryptedDocumentError,
 )
-from docagent.ingest.base import Source, check_page_count, is_utf8, large_type_lines, open_regular, read_bounded
+from docagent.ingest.base import (
+    TITLE_ZONE,
+    Source,
+    body_size,
+    check_page_count,
+    is_utf8,
+    large_type_lines,
+    open_regular,
+    read_bounded,
+    title_lines,
+)
 from docagent.types import Box, Heading, Page, Widget, Word
 
 __all__ = ["PdfSource"]
@@ -113,6 +123,8 @@ class PdfSource(Source):
                 textpage = page.get_textpage()
                 text = page.get_text("text", textpage=textpage)
                 raw_words = page.get_text("words", textpage=textpage)
+                top = page.get_text("dict", clip=pymupdf.Rect(0, 0, page.rect.width, page.rect.height * TITLE_ZONE),
+                                    flags=0)
             except Exception as e:
                 msg = f"page {index + 1} cannot be read ({e}); the file is probably truncated or damaged"
                 raise CorruptDocumentError(self.path, msg) from e
@@ -139,6 +151,7 @@ class PdfSource(Source):
             words=words,
             widgets=widgets,
             headings=large_type_lines(_lines(raw_words)),
+            title_lines=_title_lines(top),
         )
 
     def metadata(self) -> dict[str, str]:
@@ -375,3 +388,20 @@ def _first_bytes(stream: IO[bytes], seconds: float) -> bool:
 def _unreadable(path: Path, why: str) -> bool:
     log.warning("%s: its form fields are left out: %s; its text is indexed without them", path.name, why)
     return False
+
+
+def _title_lines(top: dict[str, Any]) -> list[str]:
+    """Title lines from the top of a page as PyMuPDF's ``dict`` gives it (spans with size and bold flag)."""
+    lines: list[tuple[str, float, bool]] = []
+    sizes: list[tuple[float, int]] = []
+    for block in top.get("blocks", ()):
+        for line in block.get("lines", ()):
+            spans = [s for s in line.get("spans", ()) if str(s.get("text", "")).strip()]
+            if not spans:
+                continue
+            text = " ".join(str(s["text"]).strip() for s in spans)
+            size = max(float(s.get("size", 0)) for s in spans)
+            bold = all(int(s.get("flags", 0)) & 16 or "bold" in str(s.get("font", "")).lower() for s in spans)
+            lines.append((text, size, bold))
+            sizes.append((size, len(text.split())))
+    return title_lines(lines, body_size(sizes))

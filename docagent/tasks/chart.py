@@ -28,6 +28,7 @@ from docagent.config import Settings
 from docagent.context import Context
 from docagent.errors import CalculationError, ModelError
 from docagent.index.store import PageStore
+from docagent.question import needs_arithmetic
 from docagent.tasks.calc import FUNCTIONS, evaluate, number_text
 from docagent.tasks.llm import ask_until_valid
 from docagent.tasks.prompts import DATA_RULE, quoted
@@ -150,14 +151,6 @@ class ChartAnswer:
         }
 
 
-_ARITHMETIC = re.compile(
-    r"\b(sum|total of|add|difference|differ|minus|average|mean|median|ratio|times|percent(age)? change|"
-    r"increase|decrease|grow|growth|how much (more|less|higher|lower)|combined|altogether|divided)\b", re.IGNORECASE)
-
-
-def needs_arithmetic(question: str) -> bool:
-    """Whether a question asks for a computation rather than a lookup."""
-    return bool(_ARITHMETIC.search(question))
 
 
 _TRANSCRIBE = ("Transcribe the chart or table on this page into a data table: series (legend) names, one row per "

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from docagent.index.catalog import TermStats
-from docagent.retrieve import lexical_terms
+from docagent.question import Question, answer_kind, parse
 from docagent.tasks.grounding import tokens
 from docagent.types import AnswerSpan, Page, Word
 
@@ -31,16 +31,6 @@ SUPPORTED = 0.5
 """Share of the question's weight the best stretch of a page must hold for the pages to support an answer.
 Measured (benchmarks/answers.py): off-topic questions fall well below it, answerable ones above."""
 
-_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("percent", re.compile(r"\b(percent|percentage|per cent|proportion)\b|%")),
-    ("year", re.compile(r"\b(what|which) year\b|\byear (of|did|was|when)\b|\bin what year\b")),
-    ("date", re.compile(r"\bwhen\b|\bdate\b|\b(what|which) day\b|\bdated\b|\bdeadline\b")),
-    ("count", re.compile(r"\bhow many\b|\bnumber of\b|\bcount of\b")),
-    ("amount", re.compile(r"\bhow much\b|\b(total|amount|price|cost|costs|sum|balance|fee|fees|paid|payment|due|"
-                          r"revenue|revenues|sales|income|tax|gst|vat|salary|spend|spent|budget|profit|loss)\b")),
-    ("name", re.compile(r"^\s*who\b|\bwhich (company|organi[sz]ation|firm|vendor|store|shop|bank|person|country|city)\b"
-                        r"|\b(name of|company|vendor|seller|supplier|merchant|issuer|employer)\b")),
-)
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _FITS: dict[str, re.Pattern[str]] = {
     "number": re.compile(r"[-+(]?(?:rm|rs|usd|eur|gbp|sgd|myr|inr|chf|cad|aud|[a-z]?\$|[€£¥])?\s?\d[\d,. ]*%?\)?", re.I),
@@ -52,12 +42,6 @@ _FITS: dict[str, re.Pattern[str]] = {
         rf"|{_MONTH},?\s\d{{4}}|(?:19|20)\d\d", re.I),
 }
 _LABEL_END = re.compile(r".*[:#]$")
-
-
-def answer_kind(question: str) -> str:
-    """What the question asks for: ``percent``, ``year``, ``date``, ``count``, ``amount``, ``name`` or ``any``."""
-    q = question.lower()
-    return next((kind for kind, pattern in _KINDS if pattern.search(q)), "any")
 
 
 _SAME = {"no": "number", "nr": "number", "num": "number", "qty": "quantity", "amt": "amount", "tel": "telephone",
@@ -153,10 +137,13 @@ class Located:
 
 
 class _Question:
-    def __init__(self, question: str, stats: Callable[[list[str]], TermStats]) -> None:
-        terms = [t for t in lexical_terms(question) if len(t) > 1 or t.isdigit()]
+    def __init__(self, asked: str | Question, stats: Callable[[list[str]], TermStats]) -> None:
+        parsed = parse(asked)
+        question = parsed.search_text  # instructions ("round to one decimal place") are not what is asked about
+        terms = [t for t in parsed.terms if len(t) > 1 or t.isdigit()]
         counted = stats(terms + [f for t in terms for f in _SPELLED.get(t, ())]) if terms else TermStats(0, {})
-        self.kind = answer_kind(question)
+        known = {t for said, others in parsed.expansions for t in parse(said).terms}  # a word the glossary knows
+        self.kind = parsed.kind
         self.weight: dict[str, float] = {}
         self.words: dict[str, str] = {}  # stem -> the question's word
         cues = _CUES.get(self.kind, set()) | {_stem(w) for w in re.findall(r"\bhow (\w+)", question.lower())}
@@ -167,7 +154,7 @@ class _Question:
             stem = _stem(t)
             held = any(counted.holding.get(f) for f in (t, *_SPELLED.get(t, ())))
             if counted.passages and not held and stem not in _ABOUT and stem not in cues and t not in _VALUE_WORDS \
-                    and len(t) > 3 and t.isalpha():
+                    and len(t) > 3 and t.isalpha() and t not in known:
                 if t not in counted.near:
                     self.unknown.append(t)
                 else:  # a misspelling of a word the store holds: look for that word (its stem, as indexed)
@@ -183,7 +170,7 @@ class _Question:
         return sum(w for s, w in self.weight.items() if s in stems) / self.total if self.total else 0.0
 
 
-def support(question: str, pages: Sequence[Page], stats: Callable[[list[str]], TermStats]) -> Support:
+def support(question: str | Question, pages: Sequence[Page], stats: Callable[[list[str]], TermStats]) -> Support:
     """How well ``pages`` carry ``question`` (see :class:`Support`); ``stats`` counts the store's passages holding
     each word (``Catalog.term_stats``)."""
     return _support(_Question(question, stats), pages)
@@ -209,7 +196,7 @@ def _support(q: _Question, pages: Sequence[Page]) -> Support:
     return Support(round(best, 4), tuple(q.words[s] for s in missing), round(q.share(seen), 4), tuple(q.unknown))
 
 
-def locate(question: str, pages: Sequence[Page], stats: Callable[[list[str]], TermStats]) -> Located:
+def locate(question: str | Question, pages: Sequence[Page], stats: Callable[[list[str]], TermStats]) -> Located:
     """The evidence test and, when the pages pass it, the value (or line) most likely to answer, with its box.
     ``pages`` best first; ``stats`` counts the store's passages holding each word (``Catalog.term_stats``)."""
     q = _Question(question, stats)

@@ -28,8 +28,8 @@ from docagent.context import Context
 from docagent.errors import ModelError
 from docagent.index.store import PageStore
 from docagent.models.abilities import with_image_splitting
+from docagent.question import Question, parse
 from docagent.retrieve import PageRetriever
-from docagent.tasks.chart import needs_arithmetic
 from docagent.tasks.grounding import answer_terms, coverage, match_boxes, tokens
 from docagent.tasks.locate import locate
 from docagent.tasks.prompts import DATA_RULE, message_text, page_blocks, quoted
@@ -124,14 +124,15 @@ def _ask(ctx: Context, question: str, options: AskOptions, *, docs: Iterable[str
     timings: dict[str, float] = {}
     st = ctx.store
     t = time.perf_counter()
+    q = parse(question)  # read once: retrieval, the evidence test, the locator and table lookups share it
     if pages is None:
-        hits = PageRetriever(store=st, k=options.k).search(question, docs=list(docs) if docs else None)
+        hits = PageRetriever(store=st, k=options.k).search(q, docs=list(docs) if docs else None)
     else:
         hits = [PageHit(doc, n, 1.0, st.page(doc, n).text, st.page_image(doc, n)) for doc, n in pages]
     read = {(h.doc, h.page): st.page(h.doc, h.page) for h in hits}
     tables = {(h.doc, h.page): st.tables(h.doc, h.page) for h in hits}
     timings["retrieve"] = _ms(t)
-    related = coverage(answer_terms(question), [p.text for p in read.values()])
+    related = coverage(answer_terms(q.search_text), [p.text for p in read.values()])
     notice = ""
     if not ctx.has_model:
         t = time.perf_counter()
@@ -146,14 +147,14 @@ def _ask(ctx: Context, question: str, options: AskOptions, *, docs: Iterable[str
                         notice=notice or "no indexed page matches the question",
                         reason="no indexed page matches the question")
     elif llm is None:
-        answer = _retrieval_only(question, hits, read, tables, st, notice)
+        answer = _retrieval_only(q, hits, read, tables, st, notice)
     else:
         try:
             answer = (_computed(ctx, question, hits, read, tables, on_token, timings)
-                      if needs_arithmetic(question) else None)
+                      if q.arithmetic else None)
             answer = answer or _with_model(question, hits, read, tables, related, llm, on_token, timings, options)
         except ModelError as e:  # the server went away, the GPU ran out of memory: still show the evidence
-            answer = _retrieval_only(question, hits, read, tables, st,
+            answer = _retrieval_only(q, hits, read, tables, st,
                                      "retrieval-only: the model failed: " + " ".join(str(e).split()))
     answer.pages = hits
     if show_evidence is not None and answer.citations:
@@ -170,21 +171,22 @@ def _abstain_text(question: str, n_pages: int) -> str:
     return f'The documents do not say. Nothing in {pages} answers "{question.strip()}".'
 
 
-def _retrieval_only(question: str, hits: list[PageHit], pages: dict[tuple[str, int], Page],
+def _retrieval_only(q: Question, hits: list[PageHit], pages: dict[tuple[str, int], Page],
                     tables: dict[tuple[str, int], list[Table]], store: PageStore, notice: str) -> Answer:
     """No model: the evidence test (abstain when the best pages do not speak of what is asked), the value or
     line most likely to answer, boxed, and the best passages (docagent.tasks.locate). A table cell the question
     names by its row and column is the value (docagent.tasks.tables.lookup)."""
-    terms = answer_terms(question)
-    found = locate(question, [pages[(h.doc, h.page)] for h in hits], store.catalog.term_stats)
+    question, asked = q.text, q.search_text  # instructions ("in USD millions") name no row or column
+    terms = answer_terms(asked)
+    found = locate(q, [pages[(h.doc, h.page)] for h in hits], store.catalog.term_stats)
     span, fitting = found.span, ""
-    if needs_arithmetic(question) and any(matching_tables(tables[(h.doc, h.page)], question) for h in hits):
+    if q.arithmetic and any(matching_tables(tables[(h.doc, h.page)], asked) for h in hits):
         span = None  # a computation: no printed value is its result
         fitting = ("The question asks for a computation, which needs a model to write its expression; without one, "
                    "give chart an expression over the table's cells, such as "
                    'cell("2019", "Revenue") - cell("2018", "Revenue").')
     for hit in hits if not fitting else []:
-        named = lookup(question, tables[(hit.doc, hit.page)])
+        named = lookup(asked, tables[(hit.doc, hit.page)])
         if len(named) == 1:
             page = pages[(hit.doc, hit.page)]
             span = AnswerSpan(named[0][1].text, hit.doc, hit.page, page.to_pixels(named[0][1].box), "value",
@@ -197,7 +199,6 @@ def _retrieval_only(question: str, hits: list[PageHit], pages: dict[tuple[str, i
                                f"table {t.index + 1})" for t, c in named[:6])
             span, fitting = None, f"Several table cells on {hit.doc} page {hit.page} fit the question: {listed}."
             break
-    passages = [f"[{i}] {h.doc}, page {h.page}: {_snippet(pages[(h.doc, h.page)].text, terms)}" for i, h in enumerate(hits, 1)]
     if not found.support.supported:
         if found.support.unknown:
             reason = "no indexed document mentions " + ", ".join(found.support.unknown[:4])
@@ -206,6 +207,7 @@ def _retrieval_only(question: str, hits: list[PageHit], pages: dict[tuple[str, i
             reason = (f"the best pages hold {found.support.share:.0%} of what the question asks about"
                       + (f"; no page found mentions {missing}" if missing else ""))
         lead = f"The documents do not say: {reason}."
+        passages = _passages([(h.doc, h.page) for h in hits], pages, terms)
         return Answer(question, "\n".join([lead, "Closest passages (no model read them):", *passages]), "retrieval-only",
                       True, notice=notice, reason=reason)
     citations = []
@@ -219,8 +221,14 @@ def _retrieval_only(question: str, hits: list[PageHit], pages: dict[tuple[str, i
         lead = f"{what} (found without a model): {span.text} ({span.doc}, page {span.page})"
     else:
         lead = fitting or "No value stands out on the best pages."
+    passages = _passages([(c.doc, c.page) for c in citations], pages, terms)  # numbered as cited: [1] is citations[0]
     return Answer(question, "\n".join([lead, "Best-matching passages (no model read them):", *passages]),
                   "retrieval-only", False, citations, notice=notice, answer_span=span)
+
+
+def _passages(keys: list[tuple[str, int]], pages: dict[tuple[str, int], Page], terms: set[str]) -> list[str]:
+    """``[n] doc, page p: snippet`` for each ``(doc, page)`` of ``keys``, numbered in that order."""
+    return [f"[{i}] {doc}, page {page}: {_snippet(pages[(doc, page)].text, terms)}" for i, (doc, page) in enumerate(keys, 1)]
 
 
 def _snippet(text: str, terms: set[str], width: int = 60) -> str:

@@ -24,6 +24,7 @@ from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.ingest.identity import CARD_VERSION
 from docagent.ingest.tables import states_nothing
+from docagent.question import Question, parse
 from docagent.tasks.calc import evaluate
 from docagent.types import Table, TableCell, decimal_text
 
@@ -247,10 +248,10 @@ def _names(tables: list[Table]) -> str:
     return "; ".join(parts)
 
 
-def matching_tables(tables: list[Table], question: str) -> list[Table]:
+def matching_tables(tables: list[Table], question: str | Question) -> list[Table]:
     """The tables whose row labels or column headers the question names, best first (those naming both a row and
-    a column first); empty when it names none."""
-    words = set(_norm(question).split())
+    a column first); empty when it names none. Its instructions ("in USD millions") name nothing."""
+    words = set(_norm(parse(question).search_text).split())
     scored = []
     for table in tables:
         rows = sum(1 for label in table.row_labels() if label and set(_norm(label).split()) <= words)
@@ -265,7 +266,7 @@ def _words(text: str) -> set[str]:
     return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in _norm(text).split()}
 
 
-def lookup(question: str, tables: list[Table]) -> list[tuple[Table, TableCell]]:
+def lookup(question: str | Question, tables: list[Table]) -> list[tuple[Table, TableCell]]:
     """The body cells a question names by their row and column ("capital expenditures in 2018": the cell of the
     row labelled Capital expenditures under the column headed 2018), best first: one when the question tells
     which, several when it fits them equally (the costs of two regions, of two tables), none when it names no
@@ -274,7 +275,7 @@ def lookup(question: str, tables: list[Table]) -> list[tuple[Table, TableCell]]:
     A row is named when the question holds every word of its label (two thirds of a label of four words or
     more); a column when it holds a word of the header that tells it from the table's other columns (a table of
     one value column needs none). Words of a row's section ("Asia") and of the table's title break ties."""
-    asked = _words(question)
+    asked = _words(parse(question).search_text)
     scored: list[tuple[tuple[int, int, int], Table, TableCell]] = []
     for table in tables:
         heads = [_words(h) for h in table.column_headers()]

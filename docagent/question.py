@@ -1,0 +1,428 @@
+"""A question, read once: the words that say what it asks about, the words people use for them, the period it
+asks about, the kind of value it wants, whether it asks for a computation, and the instructions set aside.
+
+Every task reads the same :class:`Question` (:func:`parse`): retrieval searches its terms and expansions and
+ranks documents by its periods; abstention and the locator weigh its terms; table lookups and chart read its
+arithmetic intent. Instructions about the answer's form ("round to one decimal place", "in USD millions",
+"answer in percents", "clearly") are kept apart so they never steer retrieval or count as evidence.
+
+    >>> q = parse("What was Apple's capex in Q2 2023? Round to one decimal place.")
+    >>> q.periods, q.instructions
+    ((Period(year=2023, quarter=2, fiscal=False),), ('Round to one decimal place',))
+    >>> "purchases" in q.expansion_terms
+    True
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from docagent.text import WORD, words
+
+__all__ = [
+    "STOPWORDS",
+    "Glossary",
+    "Period",
+    "Question",
+    "abbreviations_in",
+    "answer_kind",
+    "glossary",
+    "lexical_terms",
+    "names_in",
+    "needs_arithmetic",
+    "parse",
+    "periods_in",
+]
+
+STOPWORDS = frozenset(
+    ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "according", "also", "among", "amongst", "many", "much", "per", "shown", "show", "shows", "tell", "give", "given", "list", "please", "document", "documents", "page", "pages"]
+)
+"""Words that carry no evidence of which page is meant. Dropping them keeps BM25 fast on large stores (a query
+term in every passage makes FTS5 score every passage) and changes no ranking that matters."""
+
+_YEAR_IN = re.compile(r"^(?:[a-z]+)?((?:19|20)\d\d)(?:[a-z]+)?$")
+
+
+def _tokens(text: str) -> list[str]:
+    """Lower-cased words; a year run together with letters also gives the year alone ("FY2018" -> "fy2018", "2018")."""
+    out = []
+    for token in words(text):
+        out.append(token)
+        year = _YEAR_IN.match(token)
+        if year and year.group(1) != token:
+            out.append(year.group(1))
+    return out
+
+
+def names_in(question: str) -> set[str]:
+    """The question's words written as names are (capitalised, upper-case, or with a digit), lower-cased, and
+    adjacent pairs of them run together: "Best Buy" -> best, buy, bestbuy; "3M"; "FY2018" -> fy2018, 2018.
+    Not "best" or "global" written in lower case."""
+    found = WORD.findall(question)
+    out: set[str] = set()
+    prev = ""
+    for word in found:
+        if word[0].isupper() or any(c.isdigit() for c in word):
+            low = word.lower()
+            out.update(t for t in _tokens(low) if t not in STOPWORDS)
+            if prev:
+                out.add(prev + low)
+            prev = "" if low in STOPWORDS else low
+        else:
+            prev = ""
+    return out
+
+
+def lexical_terms(text: str) -> list[str]:
+    """The text's content words, lower-cased, in order, each once ("FY2018" also gives "2018")."""
+    seen: dict[str, None] = {}
+    for token in _tokens(text):
+        if token not in STOPWORDS and (len(token) > 1 or token.isdigit()):
+            seen.setdefault(token, None)
+    return list(seen)
+
+
+# -- the kind of value asked for, and arithmetic ------------------------------------------------------------
+
+_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("percent", re.compile(r"\b(percent|percentage|per cent|proportion)\b|%")),
+    ("year", re.compile(r"\b(what|which) year\b|\byear (of|did|was|when)\b|\bin what year\b")),
+    ("date", re.compile(r"\bwhen\b|\bdate\b|\b(what|which) day\b|\bdated\b|\bdeadline\b")),
+    ("count", re.compile(r"\bhow many\b|\bnumber of\b|\bcount of\b")),
+    ("amount", re.compile(r"\bhow much\b|\b(total|amount|price|cost|costs|sum|balance|fee|fees|paid|payment|due|"
+                          r"revenue|revenues|sales|income|tax|gst|vat|salary|spend|spent|budget|profit|loss)\b")),
+    ("name", re.compile(r"^\s*who\b|\bwhich (company|organi[sz]ation|firm|vendor|store|shop|bank|person|country|city)\b"
+                        r"|\b(name of|company|vendor|seller|supplier|merchant|issuer|employer)\b")),
+)
+
+
+def answer_kind(question: str) -> str:
+    """What the question asks for: ``percent``, ``year``, ``date``, ``count``, ``amount``, ``name`` or ``any``."""
+    q = question.lower()
+    return next((kind for kind, pattern in _KINDS if pattern.search(q)), "any")
+
+
+_ARITHMETIC = re.compile(
+    r"\b(sum|total of|add|difference|differ|minus|average|mean|median|ratio|times|percent(age)? change|"
+    r"increase|decrease|grow|growth|how much (more|less|higher|lower)|combined|altogether|divided)\b", re.IGNORECASE)
+
+
+def needs_arithmetic(question: str) -> bool:
+    """Whether a question asks for a computation rather than a lookup."""
+    return bool(_ARITHMETIC.search(question))
+
+
+# -- instructions about the answer's form --------------------------------------------------------------------
+
+_NUM = r"(?:one|two|three|four|five|\d+)"
+_INSTRUCTIONS = re.compile(
+    r"(?i)"
+    rf"\b(?:please\s+)?(?:round(?:ed|ing)?|rounded off)\s+(?:(?:your|the)\s+answer\s+)?(?:to\s+)?(?:the\s+)?(?:nearest\s+)?(?:{_NUM}\s+)?(?:decimal\s+(?:places?|points?)|significant\s+(?:figures?|digits?)|whole\s+(?:number|percent)|integer|hundredths?|tenths?|thousandths?|cents?|dollars?|millions?|billions?|thousands?|percent(?:age)?)\b"
+    rf"|\b(?:please\s+)?(?:answer|respond|reply|express\s+(?:it|the\s+answer|your\s+answer)|give\s+(?:it|the\s+answer|your\s+answer)|report\s+(?:it|the\s+answer))\s+(?:in|as|with)\s+(?:a\s+)?[\w%$ ]{{1,30}}?(?=[.,;?!]|$)"
+    rf"|\b(?:expressed|answer(?:ed)?|stated|given|shown|provided)?\s*in\s+(?:usd|us\s*\$|\$|u\.s\.\s+dollars|dollars|eur|euros?|gbp|percents?|percentages?)\s*(?:millions?|billions?|thousands?|mm|bn|m|k)?\b(?:\s+terms)?"
+    rf"|\b(?:in|as)\s+(?:millions|billions|thousands)\b"
+    r"|\b(?:clearly|plainly|explicitly|directly|concisely|briefly|simply|exactly)\b"
+    r"|\b(?:without|before)\s+drawing\s+(?:any\s+)?conclusions?\b|\bdrawing\s+conclusions?\b"
+    r"|\b(?:show|explain)\s+your\s+(?:work|reasoning|calculation)s?\b|\bstep[ -]by[ -]step\b"
+    r"|\b(?:if\s+(?:it\s+is\s+)?(?:not|un)\s*(?:available|answerable|known)|if\s+the\s+(?:document|report)s?\s+(?:do(?:es)?\s+not|don't)\s+say)[^.?!]*"
+    r"|\bkeep\s+(?:the\s+)?answer\s+(?:short|brief)\b"
+)
+
+
+def _set_aside(text: str) -> tuple[str, tuple[str, ...]]:
+    said: list[str] = []
+
+    def cut(m: re.Match[str]) -> str:
+        piece = " ".join(m.group(0).split()).strip(" ,;")
+        if piece:
+            said.append(piece)
+        return " "
+
+    return " ".join(_INSTRUCTIONS.sub(cut, text).split()), tuple(said)
+
+
+# -- periods --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A reporting period a question asks about: a (fiscal) year, and a quarter of it when it names one."""
+
+    year: int
+    quarter: int | None = None
+    fiscal: bool = False
+    """The question said "fiscal" or "FY"."""
+
+    def label(self) -> str:
+        return f"{'FY' if self.fiscal else ''}{self.year}" + (f" Q{self.quarter}" if self.quarter else "")
+
+
+_ORD = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "final": 4, "last": 4}
+_Y4 = r"(?:19|20)\d\d"
+_YY = rf"(?:{_Y4}|'?\d\d)"
+_FY = r"(?:(?:fiscal|financial)(?:\s+year)?|fy)"
+_QUARTER_WORD = r"(?:first|second|third|fourth|1st|2nd|3rd|4th)"
+_PERIOD_PATTERNS: tuple[re.Pattern[str], ...] = (
+    # Q3 2023, Q3 FY2023, Q3 of fiscal 2023, Q3'23, Q3-23
+    re.compile(rf"(?i)\bq([1-4])\s*(?:of\s+)?(?:the\s+)?(?P<fy>{_FY})?\s*[-'’ ]?\s*(?P<y>{_YY})\b"),
+    # 3Q23, 3Q 2023
+    re.compile(rf"(?i)\b([1-4])q\s*(?P<fy>{_FY})?\s*'?(?P<y>{_YY})\b"),
+    # 2023 Q3, FY2023 Q3, fiscal 2023 third quarter
+    re.compile(rf"(?i)\b(?P<fy>{_FY})?\s*(?P<y>{_Y4})\s*(?:'s\s+)?(?:q([1-4])|({_QUARTER_WORD})\s+quarter)\b"),
+    # the third quarter of (fiscal) 2023, third fiscal quarter of 2023, third quarter ended ... 2023
+    re.compile(rf"(?i)\b({_QUARTER_WORD})\s+(?P<fy>fiscal\s+)?quarter\s+(?:of\s+|in\s+|for\s+)?(?:the\s+)?(?P<fy2>{_FY})?\s*(?:year\s+)?(?P<y>{_Y4})\b"),
+)
+_YEAR_PATTERNS: tuple[re.Pattern[str], ...] = (
+    re.compile(rf"(?i)\b(?P<fy>fy|fiscal(?:\s+year)?|financial\s+year)\s*[-'’ ]?\s*(?P<y>{_Y4}|\d\d)\b"),
+    re.compile(rf"(?i)\b(?P<y>{_Y4})\b"),
+)
+_LATEST = re.compile(r"(?i)\b(?:latest|most\s+recent(?:ly)?|newest|last\s+(?:reported\s+)?(?:quarter|10-?[qk]|filing|report|fiscal\s+year|year)|current\s+(?:quarter|filing|report|10-?[qk]))\b")
+
+
+def _year(text: str) -> int:
+    text = text.strip("'’")
+    year = int(text)
+    return year if year > 100 else 2000 + year if year < 70 else 1900 + year
+
+
+def periods_in(text: str) -> tuple[Period, ...]:
+    """The periods ``text`` names, in order: quarters with their years first ("Q3 2023", "the second quarter of
+    2023", "3Q23", "2023 Q3"), then years ("FY2022", "fiscal 2022", "2021") not already part of a quarter."""
+    found: list[tuple[int, Period]] = []
+    taken: list[tuple[int, int]] = []
+    for pattern in _PERIOD_PATTERNS:
+        for m in pattern.finditer(text):
+            if any(a < m.end() and m.start() < b for a, b in taken):
+                continue
+            groups = [g for g in m.groups() if g]
+            quarter = next((int(g) for g in groups if g.isdigit() and len(g) == 1), None)
+            if quarter is None:
+                quarter = next((_ORD[g.lower()] for g in groups if g.lower() in _ORD), None)
+            if quarter is None:
+                continue
+            fiscal = bool(m.groupdict().get("fy") or m.groupdict().get("fy2"))
+            found.append((m.start(), Period(_year(m.group("y")), quarter, fiscal)))
+            taken.append((m.start(), m.end()))
+    for pattern in _YEAR_PATTERNS:
+        for m in pattern.finditer(text):
+            if any(a < m.end() and m.start() < b for a, b in taken):
+                continue
+            fiscal = bool(m.groupdict().get("fy"))
+            if not fiscal and len(m.group("y")) != 4:
+                continue
+            found.append((m.start(), Period(_year(m.group("y")), None, fiscal)))
+            taken.append((m.start(), m.end()))
+    out: list[Period] = []
+    for _, period in sorted(found, key=lambda sp: sp[0]):
+        if period not in out:
+            out.append(period)
+    return tuple(out)
+
+
+# -- the glossary ---------------------------------------------------------------------------------------------
+
+def _phrase_key(text: str) -> tuple[str, ...]:
+    """A variant as the words it is matched by: lower case, ``&``, ``-``, ``/`` and ``,`` as spaces, a final "s"
+    and a possessive dropped ("P&L" -> ("p", "l"); "Balance Sheets" -> ("balance", "sheet"))."""
+    out = []
+    for w in re.split(r"[\s&/,\-]+", text.lower().replace("’", "'")):
+        w = w.strip(".'\"()").removesuffix("'s")
+        w = "".join(c for c in w if c.isalnum())
+        if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+            w = w[:-1]
+        if w:
+            out.append(w)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Glossary:
+    """Groups of words that mean the same thing ("capex", "purchases of property and equipment"), from
+    ``docagent/data/glossary.txt`` and the files named by ``DOCAGENT_GLOSSARY``."""
+
+    groups: tuple[tuple[str, ...], ...] = ()
+    sources: tuple[str, ...] = ()
+    keys: tuple[tuple[str, ...], ...] = field(default=(), compare=False, repr=False)
+    """Each group's variants as matched (``" balance sheet "``), computed once."""
+
+    def __post_init__(self) -> None:
+        if len(self.keys) != len(self.groups):
+            keys = tuple(tuple(" " + " ".join(_phrase_key(v)) + " " for v in group) for group in self.groups)
+            object.__setattr__(self, "keys", keys)
+
+    @classmethod
+    def from_text(cls, text: str, source: str = "") -> Glossary:
+        groups = []
+        for number, line in enumerate(text.splitlines(), 1):
+            line = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+            if not line:
+                continue
+            variants = tuple(v.strip() for v in line.split("|") if v.strip())
+            if len(variants) < 2:
+                msg = f"{source or 'glossary'} line {number}: a group needs two variants or more, separated by '|' ({line!r})"
+                raise ValueError(msg)
+            groups.append(variants)
+        return cls(tuple(groups), (source,) if source else ())
+
+    def __add__(self, other: Glossary) -> Glossary:
+        return Glossary(self.groups + other.groups, self.sources + other.sources)
+
+    def expand(self, text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """What ``text`` says that the glossary knows, and the other variants of each: ``(said, others)``."""
+        said = _phrase_key(text)
+        padded = " " + " ".join(said) + " "
+        out: list[tuple[str, tuple[str, ...]]] = []
+        for group, keys in zip(self.groups, self.keys, strict=True):
+            hit = next((i for i, k in enumerate(keys) if k.strip() and k in padded), None)
+            if hit is not None:
+                out.append((group[hit], tuple(v for i, v in enumerate(group) if i != hit)))
+        return tuple(out)
+
+
+@functools.lru_cache(maxsize=8)
+def _glossary(extra: str) -> Glossary:
+    base = resources.files("docagent").joinpath("data/glossary.txt").read_text(encoding="utf-8")
+    out = Glossary.from_text(base, "docagent/data/glossary.txt")
+    for path in (p for p in extra.split(os.pathsep) if p.strip()):
+        try:
+            text = Path(path).expanduser().read_text(encoding="utf-8")
+        except OSError as e:
+            from docagent.errors import ConfigError
+
+            msg = f"DOCAGENT_GLOSSARY names {path!r}, which cannot be read ({e.strerror or e}); point it at a text file of '|'-separated groups"
+            raise ConfigError(msg) from e
+        try:
+            out = out + Glossary.from_text(text, path)
+        except ValueError as e:
+            from docagent.errors import ConfigError
+
+            raise ConfigError(str(e)) from e
+    return out
+
+
+def glossary(extra: str | None = None) -> Glossary:
+    """The packaged glossary plus the user's (``extra``, else ``$DOCAGENT_GLOSSARY``: paths joined by ``os.pathsep``)."""
+    return _glossary(os.environ.get("DOCAGENT_GLOSSARY", "") if extra is None else extra)
+
+
+# -- abbreviations defined in documents -------------------------------------------------------------------------
+
+_DEFINED = re.compile(r"\((?:the\s+)?[\"“]?([A-Z][A-Za-z&/.-]{1,9})[\"”]?\)")
+_JOINERS = frozenset(["and", "of", "the", "for", "in", "on", "to", "&", "a", "an"])
+
+
+def abbreviations_in(text: str) -> dict[str, str]:
+    """Abbreviations ``text`` defines: a long form followed by its short form in parentheses whose letters are the
+    long form's initials ("property, plant and equipment (PP&E)" -> ``{"PP&E": "property, plant and equipment"}``;
+    "Management's Discussion and Analysis (MD&A)"). Short forms need two capitals or more."""
+    out: dict[str, str] = {}
+    for m in _DEFINED.finditer(text):
+        short = m.group(1).rstrip(".")
+        letters = [c.lower() for c in short if c.isalpha()]
+        if sum(c.isupper() for c in short) < 2 or not 2 <= len(letters) <= 8 or short in out:
+            continue
+        before = text[max(0, m.start() - 200) : m.start()].split()
+        for size in range(len(letters), min(len(before), len(letters) + 5) + 1):
+            words_ = [w.strip(",;:()\"“”'’") for w in before[-size:]]
+            content = [w for w in words_ if w and w.lower() not in _JOINERS]
+            if [w[0].lower() for w in content] == letters and content[0][:1].isalpha():
+                out[short] = " ".join(w for w in before[-size:]).strip(",;: ")
+                break
+    return out
+
+
+# -- the question ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Question:
+    """A question read once (:func:`parse`)."""
+
+    text: str
+    """As asked."""
+    search_text: str
+    """The question without its instructions: what retrieval embeds and searches."""
+    terms: tuple[str, ...]
+    """Content words of ``search_text``, lower-cased, each once (what BM25 and the evidence test weigh)."""
+    names: frozenset[str]
+    """Words written as names (capitalised, upper case, with digits): what routes to a document."""
+    expansions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Glossary entries the question says, with their other variants: ``("capex", ("capital expenditure", ...))``."""
+    periods: tuple[Period, ...] = ()
+    """Periods asked about, in order."""
+    latest: bool = False
+    """It asks for the newest (latest, most recent, last quarter ...)."""
+    kind: str = "any"
+    """The kind of value asked for (:func:`answer_kind`)."""
+    arithmetic: bool = False
+    """It asks for a computation (difference, ratio, growth ...) rather than a lookup."""
+    instructions: tuple[str, ...] = ()
+    """Instructions about the answer's form, set aside."""
+    abbreviations: dict[str, str] = field(default_factory=dict)
+    """Short forms the question uses and the long forms they stand for, from the glossary or the documents."""
+
+    @property
+    def expansion_terms(self) -> tuple[str, ...]:
+        """Words of the expansions that the question does not say itself."""
+        own = set(self.terms)
+        seen: dict[str, None] = {}
+        for _, others in self.expansions:
+            for variant in others:
+                for t in lexical_terms(variant):
+                    if t not in own:
+                        seen.setdefault(t, None)
+        return tuple(seen)
+
+    @property
+    def dense_text(self) -> str:
+        """What the query embedding is made from: the question without instructions, the long form of each
+        abbreviation it uses after it."""
+        longs = [v for v in self.abbreviations.values() if v.lower() not in self.search_text.lower()]
+        return self.search_text + (" (" + "; ".join(longs) + ")" if longs else "")
+
+    def with_abbreviations(self, found: dict[str, str]) -> Question:
+        """This question with more short forms resolved (``{"pp&e": "property, plant and equipment"}``)."""
+        if not found:
+            return self
+        merged = {**found, **self.abbreviations}
+        extra = tuple((short, (long,)) for short, long in found.items() if short not in self.abbreviations)
+        return Question(self.text, self.search_text, self.terms, self.names, self.expansions + extra, self.periods,
+                        self.latest, self.kind, self.arithmetic, self.instructions, merged)
+
+
+def _is_short_form(variant: str) -> bool:
+    letters = [c for c in variant if c.isalnum()]
+    return len(letters) <= 6 and " " not in variant.strip()
+
+
+def parse(text: str | Question, words_of: Glossary | None = None) -> Question:
+    """Read a question once (see :class:`Question`). ``words_of``: the glossary (default :func:`glossary`)."""
+    if isinstance(text, Question):
+        return text
+    search_text, instructions = _set_aside(text)
+    if not search_text.strip():
+        search_text = text  # a question that is all instruction is searched as it is
+    gloss = glossary() if words_of is None else words_of
+    expansions = gloss.expand(search_text)
+    abbreviations: dict[str, str] = {}
+    for said, others in expansions:
+        if _is_short_form(said):
+            long = next((o for o in others if not _is_short_form(o)), "")
+            if long:
+                abbreviations[said.lower()] = long
+    return Question(
+        text=text,
+        search_text=search_text,
+        terms=tuple(lexical_terms(search_text)),
+        names=frozenset(names_in(search_text)),
+        expansions=expansions,
+        periods=periods_in(search_text),
+        latest=bool(_LATEST.search(search_text)),
+        kind=answer_kind(search_text),
+        arithmetic=needs_arithmetic(search_text),
+        instructions=instructions,
+        abbreviations=abbreviations,
+    )
