@@ -6,13 +6,14 @@ Two shelves, each indexed by every side (this checkout; docagent as of ``--again
 last commit before the page-finding work, from a git worktree under /tmp; LangChain's default pipeline as in
 benchmarks/retrieval.py):
 
-* ``shelf``: the 129-document shelf of benchmarks/retrieval.py (MMLongBench-Doc's 43 PDFs, the 83 Kleister NDAs, the
-  3 Debian manuals). MMLongBench-Doc's 322 questions with evidence pages, searched within their document
-  (``scoped``) and over the whole shelf (``whole shelf``); the 140 whose evidence is a table, scoped.
+* ``shelf``: MMLongBench-Doc's 43 PDFs (1,590 pages; the 129-document shelf with the Kleister NDAs and Debian
+  manuals is benchmarks/retrieval.py's). Its 322 questions with evidence pages, searched within their document
+  (``scoped``) and over the 43 (``whole shelf``); the 140 whose evidence is a table, scoped.
 * ``sec``: the twelve real 10-Qs of ../shared/data/sec_10q (Apple, Amazon, Intel, four quarters each) and their 78
   questions: the right filing at rank 1 over the shelf (all 78), and page recall against the hand labels in
   benchmarks/labels/sec_10q_pages.jsonl (72 questions with pages; see the labels' README), over the shelf and
-  within the right filing; ``all@5``: every labelled page of a question in the top 5.
+  within the right filing (also split by where the data set found the answer: a table or text); ``all@5``: every
+  labelled page of a question in the top 5.
 
 Each docagent side runs in a child process with its own code on ``PYTHONPATH`` (index, then search: hybrid, k=10),
 so the older revision runs exactly as it was. ``--ocr off`` (the default here) skips OCR on both sides: image-only
@@ -35,7 +36,7 @@ from common import DATA, ROOT, langchain_default_index, require, write_results
 
 MMLB = DATA / "mmlongbench_doc"
 SEC = DATA / "sec_10q"
-SHELF = (MMLB / "documents", DATA / "kleister_nda" / "documents", DATA / "deb_pdf_docs")
+SHELF = (MMLB / "documents",)
 LABELS = ROOT / "benchmarks" / "labels" / "sec_10q_pages.jsonl"
 BEFORE = "4597159"
 
@@ -57,8 +58,12 @@ def question_sets(which: list[str]) -> dict[str, dict]:
         for r in map(json.loads, (require(SEC) / "questions.jsonl").read_text().splitlines()):
             pages = labels.get(r["qid"], {}).get("pages", [])
             qs.append({"qid": r["qid"], "question": r["question"], "doc": r["doc"], "relevant": [[r["doc"], p] for p in pages]})
+            qs[-1]["chunk"] = r.get("chunk", "")
         out["sec_10q whole shelf"] = {"shelf": "sec", "questions": [{**q, "docs": None} for q in qs]}
         out["sec_10q within the filing"] = {"shelf": "sec", "questions": [{**q, "docs": [q["doc"]]} for q in qs if q["relevant"]]}
+        for chunk in ("Table", "Text"):  # where the data set found the answer: a table or prose
+            out[f"sec_10q within, {chunk.lower()}"] = {"shelf": "sec", "questions": [
+                {**q, "docs": [q["doc"]]} for q in qs if q["relevant"] and q["chunk"] == chunk]}
     return out
 
 

@@ -34,6 +34,7 @@ from docagent.errors import (
     UnsupportedFileError,
 )
 from docagent.index import PageStore, index_paths
+from docagent.question import Question
 from docagent.retrieve import PageRetriever
 from docagent.tasks.chart import ChartAnswer, chart
 from docagent.tasks.extract import extract
@@ -48,6 +49,7 @@ from docagent.types import (
     IndexReport,
     Page,
     PageHit,
+    ReportPeriod,
     Table,
     TableCell,
     Widget,
@@ -81,6 +83,8 @@ __all__ = [
     "PageHit",
     "PageRetriever",
     "PageStore",
+    "Question",
+    "ReportPeriod",
     "Settings",
     "StoreError",
     "StoreMismatchError",
@@ -108,7 +112,7 @@ def index(paths: Sequence[str | Path], settings: Settings | None = None, *, prog
 
 
 def search(
-    query: str,
+    query: str | Question,
     k: int = 5,
     *,
     mode: Literal["hybrid", "dense", "lexical"] = "hybrid",
@@ -117,7 +121,8 @@ def search(
     settings: Settings | None = None,
     context: Context | None = None,
 ) -> list[PageHit]:
-    """The ``k`` pages that best match ``query`` (``mode``: hybrid, dense or lexical), each with its
+    """The ``k`` pages that best match ``query`` (text, or a :class:`Question` read with ``Question.parse``;
+    ``mode``: hybrid, dense or lexical), each with its
     score, matching passage and page image. ``filter``: ``{"doc_kind": "annual report", "year": 2018,
     "organisation": "Acme"}`` (document cards) or ``{"ocr": True, "kind": "pdf"}`` (pages). ``context``: the
     store to search (else the store of ``settings``)."""

@@ -364,6 +364,11 @@ class Question:
     abbreviations: dict[str, str] = field(default_factory=dict)
     """Short forms the question uses and the long forms they stand for, from the glossary or the documents."""
 
+    @classmethod
+    def parse(cls, text: str, words_of: Glossary | None = None) -> Question:
+        """Read ``text`` (see :func:`parse`)."""
+        return parse(text, words_of)
+
     @property
     def expansion_terms(self) -> tuple[str, ...]:
         """Words of the expansions that the question does not say itself."""

@@ -135,12 +135,13 @@ class PageRetriever(BaseRetriever):
     """Hybrid mode: first-place ranks given to every page of a document whose resolved reporting period is the one
     the question asks for ("Q2 2023", "FY2022"), or that is the newest of the documents it names when it asks for
     the latest (0: off)."""
-    stage_pages: int = Field(default=50, ge=0)
-    """Hybrid mode: fused pages the second stage rescores by their structure (0: off)."""
-    stage_weights: tuple[float, float, float] = (1.0, 0.5, 0.25)
+    stage_pages: int = Field(default=0, ge=0)
+    """Hybrid mode: fused pages the second stage rescores by their structure; 0 (the default): off. On the
+    development sets it gained nothing measurable (README, "Finding the page inside a long report"); 50 turns it on."""
+    stage_weights: tuple[float, float, float] = (0.25, 0.1, 0.0)
     """Second stage, in first-place ranks: for the share of the question's words in the page's title, the share in
-    its tables' row labels and column headers, and the question's year among its column headers. See the README
-    ("How pages are ranked") for how these were chosen."""
+    its tables' row labels and column headers, and the question's year among its column headers (fit on the
+    development sets; see the README)."""
     rerank_model: str | None = None
     """A local sentence-transformers cross-encoder directory; off when unset."""
     rerank_top: int = Field(default=20, ge=1)
@@ -444,10 +445,11 @@ class _Stage:
     def __init__(self, q: Question, fields: list[PageFields | None], weights: tuple[float, float, float]) -> None:
         self.weights = weights
         own = _stems(" ".join(_topic_terms(q, list(q.terms))))
-        # each thing asked for: a word of the question, or a glossary group it names (found when any variant is)
-        self.asked: list[tuple[set[str], ...]] = [({w},) for w in own]
-        self.asked += [tuple(_stems(v) for v in (said, *others) if _stems(v)) for said, others in q.expansions
-                       if not _stems(said) <= own]
+        # each thing asked for: a glossary group the question names (found when any of its variants is: "capex" on a
+        # page that prints "purchases of property and equipment"), or a word of it that no such group covers
+        groups = [tuple(_stems(v) for v in (said, *others) if _stems(v)) for said, others in q.expansions]
+        covered = set().union(*(_stems(said) for said, _ in q.expansions)) if q.expansions else set()
+        self.asked: list[tuple[set[str], ...]] = [g for g in groups if g] + [({w},) for w in sorted(own - covered)]
         self.titles = [_stems(f.title) if f else set() for f in fields]
         self.labels = [_stems(f.labels) if f else set() for f in fields]
         self.years = {str(p.year) for p in q.periods}

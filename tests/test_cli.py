@@ -37,7 +37,7 @@ def test_index_search_docs_rm_as_json(capfd: pytest.CaptureFixture[str], corpus:
     assert code == 0
     assert [(r["doc"], r["page"]) for r in out["results"]][0] == ("pumps.pdf", 2)
     first = out["results"][0]
-    assert set(first) == {"doc", "page", "score", "text", "image"}
+    assert set(first) == {"doc", "page", "score", "title", "text", "image"}
     assert Path(first["image"]).is_file() and "2,900 rpm" in first["text"]
 
     code, out, _ = run(capfd, "search", "impeller", "--store", store, "--json", "--doc", "menu.pdf")

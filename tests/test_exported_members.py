@@ -27,6 +27,8 @@ def test_public_names_are_pinned() -> None:
         "PageHit",
         "PageRetriever",
         "PageStore",
+        "Question",
+        "ReportPeriod",
         "Settings",
         "StoreError",
         "StoreMismatchError",
