@@ -25,6 +25,8 @@ from pathlib import Path
 from docagent.text import WORD, words
 
 __all__ = [
+    "ANNUAL",
+    "QUARTERLY",
     "STOPWORDS",
     "Glossary",
     "Period",
@@ -120,13 +122,17 @@ def needs_arithmetic(question: str) -> bool:
 # -- instructions about the answer's form --------------------------------------------------------------------
 
 _NUM = r"(?:one|two|three|four|five|\d+)"
+_SCALE = r"(?:millions?|billions?|thousands?|mm|bn|m|k)"
+_FORMAT = (rf"(?:percent(?:age)?s?|%|decimals?|fractions?|integers?|whole\s+numbers?|(?:usd|us\s*\$|\$|dollars|eur|euros?|gbp)"
+           rf"(?:\s+{_SCALE})?|millions|billions|thousands|(?:one|a\s+single|two|three)\s+(?:words?|sentences?|paragraphs?)"
+           r"|bullet\s+points|a\s+list|yes\s+or\s+no|json|a\s+table)")
 _INSTRUCTIONS = re.compile(
     r"(?i)"
     rf"\b(?:please\s+)?(?:round(?:ed|ing)?|rounded off)\s+(?:(?:your|the)\s+answer\s+)?(?:to\s+)?(?:the\s+)?(?:nearest\s+)?(?:{_NUM}\s+)?(?:decimal\s+(?:places?|points?)|significant\s+(?:figures?|digits?)|whole\s+(?:number|percent)|integer|hundredths?|tenths?|thousandths?|cents?|dollars?|millions?|billions?|thousands?|percent(?:age)?)\b"
-    rf"|\b(?:please\s+)?(?:answer|respond|reply|express\s+(?:it|the\s+answer|your\s+answer)|give\s+(?:it|the\s+answer|your\s+answer)|report\s+(?:it|the\s+answer))\s+(?:in|as|with)\s+(?:a\s+)?[\w%$ ]{{1,30}}?(?=[.,;?!]|$)"
-    rf"|\b(?:expressed|answer(?:ed)?|stated|given|shown|provided)?\s*in\s+(?:usd|us\s*\$|\$|u\.s\.\s+dollars|dollars|eur|euros?|gbp|percents?|percentages?)\s*(?:millions?|billions?|thousands?|mm|bn|m|k)?\b(?:\s+terms)?"
-    rf"|\b(?:in|as)\s+(?:millions|billions|thousands)\b"
-    r"|\b(?:clearly|plainly|explicitly|directly|concisely|briefly|simply|exactly)\b"
+    rf"|\b(?:please\s+)?(?:answer|respond|reply|express\s+(?:it|the\s+answer|your\s+answer)|give\s+(?:it|the\s+answer|your\s+answer)|report\s+(?:it|the\s+answer))\s+(?:in|as)\s+(?:a\s+)?{_FORMAT}\b"
+    rf"|\b(?:expressed\s+)?in\s+(?:usd|us\s*\$|\$|u\.s\.\s+dollars|dollars|eur|euros?|gbp)\s+{_SCALE}\b"
+    r"|\b(?:expressed\s+|answer(?:ed)?\s+)in\s+percent(?:age)?s?(?:\s+terms)?\b"
+    r"|\b(?:clearly|plainly|explicitly|concisely|briefly)\b"
     r"|\b(?:without|before)\s+drawing\s+(?:any\s+)?conclusions?\b|\bdrawing\s+conclusions?\b"
     r"|\b(?:show|explain)\s+your\s+(?:work|reasoning|calculation)s?\b|\bstep[ -]by[ -]step\b"
     r"|\b(?:if\s+(?:it\s+is\s+)?(?:not|un)\s*(?:available|answerable|known)|if\s+the\s+(?:document|report)s?\s+(?:do(?:es)?\s+not|don't)\s+say)[^.?!]*"
@@ -163,59 +169,72 @@ class Period:
 
 _ORD = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "final": 4, "last": 4}
 _Y4 = r"(?:19|20)\d\d"
-_YY = rf"(?:{_Y4}|'?\d\d)"
+_YY = rf"(?:{_Y4}|['’]\d\d)(?![\d-])"
+"""A year after a quarter: four digits, or two after an apostrophe (Q3 '23); "Q3 10-Q" names no year."""
 _FY = r"(?:(?:fiscal|financial)(?:\s+year)?|fy)"
-_QUARTER_WORD = r"(?:first|second|third|fourth|1st|2nd|3rd|4th)"
+_QUARTER_WORD = r"(?:first|second|third|fourth|1st|2nd|3rd|4th|final|last)"
 _PERIOD_PATTERNS: tuple[re.Pattern[str], ...] = (
-    # Q3 2023, Q3 FY2023, Q3 of fiscal 2023, Q3'23, Q3-23
-    re.compile(rf"(?i)\bq([1-4])\s*(?:of\s+)?(?:the\s+)?(?P<fy>{_FY})?\s*[-'’ ]?\s*(?P<y>{_YY})\b"),
-    # 3Q23, 3Q 2023
-    re.compile(rf"(?i)\b([1-4])q\s*(?P<fy>{_FY})?\s*'?(?P<y>{_YY})\b"),
-    # 2023 Q3, FY2023 Q3, fiscal 2023 third quarter
-    re.compile(rf"(?i)\b(?P<fy>{_FY})?\s*(?P<y>{_Y4})\s*(?:'s\s+)?(?:q([1-4])|({_QUARTER_WORD})\s+quarter)\b"),
-    # the third quarter of (fiscal) 2023, third fiscal quarter of 2023, third quarter ended ... 2023
-    re.compile(rf"(?i)\b({_QUARTER_WORD})\s+(?P<fy>fiscal\s+)?quarter\s+(?:of\s+|in\s+|for\s+)?(?:the\s+)?(?P<fy2>{_FY})?\s*(?:year\s+)?(?P<y>{_Y4})\b"),
+    # Q3 2023, Q3 FY2023, fiscal Q3 2023, Q3 of fiscal 2023, Q3 '23, Q3, 2023, FY23 Q3 is below
+    re.compile(rf"(?i)\b(?P<fy0>fiscal\s+)?q([1-4])\s*,?\s*(?:of\s+)?(?:the\s+)?(?:(?P<fy>{_FY})\s*[-'’ ]?\s*(?P<fyy>{_Y4}|\d\d)(?![\d-])|[-'’ ]?\s*(?P<y>{_YY}))"),
+    # 3Q23, 3Q 2023, 3Q FY23
+    re.compile(rf"(?i)\b([1-4])q\s*(?:(?P<fy>{_FY})\s*'?(?P<fyy>{_Y4}|\d\d)|(?P<y>{_Y4}|(?<=q)\d\d|['’]\d\d))(?![\d-])"),
+    # 2023 Q3, FY2023 Q3, FY23 Q3, fiscal 2023 third quarter
+    re.compile(rf"(?i)\b(?:(?P<fy>{_FY})\s*[-'’]?\s*(?P<fyy>{_Y4}|\d\d)|(?P<y>{_Y4}))\s*(?:'s\s+)?(?:q([1-4])|({_QUARTER_WORD})\s+quarter)\b"),
+    # the third quarter of (fiscal) 2023, third fiscal quarter of 2023, the last quarter of 2023
+    re.compile(rf"(?i)\b({_QUARTER_WORD})\s+(?P<fy>fiscal\s+)?quarter\s*,?\s+(?:of\s+|in\s+|for\s+)?(?:the\s+)?(?P<fy2>{_FY})?\s*(?:year\s+)?(?P<y>{_Y4})\b"),
 )
 _YEAR_PATTERNS: tuple[re.Pattern[str], ...] = (
-    re.compile(rf"(?i)\b(?P<fy>fy|fiscal(?:\s+year)?|financial\s+year)\s*[-'’ ]?\s*(?P<y>{_Y4}|\d\d)\b"),
-    re.compile(rf"(?i)\b(?P<y>{_Y4})\b"),
+    # FY2023-24, fiscal year 2023/24: the year it ends
+    re.compile(rf"(?i)\b(?P<fy>fy|fiscal(?:\s+year)?|financial\s+year)\s*'?(?P<y0>{_Y4})\s*[-/–]\s*(?P<y>{_Y4}|\d\d)(?![\d-])"),
+    re.compile(rf"(?i)\b(?P<fy>fy|fiscal(?:\s+year)?|financial\s+year)\s*[-'’ ]?\s*(?P<y>{_Y4}|\d\d)(?![\d-])"),
+    re.compile(rf"(?i)(?<![\d$.,])(?P<y>{_Y4})(?![\d,])"),
 )
-_LATEST = re.compile(r"(?i)\b(?:latest|most\s+recent(?:ly)?|newest|last\s+(?:reported\s+)?(?:quarter|10-?[qk]|filing|report|fiscal\s+year|year)|current\s+(?:quarter|filing|report|10-?[qk]))\b")
+_LATEST = re.compile(r"(?i)\b(?:latest|most\s+recent|newest|last\s+(?:reported\s+)?(?:quarter|10-?[qk]|filing|report|fiscal\s+year)|current\s+(?:quarter|filing|report|10-?[qk]))\b")
+QUARTERLY = re.compile(r"(?i)\b(?:10-?q|quarter(?:ly)?)\b")
+ANNUAL = re.compile(r"(?i)\b(?:10-?k|annual|fiscal\s+year|full\s+year)\b")
 
 
-def _year(text: str) -> int:
+def _year(text: str, start: str = "") -> int:
     text = text.strip("'’")
     year = int(text)
-    return year if year > 100 else 2000 + year if year < 70 else 1900 + year
+    if year > 100:
+        return year
+    if start:  # "FY2023-24": the century of the year it starts in
+        return int(start[:2]) * 100 + year
+    return 2000 + year if year < 70 else 1900 + year
 
 
 def periods_in(text: str) -> tuple[Period, ...]:
     """The periods ``text`` names, in order: quarters with their years first ("Q3 2023", "the second quarter of
-    2023", "3Q23", "2023 Q3"), then years ("FY2022", "fiscal 2022", "2021") not already part of a quarter."""
+    2023", "3Q23", "2023 Q3", "fiscal Q4 2022"), then years ("FY2022", "fiscal 2022", "FY2023-24": 2024, "2021") not
+    already part of a quarter. A two-digit year needs an apostrophe or FY ("Q3 '23", "FY23"): "Q3 10-Q" names none."""
     found: list[tuple[int, Period]] = []
-    taken: list[tuple[int, int]] = []
+    taken = bytearray(len(text) + 1)
     for pattern in _PERIOD_PATTERNS:
         for m in pattern.finditer(text):
-            if any(a < m.end() and m.start() < b for a, b in taken):
+            if any(taken[m.start() : m.end()]):
                 continue
-            groups = [g for g in m.groups() if g]
-            quarter = next((int(g) for g in groups if g.isdigit() and len(g) == 1), None)
+            groups = m.groupdict()
+            numbered = [g for i, g in enumerate(m.groups(), 1) if g and i not in {pattern.groupindex[n] for n in groups}]
+            quarter = next((int(g) for g in numbered if g.isdigit()), None)
             if quarter is None:
-                quarter = next((_ORD[g.lower()] for g in groups if g.lower() in _ORD), None)
-            if quarter is None:
+                quarter = next((_ORD[g.lower()] for g in numbered if g.lower() in _ORD), None)
+            year = groups.get("fyy") or groups.get("y")
+            if quarter is None or not year:
                 continue
-            fiscal = bool(m.groupdict().get("fy") or m.groupdict().get("fy2"))
-            found.append((m.start(), Period(_year(m.group("y")), quarter, fiscal)))
-            taken.append((m.start(), m.end()))
+            fiscal = any(groups.get(k) for k in ("fy", "fy0", "fy2", "fyy"))
+            found.append((m.start(), Period(_year(year), quarter, fiscal)))
+            taken[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
     for pattern in _YEAR_PATTERNS:
         for m in pattern.finditer(text):
-            if any(a < m.end() and m.start() < b for a, b in taken):
+            if any(taken[m.start() : m.end()]):
                 continue
-            fiscal = bool(m.groupdict().get("fy"))
-            if not fiscal and len(m.group("y")) != 4:
-                continue
-            found.append((m.start(), Period(_year(m.group("y")), None, fiscal)))
-            taken.append((m.start(), m.end()))
+            groups = m.groupdict()
+            fiscal = bool(groups.get("fy"))
+            if len(m.group("y").strip("'’")) != 4 and not (fiscal and (groups.get("y0") or groups["fy"].lower() == "fy")):
+                continue  # "fiscal 12 months" is no year; "FY23" is
+            found.append((m.start(), Period(_year(m.group("y"), groups.get("y0") or ""), None, fiscal)))
+            taken[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
     out: list[Period] = []
     for _, period in sorted(found, key=lambda sp: sp[0]):
         if period not in out:
@@ -258,7 +277,7 @@ class Glossary:
     def from_text(cls, text: str, source: str = "") -> Glossary:
         groups = []
         for number, line in enumerate(text.splitlines(), 1):
-            line = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+            line = "" if line.lstrip().startswith("#") else line.strip()  # a comment is a whole line: "C#" is a word
             if not line:
                 continue
             variants = tuple(v.strip() for v in line.split("|") if v.strip())
@@ -289,11 +308,12 @@ def _glossary(extra: str) -> Glossary:
     out = Glossary.from_text(base, "docagent/data/glossary.txt")
     for path in (p for p in extra.split(os.pathsep) if p.strip()):
         try:
-            text = Path(path).expanduser().read_text(encoding="utf-8")
-        except OSError as e:
+            text = Path(path).expanduser().read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as e:
             from docagent.errors import ConfigError
 
-            msg = f"DOCAGENT_GLOSSARY names {path!r}, which cannot be read ({e.strerror or e}); point it at a text file of '|'-separated groups"
+            why = e.strerror if isinstance(e, OSError) and e.strerror else "it is not UTF-8 text" if isinstance(e, UnicodeDecodeError) else str(e)
+            msg = f"DOCAGENT_GLOSSARY names {path!r}, which cannot be read ({why}); point it at a UTF-8 text file of '|'-separated groups"
             raise ConfigError(msg) from e
         try:
             out = out + Glossary.from_text(text, path)
@@ -361,7 +381,7 @@ class Question:
     """It asks for a computation (difference, ratio, growth ...) rather than a lookup."""
     instructions: tuple[str, ...] = ()
     """Instructions about the answer's form, set aside."""
-    abbreviations: dict[str, str] = field(default_factory=dict)
+    abbreviations: dict[str, str] = field(default_factory=dict, hash=False)
     """Short forms the question uses and the long forms they stand for, from the glossary or the documents."""
 
     @classmethod
@@ -408,8 +428,8 @@ def parse(text: str | Question, words_of: Glossary | None = None) -> Question:
     if isinstance(text, Question):
         return text
     search_text, instructions = _set_aside(text)
-    if not search_text.strip():
-        search_text = text  # a question that is all instruction is searched as it is
+    if not WORD.search(search_text):
+        search_text, instructions = text, ()  # a question that is all instruction is searched as it is
     gloss = glossary() if words_of is None else words_of
     expansions = gloss.expand(search_text)
     abbreviations: dict[str, str] = {}

@@ -54,6 +54,8 @@ from docagent.index.store import PageStore
 from docagent.index.vectors import SearchScope, VectorHit
 from docagent.ingest import formats
 from docagent.ingest.identity import name_words
+from docagent.question import ANNUAL as _ANNUAL
+from docagent.question import QUARTERLY as _QUARTERLY
 from docagent.question import Question, lexical_terms, names_in, parse
 from docagent.text import words
 from docagent.types import DocumentCard, PageHit
@@ -65,6 +67,11 @@ __all__ = ["MODES", "PageRetriever", "lexical_terms", "names_in"]
 
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
+
+_PERIOD_WORDS = frozenset(["fy", "fiscal", "q1", "q2", "q3", "q4", "10", "k", "q", "latest", "quarter", "quarterly", "annual",
+                           "first", "second", "third", "fourth", "january", "february", "march", "april", "may", "june",
+                           "july", "august", "september", "october", "november", "december"])
+"""Capitalised words that name a period or a form, not whose report it is."""
 
 _SHORT_FORM = re.compile(r"(?<![\w&])([A-Za-z][A-Za-z&/.-]{1,9})(?![\w&])")
 
@@ -213,9 +220,9 @@ class PageRetriever(BaseRetriever):
         prior: dict[tuple[str, int], float] = {}
         cards: dict[str, float] = {}
         periods: dict[str, float] = {}
-        two_level = mode == "hybrid" and self.card_weight > 0
+        two_level = mode == "hybrid" and (self.card_weight > 0 or self.period_weight > 0)
         if two_level:
-            cards = self._card_match(store, q, scope)
+            cards = self._card_match(store, q, scope) if self.card_weight > 0 else {}
             periods = self._period_match(store, q, scope) if self.period_weight > 0 else {}
             named = sorted(cards, key=lambda d: -(cards[d] + periods.get(d, 0.0)))
             extra = [d for d in named[: self.expand_docs] if cards[d] >= self.expand_above or periods.get(d, 0.0) >= 1.0]
@@ -310,9 +317,20 @@ class PageRetriever(BaseRetriever):
         if not dated:
             return {}
         asked = {w for w in q.names if w.isalpha() and len(w) > 1}
+        first = re.match(r"\W*([^\W\d_]+)", q.search_text)
+        if first and not first.group(1).isupper():
+            asked.discard(first.group(1).lower())  # "Summarize ...": a capital that starts a sentence names no one
         overlap = {d: len(asked & set(words(" ".join((name_words(known[d].name), *known[d].organisations))))) for d in dated}
         most = max(overlap.values(), default=0)
+        if asked and not most and any(w not in _PERIOD_WORDS for w in asked):
+            return {}  # it names someone none of the dated reports is by: their periods say nothing about it
         named = [d for d in dated if overlap[d] == most]  # the documents of the company it names (all, for none)
+        if _QUARTERLY.search(q.search_text) and not _ANNUAL.search(q.search_text):
+            named = [d for d in named if not dated[d].annual]  # "the latest 10-Q" is no 10-K
+        elif _ANNUAL.search(q.search_text) and not _QUARTERLY.search(q.search_text):
+            named = [d for d in named if dated[d].annual]
+        if not named:
+            return {}
         out: dict[str, float] = {}
         if q.periods:
             for doc_id in named:
@@ -323,6 +341,8 @@ class PageRetriever(BaseRetriever):
                             best = max(best, 1.0)
                         elif not asked_period.fiscal and period.calendar == (asked_period.year, asked_period.quarter):
                             best = max(best, 0.6)
+                    elif asked_period.quarter == 4 and period.fiscal_year == asked_period.year:
+                        best = max(best, 0.8)  # a fourth quarter is reported in the year's annual report
                     elif asked_period.quarter is None:
                         if period.fiscal_year == asked_period.year:
                             best = max(best, 0.8 if period.annual else 0.6)

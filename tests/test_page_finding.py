@@ -5,16 +5,22 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from docagent.cli import main
 from docagent.config import Settings
+from docagent.index.catalog import DatedDocument
 from docagent.index.embeddings import Embedder
 from docagent.index.indexer import Indexer
 from docagent.index.store import PageStore
+from docagent.index.vectors import EVERYWHERE
+from docagent.question import parse
 from docagent.retrieve import PageRetriever
+from docagent.types import ReportPeriod
 from tests.factories import statement_report
 
 # Orchard's fiscal year ends in September (its Q1 ends in December), Harbor's in December.
@@ -131,3 +137,27 @@ def test_removing_a_document_removes_its_structure(shelf: PageStore) -> None:
     db = shelf.catalog.reader()
     assert db.execute("SELECT count(*) FROM page_fields f LEFT JOIN documents d ON d.doc_id = f.doc_id WHERE d.doc_id IS NULL").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM abbreviations a LEFT JOIN documents d ON d.doc_id = a.doc_id WHERE d.doc_id IS NULL").fetchone()[0] == 0
+
+
+def _dated(**docs: tuple[str, str, int, int, bool]) -> SimpleNamespace:
+    """A stand-in store whose catalog knows only the dated documents: name -> (organisation, end, fiscal year,
+    quarter, annual)."""
+    periodic = {name: DatedDocument(name, ReportPeriod(date.fromisoformat(end), fy, quarter, annual), (org,))
+                for name, (org, end, fy, quarter, annual) in docs.items()}
+    return SimpleNamespace(catalog=SimpleNamespace(periodic=lambda: periodic))
+
+
+APPLE = _dated(q1=("Apple Inc.", "2022-12-31", 2023, 1, False), q2=("Apple Inc.", "2023-04-01", 2023, 2, False),
+               q3=("Apple Inc.", "2023-07-01", 2023, 3, False), k=("Apple Inc.", "2023-09-30", 2023, 4, True),
+               other=("Orchard Computer Inc.", "2023-10-30", 2024, 1, False))
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("What was Apple's revenue in the latest 10-Q?", {"q3": 1.0}),  # the newest 10-Q, not the newer 10-K
+    ("What was Apple's revenue in the latest annual report?", {"k": 1.0}),
+    ("What was Apple's revenue in Q4 FY2023?", {"k": 0.8}),  # a fourth quarter is in the year's annual report
+    ("What was Microsoft's revenue in the second quarter of 2023?", {}),  # nobody's period on the shelf fits
+    ("Summarize the latest 10-Q.", {"other": 1.0}),  # names no one: the newest of all
+])
+def test_the_period_prior(question: str, expected: dict[str, float]) -> None:
+    assert PageRetriever._period_match(APPLE, parse(question), EVERYWHERE) == expected

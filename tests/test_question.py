@@ -125,3 +125,66 @@ def test_title_lines_bold_capitals_and_larger_type_up_to_the_body() -> None:
              ("LATER CAPITALS", 9.0, False)]
     assert title_lines(prose, 9.0) == []  # body text first: a page with no title
     assert title_lines([("Quarter in Review", 14.4, False), ("Revenue was down in every segment this time", 7.2, False)], 7.2) == ["Quarter in Review"]
+
+
+@pytest.mark.parametrize("text", ["What was revenue in the Q3 10-Q?", "3Q 10-Q cash", "Q4 50% of sales", "Q1 20 states",
+                                  "over the fiscal 12 months", "the FY 10-K", "sales of $2,023 million"])
+def test_numbers_that_are_not_years(text: str) -> None:
+    assert periods_in(text) == ()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("fiscal Q4 2023", [Period(2023, 4, fiscal=True)]),
+    ("the last quarter of 2023", [Period(2023, 4)]),
+    ("Q3, 2023", [Period(2023, 3)]),
+    ("FY2023-24 revenue", [Period(2024, fiscal=True)]),  # a fiscal year is named by the year it ends
+    ("FY2019/20", [Period(2020, fiscal=True)]),
+    ("Q3 '23", [Period(2023, 3)]),
+])
+def test_more_period_wordings(text: str, expected: list[Period]) -> None:
+    assert list(periods_in(text)) == expected
+
+
+def test_long_questions_parse_in_linear_time() -> None:
+    q = parse("2023 " * 20000)  # was quadratic: 15 s
+    assert q.periods == (Period(2023),)
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("Respond with the total liabilities.", {"total", "liabilities"}),
+    ("What share of sales was in euros?", {"euros"}),
+    ("Is the report presented in USD?", {"usd"}),
+    ("Are amounts presented in thousands or millions?", {"thousands", "millions"}),
+    ("Clearly.", {"clearly"}),  # all instruction: searched as asked
+])
+def test_content_is_never_taken_for_an_instruction(text: str, kept: set[str]) -> None:
+    assert kept <= set(parse(text).terms)
+
+
+def test_glossary_groups_are_synonyms_only() -> None:
+    assert {"inventory", "inventories", "turnover"}.isdisjoint(parse("What was the cost of sales?").expansion_terms)
+    assert {"revenue", "sales"}.isdisjoint(parse("What was inventory turnover?").expansion_terms)
+    assert "purchase" not in parse("Send it to P.O. Box 12").expansion_terms
+
+
+def test_glossary_files_as_editors_write_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes("\ufeff# made in Notepad\r\nC# | c sharp\r\n".encode())
+    monkeypatch.setenv("DOCAGENT_GLOSSARY", str(bom))
+    assert "sharp" in parse("Which C# libraries are listed?").expansion_terms
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("café | coffee house\n".encode("latin-1"))
+    monkeypatch.setenv("DOCAGENT_GLOSSARY", str(latin))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        parse("anything")
+
+
+@pytest.mark.parametrize(("body", "quarter"), [
+    # "primarily", "decreased", "may": no month names; a year-to-date column must end in the quarter's month
+    ("Payments in the nine months ended December 31, 2024 consist primarily of leases. Sales decreased.", 1),
+    ("Three Months Ended. Six Months Ended\nMarch 31, 2024", 2),
+])
+def test_year_to_date_columns_end_in_the_quarters_month(body: str, quarter: int) -> None:
+    cover = "FORM 10-Q For the quarterly period ended March 31, 2024. We may borrow."
+    found = report_period([_page(1, cover), _page(2, body)])
+    assert found is not None and found.quarter == quarter

@@ -215,7 +215,8 @@ _NOT_TITLE = re.compile(
     r"(?i)^(?:\(?(?:in|dollars in|amounts in|unaudited|\$)\b.*|(?:three|six|nine|twelve|\d+)[ -](?:months|weeks)\b.*"
     r"|(?:fiscal\s+)?(?:years?|quarters?|periods?)\s+ended\b.*|page\s+\d+.*|\W*\d[\d,./\s$%()-]*"
     r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2},?(?:\s+\d{4})?"
-    r"|(?:\d{1,2}\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,?\s+\d{4})$")
+    r"|(?:\d{1,2}\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,?\s+\d{4}"
+    r"|(?:(?:as\s+)?(?:of|at)\s+)?(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2},?\s+\d{4}(?:,?\s+and\s+)?)+)$")
 
 
 def title_lines(lines: list[tuple[str, float, bool]], body: float = 0.0) -> list[str]:

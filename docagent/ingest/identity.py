@@ -199,10 +199,11 @@ def report_period(pages: Sequence[Page]) -> ReportPeriod | None:
     if m.group("y"):
         return ReportPeriod(end, (end - timedelta(days=7)).year, 4, annual=True)
     body = "\n".join(p.text for p in pages)
-    month = f"{end:%b}".lower()  # a year-to-date column ends when the quarter does ("Nine Months Ended July 1")
+    # a year-to-date column ends when the quarter does ("Nine Months Ended July 1"): the month as a word of its own
+    month = re.compile(rf"(?i)\b{end:%b}[a-z]*\.?\s+\d")
 
     def ends_with_quarter(pattern: re.Pattern[str]) -> bool:
-        return any(month in body[m.end() : m.end() + 120].lower() for m in pattern.finditer(body))
+        return any(month.search(body, m.end(), m.end() + 120) for m in pattern.finditer(body))
 
     quarter = next((q for q, pattern in _YEAR_TO_DATE if ends_with_quarter(pattern)), 1)
     year_end = end + timedelta(days=91 * (4 - quarter)) - timedelta(days=7)
