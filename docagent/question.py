@@ -123,12 +123,12 @@ def needs_arithmetic(question: str) -> bool:
 
 _NUM = r"(?:one|two|three|four|five|\d+)"
 _SCALE = r"(?:millions?|billions?|thousands?|mm|bn|m|k)"
-_FORMAT = (rf"(?:percent(?:age)?s?|%|decimals?|fractions?|integers?|whole\s+numbers?|(?:usd|us\s*\$|\$|dollars|eur|euros?|gbp)"
-           rf"(?:\s+{_SCALE})?|millions|billions|thousands|(?:one|a\s+single|two|three)\s+(?:words?|sentences?|paragraphs?)"
+_FORMAT = (rf"(?:percent(?:age)?s?(?:\s+terms?)?|%|decimals?|fractions?|integers?|whole\s+numbers?|(?:usd|us\s*\$|\$|dollars|eur|euros?|gbp)"
+           rf"(?:\s+{_SCALE})?|millions?|billions?|thousands?|(?:one|a\s+single|two|three)\s+(?:words?|sentences?|paragraphs?)"
            r"|bullet\s+points|a\s+list|yes\s+or\s+no|json|a\s+table)")
 _INSTRUCTIONS = re.compile(
     r"(?i)"
-    rf"\b(?:please\s+)?(?:round(?:ed|ing)?|rounded off)\s+(?:(?:your|the)\s+answer\s+)?(?:to\s+)?(?:the\s+)?(?:nearest\s+)?(?:{_NUM}\s+)?(?:decimal\s+(?:places?|points?)|significant\s+(?:figures?|digits?)|whole\s+(?:number|percent)|integer|hundredths?|tenths?|thousandths?|cents?|dollars?|millions?|billions?|thousands?|percent(?:age)?)\b"
+    rf"\b(?:please\s+)?(?:round(?:ed|ing)?|rounded off)\s+(?:(?:your|the)\s+answer\s+)?(?:to\s+)?(?:the\s+)?(?:nearest\s+)?(?:{_NUM}\s+)?(?:decimals?(?:\s+(?:places?|points?|digits?))?|significant\s+(?:figures?|digits?)|whole\s+(?:number|percent)|integer|hundredths?|tenths?|thousandths?|cents?|dollars?|millions?|billions?|thousands?|percent(?:age)?)\b"
     rf"|\b(?:please\s+)?(?:answer|respond|reply|express\s+(?:it|the\s+answer|your\s+answer)|give\s+(?:it|the\s+answer|your\s+answer)|report\s+(?:it|the\s+answer))\s+(?:in|as)\s+(?:a\s+)?{_FORMAT}\b"
     rf"|\b(?:expressed\s+)?in\s+(?:usd|us\s*\$|\$|u\.s\.\s+dollars|dollars|eur|euros?|gbp)\s+{_SCALE}\b"
     r"|\b(?:expressed\s+|answer(?:ed)?\s+)in\s+percent(?:age)?s?(?:\s+terms)?\b"

@@ -73,6 +73,11 @@ _PERIOD_WORDS = frozenset(["fy", "fiscal", "q1", "q2", "q3", "q4", "10", "k", "q
                            "july", "august", "september", "october", "november", "december"])
 """Capitalised words that name a period or a form, not whose report it is."""
 
+_VALUE_KINDS = frozenset(["amount", "percent", "count"])
+STAGE_MIN_PAGES = 20
+"""The second stage weighs a word by its rarity among the candidates' titles: with fewer candidate pages than this
+(a small store, a short document) rarity says nothing, and the stage stays out."""
+
 _SHORT_FORM = re.compile(r"(?<![\w&])([A-Za-z][A-Za-z&/.-]{1,9})(?![\w&])")
 
 
@@ -142,13 +147,15 @@ class PageRetriever(BaseRetriever):
     """Hybrid mode: first-place ranks given to every page of a document whose resolved reporting period is the one
     the question asks for ("Q2 2023", "FY2022"), or that is the newest of the documents it names when it asks for
     the latest (0: off)."""
-    stage_pages: int = Field(default=0, ge=0)
-    """Hybrid mode: fused pages the second stage rescores by their structure; 0 (the default): off. On the
-    development sets it gained nothing measurable (README, "Finding the page inside a long report"); 50 turns it on."""
+    stage_pages: int = Field(default=50, ge=0)
+    """Hybrid mode: fused pages the second stage rescores by their structure (0: off)."""
     stage_weights: tuple[float, float, float] = (0.25, 0.1, 0.0)
     """Second stage, in first-place ranks: for the share of the question's words in the page's title, the share in
     its tables' row labels and column headers, and the question's year among its column headers (fit on the
     development sets; see the README)."""
+    stage_values_only: bool = True
+    """The second stage only for questions that ask for a figure (an amount, a percentage, a count, a computation):
+    for questions about a discussion it cost rank-1 hits on the development sets (README)."""
     rerank_model: str | None = None
     """A local sentence-transformers cross-encoder directory; off when unset."""
     rerank_top: int = Field(default=20, ge=1)
@@ -245,8 +252,9 @@ class PageRetriever(BaseRetriever):
                      for key, c in found.items() if c.doc_id in cards or c.doc_id in periods}
         ranked = sorted((c for c in found.values() if c.doc_id in ready), key=lambda c: -(self._fused(c, mode) + prior.get((c.doc_id, c.page), 0.0)))
         fields: dict[tuple[str, int], PageFields] = {}
-        if mode == "hybrid" and self.stage_pages:
-            head = ranked[: self.stage_pages]
+        head = ranked[: self.stage_pages]
+        if mode == "hybrid" and self.stage_pages and len(head) >= STAGE_MIN_PAGES \
+                and (not self.stage_values_only or q.kind in _VALUE_KINDS or q.arithmetic):
             fields = store.catalog.page_fields((c.doc_id, c.page) for c in head)
             second = _Stage(q, [fields.get((c.doc_id, c.page)) for c in head], self.stage_weights)
             stage = {id(c): unit * second.score(i) for i, c in enumerate(head)}

@@ -188,3 +188,13 @@ def test_year_to_date_columns_end_in_the_quarters_month(body: str, quarter: int)
     cover = "FORM 10-Q For the quarterly period ended March 31, 2024. We may borrow."
     found = report_period([_page(1, cover), _page(2, body)])
     assert found is not None and found.quarter == quarter
+
+
+@pytest.mark.parametrize(("text", "left"), [
+    ("what is Amazon's FY2017 effective tax rate? round your answer to three decimal", "what is Amazon's FY2017 effective tax rate?"),
+    ("what is total current assets in FY2023 for Bestbuy? Answer in million.", "what is total current assets in FY2023 for Bestbuy? ."),
+    ("what is the EBITDA % margin for Netflix?Answer in percentage term, round your answer to one decimal place",
+     "what is the EBITDA % margin for Netflix? ,"),
+])
+def test_instructions_as_real_questions_word_them(text: str, left: str) -> None:
+    assert parse(text).search_text == left
