@@ -506,14 +506,17 @@ class Catalog:
 
     def page_fields(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], PageFields]:
         """The title and table labels of each ``(doc_id, page)`` that has any."""
-        wanted = list(dict.fromkeys(keys))
+        by_doc: dict[str, list[int]] = {}
+        for doc_id, page in keys:
+            by_doc.setdefault(doc_id, []).append(page)
         out: dict[tuple[str, int], PageFields] = {}
         db = self.reader()
-        for i in range(0, len(wanted), 400):
-            part = wanted[i : i + 400]
-            sql = "SELECT doc_id, page, title, labels FROM page_fields WHERE " + " OR ".join(["(doc_id = ? AND page = ?)"] * len(part))
-            for doc_id, page, title, labels in db.execute(sql, [v for key in part for v in key]):
-                out[(doc_id, page)] = PageFields(page, title, labels)
+        for doc_id, pages in by_doc.items():  # one look-up of the primary key a document
+            for i in range(0, len(pages), 500):
+                part = pages[i : i + 500]
+                sql = f"SELECT page, title, labels FROM page_fields WHERE doc_id = ? AND page IN ({','.join('?' * len(part))})"
+                for page, title, labels in db.execute(sql, [doc_id, *part]):
+                    out[(doc_id, page)] = PageFields(page, title, labels)
         return out
 
     def add_abbreviations(self, doc_id: str, found: dict[str, str]) -> None:
