@@ -127,7 +127,8 @@ def quality(work: Path) -> dict:
         db_here = small_db if name == "generated look-alike filings" else db
         rankings = []
         for q in queries:
-            chunks = db_here.similarity_search(q.question, k=60, filter={"source": q.scope} if q.scope else None)
+            where = {"source": q.scope[0]} if len(q.scope) == 1 else {"source": {"$in": list(q.scope)}} if q.scope else None
+            chunks = db_here.similarity_search(q.question, k=60, filter=where)
             pages: list[tuple[str, int]] = []
             for c in chunks:
                 key = (c.metadata["source"], int(c.metadata["page"]))

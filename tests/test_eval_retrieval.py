@@ -37,7 +37,7 @@ def test_labels_are_validated_with_line_numbers(tmp_path: Path, caplog: pytest.L
     path = tmp_path / "q.jsonl"
     path.write_text(json.dumps(good) + "\n" + json.dumps({"qid": "2", "question": "y?", "relevant": []}) + "\n")
     queries, skipped = load_qrels(path)
-    assert queries == [Query("1", "x?", frozenset({("a.pdf", 2)}), "a.pdf")] and skipped == 1
+    assert queries == [Query("1", "x?", frozenset({("a.pdf", 2)}), ("a.pdf",))] and skipped == 1
     path.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({**good, "relevant": [{"doc": "a.pdf", "page": 0}]}) + "\n")
     with caplog.at_level("WARNING"):
         queries, skipped = load_qrels(path)
@@ -73,7 +73,7 @@ def test_a_scope_may_list_several_documents(tmp_path: Path, caplog: pytest.LogCa
     report = evaluate_retrieval(queries, search, ["hybrid"], known_docs={"a.pdf", "b.pdf"})
     assert report.questions == 3 and report.modes["hybrid"].recall_at_1 == 1.0
     assert searched == [["a.pdf", "b.pdf"], ["a.pdf"], None]
-    assert [(q.scope, q.scope_docs) for q in queries] == [(None, ("a.pdf", "b.pdf")), ("a.pdf", ()), (None, ())]
+    assert [q.scope for q in queries] == [("a.pdf", "b.pdf"), ("a.pdf",), ()]
 
 
 def test_documents_missing_from_the_store_are_named() -> None:

@@ -44,16 +44,14 @@ class Query:
     qid: str
     question: str
     relevant: frozenset[tuple[str, int]]
-    scope: str | None = None
-    """The one document to search within (a label's ``scope`` naming one); None: every document, or ``scope_docs``."""
+    scope: tuple[str, ...] = ()
+    """The documents to search within (a label's ``scope``: one name or a list); empty: every document."""
     kinds: tuple[str, ...] = ()
-    scope_docs: tuple[str, ...] = ()
-    """The documents to search within when a label's ``scope`` lists several (``scope`` is then None)."""
 
     @property
     def docs(self) -> list[str] | None:
         """The documents to search within (a retriever's ``docs``); None: every document."""
-        return [self.scope] if self.scope else list(self.scope_docs) or None
+        return list(self.scope) or None
 
 
 def json_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -125,8 +123,7 @@ def load_qrels(path: str | Path) -> tuple[list[Query], int]:
             continue
         kind = row.get("kind") or ()
         kinds = (kind,) if isinstance(kind, str) else tuple(str(k) for k in kind)
-        one, several = (scope[0], ()) if len(scope) == 1 else (None, scope)
-        queries.append(Query(str(row.get("qid", number)), question, relevant, one, kinds, several))
+        queries.append(Query(str(row.get("qid", number)), question, relevant, scope, kinds))
     if not queries:
         msg = f"{path} has no question with relevant pages"
         raise ConfigError(msg)
