@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -49,7 +49,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from docagent.config import Settings
 from docagent.errors import ConfigError, DocagentError, StoreError
-from docagent.index.catalog import LexicalHit, PageFields
+from docagent.index.catalog import LexicalHit, PageFields, TermStats
 from docagent.index.store import PageStore
 from docagent.index.vectors import SearchScope, VectorHit
 from docagent.ingest import formats
@@ -74,6 +74,8 @@ _PERIOD_WORDS = frozenset(["fy", "fiscal", "q1", "q2", "q3", "q4", "10", "k", "q
 """Capitalised words that name a period or a form, not whose report it is."""
 
 _VALUE_KINDS = frozenset(["amount", "percent", "count"])
+_PERIOD_TOKEN = re.compile(r"q[1-4]|[1-4]q\d*|fy\d+|h[12]|\d+[a-z]{0,2}")
+"""Words that say when ("q3", "fy2023", "3q23", "1st"), not what."""
 STAGE_MIN_PAGES = 20
 """The second stage weighs a word by its rarity among the candidates' titles: with fewer candidate pages than this
 (a small store, a short document) rarity says nothing, and the stage stays out."""
@@ -256,7 +258,9 @@ class PageRetriever(BaseRetriever):
         if mode == "hybrid" and self.stage_pages and len(head) >= STAGE_MIN_PAGES \
                 and (not self.stage_values_only or q.kind in _VALUE_KINDS or q.arithmetic):
             fields = store.catalog.page_fields((c.doc_id, c.page) for c in head)
-            second = _Stage(q, [fields.get((c.doc_id, c.page)) for c in head], self.stage_weights)
+            whose = {w for parts in store.catalog.identities(c.doc_id for c in head).values()
+                     for w in words(" ".join((name_words(parts[0]), *parts[1:])))}
+            second = _Stage(q, [fields.get((c.doc_id, c.page)) for c in head], self.stage_weights, store.catalog.term_stats, whose)
             stage = {id(c): unit * second.score(i) for i, c in enumerate(head)}
             prior = {key: prior.get(key, 0.0) + stage.get(id(c), 0.0) for key, c in found.items()}
             ranked = sorted(head, key=lambda c: -(self._fused(c, mode) + prior[(c.doc_id, c.page)])) + ranked[self.stage_pages :]
@@ -453,10 +457,11 @@ def _fold(found: dict[tuple[str, int], _Candidate], side: str, rows: Iterable[_R
         cand.scores[side] = score
 
 
-def _topic_terms(q: Question, terms: list[str]) -> list[str]:
+def _topic_terms(terms: Iterable[str], whose: set[str]) -> list[str]:
     """The terms that say what is asked about, not whose or when: a page's title and table labels are matched on
-    these ("AMAZON.COM, INC." over a statement names the company, which says nothing of the page)."""
-    return [t for t in terms if t not in q.names and not any(c.isdigit() for c in t)]
+    these ("AMAZON.COM, INC." over a statement names the company, which says nothing of the page). ``whose``: the
+    words of the candidate documents' names and organisations."""
+    return [t for t in terms if t not in whose and not t.isdigit() and not _PERIOD_TOKEN.fullmatch(t)]
 
 
 def _stems(text: str) -> set[str]:
@@ -466,24 +471,37 @@ def _stems(text: str) -> set[str]:
 
 class _Stage:
     """The second stage's view of a question over the first pages of a ranking: what each candidate's title and
-    table labels hold of the question's words, each word weighted by how rare it is among those candidates' titles
-    (labels): "consolidated", "statements" or "notes", printed over half the pages of a filing, weigh nothing;
-    "balance", "repurchase" or "borrowings" weigh much."""
+    table labels hold of what the question asks for. Each thing asked for weighs by how rare it is in the store
+    (BM25's IDF over the passages: "aardvark3" outweighs "report") times how rare among those candidates' titles
+    (labels): "consolidated", "statements" or "notes", printed over most pages of a filing, weigh nothing there."""
 
-    def __init__(self, q: Question, fields: list[PageFields | None], weights: tuple[float, float, float]) -> None:
+    def __init__(self, q: Question, fields: list[PageFields | None], weights: tuple[float, float, float],
+                 stats: Callable[[list[str]], TermStats], whose: set[str]) -> None:
         self.weights = weights
-        own = _stems(" ".join(_topic_terms(q, list(q.terms))))
+        topic = _topic_terms(q.terms, whose)
         # each thing asked for: a glossary group the question names (found when any of its variants is: "capex" on a
         # page that prints "purchases of property and equipment"), or a word of it that no such group covers
-        groups = [tuple(_stems(v) for v in (said, *others) if _stems(v)) for said, others in q.expansions]
         covered = set().union(*(_stems(said) for said, _ in q.expansions)) if q.expansions else set()
-        self.asked: list[tuple[set[str], ...]] = [g for g in groups if g] + [({w},) for w in sorted(own - covered)]
+        said_words = [lexical_terms(said) for said, _ in q.expansions]
+        counted = stats(list(dict.fromkeys([*topic, *(w for ws in said_words for w in ws)])))
+        self.asked: list[tuple[set[str], ...]] = []
+        self.rarity: list[float] = []
+        for (said, others), ws in zip(q.expansions, said_words, strict=True):
+            group = tuple(_stems(v) for v in (said, *others) if _stems(v))
+            if group:
+                self.asked.append(group)
+                self.rarity.append(max((counted.idf(w) for w in ws), default=1.0))
+        for w in dict.fromkeys(topic):
+            stem = next(iter(_stems(w)), "")
+            if stem and stem not in covered and ({stem},) not in self.asked:
+                self.asked.append(({stem},))
+                self.rarity.append(counted.idf(w))
         self.titles = [_stems(f.title) if f else set() for f in fields]
         self.labels = [_stems(f.labels) if f else set() for f in fields]
         self.years = {str(p.year) for p in q.periods}
         self.heads = [f.labels if f else "" for f in fields]
-        self.title_idf = self._idf(self.titles)
-        self.label_idf = self._idf(self.labels)
+        self.title_idf = [a * b for a, b in zip(self._idf(self.titles), self.rarity, strict=True)]
+        self.label_idf = [a * b for a, b in zip(self._idf(self.labels), self.rarity, strict=True)]
 
     def _idf(self, held: list[set[str]]) -> list[float]:
         n = len(held)

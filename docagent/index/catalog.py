@@ -433,6 +433,16 @@ class Catalog:
             self._periodic = (generation, found)
         return found
 
+    def identities(self, doc_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """Each document's file name and the organisations its card names: the words that say whose it is."""
+        wanted = list(dict.fromkeys(doc_ids))
+        if not wanted:
+            return {}
+        rows = self.reader().execute(
+            f"SELECT d.doc_id, d.name, json_extract(c.card, '$.organisations') FROM documents d LEFT JOIN cards c USING (doc_id) "
+            f"WHERE d.doc_id IN ({','.join('?' * len(wanted))})", wanted)
+        return {doc_id: (name, *json.loads(orgs or "[]")) for doc_id, name, orgs in rows}
+
     def card_version(self, doc_id: str) -> int | None:
         row = self.reader().execute("SELECT version FROM cards WHERE doc_id = ?", (doc_id,)).fetchone()
         return int(row[0]) if row else None
