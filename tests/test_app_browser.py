@@ -174,7 +174,8 @@ def test_upload_index_ask_and_see_the_citation_thumbnails(tmp_path: Path) -> Non
             page.keyboard.press("Escape")
             page.get_by_role("button", name="Extract").click()  # an empty table: every form field
             page.get_by_text(f"w9.pdf · page 1 · {WIDGET} (Name of entity or individual)").wait_for(timeout=120_000)
-            assert page.get_by_text("Business name", exact=True).count() >= 1  # the other field's label, in the table
+            # the other field's label, in the table: rendered after the first, so waited for, not counted at once
+            page.get_by_text("Business name", exact=True).first.wait_for(state="attached", timeout=60_000)
             add_field(page, "f1_01")  # a field added without picking a type
             page.get_by_role("button", name="Extract").click()
             page.get_by_text("w9.pdf · page 1 · f1_01 (Name of entity or individual)").wait_for(timeout=120_000)
