@@ -163,9 +163,6 @@ class Period:
     fiscal: bool = False
     """The question said "fiscal" or "FY"."""
 
-    def label(self) -> str:
-        return f"{'FY' if self.fiscal else ''}{self.year}" + (f" Q{self.quarter}" if self.quarter else "")
-
 
 _ORD = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "final": 4, "last": 4}
 _Y4 = r"(?:19|20)\d\d"
