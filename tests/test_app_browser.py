@@ -305,6 +305,7 @@ def test_the_tables_view_shows_a_found_table_beside_its_page_with_the_box(tmp_pa
             grid.wait_for(timeout=60_000)
             for cell in REGION_ROWS[0]:  # the first body row, cell by cell, in the grid
                 assert grid.get_by_text(cell, exact=True).count() >= 1, cell
+            page.get_by_role("button", name="Download CSV").nth(1).wait_for(timeout=60_000)  # both tables render
             assert page.get_by_role("button", name="Download CSV").count() == 2
             loaded(page)
             page.screenshot(path=SHOTS / "10-tables.png", full_page=True)
