@@ -122,18 +122,25 @@ class TableCell:
     """``%``, a currency (``$``, ``EUR`` ...) or a unit printed with the number; empty when none."""
     col_span: int = 1
     """Columns a header cell spans (a year over its quarters)."""
+    scale: Decimal = Decimal(1)
+    """What the printed number was multiplied by to give :attr:`number`: the table's scale, or 1 for a cell the
+    scale does not apply to (per-share amounts, percentages, ratios, counts and years in a statement "in millions,
+    except per share data")."""
 
     def to_json(self) -> dict[str, Any]:
         return {"row": self.row, "col": self.col, "text": self.text, "box": [round(c, 2) for c in self.box],
                 "number": decimal_text(self.number) if self.number is not None else None, "unit": self.unit,
-                "col_span": self.col_span}
+                "col_span": self.col_span, "scale": decimal_text(self.scale)}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TableCell:
-        number = data.get("number")
+    def from_json(cls, data: dict[str, Any], table_scale: Decimal = Decimal(1)) -> TableCell:
+        """A cell from :meth:`to_json`; one stored before cells had their own scale gets ``table_scale`` (what its
+        number was multiplied by then: every number but a percentage)."""
+        number, unit = data.get("number"), str(data.get("unit", ""))
+        scale = data.get("scale", "1" if number is None or unit == "%" else decimal_text(table_scale))
         return cls(int(data["row"]), int(data["col"]), str(data["text"]), tuple(float(c) for c in data["box"]),  # type: ignore[arg-type]
-                   Decimal(str(number)) if number is not None else None, str(data.get("unit", "")),
-                   int(data.get("col_span", 1)))
+                   Decimal(str(number)) if number is not None else None, unit,
+                   int(data.get("col_span", 1)), Decimal(str(scale)))
 
 
 @dataclass(slots=True)
@@ -241,10 +248,11 @@ class Table:
         def pair(v: Any) -> tuple[int, int] | None:
             return (int(v[0]), int(v[1])) if v else None
 
+        scale = Decimal(str(data.get("scale", "1")))
         return cls(str(data["doc"]), int(data["page"]), int(data["index"]), tuple(float(c) for c in data["box"]),  # type: ignore[arg-type]
                    int(data["rows"]), int(data["cols"]), int(data["header_rows"]),
-                   [TableCell.from_json(c) for c in data.get("cells", ())], str(data.get("title", "")),
-                   Decimal(str(data.get("scale", "1"))), str(data.get("scale_text", "")),
+                   [TableCell.from_json(c, scale) for c in data.get("cells", ())], str(data.get("title", "")),
+                   scale, str(data.get("scale_text", "")),
                    pair(data.get("continued_from")), pair(data.get("continues_on")),
                    [str(h) for h in data.get("inherited_header", ())])
 

@@ -60,7 +60,7 @@ def test_an_expression_over_named_cells_computes_exactly_and_cites_each_cell_wit
     for (_, _), cell in used.items():  # each cited box is where that number is printed
         assert inside(word_box(store, "results.pdf", 1, cell.text), cell.box)
     shown = answer.explain()
-    assert "cell: Revenue / 2019 = 1,234.5 (page 1, table 1)" in shown and "134500000" in shown
+    assert "cell: Revenue / 2019 = 1,234.5 (page 1, table 1; in millions of USD)" in shown and "134500000" in shown
 
 
 def test_cell_names_are_forgiving_and_a_wrong_name_lists_the_table(store: PageStore, settings: Settings,
@@ -70,7 +70,9 @@ def test_cell_names_are_forgiving_and_a_wrong_name_lists_the_table(store: PageSt
     assert same.value == Fraction(134_500_000)
     wrong = chart(f"{results}:1", expression='cell("2020", "Revenue")', store=store, settings=settings)
     assert wrong.value is None
-    assert "'2019', '2018'" in wrong.error and "'Capital expenditures'" in wrong.error
+    assert "no column '2020'; closest columns: '2019', '2018'" in wrong.error  # the names it could mean, first
+    wrong_row = chart(f"{results}:1", expression='cell("2019", "Capital spending")', store=store, settings=settings)
+    assert "no row 'Capital spending'; closest rows: 'Capital expenditures'" in wrong_row.error
 
 
 def test_a_column_sum_adds_the_items_not_their_total_and_parentheses_are_negative(
@@ -277,7 +279,8 @@ def test_results_say_their_unit_scale_and_what_was_left_out(store: PageStore, se
                             "(234 as the table prints it)"]
     total = chart(f"{path}:1", expression='sum(col("2019"))', store=store, settings=settings)
     assert "col(\"2019\") left out Süd: 'two': not a number" in total.notes
-    assert any(n.startswith("the cells used have different units (%, no unit)") for n in total.notes)
+    assert total.needs_review and any(n.startswith("the cells used have different units (%, no unit)") for n in total.review)
+    assert "needs review" in total.text and total.to_json()["needs_review"] is True
 
 
 def test_cli_tables_refuses_a_page_given_twice_and_an_out_that_is_a_file(tmp_path: Path, results: Path) -> None:

@@ -26,6 +26,8 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +36,8 @@ from docagent.evaluation.retrieval import parse_lines
 from docagent.ingest.tables import parse_number, states_nothing
 from docagent.types import Table, TableCell
 
-__all__ = ["PageScore", "TableLabel", "TableScore", "evaluate_tables", "gold_tables", "label_table", "load_table_labels",
-           "score_tables"]
+__all__ = ["CellLabel", "CellOutcome", "CellScore", "PageScore", "TableLabel", "TableScore", "evaluate_cells",
+           "evaluate_tables", "gold_tables", "label_table", "load_cell_labels", "load_table_labels", "score_tables"]
 
 
 @dataclass(frozen=True)
@@ -201,3 +203,95 @@ def evaluate_tables(labels: Sequence[TableLabel], tables_of: Callable[[str, int]
     """Score what ``tables_of(doc, page)`` (docagent's tables on a page) returns for every labelled page."""
     pages = sorted({(label.doc, label.page) for label in labels})
     return score_tables({key: tables_of(*key) for key in pages}, labels)
+
+
+# -- cells and expressions named as users write them --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CellLabel:
+    """A cell a user names (``row``, ``column`` as they would write them) and the value it states with its scale
+    applied (``"81797000000"`` for 81,797 in a table "in millions"); or an ``expression`` over such names and its
+    exact value."""
+
+    doc: str
+    page: int
+    value: Decimal
+    row: str = ""
+    column: str = ""
+    expression: str = ""
+
+
+def load_cell_labels(path: str | Path) -> list[CellLabel]:
+    """JSON lines ``{"doc", "page", "row", "column", "value"}`` or ``{"doc", "page", "expression", "value"}``
+    (``"exact"``, when given, is preferred to ``"value"``: the unrounded result)."""
+
+    def parse(_number: int, row: dict) -> CellLabel:
+        value = Decimal(str(row.get("exact", row["value"])))
+        if "expression" in row:
+            return CellLabel(str(row["doc"]), int(row["page"]), value, expression=str(row["expression"]))
+        return CellLabel(str(row["doc"]), int(row["page"]), value, str(row["row"]), str(row["column"]))
+
+    return parse_lines(Path(path), parse, "JSON lines with 'doc', 'page', 'value' and 'row' and 'column' or 'expression'")
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    label: CellLabel
+    outcome: str
+    """``right``, ``refused`` (a clear error), ``flagged`` (a wrong value marked needs review) or ``wrong``
+    (a wrong value not flagged: the one outcome that must never happen)."""
+    got: str = ""
+
+
+@dataclass(frozen=True)
+class CellScore(Report):
+    """Cells and expressions named as users write them, computed over docagent's tables with their scale."""
+
+    total: int
+    right: int
+    refused: int
+    flagged: int
+    wrong: int
+    outcomes: list[CellOutcome] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"total": self.total, "right": self.right, "refused": self.refused, "flagged": self.flagged,
+                "wrong": self.wrong, "outcomes": [{"doc": o.label.doc, "page": o.label.page, "row": o.label.row,
+                                                   "column": o.label.column, "expression": o.label.expression,
+                                                   "want": str(o.label.value), "outcome": o.outcome, "got": o.got}
+                                                  for o in self.outcomes]}
+
+    def table(self) -> str:
+        lines = [f"{'asked':>6} {'right':>6} {'refused':>8} {'flagged':>8} {'wrong':>6}",
+                 f"{self.total:>6} {self.right:>6} {self.refused:>8} {self.flagged:>8} {self.wrong:>6}"]
+        lines += [f"  {o.outcome}: {o.label.doc} p{o.label.page} {o.label.expression or (o.label.column, o.label.row)}: "
+                  f"{o.got[:160]}" for o in self.outcomes if o.outcome != "right"][:12]
+        return "\n".join(lines)
+
+
+def _close(got: Fraction, want: Decimal) -> bool:
+    """Equal, or equal to the digits the label gives (a label rounded to four significant digits)."""
+    if got == Fraction(want):
+        return True
+    digits = min(len(want.normalize().as_tuple().digits), 12)
+    return want != 0 and abs(got - Fraction(want)) <= abs(Fraction(want)) * Fraction(5, 10 ** digits)
+
+
+def evaluate_cells(labels: Sequence[CellLabel], tables_of: Callable[[str, int], list[Table]]) -> CellScore:
+    """Each label's cell or expression computed over ``tables_of(doc, page)`` as ``chart --expr`` computes it."""
+    from docagent.errors import CalculationError
+    from docagent.tasks.tables import compute
+
+    outcomes = []
+    for label in labels:
+        expression = label.expression or f'cell("{label.column}", "{label.row}")'
+        try:
+            done = compute(expression, tables_of(label.doc, label.page))
+        except CalculationError as e:
+            outcomes.append(CellOutcome(label, "refused", str(e)))
+            continue
+        got = f"{float(done.value):.6g}" + (f" (needs review: {'; '.join(done.review)})" if done.review else "")
+        outcome = "right" if _close(done.value, label.value) else "flagged" if done.review else "wrong"
+        outcomes.append(CellOutcome(label, outcome, got))
+    count = Counter(o.outcome for o in outcomes)
+    return CellScore(len(outcomes), count["right"], count["refused"], count["flagged"], count["wrong"], outcomes)

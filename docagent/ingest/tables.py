@@ -99,12 +99,12 @@ def parse_number(text: str, scale: Decimal = Decimal(1)) -> tuple[Decimal | None
 _SCALES = (
     (r"billions?|bn\b", Decimal(10) ** 9),
     (r"millions?|mn\b|mio\b|mm\b|^\$?\s*m$", Decimal(10) ** 6),
-    (r"thousands?|000s|'000|’000", Decimal(1000)),
+    (r"thousands?|000s|000[’']s|'000|’000", Decimal(1000)),
 )
 _SCALE = re.compile(
-    r"\(?\s*(?:(?:[$€£¥]|[A-Z]{3})\s+)?in\s+(?:(?:[A-Z]{3}|[$€£¥])\s+)?(?P<word>billions|millions|thousands)\b"
+    r"\(?\s*(?:(?:[$€£¥]|\b[A-Z]{3})\s+)?in\s+(?:(?:[A-Z]{3}|[$€£¥])\s+)?(?P<word>billions|millions|thousands)\b"
     r"(?:\s+of\s+\w+)?(?:[^)\n]{0,40}\))?"
-    r"|\((?P<short>000s|'000|’000|\$?\s*000s?|\$?\s*millions?|\$?\s*m|\$?\s*bn|\$?\s*billions?)\)"
+    r"|\((?P<short>000s|000[’']s|'000|’000|\$?\s*000s?|\$?\s*millions?|\$?\s*m|\$?\s*bn|\$?\s*billions?)\)"
     r"|(?P<bare>'000|’000)",
     re.IGNORECASE,
 )
@@ -123,6 +123,18 @@ def scale_of(text: str) -> tuple[Decimal, str]:
             stated = m.group().strip().strip("()").strip()
             return factor, stated
     return Decimal(1), ""
+
+
+def _states_scale(text: str) -> bool:
+    """Whether ``text`` is a scale caption and little else: "(In millions, except per share data)",
+    "(Dollars in thousands)"."""
+    stated = scale_of(text)[1]
+    if not stated:
+        return False
+    text = text.strip()
+    rest = re.sub(r"[()\s]", "", text.replace(stated, "", 1))
+    return (len(rest) <= 4 or bool(re.match(r"(?:dollars|amounts|\$|us\$|usd)?,?except", rest, re.I))
+            or (text.startswith("(") and text.endswith(")")))
 
 
 def states_nothing(text: str) -> bool:
@@ -222,7 +234,8 @@ def _segment(line: _Line, gap: float) -> None:
     """Split a line's words into segments wherever two stand more than ``gap`` apart."""
     groups: list[list[Word]] = [[line.words[0]]]
     for w in line.words[1:]:
-        if w.box[0] - groups[-1][-1].box[2] > gap:
+        sign_after_number = w.text in ("$", "€", "£", "¥") and (_is_number(groups[-1][-1].text) or states_nothing(groups[-1][-1].text))
+        if w.box[0] - groups[-1][-1].box[2] > gap or sign_after_number:  # "9,889 $ 8,348": the $ is the next cell's
             groups.append([w])
         else:
             groups[-1].append(w)
@@ -263,13 +276,24 @@ def _runs(lines: list[_Line], h: float) -> list[list[_Line]]:
     singles = 0
     for line in lines:
         multi = len(line.segments) >= 2
+        heading = not multi and not singles and _section_heading(line, run, h)  # under a row, not under prose
+        if heading and line.y0 - run[-1].y1 <= 3 * h:  # "Current liabilities:" between a statement's rows
+            run.append(line)
+            continue
         if run and line.y0 - run[-1].y1 > (2.2 if multi else 1.2) * h:
             if sum(len(ln.segments) >= 2 for ln in run) >= 2:
                 runs.append(run)
+                lead = []
+            else:  # one line of cells: the column heads, set apart from the body by a blank line
+                lead = run[-4:]
             run = []
         if multi:
-            if not run:
-                run = [ln for ln in lead if line.y0 - ln.y1 < 2.2 * h + (line.y0 - lead[-1].y1)]
+            if not run and lead:
+                keep = len(lead)  # the lead lines just above, each close to the next; cells only over the values
+                while keep > 0 and (keep == len(lead) or lead[keep].y0 - lead[keep - 1].y1 < 2.2 * h) and (
+                        len(lead[keep - 1].segments) < 2 or lead[keep - 1].segments[-1].x0 >= line.segments[1].x0 - 2 * h):
+                    keep -= 1
+                run = lead[keep:]
             run.append(line)
             singles, lead = 0, []
             continue
@@ -286,7 +310,8 @@ def _runs(lines: list[_Line], h: float) -> list[list[_Line]]:
             else:  # one line of cells so far: a header, kept to lead the run below
                 lead = run
             run = []
-        lead = [*lead, line][-4:] if lead and line.y0 - lead[-1].y1 < 1.2 * h else [line]
+        near = (2.2 if lead and len(lead[-1].segments) >= 2 else 1.2) * h  # under column heads: a blank line
+        lead = [*lead, line][-4:] if lead and line.y0 - lead[-1].y1 < near else [line]
     runs.append(run)
     out = []
     for r in runs:
@@ -299,6 +324,30 @@ def _runs(lines: list[_Line], h: float) -> list[list[_Line]]:
         if sum(len(ln.segments) >= 2 for ln in r) >= 2:
             out.append(r)
     return out
+
+
+_HEADING = re.compile(r"^[^\W\d_][^:]{1,80}:$|^[^a-z]*[A-Z]{2}[^a-z]*$")
+"""A section heading inside a statement: a short line ending in a colon ("Current liabilities:") or in capitals
+("LIABILITIES AND STOCKHOLDERS' EQUITY")."""
+
+
+def _section_heading(line: _Line, run: list[_Line], h: float) -> bool:
+    """Whether ``line`` (of one segment) is a section heading of the table ``run`` is building: short, left of
+    every value column, ending in a colon or in capitals; or a few words from a capital at the labels' left edge
+    ("Liabilities and stockholders' equity")."""
+    multi = [ln for ln in run if len(ln.segments) >= 2]
+    if not multi or len(line.segments) != 1:
+        return False
+    text = line.segments[0].text
+    data = [ln for ln in multi if any(_is_data(s.text) for s in ln.segments[1:])]
+    values = min(ln.segments[1].x0 for ln in data) if data else min(ln.segments[-1].x0 for ln in multi)
+    if len(text.split()) > (14 if text.endswith(":") else 8) or scale_of(text)[1] or line.x1 >= values - h:
+        return False
+    if _HEADING.match(text):
+        return True  # at the labels' left edge or centred over them ("ASSETS:")
+    left = min(ln.x0 for ln in data) if data else None
+    return (left is not None and abs(line.x0 - left) <= 2 * h and len(text.split()) <= 6 and text[:1].isupper()
+            and not text.endswith(".") and not re.search(r"\d{3}", text))  # "Assets", "Contingencies (Note 13)"
 
 
 def _split(run: list[_Line]) -> list[list[_Line]]:
@@ -421,9 +470,19 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
     cols = _merge_symbol_columns(body, _columns(body, left, right))
     if len(cols) < 2:
         return None
+    captions = [i for i, ln in enumerate(run[:first_data]) if len(ln.segments) == 1 and _states_scale(ln.segments[0].text)]
+    if captions:  # "(In millions, except per share data)" between the title and the column heads: the caption's
+        run = [ln for i, ln in enumerate(run) if i not in captions]
+        first_data -= len(captions)
     while first_data and (not any(_overlaps(s, cols[1:]) or s.x0 > cols[0][1] for s in run[0].segments)
-                          or (len(run[0].segments) == 1 and run[0].x0 <= cols[0][1])):
+                          or (len(run[0].segments) == 1 and (run[0].x0 <= cols[0][1] or run[0].x1 <= cols[1][0] + 2
+                                                             or (run[0].x0 < cols[1][0] - h
+                                                                 and _aligned(run[0].segments[0], cols) is None)))):
         run, first_data = run[1:], first_data - 1  # a caption or prose above the table, not a header line
+    while first_data > 1 and len(run[first_data - 1].segments) == 1 and run[first_data - 1].x1 < cols[1][0] \
+            and _HEADING.match(run[first_data - 1].segments[0].text) \
+            and any(s.x0 > cols[0][1] for ln in run[:first_data - 1] for s in ln.segments):
+        first_data -= 1  # section headings under the column heads ("ASSETS", "Current assets:") are body rows
     while first_data > 1:  # the first lines of a label whose values stand on its last line are body, not header
         above, below = run[first_data - 1], run[first_data]
         if not (len(above.segments) == 1 and above.x0 - cols[0][0] < 12 and above.x1 < cols[1][0]
@@ -493,6 +552,13 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
                 prev.cells.setdefault(ks[0] if len(ks) == 1 else _nearest(s, cols), []).append(s)
             prev.lines.append(line)
             continue
+        wrapped_caps = (prev is not None and len(prev.cells) == 1 and prev.text(0).isupper() and gap < 0.6 * h
+                        and not prev.text(0).endswith(":") and line.segments[0].text.isupper())
+        if label_only and len(line.segments) == 1 and _HEADING.match(line.segments[0].text) and prev is not None \
+                and not wrapped_caps:
+            row = _Row([line], {0: [line.segments[0]]})  # a section heading, wherever it is set over the labels
+            rows.append(row)
+            continue
         if label_only and not hlines:
             text = line.segments[0].text
             nxt = body_lines[i + 1] if i + 1 < len(body_lines) else None
@@ -508,7 +574,9 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
                 rows.append(row)
                 row.cells[0] = [line.segments[0]]
                 continue
-            if prev and prev.text(0) and len(prev.cells) == 1 and prev.lines and gap < 0.6 * h:
+            caps = text.isupper() and prev is not None and prev.text(0).isupper() and not prev.text(0).endswith(":")
+            if prev and prev.text(0) and len(prev.cells) == 1 and prev.lines and gap < 0.6 * h \
+                    and (caps or (not _HEADING.match(prev.text(0)) and not _HEADING.match(text))):
                 prev.cells[0].append(line.segments[0])  # a label row that wraps, values below
                 prev.lines.append(line)
                 continue
@@ -640,12 +708,12 @@ def _title(lines: list[_Line], top: float, h: float, left: float, right: float) 
         text = " ".join(s.text for s in ln.segments)
         n = len(text.split())
         caption = bool(re.match(r"(?:table|tab\.|exhibit|figure)\s*[\dA-Z]", text, re.IGNORECASE))
-        if y - ln.y1 > 2.5 * h or n > 14 or text[:1].islower() or (text.endswith(".") and not caption):
+        if y - ln.y1 > 2.5 * h or (n > 14 and not _states_scale(text)) or text[:1].islower() or (text.endswith(".") and not caption):
             break
         parts.insert(0, text)
         y = ln.y0
-        if not scale_of(text)[1] or len(parts) == 2:
-            break
+        if not (_states_scale(text) or re.fullmatch(r"\(\w+\)", text)) or len(parts) == 3:
+            break  # the title above a scale caption or "(unaudited)" is taken too
     return " ".join(parts)
 
 
@@ -713,7 +781,8 @@ def _segmented(words: list[Word], h: float) -> list[_Line]:
               if 0 <= b.box[0] - a.box[2] < h]
     space = median(spaces) if spaces else 0.25 * h
     for line in lines:
-        _segment(line, min(0.75 * h, max(0.5 * h, 2.5 * space)))
+        lh = max(h, line.y1 - line.y0)  # a title in large type has wide word spaces
+        _segment(line, min(0.75 * lh, max(0.5 * lh, 2.5 * space * lh / h)))
     return lines
 
 
@@ -777,29 +846,97 @@ def _table(page: Page, lines: list[_Line], cols: list[tuple[float, float]], rows
     head_text = " ".join(r.text(k) for r in rows[:header_rows] for k in range(len(cols)))
     head_text += " " + " ".join(s.text for r in rows[:header_rows] for _, _, s in r.spanning)
     scale, scale_text = scale_of(f"{title} {head_text}")
+    said = _scale_statement(f"{title} {head_text}", scale_text)
+    unscaled_cols = {k for k in range(1, len(cols))
+                     if _NOT_SCALED_COLUMN.search(" ".join(r.text(k) for r in rows[:header_rows]))}
+    section = ""
     cells: list[TableCell] = []
     for ri, row in enumerate(rows):
+        label = row.text(0)
+        if ri >= header_rows and label and len(row.cells) == 1:
+            section = label  # a heading over the rows below it ("Earnings per share:")
         spanned: set[int] = set()
         for lo, hi, s in row.spanning:
             if lo < 0:  # between columns: it heads the columns nearest to it
                 lo = hi = _nearest(s, cols)
             spanned.update(range(lo, hi + 1))
         if row.spanning:  # a spanning row: every column not under another of its cells belongs to the nearest one
-            cells += _spanning_cells(row, ri, cols)
+            cells += _spanning_cells(row, ri, cols, scale_text)
         for k, segs in sorted(row.cells.items()):
             if row.spanning and k in spanned:
                 continue
             text = " ".join(s.text for s in segs)
             text = re.sub(r"\s*(?:\.\s*){3,}(?:[$€£¥]\s*)?$", "", text).strip()  # dot leaders (and the $ after them)
+            if ri < header_rows and scale_text and k > 0:
+                text = _without_scale(text, scale_text)  # "(Dollars in millions) 2021" heads the column 2021
             box = (min(s.x0 for s in segs), min(s.y0 for s in segs), max(s.x1 for s in segs), max(s.y1 for s in segs))
-            number, unit = (parse_number(text, scale) if ri >= header_rows and k > 0 else (None, ""))
-            cells.append(TableCell(ri, k, text, box, number, unit))
+            number, unit, factor = None, "", Decimal(1)
+            if ri >= header_rows and k > 0:
+                number, unit = parse_number(text)
+                if number is not None and unit != "%" and k not in unscaled_cols and not _is_year(text):
+                    factor = _row_scale(label, section, scale, said)
+                    number *= factor
+            cells.append(TableCell(ri, k, text, box, number, unit, scale=factor))
     cells.sort(key=lambda c: (c.row, c.col))
     return Table(page.doc, page.number, index, (x0, y0, x1, y1), len(rows), len(cols), header_rows, cells,
                  title=title, scale=scale, scale_text=scale_text)
 
 
-def _spanning_cells(row: _Row, ri: int, cols: list[tuple[float, float]]) -> list[TableCell]:
+_NOT_SCALED_COLUMN = re.compile(r"%|\bpercent|\bper\s?cent|\bpct\b|\bratio\b|\bbps\b|basis points|per[- ]share", re.I)
+"""A column head whose values no scale applies to ("% of Sales", "Percent to Sales", "Per share")."""
+_PER_SHARE = re.compile(r"\bper[- ](?:common |ordinary |basic |diluted )?share\b|\beps\b|earnings per|dividends? declared per",
+                        re.I)
+_SHARES = re.compile(r"^(?:(?:basic|diluted)\b.{0,40}\bshares\b|weighted[- ]average\b.{0,30}\bshares\b|shares\b|"
+                     r"number of (?:common )?shares|(?:common )?shares outstanding)", re.I)
+"""A row of share counts (not an amount whose label mentions shares: "Treasury stock, at cost, 428,676,471
+shares")."""
+_NOT_SCALED_ROW = re.compile(r"%|\bpercent|\bratio\b|\bnumber of\b|\bemployees\b|\bheadcount\b|\bbps\b|"
+                             r"\bbasis points\b", re.I)
+
+
+def _scale_statement(text: str, scale_text: str) -> str:
+    """The whole scale statement from where the scale is stated, its exceptions included: "in millions, except
+    per share data", "in millions, except number of shares, which are reflected in thousands"."""
+    if not scale_text:
+        return ""
+    at = text.find(scale_text)
+    return text[at:at + 160].split(")")[0] if at >= 0 else scale_text
+
+
+def _row_scale(label: str, section: str, scale: Decimal, said: str) -> Decimal:
+    """What a body row's printed numbers are multiplied by: the table's scale, except for per-share amounts,
+    percentages, ratios, margins and counts (never scaled), and share counts when the statement excepts them
+    ("except number of shares, which are reflected in thousands")."""
+    for own in (label, section):  # "Shares used in calculation (000's)": the row states its own scale
+        factor, said_here = scale_of(own)
+        if said_here:
+            return factor
+    if scale == 1:
+        return scale
+    shares = bool(_SHARES.search(label) or (_SHARES.search(section) and len(label.split()) <= 3))
+    if not shares and (_PER_SHARE.search(label) or (_PER_SHARE.search(section) and not label.lower().startswith("total"))):
+        return Decimal(1)
+    if _NOT_SCALED_ROW.search(label) or (not shares and _NOT_SCALED_ROW.search(section)):
+        return Decimal(1)
+    except_ = said.lower().partition("except")[2]
+    if shares and except_ and "share" in except_.replace("per share", "").replace("per-share", ""):
+        m = re.search(r"(thousands|millions|billions)", except_)  # "which are reflected in thousands"
+        return scale_of(f"in {m.group(1)}")[0] if m else Decimal(1)
+    return scale
+
+
+def _without_scale(text: str, scale_text: str) -> str:
+    """A header cell's text without the scale caption printed into it: "(Dollars in millions) 2021" -> "2021"."""
+    at = text.find(scale_text)
+    if at < 0:
+        return text
+    start = text.rfind("(", 0, at + 1)
+    end = text.find(")", at)
+    cut = text[:start] + text[end + 1:] if start >= 0 and end >= 0 else text[:at] + text[at + len(scale_text):]
+    return " ".join(cut.split())
+
+
+def _spanning_cells(row: _Row, ri: int, cols: list[tuple[float, float]], scale_text: str = "") -> list[TableCell]:
     """The cells of a spanning header row: each of its segments heads the value columns nearest to it (those it
     covers, and those closer to it than to any other segment of the row)."""
     segs = sorted([s for _, _, s in row.spanning] + [s for k, ss in row.cells.items() if k > 0 for s in ss], key=lambda s: s.x0)
@@ -812,7 +949,8 @@ def _spanning_cells(row: _Row, ri: int, cols: list[tuple[float, float]]) -> list
     for s in segs:
         ks = [k for k, o in owner.items() if o is s]
         if ks:
-            out.append(TableCell(ri, min(ks), s.text, (s.x0, s.y0, s.x1, s.y1), col_span=max(ks) - min(ks) + 1))
+            text = _without_scale(s.text, scale_text) if scale_text else s.text
+            out.append(TableCell(ri, min(ks), text, (s.x0, s.y0, s.x1, s.y1), col_span=max(ks) - min(ks) + 1))
     if 0 in row.cells:
         ss = row.cells[0]
         out.append(TableCell(ri, 0, " ".join(s.text for s in ss), (ss[0].x0, ss[0].y0, ss[-1].x1, ss[-1].y1)))
@@ -838,10 +976,19 @@ def link_continuations(previous: list[Table], previous_page: Page, current: list
         return
     if not _same_columns(first, second):
         return
+    if second.header_rows and second.title and _title_key(second.title) != _title_key(first.title):
+        return  # another statement under its own title and heads (the cash flows after the income statement)
     first.continues_on = (second.page, second.index)
     second.continued_from = (first.page, first.index)
     if second.header_rows == 0:
         second.inherited_header = first.column_headers()
+
+
+def _title_key(title: str) -> str:
+    """A table's title as continuations compare it: without "(continued)", "(unaudited)" and its scale caption."""
+    stated = scale_of(title)[1]
+    title = title.replace(stated, "") if stated else title
+    return " ".join(w for w in re.findall(r"[^\W_]+", title.lower()) if w not in ("continued", "cont", "unaudited"))
 
 
 def _same_columns(a: Table, b: Table) -> bool:

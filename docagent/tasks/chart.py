@@ -34,6 +34,7 @@ from docagent.tasks.llm import ask_until_valid
 from docagent.tasks.prompts import DATA_RULE, quoted
 from docagent.tasks.tables import (
     CitedCell,
+    Computed,
     column_names,
     compute,
     matching_tables,
@@ -99,8 +100,15 @@ class ChartAnswer:
     """Where the numbers came from: ``table`` (a table found on the page at indexing: exact, nothing transcribed)
     or ``transcribed`` (the model read a chart or table image)."""
     notes: list[str] = field(default_factory=list)
-    """What a reader must know about the result: cells left out, mixed units, a scale applied, a table that goes
-    on over another page."""
+    """What a reader must know about the result: cells left out, the scale applied, a table that goes on over
+    another page."""
+    review: list[str] = field(default_factory=list)
+    """Why the result must be checked before it is used (:attr:`needs_review`): cells of different scales or
+    units taken together, a column or row named by position only. Empty when it need not."""
+
+    @property
+    def needs_review(self) -> bool:
+        return bool(self.review)
 
     def referenced_values(self) -> list[float]:
         """The table values the expression uses (``cell`` and ``col`` references)."""
@@ -124,7 +132,8 @@ class ChartAnswer:
         if self.value is None:
             return f"Cannot compute it: {self.error}"
         unit = f" {self.unit}" if self.unit and self.unit != "%" else (self.unit or "")
-        return f"{number_text(self.value)}{unit}"
+        review = f" (needs review: {'; '.join(self.review)})" if self.review else ""
+        return f"{number_text(self.value)}{unit}{review}"
 
     def explain(self, cite: str | None = None) -> str:
         """The result, where it comes from, the table, the expression, the cells read and any checks and notes,
@@ -136,7 +145,8 @@ class ChartAnswer:
             parts.append(self.table.markdown())
         if self.expression:
             parts.append(f"expression: {self.expression}")
-        parts += [f"cell: {c.row} / {c.column} = {c.text} (page {c.page}, table {c.table + 1})" for c in self.cells]
+        parts += [f"cell: {c.row} / {c.column} = {c.text} (page {c.page}, table {c.table + 1}"
+                  f"{'; ' + c.scale if c.scale else ''})" for c in self.cells]
         parts += [f"check: {m}" for m in self.mismatches]
         parts += [f"note: {n}" for n in self.notes]
         return "\n".join(p for p in parts if p)
@@ -147,7 +157,7 @@ class ChartAnswer:
             "exact": str(self.value) if self.value is not None else None, "unit": self.unit, "expression": self.expression,
             "table": self.table.model_dump() if self.table else None, "doc": self.doc, "page": self.page,
             "mismatches": self.mismatches, "error": self.error, "source": self.source, "notes": self.notes,
-            "cells": [c.to_json() for c in self.cells],
+            "needs_review": self.needs_review, "review": self.review, "cells": [c.to_json() for c in self.cells],
         }
 
 
@@ -277,10 +287,11 @@ def _from_table(answer: ChartAnswer, tables: list[Table], expression: str, store
         answer.error = f"{why}: an expression over cells needs a table (a chart needs a question and a model instead)"
         return answer
     try:
-        answer.value, answer.cells, answer.notes = compute(expression, tables)
+        done = compute(expression, tables)
     except CalculationError as e:
         answer.error = str(e)
         return answer
+    answer.value, answer.cells, answer.notes, answer.review = done.value, done.cells, done.notes, done.review
     _describe(answer, tables, expression)
     return answer
 
@@ -290,22 +301,26 @@ def _describe(answer: ChartAnswer, tables: list[Table], expression: str) -> None
     used = [t for t in tables if any(c.table == t.index for c in answer.cells)] or tables
     answer.table = _as_chart_table(used[0])
     answer.unit = answer.unit or _result_unit(expression, answer.cells, used)
-    scaled = {t.scale_text for t in used if t.scale_text and t.scale != 1}
-    if scaled and answer.value is not None and "/" not in expression and "percent_change" not in expression:
-        printed = answer.value / int(next(t.scale for t in used if t.scale_text))
-        answer.notes.append(f"the table's numbers are printed {' / '.join(sorted(scaled))}; the result has that "
-                            f"scale applied ({number_text(printed)} as the table prints it)")
+    scaled = sorted({c.scale for c in answer.cells if c.scale})
+    plain = sorted({c.row for c in answer.cells if not c.scale})
+    if scaled and answer.value is not None:
+        factor = next(t.scale for t in used if t.scale_text in scaled)
+        printed = (f" ({number_text(answer.value / int(factor))} as the table prints it)"
+                   if len(scaled) == 1 and not plain and "/" not in expression and "percent_change" not in expression
+                   else "")
+        answer.notes.append(f"the table's numbers are printed {' / '.join(scaled)}; the result has that scale "
+                            f"applied{printed}" + (f"; {', '.join(plain[:4])} read as printed (not scaled)" if plain else ""))
 
 
 def _table_expression(answer: ChartAnswer, tables: list[Table], question: str, llm: BaseChatModel,
                       retries: int) -> ChartAnswer:
     """The model writes the expression over the found table (nothing to transcribe); the cells are cited."""
     answer.source, answer.table = "table", _as_chart_table(tables[0])
-    result: dict[str, Any] = {}
+    result: dict[str, Computed] = {}
 
     def problems(data: dict[str, Any]) -> list[str]:
         try:
-            result["value"], result["cells"], result["notes"] = compute(str(data.get("expression", "")), tables)
+            result["done"] = compute(str(data.get("expression", "")), tables)
         except CalculationError as e:
             return [str(e)]
         return []
@@ -315,7 +330,8 @@ def _table_expression(answer: ChartAnswer, tables: list[Table], question: str, l
     if failed:
         answer.error = "the table does not answer it: " + "; ".join(failed)
         return answer
-    answer.value, answer.cells, answer.notes = result["value"], result["cells"], result["notes"]
+    done: Computed = result["done"]
+    answer.value, answer.cells, answer.notes, answer.review = done.value, done.cells, done.notes, done.review
     answer.unit = (data or {}).get("unit")
     _describe(answer, tables, answer.expression)
     return answer

@@ -11,9 +11,10 @@ are the ones the text layer (or OCR) prints, parsed exactly, each with the box i
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -28,7 +29,7 @@ from docagent.question import Question, parse
 from docagent.tasks.calc import evaluate
 from docagent.types import Table, TableCell, decimal_text
 
-__all__ = ["CitedCell", "TableCells", "column_names", "compute", "lookup", "matching_tables", "pages_list", "resolve_source", "row_names", "select_tables",
+__all__ = ["CitedCell", "Computed", "TableCells", "column_names", "compute", "lookup", "matching_tables", "pages_list", "resolve_source", "row_names", "select_tables",
            "tables_text"]
 
 
@@ -52,10 +53,26 @@ class CitedCell:
     """PDF points; ``Page.to_pixels`` gives page-image pixels."""
     unit: str = ""
     """``%``, a currency or unit printed with the number."""
+    scale: str = ""
+    """The scale applied to the printed number ("in millions"); empty when none was (per-share amounts,
+    percentages and counts in a table "in millions, except per share data" are read as printed)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"doc": self.doc, "page": self.page, "table": self.table, "row": self.row, "column": self.column,
-                "text": self.text, "value": decimal_text(self.value), "unit": self.unit, "box": [round(c, 2) for c in self.box]}
+                "text": self.text, "value": decimal_text(self.value), "unit": self.unit, "scale": self.scale,
+                "box": [round(c, 2) for c in self.box]}
+
+
+@dataclass(frozen=True, slots=True)
+class Computed:
+    """An expression computed over table cells: its exact value, the cells read (in the order read), notes a
+    reader must see, and the reasons the result needs review (empty when it does not): cells of different
+    scales or units taken together, a total row read as an item, a column or row known only by its position."""
+
+    value: Fraction
+    cells: list[CitedCell]
+    notes: list[str]
+    review: list[str]
 
 
 def _norm(text: str) -> str:
@@ -64,6 +81,27 @@ def _norm(text: str) -> str:
 
 def _is_total(label: str) -> bool:
     return bool(re.match(r"(grand |sub)?totals?\b", label.strip().lower()))
+
+
+def _unlabelled_totals(table: Table) -> set[int]:
+    """Body rows (0-based among the body) printed without a label whose every number is the sum of the rows
+    above it, back to the last heading or total: a statement's total row set under a rule without a word."""
+    grid, out = table.grid(), set()
+    numbers: dict[tuple[int, int], Decimal] = {(c.row, c.col): c.number for c in table.body() if c.number is not None}
+    start = table.header_rows
+    for r in range(table.header_rows, table.rows):
+        label = grid[r][0].strip()
+        filled = [k for k in range(1, table.cols) if (r, k) in numbers]
+        if label and (not filled or _is_total(label)):
+            start = r + 1  # a heading or a total opens the next group
+            continue
+        if label or not filled or r - start < 2:
+            continue
+        if all(sum((numbers.get((i, k), Decimal(0)) for i in range(start, r)), Decimal(0)) == numbers[(r, k)]
+               for k in filled):
+            out.add(r - table.header_rows)
+            start = r + 1
+    return out
 
 
 def _sections(table: Table) -> list[str]:
@@ -104,6 +142,8 @@ def row_names(table: Table) -> list[str]:
     """Each body row's name, unique in its table: its label, with its section before it when the label repeats
     ("Asia Revenue"), or ``(row K)`` after it when that does not tell them apart."""
     labels, sections = table.row_labels(), _sections(table)
+    totals = _unlabelled_totals(table)
+    labels = ["Total" if i in totals else label for i, label in enumerate(labels)]
     keys = [_norm(label) for label in labels]
     named = [f"{s} {label}" if keys.count(_norm(label)) > 1 and s else label for label, s in zip(labels, sections, strict=True)]
     qualified = [_norm(n) for n in named]
@@ -114,43 +154,75 @@ class TableCells(Mapping[tuple[str, str], Decimal]):
     """The numeric body cells of the tables on a page as the calculator's ``cells``: keys are ``(column, row)``
     names unique on the page (:func:`column_names`, :func:`row_names`). A lookup forgives case, spacing,
     punctuation, the order of the two names, a spanning header left out, and a qualifier left out where it is
-    not needed (``"Revenue"`` for ``"Asia Revenue"`` when only Asia has one); a name that fits several cells is
-    refused with the names that tell them apart. Every cell read is remembered (:attr:`used`) to be cited."""
+    not needed (``"Revenue"`` for ``"Asia Revenue"`` when only Asia has one). Where no name fits exactly, names
+    as users write them are tried: a year, ``FY2022`` or ``fiscal 2022`` for the one column whose header holds
+    that year ("Years Ended December 2, 2022"), a header or label without its parenthetical note or footnote
+    mark ("Purchases of property, plant and equipment" for "... (PP&E)", "Long-term debt" for "Long-term debt
+    (1)"). A name that fits several cells is refused with the names that tell them apart. Every cell read is
+    remembered (:attr:`used`) to be cited."""
 
     def __init__(self, tables: list[Table]) -> None:
         self.tables = tables
         self._cells: dict[tuple[str, str], tuple[Table, TableCell]] = {}
         self._aliases: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._loose: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._column_aliases: dict[str, list[str]] = {}
+        self._loose_columns: dict[str, list[str]] = {}
         self._totals: set[tuple[str, str]] = set()
+        self._words: list[tuple[tuple[str, str], set[str], set[str]]] = []  # key, its label's words, with its section's
+        self._labels: dict[tuple[str, str], str] = {}
+        self.positional: set[tuple[str, str]] = set()
+        """Cells known only by position: a column without a header, a row without a label."""
+        self.dashes: set[tuple[str, str]] = set()
+        """Cells printing a dash ("—"), read as 0 (nil, as statements print it)."""
         self.unreadable: dict[str, list[str]] = {}
         """Per column name, the body cells that print something that is not a number (``Süd: '2.345,50'``)."""
         columns = column_names(tables)
         for table in tables:
             heads, labels, rows, sections = table.column_headers(), table.row_labels(), row_names(table), _sections(table)
+            totals = _unlabelled_totals(table)
             for cell in table.body():
                 i = cell.row - table.header_rows
                 if cell.col == 0 or i >= len(rows) or (table.index, cell.col) not in columns:
                     continue
                 key = (columns[(table.index, cell.col)], rows[i])
+                total = _is_total(labels[i]) or i in totals
+                if cell.number is None and _DASH.fullmatch(cell.text.strip().lstrip("$€£¥ ")):
+                    cell = replace(cell, number=Decimal(0))  # "—" in a statement's column of figures: nil
+                    self.dashes.add(key)
                 if cell.number is None:
-                    if cell.text.strip() and not states_nothing(cell.text) and not _is_total(labels[i]):
+                    if cell.text.strip() and not states_nothing(cell.text) and not total:
                         self.unreadable.setdefault(key[0], []).append(f"{rows[i]}: {cell.text!r}")
                     continue
                 self._cells[key] = (table, cell)
-                if _is_total(labels[i]):
+                if total:
                     self._totals.add(key)
+                if not heads[cell.col].strip() or (not labels[i].strip() and i not in totals):
+                    self.positional.add(key)
                 own = table.at(table.header_rows - 1, cell.col) if table.header_rows else None
                 cols = {key[0], heads[cell.col], f"table {table.index + 1}: {heads[cell.col]}"}
                 if own is not None and own.col_span == 1:  # under a spanning header: its own header alone too
                     cols.add(own.text)
-                names = {key[1], labels[i], f"{sections[i]} {labels[i]}", f"table {table.index + 1}: {labels[i]}"}
-                for c in {_norm(n) for n in cols if n.strip()}:
-                    self._column_aliases.setdefault(c, []).append(key[0])
-                    for r in {_norm(n) for n in names if n.strip()}:
-                        self._aliases.setdefault((c, r), []).append(key)
-                        self._aliases.setdefault((r, c), []).append(key)
+                label = rows[i] if i in totals else labels[i]
+                names = {key[1], label, f"{sections[i]} {label}", f"{label} {sections[i]}", f"table {table.index + 1}: {label}"}
+                self._words.append((key, set(_stem(_plain(label)).split()), set(_stem(_plain(f"{sections[i]} {label}")).split())))
+                self._labels[key] = _stem(_plain(label))
+                self._alias(self._aliases, self._column_aliases, key, cols, names)
+                loose_cols = {_stem(_plain(c)) for c in cols} | _periods(heads[cell.col])
+                loose_names = {_stem(_plain(n)) for n in names}
+                self._alias(self._loose, self._loose_columns, key, loose_cols, loose_names)
         self.used: dict[tuple[str, str], CitedCell] = {}
+        self.read_as: dict[tuple[str, str], str] = {}
+        """Cells found by a name whose words all stand in a longer label: the name the user wrote, to be shown."""
+
+    @staticmethod
+    def _alias(cells: dict[tuple[str, str], list[tuple[str, str]]], columns: dict[str, list[str]],
+               key: tuple[str, str], cols: set[str], names: set[str]) -> None:
+        for c in {_norm(n) for n in cols if n.strip()}:
+            columns.setdefault(c, []).append(key[0])
+            for r in {_norm(n) for n in names if n.strip()}:
+                cells.setdefault((c, r), []).append(key)
+                cells.setdefault((r, c), []).append(key)
 
     def resolve(self, key: tuple[str, str]) -> tuple[str, str] | None:
         """The cell's key that ``key`` names, None when it names none. Raises when it names several."""
@@ -158,22 +230,68 @@ class TableCells(Mapping[tuple[str, str], Decimal]):
             return key
         if (key[1], key[0]) in self._cells:
             return (key[1], key[0])
-        found = list(dict.fromkeys(self._aliases.get((_norm(key[0]), _norm(key[1])), [])))
+        asked = (_norm(key[0]), _norm(key[1]))
+        found = list(dict.fromkeys(self._aliases.get(asked, [])))
+        found = found or list(dict.fromkeys(self._loose.get((_stem(_plain(key[0])), _stem(_plain(key[1]))), [])))
+        found = found or self._by_words(key) or self._by_words((key[1], key[0]))
         if len(found) > 1:
             options = "; ".join(f'cell("{c}", "{r}")' for c, r in found[:6])
             msg = f'cell("{key[0]}", "{key[1]}") fits {len(found)} cells: {options}. Write the one you mean'
             raise CalculationError(msg)
         return found[0] if found else None
 
+    def _by_words(self, key: tuple[str, str]) -> list[tuple[str, str]]:
+        """The cells in column ``key[0]`` whose row ``key[1]`` names by words in any order, its section's words
+        among them ("Diluted earnings per share" for "Diluted" under "Earnings per share:", "Non-current term
+        debt" for "Term debt" under "Non-current liabilities:"), the fewest words left unsaid first."""
+        try:
+            column = self.column(key[0])
+        except CalculationError:
+            return []
+        said = _stem(_plain(key[1]))
+        asked = set(said.split())
+        fits = [(len(every - asked), k) for k, own, every in self._words
+                if k[0] == column and own and own <= asked <= every]
+        if not fits and len(asked) >= 2:  # the label's first words, its qualifier left out: "Treasury stock" for
+            fits = [(len(own), k) for k, own, _ in self._words  # "Treasury stock, at cost"
+                    if k[0] == column and self._labels[k].startswith(said + " ")]
+        if not fits and len(asked) >= 2:  # every word said is in one label only: "Diluted earnings per share" for
+            fits = [(0, k) for k, own, _ in self._words if k[0] == column and asked <= own]  # "Earnings per share—diluted"
+            if len(fits) == 1:
+                self.read_as[fits[0][1]] = key[1]
+        best = min((n for n, _ in fits), default=None)
+        return [k for n, k in fits if n == best]
+
     def column(self, name: str) -> str | None:
         """The column name ``name`` names (forgiving, as cells are), None when none. Raises when several."""
         if any(c == name for c, _ in self._cells):
             return name
         found = list(dict.fromkeys(self._column_aliases.get(_norm(name), [])))
+        found = found or list(dict.fromkeys(self._loose_columns.get(_stem(_plain(name)), [])))
         if len(found) > 1:
             msg = f'col("{name}") fits {len(found)} columns: ' + "; ".join(f'col("{c}")' for c in found[:6])
             raise CalculationError(msg + ". Write the one you mean")
         return found[0] if found else None
+
+    def closest(self, key: tuple[str, str]) -> str:
+        """Why ``key`` names no cell, with the column and row names closest to what it says first."""
+        columns = list(dict.fromkeys(c for c, _ in self._cells))
+        rows = list(dict.fromkeys(r for _, r in self._cells))
+        by_norm_c = {_norm(c): c for c in columns}
+        by_norm_r = {_norm(r): r for r in rows}
+        a, b = _norm(key[0]), _norm(key[1])
+        if a in by_norm_r or b in by_norm_c or (a not in by_norm_c and b not in by_norm_r and _near(a, by_norm_r) and _near(b, by_norm_c)):
+            a, b = b, a  # the row named first
+        parts = [f'cell("{key[0]}", "{key[1]}") names no cell']
+        if a not in by_norm_c and not self._loose_columns.get(_stem(a)):
+            near = _near(a, by_norm_c) or list(by_norm_c)
+            parts.append(f"no column {key[0] if a == _norm(key[0]) else key[1]!r}; closest columns: "
+                         + ", ".join(repr(by_norm_c[n]) for n in near[:5]))
+        if b not in by_norm_r:
+            near = _near(b, by_norm_r) or list(by_norm_r)
+            parts.append(f"no row {key[1] if b == _norm(key[1]) else key[0]!r}; closest rows: "
+                         + ", ".join(repr(by_norm_r[n]) for n in near[:5]))
+        return "; ".join(parts)
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, tuple) and len(key) == 2 and self.resolve((str(key[0]), str(key[1]))) is not None
@@ -184,8 +302,9 @@ class TableCells(Mapping[tuple[str, str], Decimal]):
             raise KeyError(key)
         table, cell = self._cells[canonical]
         assert cell.number is not None
+        scale = table.scale_text if cell.scale != 1 else ""
         self.used[canonical] = CitedCell(table.doc, table.page, table.index, canonical[1], canonical[0], cell.text,
-                                         cell.number, cell.box, cell.unit)
+                                         cell.number, cell.box, cell.unit, scale)
         return cell.number
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
@@ -196,14 +315,55 @@ class TableCells(Mapping[tuple[str, str], Decimal]):
         return len(self._cells) - len(self._totals)
 
 
+_DASH = re.compile(r"[-–—−]{1,3}")
+_PAREN = re.compile(r"\s*(?:\([^)]*\)|\[[^\]]*\]|[*†‡§¶]+|[¹²³⁴⁵⁶⁷⁸⁹⁰]+)\s*")
+
+
+def _plain(name: str) -> str:
+    """A name without its parenthetical notes and footnote marks: "Long-term debt (1)" -> "Long-term debt",
+    "Property, plant and equipment, net (PP&E)" -> "Property, plant and equipment, net"."""
+    name = re.sub(r"^(?:less|add|plus|deduct)\s*:\s*", "", name.strip(), flags=re.I)  # "Less: Treasury stock"
+    return " ".join(_PAREN.sub(" ", name).split()) or name
+
+
+_MONTHS = {m: m[:3] for m in ("january", "february", "march", "april", "june", "july", "august", "september",
+                               "october", "november", "december")} | {"sept": "sep"}
+
+
+def _stem(name: str) -> str:
+    """A name with each word's plural ``s`` dropped and months shortened: "Capital expenditure" and "capital
+    expenditures" meet, as do "September 30, 2023" and "Sep 30, 2023"."""
+    words = (_MONTHS.get(w, w) for w in _norm(name).split())
+    return " ".join(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words)
+
+
+def _periods(header: str) -> set[str]:
+    """The names a user gives a column by its period: the year its header states ("Years Ended December 2,
+    2022" -> "2022", "FY2022", "fiscal 2022", "FY22")."""
+    years = set(re.findall(r"\b((?:19|20)\d{2})\b", header))
+    if len(years) != 1:
+        return set()
+    (year,) = years
+    return {year, f"FY{year}", f"FY {year}", f"fiscal {year}", f"fiscal year {year}", f"FY{year[2:]}"}
+
+
+def _near(name: str, options: dict[str, str]) -> list[str]:
+    """The options closest to ``name``, closest first (normalised names)."""
+    scored = sorted(options, key=lambda o: -difflib.SequenceMatcher(None, name, o).ratio())
+    return [o for o in scored if difflib.SequenceMatcher(None, name, o).ratio() >= 0.4 or set(name.split()) & set(o.split())]
+
+
 _COL = re.compile(r'col\(\s*"([^"]*)"\s*\)')
+_CELL = re.compile(r'cell\(\s*"([^"]*)"\s*,\s*"([^"]*)"\s*\)')
 
 
-def compute(expression: str, tables: list[Table]) -> tuple[Fraction, list[CitedCell], list[str]]:
-    """The exact value of ``expression`` over the tables' cells, the cells it read (in the order read), and notes
-    a reader must see: cells a ``col()`` left out because they print no number, cells of different units taken
-    together, a ``col()`` over a table that goes on over another page. Raises :class:`CalculationError` (naming
-    the tables' columns and rows) when it cannot compute."""
+def compute(expression: str, tables: list[Table]) -> Computed:
+    """The exact value of ``expression`` over the tables' cells, the cells it read, notes a reader must see
+    (cells a ``col()`` left out because they print no number, a ``col()`` over a table that goes on over another
+    page) and the reasons the result needs review: cells of different scales (an amount in millions with a
+    per-share amount or a percentage), different units added together, a total row among the items, a column or
+    row named by position only. Raises :class:`CalculationError` (naming the closest columns and rows first) when
+    it cannot compute."""
     if not tables:
         msg = "there is no table to compute over"
         raise CalculationError(msg)
@@ -217,19 +377,40 @@ def compute(expression: str, tables: list[Table]) -> tuple[Fraction, list[CitedC
         rewritten = _COL.sub(lambda m: f'col("{columns[m.group(1)] or m.group(1)}")', expression)
         value = evaluate(rewritten, cells)
     except CalculationError as e:
+        missing = [key for key in _CELL.findall(expression) if cells.resolve(key) is None] if "fits" not in str(e) else []
+        if missing:
+            raise CalculationError(cells.closest(missing[0])) from e
         words = str(e).replace("categories", "rows").replace("category", "row").replace("series", "column")
         raise CalculationError(f"{words}. {_names(tables)}") from e
     used = list(cells.used.values())
+    notes += [f"{r} / {c} prints {cells._cells[(c, r)][1].text!r}: read as 0" for c, r in cells.used if (c, r) in cells.dashes]
+    notes += [f"{said!r} read as the row {key[1]!r}" for key, said in cells.read_as.items() if key in cells.used]
     for name in {c for c in columns.values() if c}:
         notes += [f'col("{name}") left out {what}: not a number' for what in cells.unreadable.get(name, [])]
         for t in {cells._cells[k][0].index: cells._cells[k][0] for k in cells._cells if k[0] == name}.values():
             other = t.continued_from or t.continues_on
             if other is not None:
                 notes.append(f'col("{name}") covers page {t.page} only: the table goes on on page {other[0]}')
-    units = {c.unit or "no unit" for c in used}
-    if len(units) > 1 and not _only_scaling(expression):
-        notes.append(f"the cells used have different units ({', '.join(sorted(units))}): check what the result means")
-    return value, used, notes
+    return Computed(value, used, notes, _review(expression, used, cells))
+
+
+def _review(expression: str, used: list[CitedCell], cells: TableCells) -> list[str]:
+    """Why a computed result must be checked by a person before it is used (empty: it need not)."""
+    out = []
+    scales = {c.scale or "as printed" for c in used}
+    if len(scales) > 1:
+        unscaled = sorted({c.row for c in used if not c.scale})
+        out.append(f"the cells have different scales ({', '.join(sorted(scales))}): {', '.join(unscaled[:4])} "
+                   f"{'is' if len(unscaled) == 1 else 'are'} read as printed (per share, percent or count), the "
+                   "rest scaled")
+    units = {c.unit for c in used if c.unit}  # "$" printed on a statement's first row only: the rest are dollars too
+    if (("%" in units and any(c.unit != "%" for c in used)) or len(units) > 1) and not _only_scaling(expression):
+        named = sorted({c.unit or "no unit" for c in used})
+        out.append(f"the cells used have different units ({', '.join(named)}): check what the result means")
+    positional = sorted({f"{c} / {r}" for c, r in cells.used if (c, r) in cells.positional})
+    if positional:
+        out.append(f"named by position only (no header or label printed): {', '.join(positional[:4])}")
+    return out
 
 
 def _only_scaling(expression: str) -> bool:

@@ -1,0 +1,169 @@
+"""Financial statements read as one table each, with the scale applied only where it belongs, names as users write
+them, and results that are never silently wrong: through the store, `docagent tables`, `chart --expr` and `ask`
+with no model (issue 29). The statements are printed as filings print them (tests/statement_factory.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from docagent.cli import main
+from docagent.config import Settings
+from docagent.index.indexer import index_paths
+from docagent.index.store import PageStore
+from docagent.tasks.chart import chart
+from docagent.types import Table
+from tests.statement_factory import BALANCE, CASH, INCOME, MARGINS, Part, Statement, statements_pdf
+
+PROSE = ("Management's discussion of the results follows. Sales grew in every region and the margin improved as the "
+         "mix of services rose. ") * 30
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def filing(store: PageStore, docs_dir: Path) -> PageStore:
+    """Page 1 the income statement, page 2 the balance sheet, page 3 a segment table with percent columns and an
+    unlabelled total above the cash-flow statement: two statements on one page."""
+    path = statements_pdf(docs_dir / "filing.pdf", [[INCOME], [BALANCE], [MARGINS, "Sales rose in every region.", CASH]])
+    assert not index_paths([path], store=store, progress=False).failed
+    return store
+
+
+def only(store: PageStore, page: int) -> Table:
+    tables = store.tables("filing.pdf", page)
+    assert len(tables) == 1, [t.title for t in tables]
+    return tables[0]
+
+
+def test_a_balance_sheet_with_section_headings_and_blank_lines_is_one_table_with_its_heads_and_scale(filing: PageStore) -> None:
+    sheet = only(filing, 2)
+    assert sheet.title == "CONSOLIDATED BALANCE SHEETS (In millions)" and sheet.scale == Decimal(10) ** 6
+    assert sheet.column_headers()[1:] == ["December 31, 2023", "December 31, 2022"]  # the date row heads the columns
+    labels = sheet.row_labels()
+    assert labels[:3] == ["ASSETS:", "Current assets:", "Cash and cash equivalents"]  # headings are rows, not joined
+    assert "Current liabilities:" in labels and labels[-1] == "Total liabilities and shareholders' equity"
+    liabilities = next(c for c in sheet.body() if c.text == "3,950")
+    assert liabilities.number == Decimal(3_950_000_000)  # the scale reaches the rows below every heading
+
+
+def test_an_income_statement_keeps_its_caption_out_of_the_header_and_scales_only_amounts(filing: PageStore) -> None:
+    income = only(filing, 1)
+    assert income.column_headers()[1:] == ["Years Ended December 31 2023", "Years Ended December 31 2022"]
+    assert income.scale_text == "In millions, except per share data"
+    cells = {(income.row_labels()[c.row - income.header_rows], c.text): c for c in income.body() if c.col == 1}
+    assert cells[("Total net sales", "6,000")].number == Decimal(6_000_000_000)
+    assert cells[("Basic", "$ 2.40")].number == Decimal("2.40") and cells[("Basic", "$ 2.40")].scale == 1  # per share
+    assert cells[("Diluted", "504")].number == Decimal(504_000_000)  # share counts: in millions, as the caption says
+
+
+def test_percent_columns_are_never_scaled_and_an_unlabelled_total_is_not_an_item(filing: PageStore, settings: Settings) -> None:
+    margins, cash = filing.tables("filing.pdf", 3)  # two statements on one page, each its own table
+    assert margins.title.startswith("SEGMENT RESULTS") and cash.title.startswith("CONSOLIDATED STATEMENTS OF CASH FLOWS")
+    assert margins.column_headers()[1:] == ["2023", "% of Sales", "2022", "% of Sales"]  # "(Dollars in millions)" left out
+    share = next(c for c in margins.body() if c.text == "74.5%")
+    assert share.number == Decimal("74.5") and share.scale == 1
+    total = chart("filing.pdf:3", expression='sum(col("2023"))', store=filing, settings=settings)
+    assert total.value == Fraction(1_300_000_000) and not total.needs_review  # 969 + 331, not the total counted too
+    same = chart("filing.pdf:3", expression='cell("2023", "Total")', store=filing, settings=settings)
+    assert same.value == total.value
+
+
+def test_a_computation_that_mixes_scales_or_units_says_it_needs_review_on_every_surface(
+        filing: PageStore, settings: Settings, tmp_path: Path) -> None:
+    ratio = chart("filing.pdf:2", expression='cell("2023", "Total current assets") / cell("2023", "Total current liabilities")',
+                  store=filing, settings=settings)
+    assert ratio.value == Fraction(2700, 3950) and not ratio.needs_review and ratio.text.startswith("0.683544")
+    mixed = chart("filing.pdf:1", expression='cell("2023", "Net income") / cell("2023", "Earnings per share Basic")',
+                  store=filing, settings=settings)
+    assert mixed.value == Fraction(1_200_000_000) / Fraction("2.40")
+    assert mixed.needs_review and "different scales" in mixed.review[0]
+    assert "needs review: the cells have different scales" in mixed.text  # what the CLI, MCP, agent and app show
+    assert mixed.to_json()["needs_review"] is True and mixed.to_json()["review"] == mixed.review
+    added = chart("filing.pdf:3", expression='cell("2023", "Domestic") + cell("% of Sales (column 3)", "Domestic")',
+                  store=filing, settings=settings)
+    assert added.value == Fraction(969_000_000) + Fraction("74.5")
+    assert added.needs_review and any("different units" in r for r in added.review)
+    store = ["--store", str(settings.store)]
+    code, out, _ = run("chart", "filing.pdf:1", "--expr", 'cell("2023", "Net income") / cell("2023", "Earnings per share Basic")',
+                       "--json", *store)
+    assert code == 0 and json.loads(out)["needs_review"] is True and "different scales" in json.loads(out)["review"][0]
+
+
+def test_every_result_states_its_scale(filing: PageStore, settings: Settings) -> None:
+    answer = chart("filing.pdf:2", expression='cell("2023", "Total current liabilities") - cell("2022", "Total current liabilities")',
+                   store=filing, settings=settings)
+    assert answer.value == Fraction(350_000_000)
+    assert [c.scale for c in answer.cells] == ["In millions", "In millions"]
+    assert "(350 as the table prints it)" in " ".join(answer.notes)
+    assert "(page 2, table 1; In millions)" in answer.explain()
+
+
+def test_names_as_users_write_them(filing: PageStore, settings: Settings, docs_dir: Path, store: PageStore) -> None:
+    def value(page: int, expression: str) -> Fraction | None:
+        got = chart(f"filing.pdf:{page}", expression=expression, store=filing, settings=settings)
+        assert not got.needs_review, got.review
+        return got.value
+
+    # a year names the one column whose header holds it; a label without its parenthetical or footnote mark
+    assert value(2, 'cell("2023", "Property, plant and equipment, net")') == 3_100_000_000
+    assert value(2, 'cell("FY2022", "Long-term debt")') == 850_000_000
+    assert value(1, 'cell("2023", "Diluted earnings per share")') == Fraction("2.38")  # "Diluted" under "Earnings per share:"
+    refused = chart("filing.pdf:1", expression='cell("2022", "Operating incme")', store=filing, settings=settings)
+    assert refused.value is None and "no row 'Operating incme'; closest rows: 'Operating income'" in refused.error
+    dated = statements_pdf(docs_dir / "dated.pdf", [[Statement(
+        "RESULTS", "(In millions)", "Years Ended", ["December 2, 2022", "December 3, 2021"],
+        [("Operating income", "1,500", "1,300"), ("Purchases of property, plant and equipment (PP&E)", "(450)", "(400)")])]])
+    index_paths([dated], store=store, progress=False)
+    answer = chart(f"{dated}:1", expression='cell("2022", "Operating income") - cell("2021", "Operating income")',
+                   store=store, settings=settings)
+    assert answer.value == Fraction(200_000_000)
+    capex = chart(f"{dated}:1", expression='cell("2022", "Purchases of property, plant and equipment")', store=store,
+                  settings=settings)
+    assert capex.value == Fraction(-450_000_000)
+
+
+def test_a_year_two_columns_hold_is_refused_with_the_columns_it_could_mean(store: PageStore, settings: Settings,
+                                                                             docs_dir: Path) -> None:
+    quarters = statements_pdf(docs_dir / "quarters.pdf", [[Statement(
+        "RESULTS", "(In millions)", "", ["Three Months 2023", "Nine Months 2023"],
+        [("Net sales", "81,797", "293,787"), ("Net income", "19,881", "74,039")])]])
+    index_paths([quarters], store=store, progress=False)
+    answer = chart(f"{quarters}:1", expression='cell("2023", "Net sales")', store=store, settings=settings)
+    assert answer.value is None and "fits 2 cells" in answer.error
+    assert 'cell("Three Months 2023", "Net sales")' in answer.error and 'cell("Nine Months 2023", "Net sales")' in answer.error
+
+
+def test_a_statement_continues_only_into_the_same_statement(store: PageStore, docs_dir: Path) -> None:
+    two = Statement(INCOME.title, INCOME.caption, INCOME.periods, INCOME.years, INCOME.rows)
+    path = statements_pdf(docs_dir / "pages.pdf", [[PROSE, Part(two, slice(0, 8))], [Part(two, slice(8, None), header=False)],
+                                                    [PROSE, Part(two, slice(0, 8))], [CASH]])
+    assert not index_paths([path], store=store, progress=False).failed
+    carried = store.tables("pages.pdf", 2)[0]
+    assert carried.continued_from == (1, 0)  # the rest of the income statement, no header printed: linked
+    assert carried.column_headers()[1:] == ["Years Ended December 31 2023", "Years Ended December 31 2022"]
+    cash = store.tables("pages.pdf", 4)[0]
+    assert cash.title.startswith("CONSOLIDATED STATEMENTS OF CASH FLOWS")
+    assert cash.continued_from is None  # another statement with its own title and heads: not a continuation
+    assert store.tables("pages.pdf", 3)[0].continues_on is None
+
+
+def test_docagent_tables_shows_one_statement_with_its_rows(filing: PageStore, settings: Settings) -> None:
+    code, out, _ = run("tables", "filing.pdf:2", "--format", "json", "--store", str(settings.store))
+    data = json.loads(out)
+    assert code == 0 and len(data["tables"]) == 1
+    table = data["tables"][0]
+    assert table["column_headers"][1:] == ["December 31, 2023", "December 31, 2022"]
+    cells = {c["text"]: c for c in table["cells"]}
+    assert cells["3,950"]["number"] == "3950000000" and cells["3,950"]["scale"] == "1000000"
