@@ -26,7 +26,9 @@ from docagent.text import WORD, words
 
 __all__ = [
     "ANNUAL",
+    "FRAMING",
     "QUARTERLY",
+    "RECENCY",
     "STOPWORDS",
     "Glossary",
     "Period",
@@ -126,6 +128,31 @@ _SCALE = r"(?:millions?|billions?|thousands?|mm|bn|m|k)"
 _FORMAT = (rf"(?:percent(?:age)?s?(?:\s+terms?)?|%|decimals?|fractions?|integers?|whole\s+numbers?|(?:usd|us\s*\$|\$|dollars|eur|euros?|gbp)"
            rf"(?:\s+{_SCALE})?|millions?|billions?|thousands?|(?:one|a\s+single|two|three)\s+(?:words?|sentences?|paragraphs?)"
            r"|bullet\s+points|a\s+list|yes\s+or\s+no|json|a\s+table)")
+FRAMING = frozenset([
+    "compare", "compared", "comparison", "relate", "related", "relation", "relationship", "relative", "analyze",
+    "analyse", "analysis", "examine", "discuss", "discussed", "discussion", "discussions", "section", "sections",
+    "information", "detail", "details", "insight", "insights", "specific", "specifically", "significant",
+    "significantly", "mention", "mentioned", "disclose", "disclosed", "provide", "provided", "highlight",
+    "highlighted", "identify", "identified", "affect", "affected", "effect", "effects", "impact", "impacted",
+    "influence", "influenced", "influences", "influencing", "driver", "drivers", "factor", "factors", "key", "primary",
+    "principal", "main", "overall", "correlation", "correlate", "correlates", "align", "aligns", "reflect", "reflects",
+    "suggest", "suggests", "indicate", "indicates", "explain", "describe", "summarize", "summarise", "change",
+    "changes", "level", "levels", "data", "figure", "figures", "breakdown", "various", "different", "diverse",
+    "across", "regarding", "especially", "newly", "since", "stack", "report", "reported", "reports", "reporting",
+    "announce", "announced", "announcement", "announcements", "outline", "outlined", "area", "areas", "overview",
+    "understand", "combine", "connection", "stated", "state", "status", "noted", "note", "notes", "clearly",
+    "plainly", "conclusions", "drawing", "specified", "gleaned", "glean", "evident", "shown", "presented", "based",
+    "behind", "extent", "scale", "major", "notable", "trend", "trends", "position", "performance", "context"])
+"""Words that frame an analyst's question rather than name what it asks about ("how did X *relate* to Y in the
+*discussion* *section*"): the evidence test weighs them little and never calls them words no document holds."""
+RECENCY = frozenset(["latest", "recent", "most", "last", "current", "newest", "quarter", "quarterly", "annual",
+                     "annually", "year", "yearly", "fiscal", "month", "months", "period", "periods", "ended", "ending",
+                     "filing", "filings", "fy", "ytd", "previous", "prior", "preceding", "future", "january", "february",
+                     "march", "april", "may", "june", "july", "august", "september", "october", "november", "december",
+                     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"])
+"""Words that say when (with the periods a question names: "Q3 2023", "FY2017"): what a page is dated by, not
+what it says on the line that answers."""
+
 _INSTRUCTIONS = re.compile(
     r"(?i)"
     rf"\b(?:please\s+)?(?:round(?:ed|ing)?|rounded off)\s+(?:(?:your|the)\s+answer\s+)?(?:to\s+)?(?:the\s+)?(?:nearest\s+)?(?:{_NUM}\s+)?(?:decimals?(?:\s+(?:places?|points?|digits?))?|significant\s+(?:figures?|digits?)|whole\s+(?:number|percent)|integer|hundredths?|tenths?|thousandths?|cents?|dollars?|millions?|billions?|thousands?|percent(?:age)?)\b"

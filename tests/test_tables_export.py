@@ -318,7 +318,7 @@ def test_a_table_broken_across_two_pages_is_given_linked_with_its_header(tmp_pat
 
 def test_a_document_indexed_before_tables_is_told_to_be_indexed_again(tmp_path: Path, embedder: Embedder,
                                                                       app_over: Any) -> None:
-    from docagent.ingest.identity import CARD_VERSION, card_words
+    from docagent.ingest.identity import card_words
 
     settings = Settings(store=tmp_path / "store")
     factories.text_pdf(tmp_path / "old.pdf", ["A document indexed long ago."])
@@ -326,7 +326,7 @@ def test_a_document_indexed_before_tables_is_told_to_be_indexed_again(tmp_path: 
         assert not index_paths([tmp_path / "old.pdf"], store=store, progress=False).failed
         rec = store.document("old.pdf")
         card = store.catalog.cards()[rec.doc_id]
-        store.catalog.put_card(rec.doc_id, card, CARD_VERSION - 1, card_words(rec.name, card))  # as an older docagent left it
+        store.catalog.put_card(rec.doc_id, card, 1, card_words(rec.name, card))  # as a docagent before tables left it
         message = invoke(get_table(store), doc="old.pdf")
     assert message.status == "error"
     assert message.content == ("old.pdf was indexed by a docagent from before tables were found: index it again to "

@@ -26,9 +26,10 @@ from docagent.types import DocumentCard, Heading, Page, ReportPeriod
 __all__ = ["CARD_VERSION", "build_card", "card_words", "identity_text", "name_words", "passage_context", "report_period",
            "running_lines", "section_at"]
 
-CARD_VERSION = 3
-"""Bumped when cards, passage contexts or what is read from pages (tables: 2; page titles, report periods: 3) change: documents indexed with an older version are
-re-read when indexed again, even when the file is unchanged."""
+CARD_VERSION = 4
+"""Bumped when cards, passage contexts or what is read from pages (tables: 2; page titles, report periods: 3;
+statements as one table with each cell's scale: 4) change: documents indexed with an older version are re-read
+when indexed again, even when the file is unchanged."""
 
 FIRST_PAGES = 3
 """Pages whose text the card is read from (covers, title pages, the opening of an agreement)."""

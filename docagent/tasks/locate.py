@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from docagent.index.catalog import TermStats
-from docagent.question import Question, answer_kind, parse
+from docagent.question import FRAMING, RECENCY, Question, answer_kind, parse
 from docagent.tasks.grounding import tokens
 from docagent.types import AnswerSpan, Page, Word
 
@@ -42,6 +42,16 @@ _FITS: dict[str, re.Pattern[str]] = {
         rf"|{_MONTH},?\s\d{{4}}|(?:19|20)\d\d", re.I),
 }
 _LABEL_END = re.compile(r".*[:#]$")
+_RELATING = frozenset(["relate", "related", "relation", "relationship", "compare", "compared", "comparison", "correlate",
+                       "correlates", "correlation", "align", "aligns", "reflect", "reflects", "affect", "affected",
+                       "influence", "influenced", "influencing", "influences", "connection", "impact", "impacted",
+                       "analyze", "analyse", "examine", "suggest", "suggests", "drivers", "driver", "factors"])
+"""Words of a question that asks how things relate rather than for a value."""
+_CLAUSES = re.compile(r"[;?]\s+|,?\s+and\s+(?=(?:how|what|which|who|whether|if|why|where|when|are|is|were|was|did|does|do)\b)"
+                      r"|,\s+(?:and\s+)?(?:if so|especially|particularly)\b", re.I)
+"""Where a question that asks several things is cut into its clauses."""
+_PERIOD_WORD = re.compile(r"q[1-4]|[1-4]q|h[12]|fy\d{2,4}|(?:19|20)\d\d|10q|10k|10|k|q")
+"""A question's words that name a period or a report form ("Q3", "FY2022", "2023", "10-Q")."""
 
 
 _SAME = {"no": "number", "nr": "number", "num": "number", "qty": "quantity", "amt": "amount", "tel": "telephone",
@@ -124,16 +134,30 @@ class Support:
     """Of the question's weight, the share found anywhere on the pages."""
     unknown: tuple[str, ...] = ()
     """The question's words that no passage of the store holds: what it asks about is not in the documents."""
+    unnamed: tuple[str, ...] = ()
+    """Names the question says (a company, a person) that neither the pages found nor their documents' names and
+    cards say: the pages are about someone else."""
 
     @property
     def supported(self) -> bool:
-        return self.share >= SUPPORTED and not self.unknown
+        return self.share >= SUPPORTED and not self.unknown and not self.unnamed
 
 
 @dataclass(frozen=True)
 class Located:
     span: AnswerSpan | None
     support: Support
+
+
+def _proper_names(text: str) -> set[str]:
+    """The words written as names ("Apple's", "Best Buy"): capitalised with lower-case letters after, not the
+    first word of a sentence; lower-cased."""
+    out = set()
+    for m in re.finditer(r"\b([A-Z][a-z][\w&-]*)", text):
+        before = text[: m.start()].rstrip()
+        if before and before[-1] not in ".?!:":
+            out.add(m.group(1).lower())
+    return out
 
 
 class _Question:
@@ -143,6 +167,21 @@ class _Question:
         terms = [t for t in parsed.terms if len(t) > 1 or t.isdigit()]
         counted = stats(terms + [f for t in terms for f in _SPELLED.get(t, ())]) if terms else TermStats(0, {})
         known = {t for said, others in parsed.expansions for t in parse(said).terms}  # a word the glossary knows
+        self.alternatives: dict[str, list[set[str]]] = {}
+        """Per stem of a word the glossary knows, the stems of each of its other wordings ("capex": "purchases of
+        property, plant and equipment"): a stretch holding one of them holds the word."""
+        for said, others in parsed.expansions:
+            for t in parse(said).terms:
+                self.alternatives.setdefault(_stem(t), []).extend(_stems(o) for o in others)
+        names = _proper_names(question)
+        when = {t for t in terms if t in RECENCY or _PERIOD_WORD.fullmatch(t)}
+        scope = when | {t for t in terms if t in names}
+        self.names = {_stem(t): t for t in terms if t in names and t not in when and t not in FRAMING}
+        """The names it says whose document it asks about ("Apple"): the pages found, or their documents'
+        names, must say them."""
+        """Words that say which document and when ("Apple's", "Q3 2023", "latest"): retrieval has chosen the pages
+        by them; the line that answers rarely repeats them. They weigh nothing here (a name no document holds
+        still makes the question unknown)."""
         self.kind = parsed.kind
         self.weight: dict[str, float] = {}
         self.words: dict[str, str] = {}  # stem -> the question's word
@@ -154,30 +193,56 @@ class _Question:
             stem = _stem(t)
             held = any(counted.holding.get(f) for f in (t, *_SPELLED.get(t, ())))
             if counted.passages and not held and stem not in _ABOUT and stem not in cues and t not in _VALUE_WORDS \
-                    and len(t) > 3 and t.isalpha() and t not in known:
+                    and len(t) > 3 and t.isalpha() and t not in known and t not in FRAMING and t not in when:
                 if t not in counted.near:
                     self.unknown.append(t)
                 else:  # a misspelling of a word the store holds: look for that word (its stem, as indexed)
                     stem = counted.near[t]
-            weight = counted.idf(counted.near.get(t, t)) * (0.2 if stem in _ABOUT else 0.5 if stem in cues else 1.0)
+            if t in scope:
+                continue
+            little = stem in _ABOUT or t in FRAMING
+            weight = counted.idf(counted.near.get(t, t)) * (0.2 if little else 0.5 if stem in cues else 1.0)
             self.weight[stem] = max(self.weight.get(stem, 0.0), weight)
             self.words.setdefault(stem, t)
         self.total = sum(self.weight.values())
-        self.content = {s for s in self.weight if s not in _ABOUT and s not in cues}
-        """The words that say what is asked about (not its kind of value, not the document)."""
+        self.discussion = bool(set(terms) & _RELATING)
+        """It asks how things relate ("how did X affect Y", "compare X with Y"): the evidence is a page that speaks
+        of them, not one line."""
+        self.parts = [p for p in ({_stem(t) for t in parse(part).terms} & self.weight.keys()
+                                  for part in _CLAUSES.split(question)) if p]
+        """The stems of each clause of a question that asks several things ("What was the R&D expenditure, and
+        which initiatives were prioritized?"): a stretch that answers one clause supports an answer."""
+        self.content = {s for s in self.weight if s not in _ABOUT and s not in cues and self.words[s] not in FRAMING}
+        """The words that say what is asked about (not its kind of value, not the document, not the framing)."""
 
-    def share(self, stems: set[str]) -> float:
-        return sum(w for s, w in self.weight.items() if s in stems) / self.total if self.total else 0.0
+    def share(self, stems: set[str], part: set[str] | None = None) -> float:
+        """The share of the question's weight (of one clause's, given ``part``) that ``stems`` hold."""
+        weights = self.weight if part is None else {s: self.weight[s] for s in part}
+        total = sum(weights.values())
+        held = sum(w for s, w in weights.items()
+                   if s in stems or any(alt and alt <= stems for alt in self.alternatives.get(s, ())))
+        return held / total if total else 0.0
+
+    def best_share(self, stems: set[str]) -> float:
+        """The share ``stems`` hold of the question, or of the clause they answer best when it asks several
+        things."""
+        whole = self.share(stems)
+        if len(self.parts) < 2:
+            return whole
+        return max(whole, *(self.share(stems, part) for part in self.parts if len(part) >= 2))
 
 
-def support(question: str | Question, pages: Sequence[Page], stats: Callable[[list[str]], TermStats]) -> Support:
+def support(question: str | Question, pages: Sequence[Page], stats: Callable[[list[str]], TermStats],
+            identity: Sequence[str] = ()) -> Support:
     """How well ``pages`` carry ``question`` (see :class:`Support`); ``stats`` counts the store's passages holding
-    each word (``Catalog.term_stats``)."""
-    return _support(_Question(question, stats), pages)
+    each word (``Catalog.term_stats``); ``identity``: the pages' documents' names and the organisations their cards
+    name (``Catalog.identities``)."""
+    return _support(_Question(question, stats), pages, identity)
 
 
-def _support(q: _Question, pages: Sequence[Page]) -> Support:
+def _support(q: _Question, pages: Sequence[Page], identity: Sequence[str] = ()) -> Support:
     best, seen = 0.0, set()
+    said = _stems(" ".join(identity))
     cues = _CUES.get(q.kind, set()) & q.weight.keys()
     for page in pages:
         lines = []
@@ -185,22 +250,29 @@ def _support(q: _Question, pages: Sequence[Page]) -> Support:
             stems = _stems(" ".join(w.text for w in line))
             lines.append(stems | cues if cues and _spans(line, q.kind) else stems)
         lines = lines or [_stems(page.text)]
+        if q.discussion:  # a page that speaks of what the question relates
+            best = max(best, q.best_share(set().union(*lines)))
         for stems in lines:
-            seen |= stems & q.weight.keys()
+            said |= stems & q.names.keys()
+            seen |= {w for w in q.weight if w in stems or any(alt and alt <= stems for alt in q.alternatives.get(w, ()))}
         for i in range(len(lines)):
-            best = max(best, q.share(set().union(*lines[max(0, i - 1) : i + 2])))
+            best = max(best, q.best_share(set().union(*lines[max(0, i - 1) : i + 2])))
     missing = sorted(q.weight.keys() - seen, key=lambda s: -q.weight[s])
     if not q.content and q.kind not in ("any", "name"):  # "What is the date?": a date on the page is the evidence
         typed = any(_spans(line, q.kind) for page in pages for line in lines_of(page))
         best = max(best, 1.0 if typed else 0.0)
-    return Support(round(best, 4), tuple(q.words[s] for s in missing), round(q.share(seen), 4), tuple(q.unknown))
+    missing = [m for m in missing if m in q.content]  # not its framing ("compare", "discussion") nor its kind
+    unnamed = tuple(n for stem, n in q.names.items() if stem not in said and n not in q.unknown)
+    return Support(round(best, 4), tuple(q.words[s] for s in missing), round(q.share(seen), 4), tuple(q.unknown), unnamed)
 
 
-def locate(question: str | Question, pages: Sequence[Page], stats: Callable[[list[str]], TermStats]) -> Located:
+def locate(question: str | Question, pages: Sequence[Page], stats: Callable[[list[str]], TermStats],
+           identity: Sequence[str] = ()) -> Located:
     """The evidence test and, when the pages pass it, the value (or line) most likely to answer, with its box.
-    ``pages`` best first; ``stats`` counts the store's passages holding each word (``Catalog.term_stats``)."""
+    ``pages`` best first; ``stats`` counts the store's passages holding each word (``Catalog.term_stats``);
+    ``identity``: the pages' documents' names and organisations (:func:`support`)."""
     q = _Question(question, stats)
-    found = _support(q, pages)
+    found = _support(q, pages, identity)
     if not found.supported:
         return Located(None, found)
     best: tuple[float, AnswerSpan] | None = None

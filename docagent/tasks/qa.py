@@ -178,30 +178,34 @@ def _retrieval_only(q: Question, hits: list[PageHit], pages: dict[tuple[str, int
     names by its row and column is the value (docagent.tasks.tables.lookup)."""
     question, asked = q.text, q.search_text  # instructions ("in USD millions") name no row or column
     terms = answer_terms(asked)
-    found = locate(q, [pages[(h.doc, h.page)] for h in hits], store.catalog.term_stats)
+    ids = [rec.doc_id for rec in (store.document(d) for d in dict.fromkeys(h.doc for h in hits)) if rec is not None]
+    identity = [word for names in store.catalog.identities(ids).values() for word in names]
+    found = locate(q, [pages[(h.doc, h.page)] for h in hits], store.catalog.term_stats, identity)
     span, fitting = found.span, ""
     if q.arithmetic and any(matching_tables(tables[(h.doc, h.page)], asked) for h in hits):
         span = None  # a computation: no printed value is its result
         fitting = ("The question asks for a computation, which needs a model to write its expression; without one, "
                    "give chart an expression over the table's cells, such as "
                    'cell("2019", "Revenue") - cell("2018", "Revenue").')
-    for hit in hits if not fitting else []:
-        named = lookup(asked, tables[(hit.doc, hit.page)])
-        if len(named) == 1:
-            page = pages[(hit.doc, hit.page)]
-            span = AnswerSpan(named[0][1].text, hit.doc, hit.page, page.to_pixels(named[0][1].box), "value",
-                              found.support.share)
-            break
-        if named:  # the question fits several cells: no one value on this page is the answer
-            rows = {t.index: row_names(t) for t, _ in named}
-            heads = {t.index: t.column_headers() for t, _ in named}
-            listed = "; ".join(f"{c.text} ({rows[t.index][c.row - t.header_rows]}, {heads[t.index][c.col]}, "
-                               f"table {t.index + 1})" for t, c in named[:6])
-            span, fitting = None, f"Several table cells on {hit.doc} page {hit.page} fit the question: {listed}."
-            break
+    named = lookup(asked, [t for h in hits for t in tables[(h.doc, h.page)]]) if not fitting else []
+    if len({(c.number, c.text) for _, c in named}) == 1:  # one cell, or one number printed in several tables
+        table, cell = named[0]
+        page = pages[(table.doc, table.page)]
+        span = AnswerSpan(cell.text, table.doc, table.page, page.to_pixels(cell.box), "value", found.support.share)
+    elif named:  # the question fits several cells: no one value is the answer
+        rows = {(t.doc, t.page, t.index): row_names(t) for t, _ in named}
+        heads = {(t.doc, t.page, t.index): t.column_headers() for t, _ in named}
+        where = {(t.doc, t.page) for t, _ in named}
+        listed = "; ".join(f"{c.text} ({rows[(t.doc, t.page, t.index)][c.row - t.header_rows]}, "
+                           f"{heads[(t.doc, t.page, t.index)][c.col]}, {f'page {t.page}, ' if len(where) > 1 else ''}"
+                           f"table {t.index + 1})" for t, c in named[:6])
+        place = f"{named[0][0].doc} page {named[0][0].page}" if len(where) == 1 else "the pages found"
+        span, fitting = None, f"Several table cells on {place} fit the question: {listed}."
     if not found.support.supported:
         if found.support.unknown:
             reason = "no indexed document mentions " + ", ".join(found.support.unknown[:4])
+        elif found.support.unnamed:
+            reason = "the pages found are not about " + ", ".join(found.support.unnamed[:3]).title()
         else:
             missing = ", ".join(found.support.missing[:4])
             reason = (f"the best pages hold {found.support.share:.0%} of what the question asks about"

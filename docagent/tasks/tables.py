@@ -23,7 +23,6 @@ from typing import Any
 from docagent.errors import CalculationError, ConfigError, DocagentError
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
-from docagent.ingest.identity import CARD_VERSION
 from docagent.ingest.tables import states_nothing
 from docagent.question import Question, parse
 from docagent.tasks.calc import evaluate
@@ -447,6 +446,11 @@ def _words(text: str) -> set[str]:
     return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in _norm(text).split()}
 
 
+_STATEMENT = re.compile(r"balance sheets?|statements? of (?:consolidated )?(?:operations|income|earnings|cash flows?|"
+                        r"financial (?:position|condition)|comprehensive income|(?:stockholders|shareholders)|changes)", re.I)
+"""A primary financial statement's title."""
+
+
 def lookup(question: str | Question, tables: list[Table]) -> list[tuple[Table, TableCell]]:
     """The body cells a question names by their row and column ("capital expenditures in 2018": the cell of the
     row labelled Capital expenditures under the column headed 2018), best first: one when the question tells
@@ -455,18 +459,26 @@ def lookup(question: str | Question, tables: list[Table]) -> list[tuple[Table, T
 
     A row is named when the question holds every word of its label (two thirds of a label of four words or
     more); a column when it holds a word of the header that tells it from the table's other columns (a table of
-    one value column needs none). Words of a row's section ("Asia") and of the table's title break ties."""
+    one value column needs none). ``tables`` may come from several pages, best first: a primary statement's
+    cell (a table titled "Consolidated Balance Sheets", "Statements of Operations" ...) comes before the same
+    row in another table. A row whose every word the question holds comes before one it names only in
+    part ("total current liabilities": Total current liabilities, not Total non-current liabilities); words of a
+    row's section ("Diluted" under "Earnings per share:", not under "Shares used in computing earnings per
+    share:") and of the table's title break ties."""
     asked = _words(parse(question).search_text)
-    scored: list[tuple[tuple[int, int, int], Table, TableCell]] = []
+    scored: list[tuple[tuple[int, int, int, int, bool, int], Table, TableCell]] = []
     for table in tables:
         heads = [_words(h) for h in table.column_headers()]
         shared = set.intersection(*heads[1:]) if len(heads) > 2 else set()
-        labels, sections, title = [_words(label) for label in table.row_labels()], _sections(table), _words(table.title)
+        labels = [[_words(v) for v in dict.fromkeys((label, _plain(label), _plain(label).split(",")[0])) if _words(v)]
+                  for label in table.row_labels()]  # as printed, without its parenthetical, before its first comma
+        sections, title = _sections(table), _words(table.title)
         for cell in table.body():
             i = cell.row - table.header_rows
-            label = labels[i] if i < len(labels) else set()
-            if cell.col == 0 or not cell.text.strip() or not label:
+            variants = labels[i] if i < len(labels) else []
+            if cell.col == 0 or not cell.text.strip() or not variants:
                 continue
+            label = max(variants, key=lambda v: (len(v & asked) - len(v), len(v)))
             row_hits = len(label & asked)
             if row_hits < (len(label) if len(label) < 4 else -(-2 * len(label) // 3)):
                 continue
@@ -474,8 +486,12 @@ def lookup(question: str | Question, tables: list[Table]) -> list[tuple[Table, T
             col_hits = len(own & asked)
             if not col_hits and table.cols > 2:
                 continue
-            extra = len((_words(sections[i]) | title) & asked)
-            scored.append(((row_hits + len(_words(sections[i]) & asked), col_hits, extra), table, cell))
+            section = _words(sections[i])
+            said = len(section & asked)
+            unsaid = len(section - asked) if said else 0
+            extra = len(title & asked)
+            statement = bool(_STATEMENT.search(table.title))
+            scored.append(((row_hits - len(label), row_hits + said, -unsaid, col_hits, statement, extra), table, cell))
     if not scored:
         return []
     best = max(s for s, _, _ in scored)
@@ -553,7 +569,7 @@ def select_tables(store: PageStore, doc: str, page: int | None = None, table: in
         return [], f"{doc} page {page} has no tables; tables were found on {pages_list(pages)}"
     rec = store.document(doc)
     version = store.catalog.card_version(rec.doc_id) if rec is not None else None
-    if version is not None and version < CARD_VERSION:
+    if version is not None and version < 2:  # tables are found from card version 2 on
         return [], (f"{doc} was indexed by a docagent from before tables were found: index it again to find "
                     "its tables")
     where = f"{doc} page {page}" if page is not None else doc
