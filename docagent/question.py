@@ -142,7 +142,8 @@ FRAMING = frozenset([
     "announce", "announced", "announcement", "announcements", "outline", "outlined", "area", "areas", "overview",
     "understand", "combine", "connection", "stated", "state", "status", "noted", "note", "notes", "clearly",
     "plainly", "conclusions", "drawing", "specified", "gleaned", "glean", "evident", "shown", "presented", "based",
-    "behind", "extent", "scale", "major", "notable", "trend", "trends", "position", "performance", "context"])
+    "behind", "extent", "scale", "major", "notable", "trend", "trends", "performance", "context", "line", "lines",
+    "item", "items", "using", "used"])
 """Words that frame an analyst's question rather than name what it asks about ("how did X *relate* to Y in the
 *discussion* *section*"): the evidence test weighs them little and never calls them words no document holds."""
 RECENCY = frozenset(["latest", "recent", "most", "last", "current", "newest", "quarter", "quarterly", "annual",

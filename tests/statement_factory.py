@@ -90,13 +90,15 @@ class Part:
     header: bool = True
 
 
-def statements_pdf(path: Path, pages: list[list[Statement | Part | str]]) -> Path:
+def statements_pdf(path: Path, pages: list[list[Statement | Part | str]], company: str = "") -> Path:
     """Pages of statements (whole, or :class:`Part` of one) and paragraphs of prose between them (strings), from
-    the top, under a running header."""
+    the top, under a running header (and the ``company``'s name, when given, as filings print it)."""
     doc = pymupdf.open()
     for items in pages:
         page = doc.new_page(width=612, height=792)
         page.insert_text((72, 40), "Table of Contents", fontsize=7, fontname="helv")
+        if company:
+            page.insert_text((72, 58), company, fontsize=9, fontname="hebo")
         y = 70.0
         for item in items:
             if isinstance(item, str):

@@ -18,6 +18,7 @@ from docagent.config import Settings
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.tasks.chart import chart
+from docagent.tasks.qa import ask
 from docagent.types import Table
 from tests.statement_factory import BALANCE, CASH, INCOME, MARGINS, Part, Statement, statements_pdf
 
@@ -167,3 +168,57 @@ def test_docagent_tables_shows_one_statement_with_its_rows(filing: PageStore, se
     assert table["column_headers"][1:] == ["December 31, 2023", "December 31, 2022"]
     cells = {c["text"]: c for c in table["cells"]}
     assert cells["3,950"]["number"] == "3950000000" and cells["3,950"]["scale"] == "1000000"
+
+
+# ---------------------------------------------------------------- real questions answered without a model
+
+
+@pytest.fixture
+def acme(store: PageStore, docs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("DOCAGENT_VLM_MODEL", str(tmp_path / "no-such-model"))  # no model can load
+    path = statements_pdf(docs_dir / "acme-10k.pdf", [
+        ["ACME HOLDINGS annual report. " + PROSE], [INCOME], [BALANCE], [CASH],
+        ["Legal proceedings. The company is party to lawsuits over patents and contracts; it accrues for losses it "
+         "deems probable. No proceeding is expected to affect the financial position materially. Risk factors "
+         "include competition, supply constraints and foreign exchange rates."]], company="ACME HOLDINGS, INC.")
+    assert not index_paths([path], store=store, progress=False).failed
+    return Settings(store=store.settings.store)
+
+
+@pytest.mark.parametrize(("question", "value"), [
+    ("What were Acme's total current liabilities in FY2023? Round your answer to one decimal place.", "3,950"),
+    ("What was Acme's capex in 2022?", "(400)"),  # capex: "Purchases of property, plant and equipment"
+    ("What was the PP&E, net of Acme in 2023, clearly stated in USD millions?", "3,100"),
+    ("Using the line items plainly shown in the statement of operations, what was operating income in FY2022?", "1,300"),
+    ("What was diluted EPS for 2023?", "$ 2.38"),  # "Diluted" under "Earnings per share:", not the shares row
+])
+def test_real_questions_are_answered_from_the_statement_row_in_the_asked_period(store: PageStore, acme: Settings,
+                                                                                  question: str, value: str) -> None:
+    answer = ask(question, store=store, settings=acme)
+    assert answer.mode == "retrieval-only" and not answer.abstained, answer.reason
+    assert answer.answer_span is not None and answer.answer_span.text == value, answer.text
+
+
+def test_a_question_that_relates_things_is_supported_by_the_page_that_speaks_of_them(store: PageStore,
+                                                                                      acme: Settings) -> None:
+    answer = ask("How do Acme's legal proceedings relate to its financial position, and what risk factors were "
+                 "highlighted in the latest 10-K?", store=store, settings=acme)
+    assert not answer.abstained, answer.reason
+    assert answer.citations and answer.citations[0].page == 5
+
+
+@pytest.mark.parametrize("question", [
+    "What was Google's cloud operating loss in 2022?",  # a company no page found names
+    "What is the boiling point of mercury?",
+    "Who won the 2018 FIFA World Cup?",
+])
+def test_off_topic_questions_still_abstain(store: PageStore, acme: Settings, question: str) -> None:
+    answer = ask(question, store=store, settings=acme)
+    assert answer.abstained and answer.answer_span is None
+
+
+def test_a_question_several_cells_fit_says_so_with_the_cells(store: PageStore, acme: Settings) -> None:
+    answer = ask("What was Acme's diluted figure in 2023?", store=store, settings=acme)
+    assert answer.answer_span is None
+    assert answer.text.startswith("Several table cells on acme-10k.pdf page 2 fit the question: $ 2.38 (")
+    assert "504 (" in answer.text  # the diluted share count: the question does not say which

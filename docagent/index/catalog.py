@@ -603,13 +603,14 @@ class Catalog:
     # -- pages --------------------------------------------------------------------------------
     def page(self, doc_id: str, number: int) -> Page | None:
         row = self.reader().execute(
-            "SELECT d.name, p.width, p.height, p.scale, p.ocr, p.text, p.words, p.widgets "
-            "FROM pages p JOIN documents d USING (doc_id) WHERE p.doc_id = ? AND p.page = ?",
+            "SELECT d.name, p.width, p.height, p.scale, p.ocr, p.text, p.words, p.widgets, f.title "
+            "FROM pages p JOIN documents d USING (doc_id) "
+            "LEFT JOIN page_fields f ON f.doc_id = p.doc_id AND f.page = p.page WHERE p.doc_id = ? AND p.page = ?",
             (doc_id, number),
         ).fetchone()
         if row is None:
             return None
-        name, width, height, scale, ocr, text, words, widgets = row
+        name, width, height, scale, ocr, text, words, widgets, title = row
         return Page(
             doc=name,
             number=number,
@@ -620,6 +621,7 @@ class Catalog:
             widgets=[Widget(w["name"], w["type"], w["value"], tuple(w["box"]), w["label"], tuple(w["options"])) for w in json.loads(widgets)],
             ocr=bool(ocr),
             image_scale=scale,
+            title=title or "",
         )
 
     def page_text(self, doc_id: str, number: int) -> str:

@@ -246,8 +246,9 @@ def _support(q: _Question, pages: Sequence[Page], identity: Sequence[str] = ()) 
     cues = _CUES.get(q.kind, set()) & q.weight.keys()
     for page in pages:
         lines = []
+        titled = _stems(page.title)  # the page's title heads every line of it ("Statements of Operations")
         for line in lines_of(page):  # a value of the kind asked for stands for the words asking for it ("%")
-            stems = _stems(" ".join(w.text for w in line))
+            stems = _stems(" ".join(w.text for w in line)) | titled
             lines.append(stems | cues if cues and _spans(line, q.kind) else stems)
         lines = lines or [_stems(page.text)]
         if q.discussion:  # a page that speaks of what the question relates

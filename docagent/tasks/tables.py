@@ -24,7 +24,7 @@ from docagent.errors import CalculationError, ConfigError, DocagentError
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.ingest.tables import states_nothing
-from docagent.question import Question, parse
+from docagent.question import STOPWORDS, Question, parse
 from docagent.tasks.calc import evaluate
 from docagent.types import Table, TableCell, decimal_text
 
@@ -443,7 +443,9 @@ def matching_tables(tables: list[Table], question: str | Question) -> list[Table
 
 
 def _words(text: str) -> set[str]:
-    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in _norm(text).split()}
+    """Its words, plural ``s`` dropped, stop words left out ("used in computing" names no row by its "in")."""
+    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in _norm(text).split() if w not in STOPWORDS} \
+        or {w for w in _norm(text).split()}
 
 
 _STATEMENT = re.compile(r"balance sheets?|statements? of (?:consolidated )?(?:operations|income|earnings|cash flows?|"
@@ -465,7 +467,11 @@ def lookup(question: str | Question, tables: list[Table]) -> list[tuple[Table, T
     part ("total current liabilities": Total current liabilities, not Total non-current liabilities); words of a
     row's section ("Diluted" under "Earnings per share:", not under "Shares used in computing earnings per
     share:") and of the table's title break ties."""
-    asked = _words(parse(question).search_text)
+    parsed = parse(question)
+    asked = _words(parsed.search_text) | {str(p.year) for p in parsed.periods}  # "FY2022" asks for the 2022 column
+    wordings = [_words(w) for _, ws in parsed.expansions for w in ws]
+    """Other wordings of what it says ("capex": "purchases of property, plant and equipment"): a label that holds
+    one of them whole is named by it."""
     scored: list[tuple[tuple[int, int, int, int, bool, int], Table, TableCell]] = []
     for table in tables:
         heads = [_words(h) for h in table.column_headers()]
@@ -478,8 +484,9 @@ def lookup(question: str | Question, tables: list[Table]) -> list[tuple[Table, T
             variants = labels[i] if i < len(labels) else []
             if cell.col == 0 or not cell.text.strip() or not variants:
                 continue
-            label = max(variants, key=lambda v: (len(v & asked) - len(v), len(v)))
-            row_hits = len(label & asked)
+            said_as = {id(v): asked.union(*(w for w in wordings if w and w <= v)) for v in variants}
+            label = max(variants, key=lambda v: (len(v & said_as[id(v)]) - len(v), len(v)))
+            row_hits = len(label & said_as[id(label)])
             if row_hits < (len(label) if len(label) < 4 else -(-2 * len(label) // 3)):
                 continue
             own = (heads[cell.col] - shared) if cell.col < len(heads) else set()
@@ -487,7 +494,7 @@ def lookup(question: str | Question, tables: list[Table]) -> list[tuple[Table, T
             if not col_hits and table.cols > 2:
                 continue
             section = _words(sections[i])
-            said = len(section & asked)
+            said = len(section & asked.union(*(w for w in wordings if w and w <= section | label)))  # "diluted EPS"
             unsaid = len(section - asked) if said else 0
             extra = len(title & asked)
             statement = bool(_STATEMENT.search(table.title))
