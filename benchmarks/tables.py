@@ -245,18 +245,22 @@ def mmlongbench() -> dict[str, Any]:
     return {"mmlongbench": out}
 
 
-def labelled(path: Path) -> dict[str, Any]:
-    """Detection on hand-labelled real pages, as the indexer runs it (rules read lazily, continuations linked)."""
-    from docagent.evaluation.tables import evaluate_tables, load_table_labels
+def labelled(path: Path, cell_files: list[Path]) -> dict[str, Any]:
+    """Detection on hand-labelled real pages, as the indexer runs it (rules read lazily, continuations linked);
+    with cell labels, the cells and expressions they name computed over the tables found, scale applied."""
+    from docagent.evaluation.tables import evaluate_cells, evaluate_tables, load_cell_labels, load_table_labels
     from docagent.ingest.pdf import PdfSource
     from docagent.ingest.tables import find_tables, link_continuations
 
     labels = load_table_labels(path)
+    cells = {str(f): load_cell_labels(f) for f in cell_files}
+    wanted = {(lb.doc, lb.page) for lb in labels} | {(c.doc, c.page) for found in cells.values() for c in found}
     found: dict[tuple[str, int], list[Any]] = {}
     t0 = time.perf_counter()
-    for doc in sorted({lb.doc for lb in labels}):
-        with PdfSource(path.parent / doc) as source:
-            for number in sorted({lb.page for lb in labels if lb.doc == doc}):
+    for doc in sorted({d for d, _ in wanted}):
+        where = [path.parent / doc, *(folder / doc for folder in sorted(DATA.glob("*/documents")))]
+        with PdfSource(next((p for p in where if p.is_file()), where[0])) as source:
+            for number in sorted({p for d, p in wanted if d == doc}):
                 before = None
                 for index in (number - 2, number - 1):
                     if index < 0:
@@ -270,7 +274,13 @@ def labelled(path: Path) -> dict[str, Any]:
     score = evaluate_tables(labels, lambda doc, page: found.get((doc, page), []))
     print(f"hand-labelled real tables: {path} ({time.perf_counter() - t0:.1f} s)")
     print(score.table())
-    return {"labelled": score.to_json(), "labels": str(path)}
+    out: dict[str, Any] = {"labelled": score.to_json(), "labels": str(path)}
+    for name, asked in cells.items():
+        named = evaluate_cells(asked, lambda doc, page: found.get((doc, page), []))
+        print(f"\ncells named as users write them: {name}")
+        print(named.table())
+        out.setdefault("cells", {})[name] = named.to_json()
+    return out
 
 
 def debian(work: Path) -> dict[str, Any]:
@@ -297,13 +307,15 @@ def main() -> None:
     parser.add_argument("--real", action="store_true", help="ChartQA tables and MMLongBench-Doc table pages")
     parser.add_argument("--debian", action="store_true", help="detection's share of ingest on the Debian manuals")
     parser.add_argument("--labels", type=Path, metavar="FILE", help="hand-labelled real tables (eval tables format)")
+    parser.add_argument("--cells", type=Path, action="append", default=[], metavar="FILE",
+                        help="with --labels: cells or expressions named as users write them (eval tables --cells)")
     parser.add_argument("--work", type=Path, help="write documents and stores here and keep them")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="docagent-tables-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
         if args.labels:
-            results = labelled(args.labels)
+            results = labelled(args.labels, args.cells)
         elif args.real:
             results = chartqa(work) | mmlongbench()
         elif args.debian:

@@ -119,6 +119,10 @@ def _parser() -> argparse.ArgumentParser:
     e = evals.add_parser("tables", parents=[common], help="table structure: precision, recall and F1 of (row, column, value) cells")
     e.add_argument("labels", type=Path, metavar="LABELS",
                    help='JSON lines, one table each: {"doc", "page", "header": [[...]], "rows": [[...]]} (docs relative to the file are indexed first)')
+    e.add_argument("--cells", type=Path, action="append", default=[], metavar="CELLS",
+                   help='JSON lines of cells named as users write them, {"doc", "page", "row", "column", "value"}, or '
+                        'expressions, {"doc", "page", "expression", "value"}: each computed as chart --expr does, '
+                        'scored right, refused, flagged (needs review) or wrong (repeatable)')
     e = evals.add_parser("extract", parents=[common], help="field precision, recall, F1 and grounding rate of extract")
     e.add_argument("labels", type=Path, metavar="LABELS", help='JSON lines: {"file", "fields": {NAME: value}, "types"?}')
     e.add_argument("--model", help="vision-language model (default $DOCAGENT_VLM_MODEL)")
@@ -507,11 +511,13 @@ def _eval_chart(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval_tables(args: argparse.Namespace, settings: Settings) -> int:
-    from docagent.evaluation.tables import evaluate_tables, load_table_labels
+    from docagent.evaluation.tables import evaluate_cells, evaluate_tables, load_cell_labels, load_table_labels
     from docagent.index import PageStore, index_paths
 
     labels = load_table_labels(args.labels)
-    files = sorted({args.labels.parent / lb.doc for lb in labels if (args.labels.parent / lb.doc).is_file()})
+    cells = [(path, load_cell_labels(path)) for path in args.cells]
+    docs = {lb.doc for lb in labels} | {c.doc for _, found in cells for c in found}
+    files = sorted({args.labels.parent / doc for doc in docs if (args.labels.parent / doc).is_file()})
     with PageStore(settings) as store:
         if files:
             report = index_paths(files, store=store, progress=not args.quiet)
@@ -522,7 +528,11 @@ def _eval_tables(args: argparse.Namespace, settings: Settings) -> int:
             log.warning("%s is neither beside the labels nor indexed: its tables count as not found", doc)
         score = evaluate_tables(labels, lambda doc, page: store.tables(Path(doc).name, page)
                                 if Path(doc).name in {Path(k).name for k in known} else [])
-    _emit(args, score.to_json(), score.table())
+        named = [(path, evaluate_cells(found, lambda doc, page: store.tables(Path(doc).name, page)
+                                       if store.document(Path(doc).name) is not None else []))
+                 for path, found in cells]
+    data = score.to_json() | {"cells": {str(path): s.to_json() for path, s in named}}
+    _emit(args, data, "\n".join([score.table(), *(f"{path}:\n{s.table()}" for path, s in named)]))
     return EXIT_OK
 
 

@@ -222,3 +222,27 @@ def test_a_question_several_cells_fit_says_so_with_the_cells(store: PageStore, a
     assert answer.answer_span is None
     assert answer.text.startswith("Several table cells on acme-10k.pdf page 2 fit the question: $ 2.38 (")
     assert "504 (" in answer.text  # the diluted share count: the question does not say which
+
+
+def test_eval_tables_scores_statements_whole_and_cells_named_as_users_write_them(tmp_path: Path) -> None:
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    statements_pdf(folder / "filing.pdf", [[BALANCE]])
+    rows = [[label, *values] if values else [label, "", ""] for label, *values in BALANCE.rows if label or values]
+    (folder / "tables.jsonl").write_text(json.dumps({
+        "doc": "filing.pdf", "page": 1, "kind": "statement", "header": [["", "December 31, 2023", "December 31, 2022"]],
+        "rows": [[r[0].strip(), *r[1:]] for r in rows]}) + "\n")
+    (folder / "cells.jsonl").write_text("\n".join(json.dumps(c) for c in [
+        {"doc": "filing.pdf", "page": 1, "row": "Total current liabilities", "column": "2023", "value": "3950000000"},
+        {"doc": "filing.pdf", "page": 1, "row": "Long-term debt", "column": "FY2022", "value": "850000000"},
+        {"doc": "filing.pdf", "page": 1, "row": "Goodwill", "column": "2023", "value": "1"},  # not on the page
+        {"doc": "filing.pdf", "page": 1, "expression": 'cell("2023", "Total current assets") / '
+         'cell("2023", "Total current liabilities")', "value": "0.6835"},
+    ]) + "\n")
+    code, out, _ = run("eval", "tables", str(folder / "tables.jsonl"), "--cells", str(folder / "cells.jsonl"), "--json",
+                       "--store", str(tmp_path / "store"))
+    data = json.loads(out)
+    assert code == 0 and data["statements"] == 1 and data["statements_whole"] == 1 and data["f1"] == 1.0
+    scored = data["cells"][str(folder / "cells.jsonl")]
+    assert (scored["right"], scored["refused"], scored["wrong"]) == (3, 1, 0)
+    assert [o["outcome"] for o in scored["outcomes"]] == ["right", "right", "refused", "right"]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -138,11 +138,16 @@ class TableScore(Report):
     tables_found: int
     pages: int
     per_page: list[PageScore] = field(default_factory=list)
+    statements: int = 0
+    """Labels of ``"kind": "statement"`` (a financial statement printed as one table)."""
+    whole: int = 0
+    """Of those, the statements one found table holds (90% of the statement's triples or more in a single table)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"precision": round(self.precision, 4), "recall": round(self.recall, 4), "f1": round(self.f1, 4),
                 "gold": self.gold, "found": self.found, "matched": self.matched,
                 "tables_labelled": self.tables_labelled, "tables_found": self.tables_found, "pages": self.pages,
+                "statements": self.statements, "statements_whole": self.whole,
                 "per_page": [vars(p) for p in self.per_page]}
 
     def table(self) -> str:
@@ -150,6 +155,8 @@ class TableScore(Report):
         lines = [f"{'pages':>8} {'tables':>7} {'found':>6} {'triples':>8} {'P':>6} {'R':>6} {'F1':>6}",
                  f"{self.pages:>8} {self.tables_labelled:>7} {self.tables_found:>6} {self.gold:>8} "
                  f"{self.precision:>6.3f} {self.recall:>6.3f} {self.f1:>6.3f}"]
+        if self.statements:
+            lines.append(f"statements found as one table: {self.whole} of {self.statements}")
         worst = sorted(self.per_page, key=lambda p: (p.matched - max(p.gold, p.found)))[:5]
         worst = [p for p in worst if p.matched < max(p.gold, p.found)]
         if worst:
@@ -182,13 +189,23 @@ def score_tables(predicted: dict[tuple[str, int], list[Table]], labels: Sequence
     labelled pages (tables found on other pages are not counted)."""
     gold = gold_tables(labels)
     per_page = []
+    statements = whole = 0
+    kinds: dict[tuple[str, int], list[Any]] = {}  # each page's labels' kinds, in the order gold_tables keeps
+    for label in labels:
+        kinds.setdefault((label.doc, label.page), []).append(label.extra.get("kind"))
     for (doc, page), tables in sorted(gold.items()):
         want = sum((_triples(t) for t in tables), Counter())
         mine = predicted.get((doc, page), [])
         got = sum((_triples(t) for t in mine), Counter())
         per_page.append(PageScore(doc, page, sum(want.values()), sum(got.values()), sum((want & got).values()),
                                   len(tables), len(mine)))
-    return _total(per_page)
+        for i, table in enumerate(tables):
+            if kinds[(doc, page)][i] == "statement":
+                statements += 1
+                own = _triples(table)
+                held = max((sum((own & _triples(t)).values()) for t in mine), default=0)
+                whole += held >= 0.9 * sum(own.values())
+    return replace(_total(per_page), statements=statements, whole=whole)
 
 
 def _total(per_page: Iterable[PageScore]) -> TableScore:

@@ -188,7 +188,7 @@ def _retrieval_only(q: Question, hits: list[PageHit], pages: dict[tuple[str, int
                    "give chart an expression over the table's cells, such as "
                    'cell("2019", "Revenue") - cell("2018", "Revenue").')
     named = lookup(asked, [t for h in hits for t in tables[(h.doc, h.page)]]) if not fitting else []
-    if len({(c.number, c.text) for _, c in named}) == 1:  # one cell, or one number printed in several tables
+    if len({" ".join(c.text.split()) for _, c in named}) == 1:  # one cell, or one figure printed in several tables
         table, cell = named[0]
         page = pages[(table.doc, table.page)]
         span = AnswerSpan(cell.text, table.doc, table.page, page.to_pixels(cell.box), "value", found.support.share)

@@ -498,7 +498,8 @@ def lookup(question: str | Question, tables: list[Table]) -> list[tuple[Table, T
             unsaid = len(section - asked) if said else 0
             extra = len(title & asked)
             statement = bool(_STATEMENT.search(table.title))
-            scored.append(((row_hits - len(label), row_hits + said, -unsaid, col_hits, statement, extra), table, cell))
+            explained = row_hits + said - 2 * (len(label) - row_hits)  # a label word the question lacks costs two
+            scored.append(((explained, row_hits + said, -unsaid, col_hits, statement, extra), table, cell))
     if not scored:
         return []
     best = max(s for s, _, _ in scored)
