@@ -239,7 +239,22 @@ def _segment(line: _Line, gap: float) -> None:
             groups.append([w])
         else:
             groups[-1].append(w)
-    line.segments = [_Segment(g) for g in groups]
+    line.segments = [_Segment(part) for g in groups for part in _figures_apart(g)]
+
+
+_FIGURE = re.compile(r"[-−+(]?[$€£¥]?\d[\d,.]*%?\)?(?:\([^\s)]*\))?|[-–—−]|n/?a", re.IGNORECASE)
+"""One printed figure: ``53.8``, ``(1,234)``, ``12.5%``, ``53.8(0.5)`` (a value and its spread), a dash."""
+
+
+def _figures_apart(words: list[Word]) -> list[list[Word]]:
+    """A run of figures set a single space apart ("53.8(0.5) 54.0(1.4) 55.9(0.5)", as dense results tables print
+    them) as one cell each; a group of thousands ("1 234") stays whole."""
+    if len(words) < 2 or not all(_FIGURE.fullmatch(w.text) for w in words):
+        return [words]
+    if any(re.fullmatch(r"\d{3}(?:[.,]\d+)?%?\)?", b.text) and re.fullmatch(r"[-−+(]?[$€£¥]?\d{1,3}", a.text)
+           for a, b in zip(words, words[1:], strict=False)):
+        return [words]
+    return [[w] for w in words]
 
 
 # -- candidates -------------------------------------------------------------------------------------------------

@@ -243,6 +243,7 @@ def support(question: str | Question, pages: Sequence[Page], stats: Callable[[li
 def _support(q: _Question, pages: Sequence[Page], identity: Sequence[str] = ()) -> Support:
     best, seen = 0.0, set()
     said = _stems(" ".join(identity))
+    pair: list[set[str]] = []  # the best page's words, for a question relating what two pages speak of
     cues = _CUES.get(q.kind, set()) & q.weight.keys()
     for page in pages:
         lines = []
@@ -251,8 +252,10 @@ def _support(q: _Question, pages: Sequence[Page], identity: Sequence[str] = ()) 
             stems = _stems(" ".join(w.text for w in line)) | titled
             lines.append(stems | cues if cues and _spans(line, q.kind) else stems)
         lines = lines or [_stems(page.text)]
-        if q.discussion:  # a page that speaks of what the question relates
-            best = max(best, q.best_share(set().union(*lines)))
+        if q.discussion:  # a page that speaks of what the question relates, or two: one for each thing related
+            whole = set().union(*lines)
+            best = max(best, q.best_share(whole), *(q.best_share(whole | other) for other in pair[:1]))
+            pair.append(whole)
         for stems in lines:
             said |= stems & q.names.keys()
             seen |= {w for w in q.weight if w in stems or any(alt and alt <= stems for alt in q.alternatives.get(w, ()))}
