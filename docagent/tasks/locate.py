@@ -198,7 +198,7 @@ class _Question:
                     self.unknown.append(t)
                 else:  # a misspelling of a word the store holds: look for that word (its stem, as indexed)
                     stem = counted.near[t]
-            if t in scope:
+            if t in scope and not scope >= set(terms):  # "What is the nov.?" asks about the month itself
                 continue
             little = stem in _ABOUT or t in FRAMING
             weight = counted.idf(counted.near.get(t, t)) * (0.2 if little else 0.5 if stem in cues else 1.0)
