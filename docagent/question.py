@@ -117,8 +117,13 @@ _ARITHMETIC = re.compile(
 
 
 def needs_arithmetic(question: str) -> bool:
-    """Whether a question asks for a computation rather than a lookup."""
-    return bool(_ARITHMETIC.search(question))
+    """Whether a question asks for a computation rather than a lookup ("weighted average shares" is a line item,
+    not an average to compute)."""
+    return bool(_ARITHMETIC.search(_LINE_ITEMS.sub(" ", question)))
+
+
+_LINE_ITEMS = re.compile(r"(?i)\bweighted[- ]average\b|\baverage (?:number of )?shares\b|\bnet (?:increase|decrease|change) in\b")
+"""Line items whose names sound like arithmetic."""
 
 
 # -- instructions about the answer's form --------------------------------------------------------------------

@@ -246,3 +246,66 @@ def test_eval_tables_scores_statements_whole_and_cells_named_as_users_write_them
     scored = data["cells"][str(folder / "cells.jsonl")]
     assert (scored["right"], scored["refused"], scored["wrong"]) == (3, 1, 0)
     assert [o["outcome"] for o in scored["outcomes"]] == ["right", "right", "refused", "right"]
+
+
+# ---------------------------------------------------------------- found by probing as a user would
+
+
+def test_a_sections_scale_stops_at_its_own_rows_and_excepted_rows_are_read_as_printed(store: PageStore, settings: Settings,
+                                                                                      docs_dir: Path) -> None:
+    path = statements_pdf(docs_dir / "t.pdf", [[Statement(
+        "CONSOLIDATED STATEMENTS OF OPERATIONS", "(In thousands, except per share data and employees)", "", ["2023", "2022"],
+        [("Net income", "$ 50,000", "$ 40,000"), ("Earnings per share:",), ("  Basic", "$ 0.50", "$ 0.40"),
+         ("Weighted average shares outstanding (in millions):",), ("  Basic", "100.0", "100.0"), ("",),
+         ("Cash dividends declared", "$ 10,000", "$ 8,000"), ("Comprehensive income", "$ 55,000", "$ 38,000"),
+         ("Number of employees", "12,400", "11,900"), ("Current ratio", "1.8x", "1.6x")])]])
+    index_paths([path], store=store, progress=False)
+    value = {}
+    for name in ("Comprehensive income", "Cash dividends declared", "Number of employees", "Current ratio",
+                 "Weighted average shares outstanding Basic", "Earnings per share Basic"):
+        got = chart(f"{path}:1", expression=f'cell("2023", "{name}")', store=store, settings=settings)
+        value[name] = got.value
+        if name == "Weighted average shares outstanding Basic":
+            assert got.cells[0].scale == "in millions"  # the cell's own scale, not the table's
+    assert value == {"Comprehensive income": 55_000_000, "Cash dividends declared": 10_000_000,
+                     "Number of employees": 12_400, "Current ratio": Fraction("1.8"),
+                     "Weighted average shares outstanding Basic": 100_000_000, "Earnings per share Basic": Fraction("0.50")}
+
+
+def test_names_with_abbreviations_typographic_quotes_and_huge_results(filing: PageStore, settings: Settings) -> None:
+    eps = chart("filing.pdf:1", expression="cell(“2023”, “Diluted EPS”)", store=filing, settings=settings)
+    assert eps.value == Fraction("2.38") and not eps.needs_review
+    huge = chart("filing.pdf:2", expression='cell("2023", "Total assets") ** 40', store=filing, settings=settings)
+    data = huge.to_json()  # beyond a float: the exact digits are still there
+    assert data["value"] is None and data["exact"] == str(Fraction(5_800_000_000) ** 40)
+    code, out, err = run("chart", "filing.pdf:2", "--expr", "10**400", "--json", "--store", str(settings.store))
+    assert code == 0 and json.loads(out)["exact"] == str(10**400) and "Traceback" not in err
+
+
+def test_a_line_item_named_like_arithmetic_is_a_lookup_not_a_computation() -> None:
+    from docagent.question import Question
+
+    assert not Question.parse("What were Intel's weighted average diluted shares for the three months?").arithmetic
+    assert not Question.parse("What were weighted-average shares outstanding in 2023?").arithmetic
+    assert Question.parse("What was the average revenue over 2022 and 2023?").arithmetic
+
+
+def test_eval_cells_scores_a_value_only_at_the_digits_it_gives_and_goes_on_past_a_missing_page(tmp_path: Path) -> None:
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    statements_pdf(folder / "filing.pdf", [[BALANCE]])
+    (folder / "tables.jsonl").write_text(json.dumps({"doc": "filing.pdf", "page": 1, "header": [["", "a", "b"]],
+                                                     "rows": [["x", "1", "2"]]}) + "\n")
+    ratio = 'cell("2023", "Total current assets") / cell("2023", "Total current liabilities")'  # 0.683544...
+    (folder / "cells.jsonl").write_text("\n".join(json.dumps(c) for c in [
+        {"doc": "filing.pdf", "page": 1, "expression": ratio, "value": "0.6835"},
+        {"doc": "filing.pdf", "page": 1, "expression": ratio, "value": "0.6"},
+        {"doc": "filing.pdf", "page": 1, "row": "Total assets", "column": "2023", "value": "5,800,000,000"},
+        {"doc": "filing.pdf", "page": 1, "row": "Total assets", "column": "2023", "value": "5000000000"},
+        {"doc": "filing.pdf", "page": 9, "row": "Total assets", "column": "2023", "value": "1"},
+    ]) + "\n")
+    code, out, err = run("eval", "tables", str(folder / "tables.jsonl"), "--cells", str(folder / "cells.jsonl"), "--json",
+                         "--store", str(tmp_path / "store"))
+    assert code == 0, err
+    outcomes = [o["outcome"] for o in json.loads(out)["cells"][str(folder / "cells.jsonl")]["outcomes"]]
+    assert outcomes == ["right", "wrong", "right", "wrong", "refused"]

@@ -71,8 +71,10 @@ def test_cell_names_are_forgiving_and_a_wrong_name_lists_the_table(store: PageSt
     wrong = chart(f"{results}:1", expression='cell("2020", "Revenue")', store=store, settings=settings)
     assert wrong.value is None
     assert "no column '2020'; closest columns: '2019', '2018'" in wrong.error  # the names it could mean, first
-    wrong_row = chart(f"{results}:1", expression='cell("2019", "Capital spending")', store=store, settings=settings)
-    assert "no row 'Capital spending'; closest rows: 'Capital expenditures'" in wrong_row.error
+    wrong_row = chart(f"{results}:1", expression='cell("2019", "Capital outlays")', store=store, settings=settings)
+    assert "no row 'Capital outlays'; closest rows: 'Capital expenditures'" in wrong_row.error
+    said = chart(f"{results}:1", expression='cell("2019", "Capital spending")', store=store, settings=settings)
+    assert said.value == Fraction(210_000_000)  # the glossary's wording of capital expenditures
 
 
 def test_a_column_sum_adds_the_items_not_their_total_and_parentheses_are_negative(

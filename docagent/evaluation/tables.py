@@ -26,7 +26,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -243,7 +243,12 @@ def load_cell_labels(path: str | Path) -> list[CellLabel]:
     (``"exact"``, when given, is preferred to ``"value"``: the unrounded result)."""
 
     def parse(_number: int, row: dict) -> CellLabel:
-        value = Decimal(str(row.get("exact", row["value"])))
+        text = str(row.get("exact", row["value"])).replace(",", "").replace(" ", "").replace("$", "")
+        try:
+            value = Decimal(text)
+        except InvalidOperation as e:
+            msg = f"value {row.get('exact', row['value'])!r} is not a number (write it in full: \"124963000000\")"
+            raise ValueError(msg) from e
         if "expression" in row:
             return CellLabel(str(row["doc"]), int(row["page"]), value, expression=str(row["expression"]))
         return CellLabel(str(row["doc"]), int(row["page"]), value, str(row["row"]), str(row["column"]))
@@ -287,16 +292,21 @@ class CellScore(Report):
 
 
 def _close(got: Fraction, want: Decimal) -> bool:
-    """Equal, or equal to the digits the label gives (a label rounded to four significant digits)."""
-    if got == Fraction(want):
-        return True
-    digits = min(len(want.normalize().as_tuple().digits), 12)
-    return want != 0 and abs(got - Fraction(want)) <= abs(Fraction(want)) * Fraction(5, 10 ** digits)
+    """Equal; or, for a label written with decimals, equal at those decimals ("0.9816" is right for 0.98156...,
+    "0.9" is not). A whole number must be equal."""
+    exponent = want.as_tuple().exponent
+    places = -exponent if isinstance(exponent, int) else 0
+    if places <= 0:
+        return got == Fraction(want)
+    scale = 10**places  # rounded to those decimals, or cut there (a long exact value written to 20 places)
+    cut = places >= 8 and int(got * scale) == int(Fraction(want) * scale)
+    return abs(got - Fraction(want)) <= Fraction(1, 2 * scale) or cut
 
 
 def evaluate_cells(labels: Sequence[CellLabel], tables_of: Callable[[str, int], list[Table]]) -> CellScore:
     """Each label's cell or expression computed over ``tables_of(doc, page)`` as ``chart --expr`` computes it."""
-    from docagent.errors import CalculationError
+    from docagent.errors import CalculationError, StoreError
+    from docagent.tasks.calc import number_text
     from docagent.tasks.tables import compute
 
     outcomes = []
@@ -304,10 +314,10 @@ def evaluate_cells(labels: Sequence[CellLabel], tables_of: Callable[[str, int], 
         expression = label.expression or f'cell("{label.column}", "{label.row}")'
         try:
             done = compute(expression, tables_of(label.doc, label.page))
-        except CalculationError as e:
+        except (CalculationError, StoreError) as e:  # a page the document lacks is refused, the rest goes on
             outcomes.append(CellOutcome(label, "refused", str(e)))
             continue
-        got = f"{float(done.value):.6g}" + (f" (needs review: {'; '.join(done.review)})" if done.review else "")
+        got = number_text(done.value)[:40] + (f" (needs review: {'; '.join(done.review)})" if done.review else "")
         outcome = "right" if _close(done.value, label.value) else "flagged" if done.review else "wrong"
         outcomes.append(CellOutcome(label, outcome, got))
     count = Counter(o.outcome for o in outcomes)

@@ -888,7 +888,7 @@ def _table(page: Page, lines: list[_Line], cols: list[tuple[float, float]], rows
             number, unit, factor = None, "", Decimal(1)
             if ri >= header_rows and k > 0:
                 number, unit = parse_number(text)
-                if number is not None and unit != "%" and k not in unscaled_cols and not _is_year(text):
+                if number is not None and unit.lower() not in ("%", "x") and k not in unscaled_cols and not _is_year(text):
                     factor = _row_scale(label, section, scale, said)
                     number *= factor
             cells.append(TableCell(ri, k, text, box, number, unit, scale=factor))
@@ -906,7 +906,11 @@ _SHARES = re.compile(r"^(?:(?:basic|diluted)\b.{0,40}\bshares\b|weighted[- ]aver
 """A row of share counts (not an amount whose label mentions shares: "Treasury stock, at cost, 428,676,471
 shares")."""
 _NOT_SCALED_ROW = re.compile(r"%|\bpercent|\bratio\b|\bnumber of\b|\bemployees\b|\bheadcount\b|\bbps\b|"
-                             r"\bbasis points\b", re.I)
+                             r"\bbasis points\b|\breturn on\b", re.I)
+
+
+_SUB_LABEL = re.compile(r"(?:basic|diluted|basic and diluted|total|other|class [a-z])$", re.I)
+"""A label that names a row only under its section ("Diluted" under "Earnings per share:")."""
 
 
 def _scale_statement(text: str, scale_text: str) -> str:
@@ -922,18 +926,24 @@ def _row_scale(label: str, section: str, scale: Decimal, said: str) -> Decimal:
     """What a body row's printed numbers are multiplied by: the table's scale, except for per-share amounts,
     percentages, ratios, margins and counts (never scaled), and share counts when the statement excepts them
     ("except number of shares, which are reflected in thousands")."""
-    for own in (label, section):  # "Shares used in calculation (000's)": the row states its own scale
+    under = len(label.split()) == 1 or bool(_SUB_LABEL.match(label))  # "Basic", "Diluted": rows their section names
+    for own in (label, section if under else ""):  # "Shares used in calculation (000's)": the row states its scale
         factor, said_here = scale_of(own)
         if said_here:
             return factor
     if scale == 1:
         return scale
-    shares = bool(_SHARES.search(label) or (_SHARES.search(section) and len(label.split()) <= 3))
-    if not shares and (_PER_SHARE.search(label) or (_PER_SHARE.search(section) and not label.lower().startswith("total"))):
+    shares = bool(_SHARES.search(label) or (_SHARES.search(section) and under))
+    if not shares and (_PER_SHARE.search(label) or (_PER_SHARE.search(section) and under)):
         return Decimal(1)
-    if _NOT_SCALED_ROW.search(label) or (not shares and _NOT_SCALED_ROW.search(section)):
+    if _NOT_SCALED_ROW.search(label) or (not shares and under and _NOT_SCALED_ROW.search(section)):
         return Decimal(1)
     except_ = said.lower().partition("except")[2]
+    excepted = {w.rstrip("s") for w in re.findall(r"[a-z]{4,}", except_)} - {"which", "where", "reflected", "data",
+                                                                           "amount", "value", "thousand", "million",
+                                                                           "billion", "share"}
+    if excepted & {w.rstrip("s") for w in re.findall(r"[a-z]{4,}", label.lower())}:
+        return Decimal(1)  # "except per share data, percentages and employees": the employees row as printed
     if shares and except_ and "share" in except_.replace("per share", "").replace("per-share", ""):
         m = re.search(r"(thousands|millions|billions)", except_)  # "which are reflected in thousands"
         return scale_of(f"in {m.group(1)}")[0] if m else Decimal(1)

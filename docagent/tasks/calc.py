@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import statistics
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
@@ -27,6 +28,8 @@ from docagent.errors import CalculationError
 
 __all__ = ["FUNCTIONS", "evaluate", "number_text"]
 
+_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'"})
+"""Typographic quotes, as word processors and phones type them, read as plain ones."""
 MAX_LENGTH = 2000
 MAX_NODES = 400
 MAX_BITS = 4096  # bits in a numerator or denominator: about 1,200 digits
@@ -118,7 +121,8 @@ def evaluate(expression: str, cells: Mapping[tuple[str, str], float | Decimal] |
         raise CalculationError("the expression is empty")
     if len(expression) > MAX_LENGTH:
         raise CalculationError(f"the expression is longer than {MAX_LENGTH} characters")
-    source = expression.strip().replace("×", "*").replace("÷", "/").replace("−", "-")
+    source = unicodedata.normalize("NFKC", expression).strip()  # full-width "２０２３" is 2023
+    source = source.replace("×", "*").replace("÷", "/").replace("−", "-").translate(_QUOTES)  # “2023” is "2023"
     try:
         tree = ast.parse(source, mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:

@@ -28,6 +28,7 @@ from docagent.config import Settings
 from docagent.context import Context
 from docagent.errors import CalculationError, ModelError
 from docagent.index.store import PageStore
+from docagent.ingest.tables import parse_number
 from docagent.question import needs_arithmetic
 from docagent.tasks.calc import FUNCTIONS, evaluate, number_text
 from docagent.tasks.llm import ask_until_valid
@@ -153,7 +154,7 @@ class ChartAnswer:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "question": self.question, "answer": self.text, "value": float(self.value) if self.value is not None else None,
+            "question": self.question, "answer": self.text, "value": _float(self.value),
             "exact": str(self.value) if self.value is not None else None, "unit": self.unit, "expression": self.expression,
             "table": self.table.model_dump() if self.table else None, "doc": self.doc, "page": self.page,
             "mismatches": self.mismatches, "error": self.error, "source": self.source, "notes": self.notes,
@@ -304,12 +305,26 @@ def _describe(answer: ChartAnswer, tables: list[Table], expression: str) -> None
     scaled = sorted({c.scale for c in answer.cells if c.scale})
     plain = sorted({c.row for c in answer.cells if not c.scale})
     if scaled and answer.value is not None:
-        factor = next(t.scale for t in used if t.scale_text in scaled)
-        printed = (f" ({number_text(answer.value / int(factor))} as the table prints it)"
+        factor = answer.cells[0].value / Decimal(_printed(answer.cells[0].text) or 1) if answer.cells else Decimal(1)
+        printed = (f" ({number_text(answer.value / Fraction(factor))} as the table prints it)"
                    if len(scaled) == 1 and not plain and "/" not in expression and "percent_change" not in expression
-                   else "")
+                   and factor != 0 else "")
         answer.notes.append(f"the table's numbers are printed {' / '.join(scaled)}; the result has that scale "
                             f"applied{printed}" + (f"; {', '.join(plain[:4])} read as printed (not scaled)" if plain else ""))
+
+
+def _float(value: Fraction | None) -> float | None:
+    """The value as a JSON number, None when it has none or is beyond a float (``exact`` has every digit)."""
+    try:
+        return float(value) if value is not None else None
+    except OverflowError:
+        return None
+
+
+def _printed(text: str) -> Decimal | None:
+    """The number a cell prints, without any scale."""
+    value, _ = parse_number(text)
+    return value if value else None
 
 
 def _table_expression(answer: ChartAnswer, tables: list[Table], question: str, llm: BaseChatModel,

@@ -84,6 +84,8 @@ _CUES = {"amount": {"amount", "sum", "value"}, "date": {"date", "day"}, "year": 
 def _stem(token: str) -> str:
     token = _SAME.get(token, token)
     for suffix in ("ies", "ing", "ed", "es", "s"):
+        if suffix == "es" and not re.search(r"(?:ss|x|z|ch|sh)es$", token):
+            continue  # "employees" is "employee" + s, "taxes" is "tax" + es
         if len(token) > len(suffix) + 3 and token.endswith(suffix):
             return token[: -len(suffix)] + ("y" if suffix == "ies" else "")
     return token

@@ -249,6 +249,12 @@ class TableCells(Mapping[tuple[str, str], Decimal]):
             return []
         said = _stem(_plain(key[1]))
         asked = set(said.split())
+        for short, wordings in parse(key[1]).expansions:  # "Diluted EPS": "Diluted" under "Earnings per share:"
+            for wording in wordings:
+                words = set(_stem(wording).split()) - STOPWORDS
+                if any(words <= every for k, _, every in self._words if k[0] == column):
+                    asked = (asked - set(_stem(short).split())) | words
+                    break
         fits = [(len(every - asked), k) for k, own, every in self._words
                 if k[0] == column and own and own <= asked <= every]
         if not fits and len(asked) >= 2:  # the label's first words, its qualifier left out: "Treasury stock" for
@@ -286,7 +292,8 @@ class TableCells(Mapping[tuple[str, str], Decimal]):
             near = _near(a, by_norm_c) or list(by_norm_c)
             parts.append(f"no column {key[0] if a == _norm(key[0]) else key[1]!r}; closest columns: "
                          + ", ".join(repr(by_norm_c[n]) for n in near[:5]))
-        if b not in by_norm_r:
+        asked_row = set(_stem(_plain(key[1] if b == _norm(key[1]) else key[0])).split())
+        if b not in by_norm_r and not any(own and (own <= asked_row <= every or asked_row <= own) for _, own, every in self._words):
             near = _near(b, by_norm_r) or list(by_norm_r)
             parts.append(f"no row {key[1] if b == _norm(key[1]) else key[0]!r}; closest rows: "
                          + ", ".join(repr(by_norm_r[n]) for n in near[:5]))
@@ -301,7 +308,7 @@ class TableCells(Mapping[tuple[str, str], Decimal]):
             raise KeyError(key)
         table, cell = self._cells[canonical]
         assert cell.number is not None
-        scale = table.scale_text if cell.scale != 1 else ""
+        scale = "" if cell.scale == 1 else table.scale_text if cell.scale == table.scale else _SCALE_WORDS.get(cell.scale, f"x{cell.scale}")
         self.used[canonical] = CitedCell(table.doc, table.page, table.index, canonical[1], canonical[0], cell.text,
                                          cell.number, cell.box, cell.unit, scale)
         return cell.number
@@ -314,6 +321,8 @@ class TableCells(Mapping[tuple[str, str], Decimal]):
         return len(self._cells) - len(self._totals)
 
 
+_SCALE_WORDS = {Decimal(1000): "in thousands", Decimal(10) ** 6: "in millions", Decimal(10) ** 9: "in billions"}
+"""A cell's own scale, when it is not its table's ("Shares used (000's)" in a statement in millions)."""
 _DASH = re.compile(r"[-–—−]{1,3}")
 _PAREN = re.compile(r"\s*(?:\([^)]*\)|\[[^\]]*\]|[*†‡§¶]+|[¹²³⁴⁵⁶⁷⁸⁹⁰]+)\s*")
 
