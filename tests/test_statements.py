@@ -309,3 +309,12 @@ def test_eval_cells_scores_a_value_only_at_the_digits_it_gives_and_goes_on_past_
     assert code == 0, err
     outcomes = [o["outcome"] for o in json.loads(out)["cells"][str(folder / "cells.jsonl")]["outcomes"]]
     assert outcomes == ["right", "wrong", "right", "wrong", "refused"]
+
+
+def test_a_scale_the_sentence_above_a_table_states_is_applied(store: PageStore, settings: Settings, docs_dir: Path) -> None:
+    path = statements_pdf(docs_dir / "lead.pdf", [[
+        "Net sales by segment, as reported and at prior year exchange rates, are as follows (in millions):",
+        Statement("", "", "", ["2023", "2022"], [("North America", "87,887", "78,843"), ("International", "32,137", "27,720")])]])
+    index_paths([path], store=store, progress=False)
+    answer = chart(f"{path}:1", expression='cell("2023", "North America")', store=store, settings=settings)
+    assert answer.value == 87_887_000_000 and answer.cells[0].scale == "in millions"

@@ -713,6 +713,20 @@ def _page_numbers(values: list[str]) -> bool:
     return len(nums) == len(values) and all(n == int(n) and 0 < n < 2000 for n in nums) and nums == sorted(nums)
 
 
+_LEAD_IN_SCALE = re.compile(r"\((?:[^()]*\b)?in (?:millions|thousands|billions)\b[^()]*\)\s*[:.]?$", re.I)
+
+
+def _lead_in(lines: list[_Line], top: float, h: float, left: float, right: float) -> str:
+    """The scale a sentence just above a table ends with ("... is as follows (in millions):"), when its title and
+    heads state none; empty when it states none."""
+    above = [ln for ln in lines if ln.y1 <= top + 1 and ln.x1 > left - 5 and ln.x0 < right + 5 and top - ln.y1 < 3 * h]
+    if not above:
+        return ""
+    text = " ".join(s.text for s in above[-1].segments)
+    m = _LEAD_IN_SCALE.search(text)
+    return m.group() if m else ""
+
+
 def _title(lines: list[_Line], top: float, h: float, left: float, right: float) -> str:
     """The caption printed just above a table: a short line that is no sentence's end, with the line above it
     too when it states only the scale ("(in millions)" under its title)."""
@@ -860,7 +874,8 @@ def _table(page: Page, lines: list[_Line], cols: list[tuple[float, float]], rows
     title = _title(lines, y0, h, x0, x1)
     head_text = " ".join(r.text(k) for r in rows[:header_rows] for k in range(len(cols)))
     head_text += " " + " ".join(s.text for r in rows[:header_rows] for _, _, s in r.spanning)
-    scale, scale_text = scale_of(f"{title} {head_text}")
+    scale, scale_text = scale_of(f"{title} {head_text}") if scale_of(f"{title} {head_text}")[1] else scale_of(
+        _lead_in(lines, y0, h, x0, x1))
     said = _scale_statement(f"{title} {head_text}", scale_text)
     unscaled_cols = {k for k in range(1, len(cols))
                      if _NOT_SCALED_COLUMN.search(" ".join(r.text(k) for r in rows[:header_rows]))}
