@@ -318,3 +318,18 @@ def test_a_scale_the_sentence_above_a_table_states_is_applied(store: PageStore, 
     index_paths([path], store=store, progress=False)
     answer = chart(f"{path}:1", expression='cell("2023", "North America")', store=store, settings=settings)
     assert answer.value == 87_887_000_000 and answer.cells[0].scale == "in millions"
+
+
+def test_a_label_whose_last_line_starts_with_a_figure_carries_the_row_values(store: PageStore, settings: Settings,
+                                                                            docs_dir: Path) -> None:
+    path = statements_pdf(docs_dir / "equity.pdf", [[Statement(
+        "CONSOLIDATED BALANCE SHEETS", "(In millions)", "", ["2023", "2022"],
+        [("Total current liabilities", "28,614", "32,155"), ("Debt", "46,591", "37,684"),
+         ("Other long-term liabilities", "7,946", "8,978"), ("Stockholders' equity:",),
+         ("Common stock and capital in excess of par value, 4,216 issued (4,137 as of December",),
+         ("31, 2022)", "35,653", "31,580"), ("Retained earnings", "67,021", "70,405"),
+         ("Total stockholders' equity", "102,674", "101,985")])]])
+    index_paths([path], store=store, progress=False)
+    answer = chart(f"{path}:1", expression='cell("2023", "Common stock and capital in excess of par value")',
+                   store=store, settings=settings)
+    assert answer.value == 35_653_000_000, answer.error

@@ -242,7 +242,7 @@ def _segment(line: _Line, gap: float) -> None:
     line.segments = [_Segment(part) for g in groups for part in _figures_apart(g)]
 
 
-_FIGURE = re.compile(r"[-−+(]?[$€£¥]?\d[\d,.]*%?\)?(?:\([^\s)]*\))?|[-–—−]|n/?a", re.IGNORECASE)
+_FIGURE = re.compile(r"[-−+(]?[$€£¥]?\d(?:[\d,.]*\d)?%?\)?(?:\([^\s)]*\))?|[-–—−]|n/?a", re.IGNORECASE)
 """One printed figure: ``53.8``, ``(1,234)``, ``12.5%``, ``53.8(0.5)`` (a value and its spread), a dash."""
 
 
@@ -597,8 +597,9 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
                 continue
         if prev and len(prev.cells) == 1 and 0 in prev.cells and len(prev.lines) >= 1 and not hlines:
             nlabel = next((s.text for s in line.segments if _overlaps(s, cols) == [0]), "")
-            if prev.y1 > line.y0 - 0.6 * h and (not nlabel or nlabel[:1].islower()):
-                place(prev, line, False)  # the label's last line carries the values
+            carried = nlabel[:1].islower() or (nlabel[:1].isdigit() and not prev.text(0).rstrip().endswith(":"))
+            if prev.y1 > line.y0 - 0.6 * h and (not nlabel or carried):  # "... 4,216 issued (4,137 as of December" /
+                place(prev, line, False)  # "31, 2022)  35,653": the label's last line carries the values
                 prev.lines.append(line)
                 continue
         row = _Row([line])
