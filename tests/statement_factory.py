@@ -163,16 +163,12 @@ mark in row labels, dates as column heads."""
 
 MARGINS = Statement(
     "SEGMENT RESULTS", "(Dollars in millions)", "", ["2023", "2022"],
-    [("Domestic", "$ 969", "$ 900"),
-     ("International", "331", "300"),
-     ("", "1,300", "1,200")],
+    [("Domestic", "$ 969", "74.5%", "$ 900", "75.0%"),
+     ("International", "331", "25.5%", "300", "25.0%"),
+     ("", "1,300", "100.0%", "1,200", "100.0%")],
     percent_heads=["% of Sales"])
 """Percent-to-sales columns beside each year's amounts, and a total row printed without a label. Values per row:
 2023 amount, its %, 2022 amount, its %."""
-
-MARGINS.rows[:] = [("Domestic", "$ 969", "74.5%", "$ 900", "75.0%"),
-                   ("International", "331", "25.5%", "300", "25.0%"),
-                   ("", "1,300", "100.0%", "1,200", "100.0%")]
 
 CASH = Statement(
     "CONSOLIDATED STATEMENTS OF CASH FLOWS", "(In millions)", "Years Ended December 31", ["2023", "2022"],
