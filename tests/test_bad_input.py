@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from docagent.config import Settings
-from docagent.index.indexer import MAX_RENDER_PIXELS, index_paths
+from docagent.index.extract import MAX_RENDER_PIXELS
+from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.retrieve import PageRetriever
 from tests import factories

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from docagent.errors import StoreError
 from docagent.index.vectors import EVERYWHERE, SearchScope
+from docagent.ingest.identity import CARD_VERSION
 from docagent.types import DocumentCard, Page, ReportPeriod, Table, Widget, Word
 
 __all__ = ["Catalog", "DatedDocument", "DocumentRecord", "LexicalHit", "PageFields"]
@@ -252,6 +253,10 @@ class Catalog:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; inside another, part of it (committed or rolled back with it)."""
+        if self.db.in_transaction:
+            yield self.db
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
@@ -380,6 +385,24 @@ class Catalog:
             t0 = time.perf_counter()
             db.executemany("INSERT INTO passages_fts(rowid, text) VALUES (?, ?)", [(first + j, t) for j, t in enumerate(texts)])
             self.lexical_seconds += time.perf_counter() - t0
+
+    def commit_document(self, rec: DocumentRecord, pages: list[Page], spans: list[list[tuple[int, int]]], contexts: list[str],
+                        rows: list[list[tuple[int, int, str]]], *, fields: Iterable[PageFields], tables: list[Table],
+                        card: DocumentCard | None, card_words: tuple[str, str], abbreviations: dict[str, str],
+                        ocr_pages: int, pending: bool) -> list[str]:
+        """Every row of a begun document version (:meth:`begin_document`) and its switch to ``ready``, in one
+        transaction. Returns the ids of older versions of its name, now marked ``deleting``."""
+        with self.transaction():
+            self.add_pages(rec.doc_id, pages, spans, contexts, rows)
+            self.add_page_fields(rec.doc_id, fields)
+            if tables:
+                self.add_tables(rec.doc_id, tables)
+            if card is not None:
+                self.put_card(rec.doc_id, card, CARD_VERSION, card_words)
+            self.add_abbreviations(rec.doc_id, abbreviations)
+            if pending:
+                self.set_pending(rec.doc_id, True)
+            return self.finish_document(rec.doc_id, rec.name, len(pages), ocr_pages)
 
     def finish_document(self, doc_id: str, name: str, pages: int, ocr_pages: int) -> list[str]:
         """Make ``doc_id`` the visible version of ``name``, in one transaction. Returns the ids of

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -29,6 +30,7 @@ from docagent.config import Settings
 from docagent.errors import DocumentLoadError, StoreError, StoreMismatchError
 from docagent.index.catalog import Catalog, DocumentRecord
 from docagent.index.embeddings import Embedder
+from docagent.index.extract import Extracted, embedder_for, png
 from docagent.index.vectors import VectorIndex, VectorSpec, vector_backend
 from docagent.types import Page, Table
 
@@ -93,21 +95,14 @@ class PageStore:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            s = self.settings
-            self._embedder = Embedder(
-                s.embedding_model,
-                device=s.embedding_device,
-                dtype=s.embedding_dtype,
-                batch_size=s.embedding_batch_size,
-                passage_tokens=s.passage_tokens,
-                passage_overlap=s.passage_overlap,
-            )
+            self._embedder = embedder_for(self.settings)
         return self._embedder
 
-    def check_embedder(self) -> None:
-        """Raise StoreMismatchError when the store's vectors came from another model."""
+    def check_embedder(self, label: str | None = None) -> None:
+        """Raise StoreMismatchError when the store's vectors came from another model than ``label`` (default: the
+        store's own embedding model)."""
         built_with = self.catalog.get_meta("embedding_model")
-        label = self.embedder.label
+        label = label or self.embedder.label
         if built_with is None:
             self.catalog.set_meta("embedding_model", label)
         elif built_with != label:
@@ -197,7 +192,41 @@ class PageStore:
         return self.pages_dir(doc_id) / f"{number:04d}.png"
 
     def stored_file(self, rec: DocumentRecord) -> Path:
-        return self.root / "files" / rec.stored_file
+        return self.stored_path(rec.stored_file)
+
+    def stored_path(self, stored_file: str) -> Path:
+        return self.root / "files" / stored_file
+
+    # -- writing ---------------------------------------------------------------------------------
+    def commit(self, doc: Extracted, *, pending: bool = False) -> tuple[str, list[str]]:
+        """Write one extracted document (:class:`~docagent.index.extract.Extracted`) as the new version of its name and
+        drop the older version. Call with the lock held. Returns the version's id and the ids of those it replaced.
+        ``pending``: it carries attachments not indexed yet; until they are, it counts as incomplete.
+
+        The document's row is written first, marked ``indexing`` (what :meth:`recover` purges after a crash), then
+        its file copy, page images and vectors; then every other row and the switch to ``ready`` in one transaction."""
+        self.check_embedder(doc.embedding_model)
+        current = self.catalog.document(doc.job.name)
+        if current is not None and current.doc_id == doc.doc_id:  # the same version read again (its card was lost)
+            doc = doc.renamed(hashlib.sha256(f"{doc.doc_id}\0{time.time_ns()}".encode()).hexdigest()[:16])
+        rec = DocumentRecord(doc_id=doc.doc_id, name=doc.job.name, sha256=doc.job.sha256, source=doc.job.origin,
+                             stored_file=doc.stored_file, kind=doc.kind, pages=0, ocr_pages=0, status="indexing",
+                             indexed_at=time.time(), parent=doc.job.parent)
+        self.catalog.begin_document(rec)
+        stored = self.stored_file(rec)
+        tmp = stored.with_name(stored.name + ".tmp")
+        tmp.write_bytes(doc.stored)
+        os.replace(tmp, stored)
+        for number, data in doc.images.items():
+            write_bytes(data, self.image_path(rec.doc_id, number))
+        if doc.passages:
+            self.vectors.upsert(doc.passages, doc.vectors)
+        old = self.catalog.commit_document(
+            rec, doc.pages, doc.spans, doc.contexts, doc.rows, fields=doc.fields, tables=doc.tables, card=doc.card,
+            card_words=doc.card_words, abbreviations=doc.abbreviations, ocr_pages=len(doc.ocr_pages), pending=pending)
+        for old_id in old:
+            self.purge(old_id)
+        return doc.doc_id, old
 
     # -- reading --------------------------------------------------------------------------------
     def documents(self) -> list[DocumentRecord]:
@@ -320,9 +349,14 @@ def _unlink_stale(path: Path) -> None:
 
 def write_png(image: Any, path: Path) -> None:
     """Write atomically: a reader never sees half a PNG, a crash leaves only a temp file."""
+    write_bytes(png(image), path)
+
+
+def write_bytes(data: bytes, path: Path) -> None:
+    """Write atomically: a reader never sees half a file, a crash leaves only a temp file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{threading.get_ident()}")  # two threads may render one page at once
-    image.save(tmp, format="PNG", compress_level=1)
+    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 
