@@ -7,7 +7,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= ocr,dev,bench,remote,server,app
+EXTRAS ?= ocr,dev,bench,remote,server,app,cluster
 DEMO_STORE ?= .docagent-demo
 QUESTION ?= What is the total amount due on the invoice?
 

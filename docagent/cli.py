@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--render", choices=["lazy", "eager"], help="render page images now (eager) or on first use (lazy, default)")
     p.add_argument("--password", dest="pdf_password", help="password of encrypted PDFs (or DOCAGENT_PDF_PASSWORD); the store keeps decrypted copies")
     p.add_argument("--max-pages", type=int, metavar="N", help="refuse documents of more than N pages (default 5000, or DOCAGENT_MAX_PAGES)")
+    p.add_argument("--workers", type=_positive, default=1, metavar="N",
+                   help="read files in N processes at once while this one writes them (default 1: in this process)")
+    p.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS", dest="ray_address",
+                   help="read files as tasks on a Ray cluster (its address, or `auto`: the one this machine joined; "
+                        "or DOCAGENT_RAY_ADDRESS); with --workers N, N extracting actors")
 
     p = sub.add_parser("search", parents=[common], help="find the pages that match a query")
     p.add_argument("query")
@@ -161,9 +166,21 @@ def _version() -> str:
     return __version__
 
 
+def _positive(text: str) -> int:
+    """An argument that must be a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"expected a whole number of at least 1, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for name in ("store", "dpi", "ocr", "render", "pdf_password", "max_pages"):
+    for name in ("store", "dpi", "ocr", "render", "pdf_password", "max_pages", "ray_address"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -214,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from docagent.index import index_paths
 
-    report = index_paths(args.paths, settings, progress=not args.quiet)
+    report = index_paths(args.paths, settings, progress=not args.quiet, workers=args.workers, ray=settings.ray_address)
     lines = [f"indexed {report.documents} documents, {report.pages} pages; {report.skipped} unchanged; {len(report.failed)} failed"]
     if report.ocr_pages:
         ocr = "; ".join(f"{doc} p{_ranges(pages)}" for doc, pages in report.ocr_by_doc.items())

@@ -54,6 +54,24 @@ class Settings(BaseSettings):
     """URL of a Chroma server (``http://host:8000``). When set, vectors live there and the
     rest of the store stays in ``store``."""
 
+    blob_url: str | None = None
+    """Where file copies and page images are kept: ``s3://bucket/prefix`` for S3-compatible object storage (with
+    ``s3_endpoint_url`` for a server other than AWS); unset: in ``store``. See docagent.index.blobs."""
+
+    s3_endpoint_url: str | None = None
+    """The S3 server (``http://127.0.0.1:8333`` for SeaweedFS, ``http://minio:9000``); unset: AWS."""
+
+    s3_access_key_id: str | None = None
+    """S3 credentials; unset: boto3's own chain (``AWS_ACCESS_KEY_ID``, ``~/.aws/credentials``, an instance role)."""
+
+    s3_secret_access_key: SecretStr | None = None
+
+    s3_region: str | None = None
+
+    ray_address: str | None = None
+    """A Ray cluster that ``docagent index`` extracts files on (``ray://host:10001``, ``host:6379``, or ``auto``: the
+    one this machine joined with ``ray start``); unset: files are read on this machine (``--workers``)."""
+
     vector_backend: str = "chroma"
     """Where passage vectors are kept and searched: the name of a backend registered in the
     ``docagent.vector_backends`` entry-point group (docagent.index.vectors). ``chroma``, the one docagent ships,

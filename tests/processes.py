@@ -21,3 +21,13 @@ def wait_until_up(proc: subprocess.Popen, health_url: str, ready: Callable[[http
                 return
         assert time.monotonic() < deadline, f"{what} did not come up"
         time.sleep(0.3)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

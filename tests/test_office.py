@@ -200,9 +200,9 @@ def test_a_changed_file_replaces_its_older_version_and_rm_removes_everything(fil
         assert report.replaced == ["plan.docx"]
         now = store.document("plan.docx")
         assert now.pages == 2 and "jackal" in text_of(store, "plan.docx") and "ibex" not in text_of(store, "plan.docx")
-        assert not store.stored_file(first).exists() and not store.pages_dir(first.doc_id).exists()
+        assert not store.blobs.exists(f"files/{first.stored_file}") and not list(store.blobs.list_keys(f"pages/{first.doc_id}/"))
         assert store.remove(["plan.docx"]) == (["plan.docx"], [])
-        assert store.documents() == [] and not store.stored_file(now).exists()
+        assert store.documents() == [] and not store.blobs.exists(f"files/{now.stored_file}")
         assert PageRetriever(store=store, k=3).search("jackal") == []
 
 

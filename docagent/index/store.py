@@ -1,4 +1,4 @@
-"""The page store: one directory holding everything docagent knows about indexed documents.
+"""The page store: everything docagent knows about indexed documents, by default in one directory.
 
     STORE/
       catalog.sqlite    documents, pages (text, word boxes, widgets), passages
@@ -7,27 +7,27 @@
       files/DOC_ID.ext  a copy of each indexed file, so page images can be rendered later
       pages/DOC_ID/NNNN.png   page images, rendered on first use (or while indexing)
       .lock             held by index and rm, so two writers never interleave (.lock.turn: taken in turn)
+
+File copies and page images go through a blob store (docagent.index.blobs): with ``DOCAGENT_BLOB_URL=s3://...``
+they live in object storage, and ``cache/`` holds what this machine has read of them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import shutil
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from filelock import FileLock, Timeout
 
 from docagent.config import Settings
 from docagent.errors import DocumentLoadError, StoreError, StoreMismatchError
+from docagent.index.blobs import blob_store
 from docagent.index.catalog import Catalog, DocumentRecord
 from docagent.index.embeddings import Embedder
 from docagent.index.extract import Extracted, embedder_for, png
@@ -61,6 +61,7 @@ class PageStore:
             (self.root / "files").mkdir(exist_ok=True)
             (self.root / "pages").mkdir(exist_ok=True)
             self.catalog = Catalog(self.root / "catalog.sqlite")
+            self.blobs = blob_store(self.settings)
         except (OSError, sqlite3.Error) as e:
             msg = f"cannot open the store at {self.root} ({e}); choose another with --store or DOCAGENT_STORE"
             raise StoreError(msg) from e
@@ -184,18 +185,25 @@ class PageStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- paths ----------------------------------------------------------------------------------
-    def pages_dir(self, doc_id: str) -> Path:
-        return self.root / "pages" / doc_id
+    # -- bytes: file copies and page images (docagent.index.blobs) ---------------------------------
+    @staticmethod
+    def image_key(doc_id: str, number: int) -> str:
+        return f"pages/{doc_id}/{number:04d}.png"
 
     def image_path(self, doc_id: str, number: int) -> Path:
-        return self.pages_dir(doc_id) / f"{number:04d}.png"
+        """Where this machine keeps the page's image (absent until rendered or fetched)."""
+        return self.blobs.path_for(self.image_key(doc_id, number))
 
     def stored_file(self, rec: DocumentRecord) -> Path:
-        return self.stored_path(rec.stored_file)
+        """The stored copy of a document's file as a file on this machine (fetched from the blob store when needed)."""
+        return self.blobs.local_path(f"files/{rec.stored_file}")
 
-    def stored_path(self, stored_file: str) -> Path:
-        return self.root / "files" / stored_file
+    def stored_path(self, stored_file: str) -> Path | None:
+        """A stored copy by its file name, on this machine; None when it is gone (removed meanwhile)."""
+        try:
+            return self.blobs.local_path(f"files/{stored_file}")
+        except FileNotFoundError:
+            return None
 
     # -- writing ---------------------------------------------------------------------------------
     def commit(self, doc: Extracted, *, pending: bool = False) -> tuple[str, list[str]]:
@@ -213,12 +221,9 @@ class PageStore:
                              stored_file=doc.stored_file, kind=doc.kind, pages=0, ocr_pages=0, status="indexing",
                              indexed_at=time.time(), parent=doc.job.parent)
         self.catalog.begin_document(rec)
-        stored = self.stored_file(rec)
-        tmp = stored.with_name(stored.name + ".tmp")
-        tmp.write_bytes(doc.stored)
-        os.replace(tmp, stored)
+        self.blobs.put(f"files/{rec.stored_file}", doc.stored)
         for number, data in doc.images.items():
-            write_bytes(data, self.image_path(rec.doc_id, number))
+            self.blobs.put(self.image_key(rec.doc_id, number), data)
         if doc.passages:
             self.vectors.upsert(doc.passages, doc.vectors)
         old = self.catalog.commit_document(
@@ -266,9 +271,11 @@ class PageStore:
         return self.ensure_image(rec, number)
 
     def ensure_image(self, rec: DocumentRecord, number: int) -> Path:
-        path = self.image_path(rec.doc_id, number)
-        if path.exists():
-            return path
+        key = self.image_key(rec.doc_id, number)
+        try:
+            return self.blobs.local_path(key)
+        except FileNotFoundError:
+            pass
         scale = self.catalog.page_scale(rec.doc_id, number)
         if scale is None:
             msg = f"{rec.name} has no page {number}"
@@ -278,13 +285,13 @@ class PageStore:
         try:
             with open_source(self.stored_file(rec)) as source:
                 image = source.render(number - 1, scale)
-            write_png(image, path)
+            self.blobs.put(key, png(image))
         except (FileNotFoundError, DocumentLoadError) as e:
             if self.catalog.document_by_id(rec.doc_id) is None:  # removed or replaced meanwhile, maybe by another process
                 msg = f"{rec.name} was removed or replaced while its page {number} was being drawn; ask again"
                 raise StoreError(msg) from e
             raise
-        return path
+        return self.blobs.local_path(key)
 
     # -- removal and recovery --------------------------------------------------------------------
     def remove(self, names: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -309,55 +316,27 @@ class PageStore:
         Safe to repeat after an interruption at any point."""
         rec = self.catalog.document_by_id(doc_id)
         self.vectors.delete_doc(doc_id)
-        shutil.rmtree(self.pages_dir(doc_id), ignore_errors=True)
+        self.blobs.delete_prefix(f"pages/{doc_id}/")
         if rec is not None:
-            self.stored_file(rec).unlink(missing_ok=True)
+            self.blobs.delete(f"files/{rec.stored_file}")
         self.catalog.delete_document(doc_id)
 
     def recover(self) -> int:
         """Finish what an interrupted run left: purge unfinished and replaced versions, delete
-        files that no catalog row owns. Call with the lock held. Returns versions purged."""
+        bytes that no catalog row owns (a page drawn for a version removed meanwhile; a write whose commit was lost).
+        Call with the lock held: no other writer is half-way through a commit then. Returns versions purged."""
         leftovers = self.catalog.unfinished()
         for rec in leftovers:
             log.info("cleaning up an interrupted run: %s (%s)", rec.name, rec.status)
             self.purge(rec.doc_id)
         known = self.catalog.all_doc_ids()
-        for child in (self.root / "pages").iterdir():
-            if child.name not in known:
-                shutil.rmtree(child, ignore_errors=True)
-            else:
-                for tmp in child.glob("*.tmp*"):
-                    _unlink_stale(tmp)
-        for child in (self.root / "files").iterdir():
-            if ".tmp" in child.name or child.name.split(".", 1)[0] not in known:  # copies are written under the lock
-                child.unlink(missing_ok=True)
+        for doc_id in self.blobs.folders("pages/") - known:
+            self.blobs.delete_prefix(f"pages/{doc_id}/")
+        for key in self.blobs.list_keys("files/"):
+            if ".tmp" in key or key.removeprefix("files/").split(".", 1)[0] not in known:  # copies are written under the lock
+                self.blobs.delete(key)
+        self.blobs.sweep()
         return len(leftovers)
-
-
-STALE_TEMP_SECONDS = 3600
-"""A temporary file older than this was left by a crash; a younger one may be a page another process or
-thread is drawing right now (readers render without the store lock), so recovery leaves it alone."""
-
-
-def _unlink_stale(path: Path) -> None:
-    try:
-        if time.time() - path.stat().st_mtime > STALE_TEMP_SECONDS:
-            path.unlink(missing_ok=True)
-    except FileNotFoundError:
-        pass
-
-
-def write_png(image: Any, path: Path) -> None:
-    """Write atomically: a reader never sees half a PNG, a crash leaves only a temp file."""
-    write_bytes(png(image), path)
-
-
-def write_bytes(data: bytes, path: Path) -> None:
-    """Write atomically: a reader never sees half a file, a crash leaves only a temp file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{threading.get_ident()}")  # two threads may render one page at once
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 @contextmanager
