@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     """URL of a Chroma server (``http://host:8000``). When set, vectors live there and the
     rest of the store stays in ``store``."""
 
+    catalog_url: str | None = None
+    """A PostgreSQL database holding the catalog (``postgresql://user:password@host/db``): documents, pages, passages,
+    cards, tables, the lexical index and the writers' exclusion, shared by every machine that names it. Unset: SQLite
+    in ``store``. See docagent.index.postgres."""
+
     blob_url: str | None = None
     """Where file copies and page images are kept: ``s3://bucket/prefix`` for S3-compatible object storage (with
     ``s3_endpoint_url`` for a server other than AWS); unset: in ``store``. See docagent.index.blobs."""

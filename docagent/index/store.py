@@ -20,15 +20,13 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-
-from filelock import FileLock, Timeout
 
 from docagent.config import Settings
 from docagent.errors import DocumentLoadError, StoreError, StoreMismatchError
 from docagent.index.blobs import blob_store
-from docagent.index.catalog import Catalog, DocumentRecord
+from docagent.index.catalog import Catalog, DocumentRecord, SqliteCatalog
 from docagent.index.embeddings import Embedder
 from docagent.index.extract import Extracted, embedder_for, png
 from docagent.index.vectors import VectorIndex, VectorSpec, vector_backend
@@ -60,14 +58,13 @@ class PageStore:
             self.root.mkdir(parents=True, exist_ok=True)
             (self.root / "files").mkdir(exist_ok=True)
             (self.root / "pages").mkdir(exist_ok=True)
-            self.catalog = Catalog(self.root / "catalog.sqlite")
+            self.catalog = open_catalog(self.settings)
             self.blobs = blob_store(self.settings)
         except (OSError, sqlite3.Error) as e:
             msg = f"cannot open the store at {self.root} ({e}); choose another with --store or DOCAGENT_STORE"
             raise StoreError(msg) from e
         # two processes opening a new store at once must agree on its id (it names the Chroma collection)
-        self.catalog.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('store_id', ?), ('schema', ?)",
-                                (uuid.uuid4().hex[:12], SCHEMA_VERSION))
+        self.catalog.add_meta({"store_id": uuid.uuid4().hex[:12], "schema": SCHEMA_VERSION})
         store_id = self.catalog.get_meta("store_id")
         schema = self.catalog.get_meta("schema")
         while schema in UPGRADES:
@@ -86,7 +83,7 @@ class PageStore:
             )
             raise StoreError(msg)
         if self.catalog.has_documents():  # a store from before backends were named keeps its vectors in Chroma
-            self.catalog.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('vector_backend', 'chroma')")
+            self.catalog.add_meta({"vector_backend": "chroma"})
         self.store_id = store_id
         self._embedder = embedder
         self._vectors: VectorIndex | None = None
@@ -125,7 +122,7 @@ class PageStore:
     def _check_backend(self, name: str) -> None:
         """Raise StoreMismatchError when the store's vectors are kept by another backend: searching them with
         this one would find nothing and say nothing. Stores from before backends were named hold Chroma's."""
-        self.catalog.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('vector_backend', ?)", (name,))
+        self.catalog.add_meta({"vector_backend": name})
         kept_by = self.catalog.get_meta("vector_backend")
         if kept_by != name:
             msg = (f"the store at {self.root} keeps its vectors in the {kept_by!r} backend, not {name!r}; "
@@ -134,47 +131,27 @@ class PageStore:
 
     @contextmanager
     def lock(self, timeout: float = 600) -> Iterator[None]:
-        """Exclusive right to write, taken in turn. Readers do not take it.
-
-        Writers take the lock a document at a time, and a file lock is not fair: a process releasing it and
-        taking it again at once would nearly always win against one polling for it. So a writer first takes a
-        turnstile (``.lock.turn``), holds it while it waits for the lock, and releases it once it has the
-        lock: a writer that wants the lock again queues behind the one already waiting."""
-        turn = FileLock(str(self.root / ".lock.turn"))
-        lock = FileLock(str(self.root / ".lock"))
-        deadline = time.monotonic() + timeout
+        """Exclusive right to write to the store (:meth:`Catalog.exclusive`: a file lock beside an SQLite catalog,
+        an advisory lock on PostgreSQL), taken in turn. Readers do not take it."""
         waited = False
 
-        def take(part: FileLock) -> None:
+        def on_wait() -> None:
             nonlocal waited
+            waited = True
+            log.warning("another docagent process is writing to %s; waiting for it to finish (up to %d min; "
+                        "searches keep working meanwhile)", self.root, round(timeout / 60))
+
+        with ExitStack() as held:
             try:
-                part.acquire(timeout=0, poll_interval=0.01)
-                return
-            except Timeout:
-                pass
-            if not waited:
-                log.warning("another docagent process is writing to %s; waiting for it to finish (up to %d min; "
-                            "searches keep working meanwhile)", self.root, round(timeout / 60))
-                waited = True
-            try:
-                part.acquire(timeout=max(0.0, deadline - time.monotonic()), poll_interval=0.01)
-            except Timeout as e:
+                held.enter_context(self.catalog.exclusive(timeout, on_wait))
+            except TimeoutError as e:
                 msg = (f"another docagent process has been writing to {self.root} for over {round(timeout / 60)} min; "
                        "wait for it to finish or use another --store")
                 raise StoreError(msg) from e
-
-        take(turn)
-        try:
-            take(lock)
-        finally:
-            turn.release()
-        if waited:
-            log.warning("the other process finished; going on")
-        try:
-            with vector_backend(self.settings.vector_backend).writing(self._vector_spec):
-                yield
-        finally:
-            lock.release()
+            if waited:
+                log.warning("the other process finished; going on")
+            held.enter_context(vector_backend(self.settings.vector_backend).writing(self._vector_spec))
+            yield
 
     def close(self) -> None:
         self.catalog.close()
@@ -337,6 +314,15 @@ class PageStore:
                 self.blobs.delete(key)
         self.blobs.sweep()
         return len(leftovers)
+
+
+def open_catalog(settings: Settings) -> Catalog:
+    """The catalog ``settings`` name: ``catalog_url`` (``postgresql://...``), else ``catalog.sqlite`` in the store."""
+    if settings.catalog_url:
+        from docagent.index.postgres import PostgresCatalog
+
+        return PostgresCatalog(settings.catalog_url)
+    return SqliteCatalog(settings.store / "catalog.sqlite")
 
 
 @contextmanager
