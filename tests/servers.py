@@ -17,7 +17,7 @@ import pytest
 
 from tests.processes import free_port, wait_until_up
 
-__all__ = ["Postgres", "SeaweedS3", "postgres", "seaweed"]
+__all__ = ["Postgres", "SeaweedS3", "chroma", "postgres", "seaweed"]
 
 
 @dataclass(frozen=True)
@@ -162,3 +162,34 @@ def postgres() -> Iterator[Postgres]:
             proc.kill()
             proc.wait()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def chroma(folder: Path) -> Iterator[str]:
+    """A Chroma server (``chroma run``) on a free loopback port; its URL."""
+    import socket
+    import time
+
+    exe = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    port = free_port()
+    proc = subprocess.Popen([exe, "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"chroma run exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+                assert time.monotonic() < deadline, "the Chroma server did not start within 60 s"
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

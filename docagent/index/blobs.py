@@ -270,15 +270,8 @@ class S3Blobs(BlobStore):
             raise self._failed(f"to list {prefix or 'the keys'}", e) from e
 
     def folders(self, prefix: str) -> set[str]:
-        try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix),
-                                                                         Delimiter="/")
-            return {common["Prefix"][len(self._key(prefix)):].rstrip("/") for page in pages
-                    for common in page.get("CommonPrefixes", [])}
-        except self.client.exceptions.NoSuchBucket:
-            return set()
-        except self._errors as e:
-            raise self._failed(f"to list {prefix}", e) from e
+        # from the objects themselves: some servers (SeaweedFS) keep an emptied "folder" listed among common prefixes
+        return {key[len(prefix):].split("/", 1)[0] for key in self.list_keys(prefix) if "/" in key[len(prefix):]}
 
     def path_for(self, key: str) -> Path:
         return self.cache / self._key(key)[len(self.prefix):]

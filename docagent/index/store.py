@@ -270,6 +270,33 @@ class PageStore:
             raise
         return self.blobs.local_path(key)
 
+    def audit(self) -> list[str]:
+        """What does not agree between the store's parts (catalog, vectors, lexical index, blobs), one line each; empty
+        when they all hold exactly the ready documents. Reads every vector's metadata: minutes on a very large store."""
+        problems: list[str] = []
+        ready = {d.doc_id: d for d in self.catalog.documents()}
+        others = self.catalog.all_doc_ids() - set(ready)
+        if others:
+            problems.append(f"{len(others)} document versions are not ready (an interrupted run: `docagent index` completes it)")
+        rows = self.catalog.reader().execute("SELECT doc_id, page, idx FROM passages").fetchall()
+        catalog_ids = {f"{d}:{p}:{i}" for d, p, i in rows}
+        vector_ids = set(self.vectors.passages())
+        if vector_ids != catalog_ids:
+            problems.append(f"vectors and catalog differ: {len(vector_ids - catalog_ids)} vectors without a passage, "
+                            f"{len(catalog_ids - vector_ids)} passages without a vector")
+        lexical = self.catalog.term_stats([]).passages
+        if lexical != len(catalog_ids):
+            problems.append(f"the lexical index holds {lexical} passages, the catalog {len(catalog_ids)}")
+        files = {k.removeprefix("files/") for k in self.blobs.list_keys("files/")}
+        wanted = {d.stored_file for d in ready.values()} | {d.stored_file for d in self.catalog.documents(None) if d.doc_id in others}
+        if files != wanted:
+            problems.append(f"blobs and catalog differ: {len(files - wanted)} file copies of no document, "
+                            f"{len(wanted - files)} documents without their file copy")
+        strays = self.blobs.folders("pages/") - self.catalog.all_doc_ids()
+        if strays:
+            problems.append(f"page images of {len(strays)} document versions the catalog does not hold")
+        return problems
+
     # -- removal and recovery --------------------------------------------------------------------
     def remove(self, names: Iterable[str]) -> tuple[list[str], list[str]]:
         """Remove documents completely, with the documents that came inside them (an e-mail's attachments).
