@@ -79,6 +79,7 @@ from docagent.ingest.base import display_name
 from docagent.ingest.formats import describe
 from docagent.ingest.uploads import save_upload
 from docagent.tasks.tables import select_tables
+from docagent.types import IndexReport
 
 __all__ = ["ApiSettings", "create_app", "serve"]
 
@@ -388,15 +389,12 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
                 accepted.append(path)
             report = None
             if accepted:
-                def index() -> Any:
-                    with write_lock:  # checked here, so two uploads of one new name cannot both pass
-                        taken = [p for p in accepted if not replace and store().document(p.name) is not None]
-                        rejected.extend({"file": p.name, "status": 409, "error": "a document of this name is "
-                                         "already indexed; send replace=true to replace it, or rename the file"}
-                                        for p in taken)
-                        fresh = [p for p in accepted if p not in taken]
-                        return index_paths(fresh, store=store(), progress=False) if fresh else None
+                def index() -> IndexReport:  # the name is checked as the document is written, under the store's lock:
+                    # of two replicas adding one new name at once, one wins and the other is refused
+                    return index_paths(accepted, store=store(), progress=False, replace=replace)
                 report = await run_in_threadpool(index)
+                rejected.extend({"file": name, "status": 409, "error": "a document of this name is already indexed; "
+                                 "send replace=true to replace it, or rename the file"} for name in report.refused)
             failed = [{"file": f.path.rsplit("/", 1)[-1], "error": public(f.error), "status": 422}
                       for f in report.failed] if report else []
             indexed = None

@@ -445,6 +445,10 @@ class IndexReport:
     """Per document, the page numbers that were OCR'd."""
     replaced: list[str] = field(default_factory=list)
     """Documents whose older version was replaced."""
+    refused: list[str] = field(default_factory=list)
+    """Files not indexed because a document of their name already is and the run was told not to replace any
+    (``replace=False``), checked when the new version would have been written: of two machines adding one new name at
+    once, one wins and the other is refused."""
     seconds: dict[str, float] = field(default_factory=dict)
     """Wall time per stage: hash, convert, load, text, ocr, render, tables (finding them), identity, embed, write."""
 
@@ -455,6 +459,7 @@ class IndexReport:
             "ocr_pages": self.ocr_pages,
             "skipped": self.skipped,
             "failed": [asdict(f) for f in self.failed],
+            "refused": list(self.refused),
         }
 
 

@@ -327,3 +327,36 @@ def test_an_attachment_can_be_removed_by_its_name(settings: Settings, docs_dir: 
         assert gone.status_code == 200, (gone.status_code, gone.text)
         assert gone.json() == {"removed": "msg.eml/invoice.pdf", "attachments_removed": []}
         assert [d["doc"] for d in client.get("/documents").json()["documents"]] == ["msg.eml"]
+
+
+def test_two_replicas_uploading_one_new_name_at_once_one_wins_and_the_other_is_told(settings: Settings,
+                                                                                       docs_dir: Path) -> None:
+    """Two API processes on one store (two app instances: no lock of one process is shared); both are sent a file of
+    the same new name with replace=false at the same moment."""
+    (docs_dir / "a").mkdir()
+    (docs_dir / "b").mkdir()
+    first = factories.text_pdf(docs_dir / "a" / "plan.pdf", ["Plan A: the bridge opens in May."])
+    second = factories.text_pdf(docs_dir / "b" / "plan.pdf", ["Plan B: the bridge opens in June."])
+    replies: list[httpx.Response] = []
+    with running(create_app(settings)) as one, running(create_app(settings)) as two:
+        start = threading.Barrier(2)
+
+        def upload(url: str, path: Path) -> None:
+            with httpx.Client(base_url=url, timeout=300) as client:
+                start.wait()
+                replies.append(client.post("/documents", params={"replace": "false"},
+                                           files=[("files", ("plan.pdf", path.read_bytes(), "application/pdf"))]))
+
+        threads = [threading.Thread(target=upload, args=args) for args in ((one, first), (two, second))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        with httpx.Client(base_url=one, timeout=60) as client:
+            docs = client.get("/documents").json()["documents"]
+    assert sorted(r.status_code for r in replies) == [200, 409], [r.text for r in replies]
+    told = next(r for r in replies if r.status_code == 409).json()["rejected"][0]
+    assert told["file"] == "plan.pdf" and "already indexed" in told["error"]
+    assert [d["doc"] for d in docs] == ["plan.pdf"] and docs[0]["pages"] == 1
+    won = next(r for r in replies if r.status_code == 200).json()["indexed"]
+    assert won["documents"] == 1 and won["replaced"] == []

@@ -153,13 +153,15 @@ def index_paths(
     on_file: Callable[[int, int, str], None] | None = None,
     workers: int = 1,
     ray: str | None = None,
+    replace: bool = True,
 ) -> IndexReport:
     """Index files and folders into the store. Returns what was done; never raises for a bad file.
     ``on_file(done, total, name)`` is called before each file and once at the end (name empty).
     ``workers``: processes extracting files at once on this machine (1: in this process); ``ray``: the address of a
-    Ray cluster to extract on instead (``auto``: the one this machine belongs to; ``local``: start one here)."""
+    Ray cluster to extract on instead (``auto``: the one this machine belongs to; ``local``: start one here).
+    ``replace=False``: a file named like an indexed document is not indexed but listed in ``refused``."""
     with opened(store, settings) as own:
-        return Indexer(own, progress=progress, on_file=on_file).run(paths, workers=workers, ray=ray)
+        return Indexer(own, progress=progress, on_file=on_file, replace=replace).run(paths, workers=workers, ray=ray)
 
 
 @dataclass
@@ -178,8 +180,9 @@ class Indexer:
     """Attachments of attachments are indexed down to this depth (an e-mail forwarded inside an e-mail ...)."""
 
     def __init__(self, store: PageStore, *, progress: bool = True,
-                 on_file: Callable[[int, int, str], None] | None = None) -> None:
+                 on_file: Callable[[int, int, str], None] | None = None, replace: bool = True) -> None:
         self.store = store
+        self.replace = replace
         self.settings = store.settings
         self.progress = progress
         self.on_file = on_file
@@ -286,13 +289,22 @@ class Indexer:
                    shown=shown, options=self._options(fmt.kind, fmt.rendering, sha))
 
     def _wanted(self, job: Job, report: IndexReport) -> bool:
-        """Whether the job is worth extracting: not when the store holds this very content (counted as skipped)."""
+        """Whether the job is worth extracting: not when the store holds this very content (counted as skipped), nor
+        when it holds this name and nothing may be replaced (refused)."""
         if self._unchanged(job.name, job.sha256):  # a committed state read at once: right without the lock
             report.skipped += 1
             log.info("unchanged: %s", job.name)
             self._finished(job)
             return False
+        if self._taken(job):
+            report.refused.append(job.name)
+            self._finished(job)
+            return False
         return True
+
+    def _taken(self, job: Job) -> bool:
+        """Whether the job would replace a document though the run may replace none."""
+        return not self.replace and not job.parent and self.store.catalog.document(job.name) is not None
 
     def _check_embedder(self) -> None:
         """Refuse, before any file is read, a store whose vectors came from another embedding model."""
@@ -321,6 +333,10 @@ class Indexer:
             if self._unchanged(job.name, job.sha256):  # another process indexed the same file meanwhile
                 report.skipped += 1
                 log.info("unchanged: %s", job.name)
+                committed = None
+            elif self._taken(job):  # another process, maybe on another machine, added this name meanwhile
+                report.refused.append(job.name)
+                log.warning("not indexed: %s (a document of this name was indexed meanwhile)", job.name)
                 committed = None
             else:
                 committed = self.store.commit(result, pending=bool(result.attachments))

@@ -111,7 +111,7 @@ class CatalogContract:
             order.append("first out")
         thread.join(30)
         assert order == ["first in", "first out", "second in"]
-        with catalog.exclusive(5, lambda: None), pytest.raises(TimeoutError):  # noqa: SIM117 - the order is the point
+        with catalog.exclusive(5, lambda: None), pytest.raises(TimeoutError):
             with other_catalog.exclusive(0.3, lambda: None):
                 pass
 
