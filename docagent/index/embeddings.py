@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,6 +72,12 @@ def cpu_has_native_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+_LOADING = threading.Lock()
+"""Held while an embedding model loads: transformers sets torch's process-wide default dtype while it builds a model
+in bfloat16, so a float32 model loading in another thread meanwhile gets mixed weights (seen: "mat1 and mat2 must
+have the same dtype" when two servers in one process indexed their first uploads at once)."""
+
+
 class Embedder:
     """A sentence-transformers model loaded on first use.
 
@@ -104,7 +111,9 @@ class Embedder:
     @property
     def model(self) -> SentenceTransformer:
         if self._model is None:
-            self._model = self._load()
+            with _LOADING:  # loading with a dtype sets torch's default dtype for a moment: one load at a time
+                if self._model is None:
+                    self._model = self._load()
         return self._model
 
     def _torch_dtype(self) -> torch.dtype:
