@@ -68,7 +68,7 @@ def run_checks(settings: Settings) -> list[Check]:
         checks.append(Check("ocr", False, "no OCR engine: scanned pages are indexed without text", "pip install 'docagent[ocr]'"))
 
     checks.append(_office_check())
-    checks.append(_store_check(settings))
+    checks += _store_checks(settings)
     checks.append(_vlm_check(settings))
     return checks
 
@@ -89,10 +89,20 @@ def _office_check() -> Check:
     return Check("office files", True, f"{version} at {program} (DOCX, DOC, ODT, RTF, PPTX, PPT, ODP, XLSX, XLS, ODS)")
 
 
-def _store_check(settings: Settings) -> Check:
+def _store_checks(settings: Settings) -> list[Check]:
+    """The store as a whole, then each part it runs on, named, and whether it is reachable: catalog, lexical index,
+    vectors, blobs, cluster."""
     from docagent.errors import DocagentError
+    from docagent.index.blobs import blob_store
     from docagent.index.store import PageStore
 
+    checks: list[Check] = []
+    if settings.catalog_url:
+        catalog = "PostgreSQL", "check DOCAGENT_CATALOG_URL and that the server is up"
+        lexical = "BM25 in SQL on the PostgreSQL catalog"
+    else:
+        catalog = "SQLite", "choose a writable directory with --store or DOCAGENT_STORE"
+        lexical = "SQLite FTS5 (BM25) in the catalog"
     if settings.vector_backend != "chroma":
         vectors = f"vectors: {settings.vector_backend}"
     else:
@@ -103,12 +113,57 @@ def _store_check(settings: Settings) -> Check:
             built = store.catalog.get_meta("embedding_model") or "nothing indexed yet"
             kept_by = store.catalog.get_meta("vector_backend")
             if kept_by and kept_by != settings.vector_backend:
-                return Check("store", False, f"{settings.store} keeps its vectors in the {kept_by!r} backend, not "
-                             f"{settings.vector_backend!r}", f"set DOCAGENT_VECTOR_BACKEND={kept_by} or use another --store")
-        pages = sum(d.pages for d in docs)
-        return Check("store", True, f"{settings.store}: {len(docs)} documents, {pages} pages, {vectors}, embeddings: {built}")
+                checks.append(Check("store", False, f"{settings.store} keeps its vectors in the {kept_by!r} backend, not "
+                                    f"{settings.vector_backend!r}", f"set DOCAGENT_VECTOR_BACKEND={kept_by} or use another --store"))
+            else:
+                pages = sum(d.pages for d in docs)
+                checks.append(Check("store", True, f"{settings.store}: {len(docs)} documents, {pages} pages, {vectors}, "
+                                    f"embeddings: {built}"))
+            checks.append(Check("catalog", True, f"{catalog[0]} at {store.catalog.location}"))
+            try:
+                passages = store.catalog.term_stats([]).passages
+                checks.append(Check("lexical", True, f"{lexical}: {passages} passages"))
+            except DocagentError as e:
+                checks.append(Check("lexical", False, f"{lexical}: {e}", catalog[1]))
+            try:
+                checks.append(Check("vectors", True, f"{vectors}: {store.vectors.count()} passages"))
+            except DocagentError as e:
+                checks.append(Check("vectors", False, str(e), "check DOCAGENT_CHROMA_URL and that the server is up"))
+            except Exception as e:  # noqa: BLE001 - a vector server's own client errors, reported as unreachable
+                checks.append(Check("vectors", False, f"{vectors} cannot be reached ({type(e).__name__}: {e})",
+                                    "check DOCAGENT_CHROMA_URL and that the server is up"))
     except DocagentError as e:
-        return Check("store", False, str(e), "choose a writable directory with --store or DOCAGENT_STORE")
+        checks.append(Check("store", False, str(e), catalog[1]))
+        checks.append(Check("catalog", False, f"{catalog[0]}: {e}", catalog[1]))
+    try:
+        blobs = blob_store(settings)
+        blobs.check()
+        checks.append(Check("blobs", True, f"{'S3 object storage' if settings.blob_url else 'local folder'} {blobs.url}"))
+    except DocagentError as e:
+        checks.append(Check("blobs", False, str(e), "check DOCAGENT_BLOB_URL, DOCAGENT_S3_ENDPOINT_URL and the credentials"))
+    checks.append(_cluster_check(settings))
+    return checks
+
+
+def _cluster_check(settings: Settings) -> Check:
+    """Where files are read while indexing: this machine, or the Ray cluster ``ray_address`` names (reached by TCP only:
+    joining it takes seconds)."""
+    import socket
+
+    address = settings.ray_address
+    if not address:
+        return Check("cluster", True, "this machine (docagent index --workers N for several processes)")
+    if _version("ray") is None:
+        return Check("cluster", False, f"Ray cluster {address}, but ray is not installed", "pip install 'docagent[cluster]'")
+    if address in ("auto", "local"):
+        return Check("cluster", True, f"Ray ({address}: {'the cluster this machine joined' if address == 'auto' else 'started for each run'})")
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+    except (OSError, ValueError) as e:
+        return Check("cluster", False, f"Ray cluster {address} cannot be reached ({e})",
+                     "start it with `ray start --head` or correct DOCAGENT_RAY_ADDRESS")
+    return Check("cluster", True, f"Ray cluster {address} (reachable)")
 
 
 def _vlm_check(settings: Settings) -> Check:

@@ -92,7 +92,11 @@ def test_doctor_reports_each_part(capfd: pytest.CaptureFixture[str], tmp_path: P
     code, out, _ = run(capfd, "doctor", "--store", str(tmp_path / "store"), "--json")
     checks = {c["name"]: c for c in out["checks"]}
     assert code == 0
-    assert set(checks) == {"python", "torch", "gpu", "embedding model", "ocr", "office files", "store", "vlm weights"}
+    assert set(checks) == {"python", "torch", "gpu", "embedding model", "ocr", "office files", "store", "catalog", "lexical",
+                           "vectors", "blobs", "cluster", "vlm weights"}
+    assert all(checks[name]["ok"] for name in ("catalog", "lexical", "vectors", "blobs", "cluster"))
+    assert checks["catalog"]["detail"].startswith("SQLite at ") and "FTS5" in checks["lexical"]["detail"]
+    assert checks["vectors"]["detail"].startswith("embedded Chroma") and checks["blobs"]["detail"].startswith("local folder")
     assert checks["office files"]["ok"] and checks["office files"]["detail"].startswith("LibreOffice ")
     assert checks["embedding model"]["ok"] and "all-MiniLM-L6-v2" in checks["embedding model"]["detail"]
     assert checks["ocr"]["ok"] and "rapidocr" in checks["ocr"]["detail"]

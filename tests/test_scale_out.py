@@ -115,3 +115,19 @@ def test_a_blob_written_whose_commit_was_lost_is_never_served_and_is_cleaned(ser
 def test_an_unreachable_catalog_is_a_store_error_that_says_what_to_check(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"PostgreSQL catalog at postgresql://u:\*\*\*@127\.0\.0\.1:9/x.*DOCAGENT_CATALOG_URL"):
         PageStore(Settings(store=tmp_path, catalog_url="postgresql://u:secret@127.0.0.1:9/x"))
+
+
+def test_doctor_names_each_backend_and_whether_it_is_reachable(servers: Servers, shared: str, tmp_path: Path) -> None:
+    from docagent.doctor import run_checks
+
+    up = {c.name: c for c in run_checks(machine(servers, shared, tmp_path / "m"))}
+    assert all(up[n].ok for n in ("catalog", "lexical", "vectors", "blobs", "cluster")), up
+    assert up["catalog"].detail.startswith("PostgreSQL at postgresql://") and "BM25 in SQL" in up["lexical"].detail
+    assert up["vectors"].detail.startswith(f"Chroma server {servers.chroma_url}")
+    assert up["blobs"].detail.startswith(f"S3 object storage s3://{shared}/docs")
+    down = {c.name: c for c in run_checks(Settings(store=tmp_path / "d", catalog_url="postgresql://u:pw@127.0.0.1:9/x",
+                                                   blob_url="s3://b/p", s3_endpoint_url="http://127.0.0.1:9",
+                                                   ray_address="127.0.0.1:9"))}
+    assert not down["catalog"].ok and "DOCAGENT_CATALOG_URL" in down["catalog"].fix and "pw" not in down["catalog"].detail
+    assert not down["blobs"].ok and "DOCAGENT_S3_ENDPOINT_URL" in down["blobs"].fix
+    assert not down["cluster"].ok and "ray start --head" in down["cluster"].fix
