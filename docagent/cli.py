@@ -138,6 +138,14 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rm", parents=[common], help="remove documents completely (vectors, page images, everything)")
     p.add_argument("names", nargs="+", metavar="DOC", help="document file name, as `docagent docs` lists it")
 
+    p = sub.add_parser("store", help="manage whole stores: `store copy SRC DST` moves one between engines")
+    stores = p.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    p = stores.add_parser("copy", parents=[common], help="copy every document of one store into another (an embedded "
+                          "folder into PostgreSQL, a Chroma server and S3, or back), checked by counts and searches")
+    p.add_argument("src", metavar="SRC", help="a store folder, or a settings file (.env: DOCAGENT_CATALOG_URL=..., "
+                   "DOCAGENT_CHROMA_URL=..., DOCAGENT_BLOB_URL=...) naming a store on servers")
+    p.add_argument("dst", metavar="DST", help="the same, for where the documents go")
+
     sub.add_parser("doctor", parents=[common], help="what is available: Python, torch, GPU, models, OCR, store")
 
     # Commands served by other packages (docagent's own connectors add `serve` and `mcp`): each entry
@@ -620,6 +628,40 @@ def cmd_rm(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAILED if missing else EXIT_OK
 
 
+def _store_settings(spec: str) -> Settings:
+    """A store named on the command line: a folder, or a settings file (``KEY=value`` lines with DOCAGENT_ keys)."""
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return Settings(_env_file=path)  # type: ignore[call-arg]  # pydantic-settings' own keyword
+    return Settings(store=path)
+
+
+def cmd_store(args: argparse.Namespace, settings: Settings) -> int:
+    from docagent.index import PageStore
+    from docagent.index.copy import copy_store
+
+    src_settings, dst_settings = _store_settings(args.src), _store_settings(args.dst)
+    from tqdm import tqdm
+
+    bar = tqdm(unit="doc", desc="copy", disable=True if args.quiet or args.json else None, dynamic_ncols=True)
+
+    def shown(done: int, total: int, name: str) -> None:
+        bar.total, bar.n = total, done
+        bar.set_postfix_str(name[:40])
+
+    with PageStore(src_settings) as src, PageStore(dst_settings) as dst:
+        report = copy_store(src, dst, on_document=shown)
+    bar.close()
+    lines = [f"copied {len(report.copied)} documents; {len(report.skipped)} already there"]
+    lines += [f"  {name}: {a} in SRC, {b} in DST{'' if a == b else '  <- differs'}" for name, (a, b) in report.counts.items()]
+    same = sum(s for _, s in report.searches)
+    lines.append(f"  searches: {same} of {len(report.searches)} found the same pages on both sides")
+    lines += [f"  problem: {p}" for p in report.problems]
+    lines.append("the copy checks out" if report.ok else "the copy does NOT check out: see above")
+    _emit(args, report.to_json(), "\n".join(lines))
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from docagent.doctor import checks_to_json, run_checks
 
@@ -634,7 +676,8 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 
 
 COMMANDS: dict[str, Handler] = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "agent": cmd_agent, "extract": cmd_extract, "chart": cmd_chart, "tables": cmd_tables,
-            "eval": cmd_eval, "docs": cmd_docs, "rm": cmd_rm, "doctor": cmd_doctor}
+            "eval": cmd_eval, "docs": cmd_docs, "rm": cmd_rm, "doctor": cmd_doctor,
+            "store": cmd_store}
 
 if __name__ == "__main__":
     sys.exit(main())

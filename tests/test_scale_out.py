@@ -131,3 +131,41 @@ def test_doctor_names_each_backend_and_whether_it_is_reachable(servers: Servers,
     assert not down["catalog"].ok and "DOCAGENT_CATALOG_URL" in down["catalog"].fix and "pw" not in down["catalog"].detail
     assert not down["blobs"].ok and "DOCAGENT_S3_ENDPOINT_URL" in down["blobs"].fix
     assert not down["cluster"].ok and "ray start --head" in down["cluster"].fix
+
+
+def test_store_copy_moves_an_embedded_store_onto_the_servers_and_back(servers: Servers, shared: str, tmp_path: Path,
+                                                                      embedder, capfd: pytest.CaptureFixture[str]) -> None:
+    from docagent.cli import main
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    factories.text_pdf(docs / "ferry.pdf", ["Timetable.", "The last ferry to the island leaves at 22:40 on Saturdays."])
+    factories.text_image(["Scanned receipt 4471", "Total 12.50"], size=(500, 200)).save(docs / "receipt.png")
+    embedded = tmp_path / "embedded"
+    assert index_paths([docs], Settings(store=embedded), progress=False).documents == 2
+    cluster = tmp_path / "cluster.env"
+    env = machine(servers, shared, tmp_path / "copier")
+    cluster.write_text("\n".join([f"DOCAGENT_STORE={env.store}", f"DOCAGENT_CATALOG_URL={env.catalog_url}",
+                                  f"DOCAGENT_CHROMA_URL={env.chroma_url}", f"DOCAGENT_BLOB_URL={env.blob_url}",
+                                  f"DOCAGENT_S3_ENDPOINT_URL={env.s3_endpoint_url}",
+                                  f"DOCAGENT_S3_ACCESS_KEY_ID={env.s3_access_key_id}",
+                                  f"DOCAGENT_S3_SECRET_ACCESS_KEY={servers.s3.secret_access_key}"]))
+    capfd.readouterr()
+    assert main(["store", "copy", str(embedded), str(cluster), "--json"]) == 0
+    import json
+
+    out = json.loads(capfd.readouterr().out)
+    assert out["ok"] and sorted(out["copied"]) == ["ferry.pdf", "receipt.png"]
+    assert out["counts"]["vectors"]["src"] == out["counts"]["vectors"]["dst"] > 0 and all(s["same"] for s in out["searches"])
+    with PageStore(machine(servers, shared, tmp_path / "reader"), embedder=embedder) as reader:
+        hit = PageRetriever(store=reader, k=1).search("when does the last boat leave")[0]
+        assert (hit.doc, hit.page) == ("ferry.pdf", 2)
+        assert reader.page("receipt.png", 1).ocr and "4471" in reader.page("receipt.png", 1).text
+        assert reader.page_image("receipt.png", 1).read_bytes().startswith(b"\x89PNG")  # the OCR'd image came along
+    assert main(["store", "copy", str(embedded), str(cluster), "--json"]) == 0  # again: nothing to do
+    assert json.loads(capfd.readouterr().out)["skipped"] == ["ferry.pdf", "receipt.png"]
+    back = tmp_path / "back"
+    assert main(["store", "copy", str(cluster), str(back), "--json"]) == 0
+    assert json.loads(capfd.readouterr().out)["ok"]
+    with PageStore(Settings(store=back), embedder=embedder) as store:
+        assert [d.name for d in store.documents()] == ["ferry.pdf", "receipt.png"] and store.audit() == []

@@ -250,6 +250,14 @@ class ChromaVectors(VectorIndex):
         with self.collection() as collection:
             collection.delete(where={"doc_id": doc_id})
 
+    def document(self, doc_id: str) -> tuple[list[Passage], np.ndarray]:
+        with self.collection() as collection:
+            res = collection.get(where={"doc_id": doc_id}, include=["metadatas", "documents", "embeddings"])
+        rows = sorted(zip([_passage(m, t) for m, t in zip(res["metadatas"], res["documents"], strict=True)],
+                          list(res["embeddings"]), strict=True), key=lambda r: (r[0].page, r[0].idx))
+        vectors = np.array([v for _, v in rows], dtype=np.float32).reshape(len(rows), -1)
+        return [p for p, _ in rows], vectors
+
     def search(self, vector: np.ndarray, n: int, scope: SearchScope = EVERYWHERE) -> list[VectorHit]:
         if n <= 0 or scope.doc_ids == ():
             return []

@@ -158,6 +158,12 @@ class VectorIndex(ABC):
     def passages(self) -> dict[str, Passage]:
         """Every passage by id (for checks and tests)."""
 
+    def document(self, doc_id: str) -> tuple[list[Passage], np.ndarray]:
+        """A document version's passages with their vectors (for ``docagent store copy``). A backend that cannot give
+        its vectors back says so; the copy then stops before writing anything."""
+        msg = f"the {type(self).__name__} vector backend cannot give its vectors back; `store copy` needs it to"
+        raise NotImplementedError(msg)
+
 
 _LOADED: dict[str, type[VectorIndex]] = {}
 
