@@ -4,7 +4,9 @@
     DOCAGENT_API_TOKEN=$(python -c "import secrets; print(secrets.token_urlsafe(32))") \\
         docagent serve --host 0.0.0.0                      # beyond loopback a bearer token is required
 
-    POST   /documents                        upload documents (multipart field "files"), indexed
+    POST   /documents                        upload documents (multipart field "files"): 202 with a job to follow,
+                                             or ?wait=true: 200 once indexed
+    GET    /jobs/{id}                        an upload's state and progress (from any replica of the store)
     GET    /documents                        the indexed documents
     DELETE /documents/{name}                 remove one completely (an e-mail with its attachments)
     GET    /documents/{name}/pages/{n}.png   a page image (citations link here)
@@ -22,8 +24,10 @@
 Uploads: at most ``max_upload_mb`` per file and ``max_files`` per request; the type is read from the
 content (the formats of ``docagent.ingest.formats``), not the name; names are reduced to a bare file name, so nothing is
 written outside a temporary folder and the store. A bad file is reported and the others are indexed. A
-file named like an indexed document replaces it, and the response lists it under ``replaced``; send
-``?replace=false`` to have it refused instead.
+file named like an indexed document replaces it, and the result lists it under ``replaced``; send
+``?replace=false`` to have it refused instead (checked as the document is written: of two replicas adding one new name
+at once, one wins and the other's job says 409). An upload is a job: its state lives in the store's catalog, so with
+a PostgreSQL catalog any replica answers ``GET /jobs/{id}``; the replica that took the files indexes them.
 
 Web pages cannot use a server on loopback behind the user's back: without a token, a request must name a
 loopback host (``Host``; a DNS-rebinding page names its own) or one of ``allowed_hosts``; and a request
@@ -43,7 +47,9 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -72,14 +78,14 @@ from docagent.errors import (
     ModelError,
     StoreError,
 )
-from docagent.index.catalog import DocumentRecord
+from docagent.index.catalog import DocumentRecord, JobRecord
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.ingest.base import display_name
 from docagent.ingest.formats import describe
 from docagent.ingest.uploads import save_upload
+from docagent.models.abilities import abilities
 from docagent.tasks.tables import select_tables
-from docagent.types import IndexReport
 
 __all__ = ["ApiSettings", "create_app", "serve"]
 
@@ -104,6 +110,9 @@ class ApiSettings(BaseSettings):
     """Largest file accepted, in MiB."""
     max_files: int = Field(default=20, ge=1)
     """Most files in one upload request."""
+    job_silence_minutes: float = Field(default=30, gt=0)
+    """An upload job whose progress has not moved for this long is reported ``lost`` (its server stopped); a single
+    document that takes longer to read than this would be reported lost too."""
     max_json_kb: float = Field(default=256, gt=0)
     """Largest JSON request body, in KiB."""
     allowed_hosts: list[str] = Field(default_factory=list)
@@ -286,8 +295,15 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
     max_bytes = int(api.max_upload_mb * (1 << 20))
     max_json = int(api.max_json_kb * 1024)
     allowed_hosts = {h.lower() for h in api.allowed_hosts}
-    model_lock = threading.Lock()  # one generation at a time: the GPU is shared
+    model_lock = threading.Lock()  # one generation at a time when the model runs here: the GPU is shared
     write_lock = threading.Lock()
+    jobs: list[ThreadPoolExecutor] = []
+
+    def runner() -> ThreadPoolExecutor:
+        """Where this replica indexes uploads: one job at a time (commits are one at a time across the store anyway)."""
+        if not jobs:
+            jobs.append(ThreadPoolExecutor(1, thread_name_prefix="docagent-job"))
+        return jobs[0]
     state: dict[str, Context] = {}
 
     @asynccontextmanager
@@ -296,7 +312,11 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         with Context(settings, llm=llm, model=model) as ctx:
             _ = ctx.store
             state["context"] = ctx
-            yield
+            try:
+                yield
+            finally:  # a job under way finishes (its document whole) before the store closes; queued ones are dropped
+                for running in jobs:
+                    running.shutdown(wait=True, cancel_futures=True)
 
     app = FastAPI(title="docagent", version=docagent.__version__, lifespan=lifespan,
                   description="Question answering, chart arithmetic and form-field extraction over documents: "
@@ -305,6 +325,20 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
 
     def context() -> Context:
         return state["context"]
+
+    def _serial() -> bool:
+        """Whether generations take turns: yes while the model runs in this process (or is not loaded yet, when which
+        it is cannot be known); a model served elsewhere (``abilities.local`` false) batches requests itself."""
+        ctx = context()
+        return not ctx.has_model or abilities(ctx.chat_model()).local
+
+    @contextlib.contextmanager
+    def generating() -> Iterator[None]:
+        if _serial():
+            with model_lock:
+                yield
+        else:
+            yield
 
     def store() -> PageStore:
         return context().store
@@ -367,14 +401,51 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         return {"status": "ok", "version": docagent.__version__, "documents": len(store().documents()),
                 "model": name if _HUB_ID.fullmatch(name) else "configured"}  # a folder or URL says too much
 
-    @app.post("/documents", dependencies=guarded, max_body_size=max_bytes * api.max_files + _CHUNK)
+    def _indexing(job_id: str, folder: Path, accepted: list[Path], replace: bool, rejected: list[dict[str, Any]]) -> dict[str, Any]:
+        """Index one upload's files (in the job runner's thread, or in the request when it waits), recording progress
+        in the store's catalog, where any replica reads it; returns the final result."""
+        catalog = store().catalog
+        record = catalog.job(job_id)
+        created = record.created if record else time.time()
+        data: dict[str, Any] = {"files": [p.name for p in accepted], "done": 0, "total": len(accepted), "current": "",
+                                "rejected": rejected}
+
+        def progress(done: int, total: int, name: str) -> None:
+            data.update(done=done, total=total, current=name)
+            catalog.put_job(JobRecord(job_id, "running", created, time.time(), dict(data)))
+
+        try:
+            progress(0, len(accepted), "")
+            report = index_paths(accepted, store=store(), progress=False, replace=replace, on_file=progress)
+        except DocagentError as e:
+            data["error"] = public(str(e))
+            catalog.put_job(JobRecord(job_id, "failed", created, time.time(), data))
+            return {"state": "failed", **data}
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        failed = [{"file": f.path.rsplit("/", 1)[-1], "error": public(f.error), "status": 422} for f in report.failed]
+        refused = [{"file": name, "status": 409, "error": "a document of this name is already indexed; send replace=true "
+                    "to replace it, or rename the file"} for name in report.refused]
+        indexed = report.to_json()
+        indexed["failed"] = failed
+        indexed["replaced"] = sorted(report.replaced)
+        data.update(indexed=indexed, rejected=rejected + refused + failed, current="")
+        data["status"] = 200 if report.documents + report.skipped else max((r["status"] for r in data["rejected"]), default=400)
+        catalog.put_job(JobRecord(job_id, "done", created, time.time(), data))
+        return {"state": "done", **data}
+
+    @app.post("/documents", dependencies=guarded, max_body_size=max_bytes * api.max_files + _CHUNK,
+              status_code=202, responses={200: {"description": "indexed (wait=true)"}})
     async def upload(files: list[UploadFile],
                      replace: Annotated[bool, Query(description="a file named like an indexed document replaces "
                                                                 "it (listed under 'replaced'); false: refuse it")] = True,
+                     wait: Annotated[bool, Query(description="answer once indexed (200, with the report) instead of "
+                                                             "at once with a job to follow (202, GET /jobs/{id})")] = False,
                      ) -> JSONResponse:
         if len(files) > api.max_files:
             raise HTTPException(413, f"at most {api.max_files} files per request; send the rest in another request")
         folder = Path(tempfile.mkdtemp(prefix="docagent-upload-"))
+        handed_over = False
         try:
             accepted, rejected = [], []
             for upload in files:
@@ -387,27 +458,40 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
                     rejected.append({"file": name, "error": public(e.reason), "status": status})
                     continue
                 accepted.append(path)
-            report = None
-            if accepted:
-                def index() -> IndexReport:  # the name is checked as the document is written, under the store's lock:
-                    # of two replicas adding one new name at once, one wins and the other is refused
-                    return index_paths(accepted, store=store(), progress=False, replace=replace)
-                report = await run_in_threadpool(index)
-                rejected.extend({"file": name, "status": 409, "error": "a document of this name is already indexed; "
-                                 "send replace=true to replace it, or rename the file"} for name in report.refused)
-            failed = [{"file": f.path.rsplit("/", 1)[-1], "error": public(f.error), "status": 422}
-                      for f in report.failed] if report else []
-            indexed = None
-            if report:
-                indexed = report.to_json()
-                indexed["failed"] = failed
-                indexed["replaced"] = sorted(report.replaced)
-            body = {"indexed": indexed, "rejected": rejected + failed}
-            status = 200 if report and report.documents + report.skipped else (
-                max((r["status"] for r in rejected + failed), default=400))
-            return JSONResponse(body, status_code=status)
+            if not accepted:
+                return JSONResponse({"indexed": None, "rejected": rejected},
+                                    status_code=max((r["status"] for r in rejected), default=400))
+            job_id = secrets.token_hex(8)
+            now = time.time()
+            store().catalog.put_job(JobRecord(job_id, "queued", now, now, {"files": [p.name for p in accepted], "done": 0,
+                                                                            "total": len(accepted), "rejected": rejected}))
+            handed_over = True  # the folder is the job's now: it removes it when done
+            if wait:
+                result = await run_in_threadpool(_indexing, job_id, folder, accepted, replace, rejected)
+                if result["state"] == "failed":
+                    raise HTTPException(503, result.get("error", "indexing failed"))
+                return JSONResponse({"job": job_id, "indexed": result["indexed"], "rejected": result["rejected"]},
+                                    status_code=result["status"])
+            runner().submit(_indexing, job_id, folder, accepted, replace, rejected)
+            return JSONResponse({"job": job_id, "status_url": f"/jobs/{job_id}", "state": "queued",
+                                 "files": [p.name for p in accepted], "rejected": rejected}, status_code=202)
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            if not handed_over:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    @app.get("/jobs/{job_id}", dependencies=guarded)
+    def job(job_id: str) -> dict[str, Any]:
+        """An upload's state and progress, from any replica of the store."""
+        record = store().catalog.job(job_id)
+        if record is None:
+            raise HTTPException(404, f"no job {job_id!r}; POST /documents answers with the id of the one it starts")
+        state = record.state
+        if state in ("queued", "running") and time.time() - record.updated > api.job_silence_minutes * 60:
+            state = "lost"  # its server stopped mid-way: nothing half-indexed is visible, the files must come again
+        out = {"job": record.id, "state": state, "created": record.created, "updated": record.updated, **record.data}
+        if state == "lost":
+            out["error"] = "the server indexing these files stopped before finishing; upload them again"
+        return out
 
     def _public_record(d: DocumentRecord, cards: dict[str, Any]) -> dict[str, Any]:
         out = d.to_json()
@@ -484,7 +568,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
     def _ask(req: AskRequest, gone: threading.Event, on_token: Any = None) -> docagent.Answer:
         """One answer, once the model is free; given up (``_Abandoned``) as soon as ``gone`` is set: while
         waiting for the model, or at the next token."""
-        while not model_lock.acquire(timeout=0.25):
+        serial = _serial()
+        while serial and not model_lock.acquire(timeout=0.25):
             if gone.is_set():
                 raise _Abandoned
 
@@ -497,7 +582,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         try:
             return docagent.ask(req.question, context=context(), k=req.k, docs=req.docs, on_token=token)
         finally:
-            model_lock.release()
+            if serial:
+                model_lock.release()
 
     # bodies are counted as they arrive, chunked or not, and cut off with 413 past each route's limit
     @app.post("/ask", dependencies=guarded, max_body_size=max_json, responses={200: {"content": {"text/event-stream": {}}}})
@@ -559,7 +645,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
             _require_doc(store(), name)
         schema = ([FieldSpec(f.name, f.type, f.description) for f in req.fields] if req.fields
                   else req.json_schema)
-        with model_lock:
+        with generating():
             results = docagent.extract(docs=req.docs, schema=schema, context=context(), use_model=req.use_model)
         return _scrubbed({"documents": [r.to_json() for r in results]}, public)
 
@@ -569,7 +655,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         if req.expression:  # computed over the found table: no model, no need to wait for it
             answer = docagent.chart((req.doc, req.page), req.question, expression=req.expression, context=context())
             return _scrubbed(answer.to_json(), public)
-        with model_lock:
+        with generating():
             answer = docagent.chart((req.doc, req.page), req.question, context=context())
         return _scrubbed(answer.to_json(), public)
 

@@ -87,7 +87,7 @@ class ChatOpenAIServer(BaseChatModel):
     streaming, ``first_token_ms``).
     """
 
-    abilities: ClassVar[ModelAbilities] = ModelAbilities(images_per_prompt=None, image_splitting=False)
+    abilities: ClassVar[ModelAbilities] = ModelAbilities(images_per_prompt=None, image_splitting=False, local=False)
     """Images per prompt: the server's limit, unknown here (vLLM takes one unless started with
     ``--limit-mm-per-prompt``). The server decides image splitting (``do_image_splitting`` is accepted and
     dropped). Structured output by ``response_format``, tools as OpenAI ``tools``, token streaming."""

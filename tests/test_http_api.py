@@ -15,11 +15,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
+from pydantic import Field
 
 pytest.importorskip("fastapi", reason="the HTTP API needs the server extra: pip install 'docagent[server]'")
 
@@ -27,11 +29,12 @@ import uvicorn
 
 from docagent.config import Settings
 from docagent.index.indexer import index_paths
+from docagent.models.abilities import ModelAbilities
 from docagent_connectors.http_api import ApiSettings, create_app
 from tests import factories
 from tests.factories import mail_with_pdf, word_file, workbook
 from tests.processes import wait_until_up
-from tests.scripted import scripted
+from tests.scripted import Scripted, scripted
 from tests.test_agents import INVOICE, REPORT, REVENUE
 
 
@@ -96,7 +99,7 @@ def test_upload_indexes_good_files_and_rejects_bad_ones_by_content_and_size(sett
                    ("files", ("../../escape.pdf", files["report"].read_bytes(), "application/pdf")),
                    ("files", ("page.pdf", html, "application/pdf")),
                    ("files", ("huge.pdf", big, "application/pdf"))]
-        r = client.post("/documents", files=uploads)
+        r = client.post("/documents", params={"wait": "true"}, files=uploads)
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["indexed"]["documents"] == 2
@@ -106,9 +109,9 @@ def test_upload_indexes_good_files_and_rejects_bad_ones_by_content_and_size(sett
         names = [d["doc"] for d in client.get("/documents").json()["documents"]]
         assert sorted(names) == ["escape.pdf", "invoice.pdf"]  # the path was dropped from the name
         assert not (tmp_path.parent / "escape.pdf").exists() and not (settings.store.parent / "escape.pdf").exists()
-        only_bad = client.post("/documents", files=[("files", ("page.pdf", html, "application/pdf"))])
+        only_bad = client.post("/documents", params={"wait": "true"}, files=[("files", ("page.pdf", html, "application/pdf"))])
         assert only_bad.status_code == 415
-        too_many = client.post("/documents", files=[("files", (f"{i}.pdf", b"%PDF-", "application/pdf")) for i in range(21)])
+        too_many = client.post("/documents", params={"wait": "true"}, files=[("files", (f"{i}.pdf", b"%PDF-", "application/pdf")) for i in range(21)])
         assert too_many.status_code == 413 and "at most 20 files" in too_many.json()["detail"]
 
 
@@ -241,7 +244,7 @@ def test_upload_a_word_file_without_a_suffix_a_workbook_and_markdown_refusing_ot
     cut = report.read_bytes()[: report.stat().st_size // 2]  # a DOCX cut short: its ZIP directory is gone
     docx_type = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
     with running(create_app(settings)) as url, httpx.Client(base_url=url, timeout=300) as client:
-        r = client.post("/documents", files=[
+        r = client.post("/documents", params={"wait": "true"}, files=[
             ("files", ("quarterly-report", report.read_bytes(), "application/octet-stream")),  # no suffix
             ("files", ("budget.xlsx", budget.read_bytes(), "application/octet-stream")),
             ("files", ("notes.md", notes, "text/markdown")),
@@ -278,7 +281,7 @@ def test_upload_a_word_file_without_a_suffix_a_workbook_and_markdown_refusing_ot
         assert (md[0]["doc"], md[0]["page"]) == ("notes.md", 1) and "marmalite" in md[0]["text"]
         assert client.get(md[0]["image_url"]).content.startswith(b"\x89PNG")
 
-        only_bad = client.post("/documents", files=[("files", ("broken.docx", cut, docx_type))])
+        only_bad = client.post("/documents", params={"wait": "true"}, files=[("files", ("broken.docx", cut, docx_type))])
         assert only_bad.status_code == 415 and only_bad.json()["indexed"] is None
 
 
@@ -290,7 +293,7 @@ def test_upload_an_email_indexes_its_attachment_and_removing_the_message_removes
     eml = mail_with_pdf(pdf, "invoice.pdf", "Hello,\n\nplease find the invoice for the heliotrope array attached.\n")
     attachment = "msg.eml/invoice.pdf"
     with running(create_app(settings)) as url, httpx.Client(base_url=url, timeout=300) as client:
-        r = client.post("/documents", files=[("files", ("msg.eml", eml, "message/rfc822"))])
+        r = client.post("/documents", params={"wait": "true"}, files=[("files", ("msg.eml", eml, "message/rfc822"))])
         assert r.status_code == 200, r.text
         assert r.json()["rejected"] == [] and r.json()["indexed"]["documents"] >= 1, r.json()
         listed = {d["doc"]: d for d in client.get("/documents").json()["documents"]}
@@ -320,7 +323,7 @@ def test_an_attachment_can_be_removed_by_its_name(settings: Settings, docs_dir: 
 
     pdf = factories.text_pdf(docs_dir / "invoice.pdf", INVOICE)
     with running(create_app(settings)) as url, httpx.Client(base_url=url, timeout=300) as client:
-        r = client.post("/documents", files=[("files", ("msg.eml", mail_with_pdf(pdf, "invoice.pdf", "See attached."),
+        r = client.post("/documents", params={"wait": "true"}, files=[("files", ("msg.eml", mail_with_pdf(pdf, "invoice.pdf", "See attached."),
                                                         "message/rfc822"))])
         assert r.status_code == 200, r.text
         gone = client.delete(f"/documents/{quote('msg.eml/invoice.pdf', safe='')}")
@@ -344,7 +347,7 @@ def test_two_replicas_uploading_one_new_name_at_once_one_wins_and_the_other_is_t
         def upload(url: str, path: Path) -> None:
             with httpx.Client(base_url=url, timeout=300) as client:
                 start.wait()
-                replies.append(client.post("/documents", params={"replace": "false"},
+                replies.append(client.post("/documents", params={"replace": "false", "wait": "true"},
                                            files=[("files", ("plan.pdf", path.read_bytes(), "application/pdf"))]))
 
         threads = [threading.Thread(target=upload, args=args) for args in ((one, first), (two, second))]
@@ -360,3 +363,66 @@ def test_two_replicas_uploading_one_new_name_at_once_one_wins_and_the_other_is_t
     assert [d["doc"] for d in docs] == ["plan.pdf"] and docs[0]["pages"] == 1
     won = next(r for r in replies if r.status_code == 200).json()["indexed"]
     assert won["documents"] == 1 and won["replaced"] == []
+
+
+def test_an_upload_is_a_job_whose_progress_any_replica_reports(settings: Settings, files: dict[str, Path]) -> None:
+    """202 at once with a job id; GET /jobs/{id} on the other replica of the same store follows it to the end."""
+    with running(create_app(settings)) as one, running(create_app(settings)) as two, \
+            httpx.Client(timeout=120) as client:
+        started = client.post(one + "/documents", files=[
+            ("files", ("invoice.pdf", files["invoice"].read_bytes(), "application/pdf")),
+            ("files", ("report.pdf", files["report"].read_bytes(), "application/pdf")),
+            ("files", ("page.pdf", b"<!doctype html><html>no</html>", "application/pdf"))])
+        assert started.status_code == 202, started.text
+        body = started.json()
+        assert body["state"] == "queued" and body["files"] == ["invoice.pdf", "report.pdf"]
+        assert body["status_url"] == f"/jobs/{body['job']}" and body["rejected"][0]["status"] == 415
+        seen: list[tuple[str, int]] = []
+        deadline = time.monotonic() + 120
+        while True:
+            status = client.get(two + body["status_url"])
+            assert status.status_code == 200, status.text
+            job = status.json()
+            seen.append((job["state"], job["done"]))
+            if job["state"] in ("done", "failed"):
+                break
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.05)
+        assert job["state"] == "done" and job["done"] == job["total"] == 2, job
+        assert job["indexed"]["documents"] == 2 and [r["status"] for r in job["rejected"]] == [415]
+        assert [s for s, _ in seen][-1] == "done" and all(s in ("queued", "running", "done") for s, _ in seen)
+        assert sorted(d["doc"] for d in client.get(two + "/documents").json()["documents"]) == ["invoice.pdf", "report.pdf"]
+        assert client.get(two + "/jobs/0000000000000000").status_code == 404
+
+
+class _Served(Scripted):
+    """A scripted model that says it is served elsewhere (as ChatOpenAIServer does); each generation waits (30 s at most)
+    until ``expected`` are under way, and ``peak`` records how many ever were at once."""
+
+    abilities: ClassVar[ModelAbilities] = ModelAbilities(local=False)
+    expected: int = 2
+    active: list[int] = Field(default_factory=list)
+    peak: list[int] = Field(default_factory=list)
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        self.active.append(1)
+        self.peak.append(len(self.active))
+        deadline = time.monotonic() + 30
+        while len(self.active) < self.expected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.peak.append(len(self.active))
+        try:
+            return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        finally:
+            self.active.pop()
+
+
+def test_a_model_served_elsewhere_answers_requests_at_once_not_in_turn(indexed: Settings) -> None:
+    from langchain_core.messages import AIMessage
+
+    llm = _Served(messages=iter([AIMessage("The total due is 7,981.99 EUR [1].")] * 2))
+    with running(create_app(indexed, llm=llm)) as url, ThreadPoolExecutor(2) as pool:
+        replies = list(pool.map(lambda _: httpx.post(url + "/ask", json={"question": "What is the total due?", "k": 1},
+                                                     timeout=120), range(2)))
+    assert [r.status_code for r in replies] == [200, 200]
+    assert max(llm.peak) == 2, "the second generation waited for the first: requests to a served model were taken in turn"

@@ -97,7 +97,7 @@ def test_what_one_server_writes_another_long_lived_reader_sees(settings: Setting
             httpx.Client(timeout=120) as client:
         assert "zebra" in _texts(client.get(reader + "/search", params={"q": "zebra herds", "k": 3}))
         with memo.open("rb") as f:
-            assert client.post(writer + "/documents", files=[("files", ("memo.pdf", f, "application/pdf"))]).status_code == 200
+            assert client.post(writer + "/documents", params={"wait": "true"}, files=[("files", ("memo.pdf", f, "application/pdf"))]).status_code == 200
         assert "quantum lattice" in _texts(client.get(reader + "/search", params={"q": "quantum lattice", "k": 3}))
         assert client.delete(writer + "/documents/report.pdf").status_code == 200
         found = _texts(client.get(reader + "/search", params={"q": "zebra herds river", "k": 5}))
@@ -212,7 +212,7 @@ def test_bad_input_is_a_4xx_with_a_reason_never_a_500(three_pages: Settings, doc
     api = ApiSettings(max_json_kb=64)
     with running(create_app(three_pages, api)) as url, httpx.Client(base_url=url, timeout=60) as client:
         with (docs_dir / "report.pdf").open("rb") as f:
-            up = client.post("/documents", files=[("files", (emoji, f, "application/pdf"))])
+            up = client.post("/documents", params={"wait": "true"}, files=[("files", (emoji, f, "application/pdf"))])
         assert up.status_code == 200, up.text
         [doc] = [d["doc"] for d in client.get("/documents").json()["documents"] if d["doc"] != "report.pdf"]
         assert doc.endswith(".pdf") and len(doc.encode()) <= 200
@@ -243,18 +243,18 @@ def test_web_pages_cannot_reach_or_change_a_loopback_server(three_pages: Setting
         assert rebound.status_code == 421 and "loopback" in rebound.json()["detail"]
         assert client.get("/documents", headers={"Host": "localhost"}).status_code == 200
         with (docs_dir / "report.pdf").open("rb") as f:
-            forged = client.post("/documents", files=[("files", ("evil.pdf", f, "application/pdf"))],
+            forged = client.post("/documents", params={"wait": "true"}, files=[("files", ("evil.pdf", f, "application/pdf"))],
                                  headers={"Origin": "http://attacker.example"})
         assert forged.status_code == 403
         assert client.delete("/documents/report.pdf", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
         assert [d["doc"] for d in client.get("/documents").json()["documents"]] == ["report.pdf"]
         factories.text_pdf(docs_dir / "new" / "report.pdf", LATTICE[:2]) if (docs_dir / "new").mkdir() is None else None
         with (docs_dir / "new" / "report.pdf").open("rb") as f:
-            kept = client.post("/documents", params={"replace": "false"},
+            kept = client.post("/documents", params={"replace": "false", "wait": "true"},
                                files=[("files", ("report.pdf", f, "application/pdf"))])
         assert kept.status_code == 409 and "replace=true" in kept.json()["rejected"][0]["error"]
         with (docs_dir / "new" / "report.pdf").open("rb") as f:
-            replaced = client.post("/documents", files=[("files", ("report.pdf", f, "application/pdf"))],
+            replaced = client.post("/documents", params={"wait": "true"}, files=[("files", ("report.pdf", f, "application/pdf"))],
                                    headers={"Origin": url})
         assert replaced.status_code == 200 and replaced.json()["indexed"]["replaced"] == ["report.pdf"]
         [record] = client.get("/documents").json()["documents"]
@@ -419,7 +419,7 @@ def test_pages_of_another_site_cannot_probe_documents(three_pages: Settings, doc
         own = client.get("/documents/report.pdf/pages/1.png", headers={"Sec-Fetch-Site": "same-origin"})
         assert own.status_code == 200 and own.headers["cross-origin-resource-policy"] == "same-origin"
         pdf = (docs_dir / "report.pdf").read_bytes()
-        both = client.post("/documents", files=[("files", ("dup.pdf", pdf, "application/pdf")),
+        both = client.post("/documents", params={"wait": "true"}, files=[("files", ("dup.pdf", pdf, "application/pdf")),
                                                 ("files", ("dup", pdf, "application/pdf"))])
         assert [r["file"] for r in both.json()["rejected"]] == ["dup"]
         assert "twice" in both.json()["rejected"][0]["error"]
@@ -433,7 +433,8 @@ def test_uploads_are_held_to_their_own_limit_not_the_json_one(three_pages: Setti
     big.write_bytes(big.read_bytes() + b"%" + os.urandom(600_000))  # 600 KB of comment after the PDF
     with running(create_app(three_pages, ApiSettings(max_json_kb=64, max_upload_mb=2, max_files=1))) as url:
         with big.open("rb") as f:
-            ok = httpx.post(url + "/documents", files=[("files", ("scan.pdf", f, "application/pdf"))], timeout=120)
+            ok = httpx.post(url + "/documents", params={"wait": "true"}, files=[("files", ("scan.pdf", f, "application/pdf"))],
+                            timeout=120)
         assert ok.status_code == 200, ok.text
         too_big = httpx.post(url + "/documents", timeout=120,
                              files=[("files", ("p.pdf", b"%PDF-1.4" + os.urandom(4_000_000), "application/pdf"))])

@@ -29,7 +29,7 @@ from docagent.index.vectors import EVERYWHERE, SearchScope
 from docagent.ingest.identity import CARD_VERSION
 from docagent.types import DocumentCard, Page, ReportPeriod, Table, Widget, Word
 
-__all__ = ["Catalog", "DatedDocument", "DocumentRecord", "LexicalHit", "PageFields", "SqliteCatalog", "TermStats"]
+__all__ = ["Catalog", "DatedDocument", "DocumentRecord", "JobRecord", "LexicalHit", "PageFields", "SqliteCatalog", "TermStats"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -99,6 +99,9 @@ CREATE TABLE IF NOT EXISTS tables (
     data   TEXT NOT NULL,
     PRIMARY KEY (doc_id, page, idx)
 ) WITHOUT ROWID;
+-- Indexing jobs (the HTTP API's uploads): their state and progress, readable from any process (any API replica).
+CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, state TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL,
+    data TEXT NOT NULL);
 """
 
 
@@ -118,6 +121,18 @@ class PageFields:
     page: int
     title: str
     labels: str
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """An indexing job (an upload to the HTTP API): ``state`` is ``queued``, ``running``, ``done`` or ``failed``;
+    ``data`` what its runner says of it (files, progress, the report)."""
+
+    id: str
+    state: str
+    created: float
+    updated: float
+    data: dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -613,6 +628,17 @@ class Catalog(abc.ABC):
         for page, start, end in self.reader().execute('SELECT page, start, "end" FROM passages WHERE doc_id = ? ORDER BY page, idx', (doc_id,)):
             out.setdefault(page, []).append((start, end))
         return out
+
+    # -- jobs -----------------------------------------------------------------------------------
+    def put_job(self, job: JobRecord) -> None:
+        """Write a job's state (creating it, or replacing what it said before)."""
+        self.db.execute("INSERT INTO jobs VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state, "
+                        "updated = excluded.updated, data = excluded.data",
+                        (job.id, job.state, job.created, job.updated, json.dumps(job.data, ensure_ascii=False)))
+
+    def job(self, job_id: str) -> JobRecord | None:
+        row = self.reader().execute("SELECT id, state, created, updated, data FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return JobRecord(row[0], row[1], float(row[2]), float(row[3]), json.loads(row[4])) if row else None
 
     # -- lexical search (docagent.index.lexical) ------------------------------------------------
     def term_stats(self, terms: Iterable[str]) -> TermStats:

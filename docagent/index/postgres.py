@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS abbreviations (
 CREATE INDEX IF NOT EXISTS abbreviations_short ON abbreviations(short);
 CREATE TABLE IF NOT EXISTS tables (
     doc_id TEXT NOT NULL, page INTEGER NOT NULL, idx INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (doc_id, page, idx));
+CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, state TEXT NOT NULL, created DOUBLE PRECISION NOT NULL,
+    updated DOUBLE PRECISION NOT NULL, data TEXT NOT NULL);
 -- the lexical index: postings (byte order for terms, so a prefix range uses the index whatever the database's locale)
 CREATE TABLE IF NOT EXISTS passage_terms (term TEXT COLLATE "C" NOT NULL, id BIGINT NOT NULL, tf INTEGER NOT NULL,
     PRIMARY KEY (term, id));

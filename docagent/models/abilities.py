@@ -30,6 +30,9 @@ class ModelAbilities:
     """``bind_tools`` makes it call tools."""
     streaming: bool = True
     """``stream`` yields tokens as they are generated (not one final chunk)."""
+    local: bool = True
+    """Generates in this process, on its GPU or CPU: a server lets one generation at a time use it. False for a model
+    served elsewhere (TGI, vLLM), whose own batching limits how many run at once."""
 
 
 DEFAULT = ModelAbilities()
