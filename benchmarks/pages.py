@@ -1,6 +1,7 @@
 """Finding the page inside long reports: this checkout beside an older revision and LangChain's default, same run.
 
     python benchmarks/pages.py [--against REV] [--work DIR] [--ocr auto|off] [--sets shelf,sec] [--skip-baseline]
+    python benchmarks/pages.py --engines [--sets shelf,sec]    # this checkout on SQLite beside PostgreSQL
 
 Two shelves, each indexed by every side (this checkout; docagent as of ``--against REV``, default 4597159, the
 last commit before the page-finding work, from a git worktree under /tmp; LangChain's default pipeline as in
@@ -18,6 +19,10 @@ benchmarks/retrieval.py):
 Each docagent side runs in a child process with its own code on ``PYTHONPATH`` (index, then search: hybrid, k=10),
 so the older revision runs exactly as it was. ``--ocr off`` (the default here) skips OCR on both sides: image-only
 pages are then empty for everyone, and the shelf indexes in minutes instead of an hour.
+
+``--engines`` runs this checkout twice instead, side by side: the catalog (and its lexical index) in SQLite (FTS5) and in
+PostgreSQL (BM25 in SQL; a server started for the run from Debian's package, on loopback, as tests/servers.py does).
+Vectors and everything else are the same embedded ones, so what differs is the catalog engine alone.
 
 Prints a table, writes benchmarks/results/pages-<time>.json.
 """
@@ -73,18 +78,19 @@ def folders(shelf: str) -> list[Path]:
 
 # -- one docagent side, in a child process with its own code ---------------------------------------------------
 
-def child(store: Path, shelf: str, questions: Path, out: Path, ocr: str) -> None:
+def child(store: Path, shelf: str, questions: Path, out: Path, ocr: str, catalog_url: str | None = None) -> None:
     from docagent.config import Settings
     from docagent.index.indexer import index_paths
     from docagent.index.store import PageStore
     from docagent.retrieve import PageRetriever
 
+    settings = Settings(store=store, ocr=ocr, **({"catalog_url": catalog_url} if catalog_url else {}))
     t0 = time.perf_counter()
-    index_paths(folders(shelf), Settings(store=store, ocr=ocr), progress=False)
+    index_paths(folders(shelf), settings, progress=False)
     ingest = time.perf_counter() - t0
     rankings: dict[str, dict[str, list]] = {}
     times: list[float] = []
-    with PageStore(Settings(store=store, ocr=ocr)) as st:
+    with PageStore(settings) as st:
         retriever = PageRetriever(store=st, k=10, render_images=False)
         retriever.search("warm up the model and the caches")
         for name, qs in json.loads(questions.read_text()).items():
@@ -99,12 +105,13 @@ def child(store: Path, shelf: str, questions: Path, out: Path, ocr: str) -> None
                                "p95_ms": 1000 * times[int(0.95 * (len(times) - 1))]}))
 
 
-def run_side(code: Path, store: Path, shelf: str, sets: dict[str, dict], ocr: str, work: Path) -> dict:
+def run_side(code: Path, store: Path, shelf: str, sets: dict[str, dict], ocr: str, work: Path,
+             catalog_url: str | None = None) -> dict:
     qfile, out = work / f"questions-{shelf}.json", work / f"rankings-{store.name}.json"
     qfile.write_text(json.dumps({name: s["questions"] for name, s in sets.items() if s["shelf"] == shelf}))
     env = {**os.environ, "PYTHONPATH": str(code)}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(store), "--shelf", shelf, "--questions", str(qfile),
-           "--out", str(out), "--ocr", ocr]
+           "--out", str(out), "--ocr", ocr, *(["--catalog-url", catalog_url] if catalog_url else [])]
     done = subprocess.run(cmd, env=env, cwd=code, capture_output=True, text=True, check=False)
     if done.returncode:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
@@ -163,13 +170,18 @@ def main() -> None:
     parser.add_argument("--ocr", choices=("auto", "off"), default="off")
     parser.add_argument("--sets", default="shelf,sec", help="shelf, sec or both (comma-separated)")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--engines", action="store_true", help="this checkout on SQLite beside PostgreSQL, nothing else")
+    parser.add_argument("--catalog-url", help=argparse.SUPPRESS)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--shelf", help=argparse.SUPPRESS)
     parser.add_argument("--questions", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.shelf, args.questions, args.out, args.ocr)
+        child(args.child, args.shelf, args.questions, args.out, args.ocr, args.catalog_url)
+        return
+    if args.engines:
+        engines(args)
         return
     args.work.mkdir(parents=True, exist_ok=True)
     which = [s.strip() for s in args.sets.split(",") if s.strip()]
@@ -185,6 +197,31 @@ def main() -> None:
         if not args.skip_baseline:
             print(f"LangChain default: indexing and searching the {shelf} shelf ...", flush=True)
             results["sides"].setdefault("LangChain default", {})[shelf] = baseline(shelf, sets, args.work)
+    report(results, sets)
+
+
+def engines(args: argparse.Namespace) -> None:
+    """This checkout with its catalog on SQLite and on PostgreSQL, same shelves, same questions."""
+    import shutil
+
+    sys.path.insert(0, str(ROOT))
+    from tests.servers import postgres
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    sets = question_sets([s.strip() for s in args.sets.split(",") if s.strip()])
+    results: dict = {"ocr": args.ocr, "engines": True, "sides": {}}
+    with postgres() as pg:
+        for shelf in dict.fromkeys(s["shelf"] for s in sets.values()):
+            for side in ("SQLite", "PostgreSQL"):
+                store = args.work / f"{shelf}-engine-{side.lower()}"
+                shutil.rmtree(store, ignore_errors=True)
+                url = pg.create_database(f"bench_{shelf}") if side == "PostgreSQL" else None
+                print(f"{side}: indexing and searching the {shelf} shelf ...", flush=True)
+                results["sides"].setdefault(side, {})[shelf] = run_side(ROOT, store, shelf, sets, args.ocr, args.work, url)
+    report(results, sets)
+
+
+def report(results: dict, sets: dict[str, dict]) -> None:
     results["scores"] = {}
     print(f"\n{'questions':<28} {'side':<20} {'doc@1':>6} {'r@1':>6} {'r@5':>6} {'r@10':>6} {'mrr@10':>7} {'all@5':>6}")
     for name, s in sets.items():

@@ -30,7 +30,7 @@ def test_index_search_docs_rm_as_json(capfd: pytest.CaptureFixture[str], corpus:
     store = str(tmp_path / "store")
     code, out, err = run(capfd, "index", str(corpus), "--store", store, "--json")
     assert code == 0
-    assert out == {"documents": 2, "pages": 3, "ocr_pages": 0, "skipped": 0, "failed": []}
+    assert out == {"documents": 2, "pages": 3, "ocr_pages": 0, "skipped": 0, "failed": [], "refused": []}
     assert "indexed pumps.pdf: 2 pages" in err
 
     code, out, _ = run(capfd, "search", "how fast does the impeller turn", "--store", store, "--json", "-k", "2")

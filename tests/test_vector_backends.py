@@ -193,9 +193,11 @@ def test_a_store_opened_with_another_backend_is_refused_not_searched_empty(plugi
                                                      "DOCAGENT_VECTOR_BACKEND=memory"):
             PageRetriever(store=store, k=1).search("pressure sensor")
         assert [d.name for d in store.catalog.documents()]  # the catalog itself still opens and lists them
-    from docagent.doctor import _store_check
+    from docagent.doctor import _store_checks
 
-    check = _store_check(Settings(store=store_dir, vector_backend="chroma"))  # `docagent doctor` says so too
+    checks = {c.name: c for c in _store_checks(Settings(store=store_dir, vector_backend="chroma"))}  # doctor says so too
+    check = checks["store"]
+    assert not checks["vectors"].ok and checks["catalog"].ok
     assert not check.ok and "keeps its vectors in the 'memory' backend" in check.detail
     assert check.fix.startswith("set DOCAGENT_VECTOR_BACKEND=memory")
 
