@@ -37,6 +37,16 @@ class SeaweedS3:
                 "DOCAGENT_S3_ACCESS_KEY_ID": self.access_key_id, "DOCAGENT_S3_SECRET_ACCESS_KEY": self.secret_access_key}
 
 
+def stop(proc: subprocess.Popen, seconds: float = 20) -> None:
+    """Ask a server to stop; kill it when it has not after ``seconds``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def _weed() -> str:
     found = shutil.which("weed") or str(Path(sys.executable).with_name("weed"))
     if not Path(found).exists():
@@ -68,12 +78,7 @@ def seaweed(folder: Path) -> Iterator[SeaweedS3]:
         _wait_for_volumes(endpoint, server)
         yield SeaweedS3(endpoint_url=endpoint)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 20)
         log.close()
 
 
@@ -156,12 +161,7 @@ def postgres() -> Iterator[Postgres]:
                 time.sleep(0.2)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 30)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -188,12 +188,7 @@ def chroma(folder: Path) -> Iterator[str]:
                 time.sleep(0.1)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 20)
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,35 +13,14 @@ from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.retrieve import PageRetriever
 from tests import factories
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.processes import free_port
+from tests.servers import chroma
 
 
 @pytest.fixture(scope="module")
-def chroma_url(tmp_path_factory: pytest.TempPathFactory):
-    exe = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
-    port = _free_port()
-    data = tmp_path_factory.mktemp("chroma_server")
-    proc = subprocess.Popen([exe, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"chroma run exited: {proc.stderr.read().decode()[-2000:]}")
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("the Chroma server did not start within 60 s")
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=20)
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with chroma(tmp_path_factory.mktemp("chroma_server")) as url:
+        yield url
 
 
 def test_index_and_search_through_a_chroma_server(chroma_url: str, tmp_path: Path, embedder, docs_dir: Path) -> None:
@@ -63,6 +38,6 @@ def test_index_and_search_through_a_chroma_server(chroma_url: str, tmp_path: Pat
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path: Path, embedder) -> None:
-    settings = Settings(store=tmp_path / "store", chroma_url=f"http://127.0.0.1:{_free_port()}")
+    settings = Settings(store=tmp_path / "store", chroma_url=f"http://127.0.0.1:{free_port()}")
     with PageStore(settings, embedder=embedder) as store, pytest.raises(StoreError, match="cannot reach the Chroma server"):
         _ = store.vectors
