@@ -211,6 +211,7 @@ class PostgresCatalog(Catalog):
             raise StoreError(msg) from e
         self._session = PgSession(self._conn)
         self._reader = PgReader(self.pool)
+        self._writers = threading.Lock()
         self._errors = psycopg.Error
         with self._conn.transaction():
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])  # two machines creating it at once
@@ -243,6 +244,21 @@ class PostgresCatalog(Catalog):
         the server when that connection drops (its process killed, its machine gone)."""
         deadline = time.monotonic() + timeout
         waited = False
+        # the advisory lock belongs to the connection, and a connection's own lock is granted to it again: threads of
+        # this process (a server's requests) take turns here first
+        if not self._writers.acquire(blocking=False):
+            on_wait()
+            waited = True
+            if not self._writers.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise TimeoutError
+        try:
+            with self._advisory(deadline, on_wait, waited):
+                yield
+        finally:
+            self._writers.release()
+
+    @contextmanager
+    def _advisory(self, deadline: float, on_wait: Callable[[], None], waited: bool) -> Iterator[None]:
         while True:
             row = self._session.execute("SELECT pg_try_advisory_lock(?)", (WRITER_LOCK,)).fetchone()
             if row and row[0]:

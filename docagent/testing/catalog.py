@@ -115,6 +115,27 @@ class CatalogContract:
             with other_catalog.exclusive(0.3, lambda: None):
                 pass
 
+    def test_threads_of_one_process_exclude_each_other(self, catalog: Catalog) -> None:
+        """Two request threads of one server writing at once (a lock held per connection would let both in, and one's
+        recovery would purge the other's document half-way through its commit)."""
+        inside: list[int] = []
+        overlaps: list[int] = []
+
+        def writer() -> None:
+            for _ in range(5):
+                with catalog.exclusive(30, lambda: None):
+                    inside.append(1)
+                    overlaps.append(len(inside))
+                    time.sleep(0.02)
+                    inside.pop()
+
+        threads = [threading.Thread(target=writer) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(overlaps) == 15 and max(overlaps) == 1
+
     def test_another_opening_sees_a_replacement(self, catalog: Catalog, other_catalog: Catalog) -> None:
         write_document(catalog, "r.pdf", ["First version"], doc_id="0000000000000001")
         assert other_catalog.document("r.pdf").doc_id == "0000000000000001"  # type: ignore[union-attr]
