@@ -57,3 +57,12 @@ class TestPostgresCatalog(CatalogContract, LexicalContract):
         opened = PostgresCatalog(url)
         yield opened
         opened.close()
+
+
+def test_bm25_idf_holds_when_a_term_seems_held_by_more_passages_than_were_counted() -> None:
+    """Counts and postings are read by separate statements while writers commit: df may pass N for a moment (seen as a
+    500 from /search under load in benchmarks/cluster.py: 'math domain error')."""
+    from docagent.index.postgres import fts5_idf
+
+    assert fts5_idf(10, 12) == 1e-6 and fts5_idf(0, 3) == 1e-6
+    assert fts5_idf(1000, 1) > fts5_idf(1000, 100) > 1e-6

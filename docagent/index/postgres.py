@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
 
-__all__ = ["PostgresCatalog", "PostgresLexical", "stems", "words"]
+__all__ = ["PostgresCatalog", "PostgresLexical", "fts5_idf", "stems", "words"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -110,6 +110,14 @@ def _stem(word: str) -> str:
 def stems(text: str) -> list[str]:
     """:func:`words`, Porter-stemmed as FTS5's porter tokenizer stems them."""
     return [_stem(w) for w in words(text)]
+
+
+def fts5_idf(passages: int, holding: int) -> float:
+    """FTS5's IDF, ``ln((N - n + 0.5) / (n + 0.5))`` floored at 1e-6. ``n`` is clamped to ``N``: the two are read by
+    separate statements while writers commit (and a replaced version's postings stay until it is purged), so a term
+    may briefly seem held by more passages than were counted."""
+    n = min(holding, passages)
+    return max(math.log((passages - n + 0.5) / (n + 0.5)), 1e-6)
 
 
 def _pg(sql: str) -> str:
@@ -394,7 +402,7 @@ class PostgresLexical(Lexical):
             return []
         total, mean = self._totals()
         held = self._df(keep) if bounds is not None else scoped  # the IDF is the whole store's, as FTS5's
-        idf = [max(math.log((total - held.get(t, 0) + 0.5) / (held.get(t, 0) + 0.5)), 1e-6) for t in keep]  # FTS5's floor
+        idf = [fts5_idf(total, held.get(t, 0)) for t in keep]
         where = ["d.status = 'ready'"]
         args: list[object] = [keep, idf, max(mean, 1e-9)]
         inner = ""
