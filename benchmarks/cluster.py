@@ -221,6 +221,8 @@ def main() -> None:
                             load_errors[str(http.get(f"http://127.0.0.1:{port}/search", params={"q": "heron"}).status_code)] += 1
                         except httpx.TransportError as e:
                             load_errors[type(e).__name__] += 1
+            if replicas[victim].poll() is None:  # the searches took the whole window: kill it now
+                replicas[victim].kill()
             replicas[victim].wait()
             replicas[victim] = _serve(env, ports[victim], work / f"replica{victim}")
             kills["api replica"].append({"replica": victim, "responses": dict(load_errors)})
