@@ -117,9 +117,12 @@ class InProcess:
 _WORKER: Extractor | None = None
 
 
-def _start_worker(settings: Settings) -> None:
+def _start_worker(settings: Settings, threads: int) -> None:
     global _WORKER  # one extractor per worker process, its models loaded once
     logging.basicConfig(level=logging.WARNING)
+    import torch
+
+    torch.set_num_threads(threads)  # the machine's cores shared out: N processes of all-cores torch would thrash
     _WORKER = Extractor(settings)
 
 
@@ -134,8 +137,9 @@ class Processes:
 
     def __init__(self, settings: Settings, workers: int) -> None:
         self.window = 2 * workers
+        threads = max(1, (os.cpu_count() or 1) // workers)
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_start_worker, initargs=(settings,))
+                                        initializer=_start_worker, initargs=(settings, threads))
 
     def submit(self, job: Job) -> Future[Extracted | FailedFile]:
         return self.pool.submit(_extract_in_worker, job)
