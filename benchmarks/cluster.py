@@ -49,8 +49,10 @@ def _pdf(path: Path, n: int, version: int) -> None:
 
 
 def _serve(env: dict[str, str], port: int, store: Path) -> subprocess.Popen[bytes]:
+    store.mkdir(parents=True, exist_ok=True)
+    log = (store / "serve.log").open("a")  # kept for the errors summed up at the end
     proc = subprocess.Popen([sys.executable, "-m", "docagent", "serve", "--port", str(port)],
-                            env={**env, "DOCAGENT_STORE": str(store)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env={**env, "DOCAGENT_STORE": str(store)}, stdout=log, stderr=log)
     import httpx
 
     deadline = time.monotonic() + 120
@@ -252,6 +254,11 @@ def main() -> None:
     for label, value in rows:
         print(f"{label:<46} {value!s:>10}")
     result["table"] = dict(rows)
+    errors = [line.strip() for log in work.glob("replica*/serve.log") for line in log.read_text().splitlines()
+              if line.strip().endswith(("Error", "Exception")) or "Error: " in line]
+    result["server_errors"] = errors
+    for line in sorted(set(errors))[:10]:
+        print("server error:", line)
     print("results:", write_results("cluster", result))
 
 

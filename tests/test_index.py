@@ -194,3 +194,25 @@ def test_a_store_of_another_layout_version_is_refused(tmp_path: Path, embedder) 
         store.catalog.set_meta("schema", "0")
     with pytest.raises(StoreError, match="layout version 0; this docagent reads version 3. Index your documents into a new store"):
         PageStore(settings)
+
+
+def test_a_page_drawn_while_its_version_is_purged_is_said_gone_not_a_crash(tmp_path: Path, embedder,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another writer replaces the document between the drawing of a page and its reading back (seen as a 500 from
+    /search under load with S3 blobs: FileNotFoundError). The search leaves the page out; drawing it says why."""
+    pdf = factories.text_pdf(tmp_path / "memo.pdf", ["The heron count was 41."])
+    with PageStore(Settings(store=tmp_path / "store"), embedder=embedder) as store:
+        assert index_paths([pdf], store=store, progress=False).documents == 1
+        rec = store.document("memo.pdf")
+        assert rec is not None
+        written = store.blobs.put
+
+        def purged_meanwhile(key: str, data: bytes) -> None:
+            written(key, data)
+            store.catalog.mark_deleting(rec.doc_id)  # the purge has begun: bytes first, rows last
+            store.blobs.delete_prefix(f"pages/{rec.doc_id}/")
+
+        monkeypatch.setattr(store.blobs, "put", purged_meanwhile)
+        with pytest.raises(StoreError, match="removed or replaced while its page 1 was being drawn"):
+            store.ensure_image(rec, 1)
+        assert PageRetriever(store=store, k=3).search("heron count") == []

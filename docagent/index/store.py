@@ -263,12 +263,13 @@ class PageStore:
             with open_source(self.stored_file(rec)) as source:
                 image = source.render(number - 1, scale)
             self.blobs.put(key, png(image))
+            return self.blobs.local_path(key)
         except (FileNotFoundError, DocumentLoadError) as e:
-            if self.catalog.document_by_id(rec.doc_id) is None:  # removed or replaced meanwhile, maybe by another process
+            now = self.catalog.document_by_id(rec.doc_id)
+            if now is None or now.status != "ready":  # removed or replaced meanwhile, maybe by another process or machine
                 msg = f"{rec.name} was removed or replaced while its page {number} was being drawn; ask again"
                 raise StoreError(msg) from e
             raise
-        return self.blobs.local_path(key)
 
     def audit(self) -> list[str]:
         """What does not agree between the store's parts (catalog, vectors, lexical index, blobs), one line each; empty
