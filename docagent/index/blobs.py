@@ -15,6 +15,7 @@ Every implementation passes :class:`docagent.testing.blobs.BlobStoreContract`.
 from __future__ import annotations
 
 import abc
+import contextlib
 import os
 import shutil
 import threading
@@ -214,8 +215,9 @@ class S3Blobs(BlobStore):
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
         except self._errors as e:
             raise self._failed(f"to write {key}", e) from e
-        if key.startswith("pages/"):  # read soon by whoever asked for it
-            _write(self.path_for(key), data)
+        if key.startswith("pages/"):  # read soon by whoever asked for it; the cache is only a cache
+            with contextlib.suppress(OSError):
+                _write(self.path_for(key), data)
 
     def get(self, key: str) -> bytes:
         try:
@@ -290,11 +292,16 @@ class S3Blobs(BlobStore):
 
 
 def _write(path: Path, data: bytes) -> None:
-    """Write atomically: a reader never sees half a file, a crash leaves only a temp file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write atomically: a reader never sees half a file, a crash leaves only a temp file. A folder removed while this
+    writes into it (its document version purged by another writer) is a :class:`FileNotFoundError`."""
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{threading.get_ident()}")  # two threads may draw one page at once
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except (FileExistsError, FileNotFoundError) as e:  # mkdir meets a removal half-way: "exists", then it does not
+        tmp.unlink(missing_ok=True)
+        raise FileNotFoundError(f"{path.parent} was removed while {path.name} was written") from e
 
 
 def _sweep(*folders: Path) -> None:

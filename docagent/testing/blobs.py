@@ -79,5 +79,32 @@ class BlobStoreContract:
             reader.join()
         assert seen and all(data in versions for data in seen)
 
+    def test_a_write_into_a_prefix_being_removed_succeeds_or_says_not_found(self, blobs: BlobStore) -> None:
+        """A reader draws a page while another writer purges that document version (seen as a 500 under load: mkdir
+        met the removal half-way and raised FileExistsError). Whatever the interleaving, a put succeeds or raises
+        FileNotFoundError, and a read after it finds the bytes or FileNotFoundError."""
+        stop = threading.Event()
+        surprises: list[BaseException] = []
+
+        def purge() -> None:
+            while not stop.is_set():
+                blobs.delete_prefix("pages/purged/")
+
+        remover = threading.Thread(target=purge)
+        remover.start()
+        try:
+            for i in range(200):
+                try:
+                    blobs.put(f"pages/purged/{i:04d}.png", b"png")
+                    blobs.local_path(f"pages/purged/{i:04d}.png")
+                except FileNotFoundError:
+                    pass
+                except BaseException as e:  # noqa: BLE001 - collected and shown
+                    surprises.append(e)
+        finally:
+            stop.set()
+            remover.join()
+        assert surprises == []
+
     def test_check_passes_on_a_reachable_store(self, blobs: BlobStore) -> None:
         blobs.check()
