@@ -6,6 +6,7 @@ Exit status: 0 success, 1 some work failed (the rest was done), 2 usage error.""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import json
 import logging
@@ -239,7 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from docagent.index import index_paths
 
-    report = index_paths(args.paths, settings, progress=not args.quiet, workers=args.workers, ray=settings.ray_address)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout is for the result alone (Ray prints its workers' news there)
+        report = index_paths(args.paths, settings, progress=not args.quiet, workers=args.workers, ray=settings.ray_address)
     lines = [f"indexed {report.documents} documents, {report.pages} pages; {report.skipped} unchanged; {len(report.failed)} failed"]
     if report.ocr_pages:
         ocr = "; ".join(f"{doc} p{_ranges(pages)}" for doc, pages in report.ocr_by_doc.items())
@@ -655,7 +657,7 @@ def cmd_store(args: argparse.Namespace, settings: Settings) -> int:
     lines = [f"copied {len(report.copied)} documents; {len(report.skipped)} already there"]
     lines += [f"  {name}: {a} in SRC, {b} in DST{'' if a == b else '  <- differs'}" for name, (a, b) in report.counts.items()]
     same = sum(s for _, s in report.searches)
-    lines.append(f"  searches: {same} of {len(report.searches)} found the same pages on both sides")
+    lines.append(f"  searches: {same} of {len(report.searches)} found each side's best page near the top of the other's")
     lines += [f"  problem: {p}" for p in report.problems]
     lines.append("the copy checks out" if report.ok else "the copy does NOT check out: see above")
     _emit(args, report.to_json(), "\n".join(lines))

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from docagent.config import Settings
@@ -92,8 +93,11 @@ def _kill_when(store: Path, corpus: Path, moment, workers: int) -> list[tuple[st
         while time.monotonic() < deadline:
             rows = _status(store)
             if moment(rows):
+                workers = psutil.Process(proc.pid).children(recursive=True)
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
+                _, alive = psutil.wait_procs(workers, timeout=60)  # they notice within a second or two
+                assert not alive, f"worker processes outlived their killed driver: {[p.pid for p in alive]}"
                 return rows
             if proc.poll() is not None:
                 pytest.fail("index finished before the moment to kill it came")

@@ -23,6 +23,7 @@ import logging
 import multiprocessing
 import os
 import tempfile
+import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -120,10 +121,19 @@ _WORKER: Extractor | None = None
 def _start_worker(settings: Settings, threads: int) -> None:
     global _WORKER  # one extractor per worker process, its models loaded once
     logging.basicConfig(level=logging.WARNING)
+    threading.Thread(target=_orphaned, args=(os.getppid(),), daemon=True, name="docagent-parent-watch").start()
     import torch
 
     torch.set_num_threads(threads)  # the machine's cores shared out: N processes of all-cores torch would thrash
     _WORKER = Extractor(settings)
+
+
+def _orphaned(parent: int) -> None:
+    """End this worker once the indexing process that started it is gone (killed: a pool's workers would otherwise
+    wait on its queue forever, each holding a model in memory)."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
 
 
 def _extract_in_worker(job: Job) -> Extracted | FailedFile:
