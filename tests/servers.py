@@ -68,7 +68,7 @@ def seaweed(folder: Path) -> Iterator[SeaweedS3]:
     proc = subprocess.Popen(
         [_weed(), "server", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-master.port={ports['master']}",
          f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}", "-s3", f"-s3.port={ports['s3']}",
-         f"-s3.config={config}", "-master.volumeSizeLimitMB=64", "-volume.max=16",
+         f"-s3.config={config}", "-master.volumeSizeLimitMB=64", "-volume.max=200",  # each bucket takes several volumes
          *(f"-{name.split('.')[0]}.port.{name.split('.')[1]}={port}" for name, port in ports.items() if "." in name)],
         stdout=log, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{ports['s3']}"

@@ -151,11 +151,12 @@ def test_store_copy_moves_an_embedded_store_onto_the_servers_and_back(servers: S
                                   f"DOCAGENT_S3_ACCESS_KEY_ID={env.s3_access_key_id}",
                                   f"DOCAGENT_S3_SECRET_ACCESS_KEY={servers.s3.secret_access_key}"]))
     capfd.readouterr()
-    assert main(["store", "copy", str(embedded), str(cluster), "--json"]) == 0
+    code = main(["store", "copy", str(embedded), str(cluster), "--json"])
     import json
 
     out = json.loads(capfd.readouterr().out)
-    assert out["ok"] and sorted(out["copied"]) == ["ferry.pdf", "receipt.png"]
+    assert code == 0 and out["ok"], out
+    assert sorted(out["copied"]) == ["ferry.pdf", "receipt.png"]
     assert out["counts"]["vectors"]["src"] == out["counts"]["vectors"]["dst"] > 0 and all(s["same"] for s in out["searches"])
     with PageStore(machine(servers, shared, tmp_path / "reader"), embedder=embedder) as reader:
         hit = PageRetriever(store=reader, k=1).search("when does the last boat leave")[0]
