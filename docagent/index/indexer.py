@@ -202,6 +202,7 @@ class Indexer:
         self.on_file = on_file
         self.seconds: dict[str, float] = defaultdict(float)
         self._recovered = False
+        self._embedder_checked = False
         self._families: dict[str, _Family] = {}
         self._queue: deque[Job] = deque()
         self._spool: Path | None = None
@@ -322,7 +323,7 @@ class Indexer:
 
     def _check_embedder(self) -> None:
         """Refuse, before any file is read, a store whose vectors came from another embedding model."""
-        if not getattr(self, "_embedder_checked", False):
+        if not self._embedder_checked:
             self.store.check_embedder()
             self._embedder_checked = True
 

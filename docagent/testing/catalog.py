@@ -106,7 +106,9 @@ class CatalogContract:
 
             thread = threading.Thread(target=second)
             thread.start()
-            time.sleep(0.5)
+            deadline = time.monotonic() + 30
+            while not waits and time.monotonic() < deadline:  # until the second writer has found the lock taken
+                time.sleep(0.01)
             assert order == ["first in"] and waits == ["second"]
             order.append("first out")
         thread.join(30)
