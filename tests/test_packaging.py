@@ -71,3 +71,29 @@ def _imports(folder: Path) -> set[str]:
 def test_the_library_imports_neither_the_app_nor_the_connectors() -> None:
     used = _imports(ROOT / "docagent")
     assert not used & {"app", "connectors", "docagent_app", "docagent_connectors", "streamlit", "fastapi"}
+
+
+def _declared_distributions() -> set[str]:
+    from packaging.requirements import Requirement
+
+    project = _pyproject()["project"]
+    wanted = list(project["dependencies"]) + [r for group in project["optional-dependencies"].values() for r in group]
+    return {Requirement(r).name.lower().replace("_", "-") for r in wanted}
+
+
+def test_every_package_the_code_imports_is_declared() -> None:
+    """A module imported by the library, the app or the connectors comes from a distribution pyproject names (in
+    the dependencies or an extra): one installed by hand on a developer's machine is missing from every clean
+    install, and the import fails only there (snowballstemmer, imported by the PostgreSQL catalog, once was)."""
+    import importlib.metadata as md
+
+    own = {"docagent", "docagent_app", "docagent_connectors", "app", "connectors", "tests", "benchmarks"}
+    providers = md.packages_distributions()
+    declared = _declared_distributions()
+    missing: dict[str, list[str]] = {}
+    for folder in ("docagent", "app", "connectors"):
+        for module in sorted(_imports(ROOT / folder) - own - set(sys.stdlib_module_names) - {"__future__"}):
+            dists = {d.lower().replace("_", "-") for d in providers.get(module, [])}
+            if not dists & declared:
+                missing.setdefault(module, sorted(dists) or ["(not installed)"])
+    assert not missing, f"declare in pyproject.toml (module: distributions providing it): {missing}"

@@ -203,9 +203,10 @@ class PostgresCatalog(Catalog):
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         try:
             import psycopg
+            import snowballstemmer  # noqa: F401  (the lexical index's stemmer)
             from psycopg_pool import ConnectionPool
         except ImportError as e:
-            msg = "a PostgreSQL catalog needs psycopg: pip install 'docagent[cluster]'"
+            msg = f"a PostgreSQL catalog needs {e.name or 'psycopg'}: pip install 'docagent[cluster]'"
             raise ConfigError(msg) from e
         super().__init__()
         self.location = _shown(url)
