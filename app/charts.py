@@ -61,7 +61,7 @@ def render(ctx: Context) -> None:
     with PageStore(ctx.settings) as store:
         image, page_obj = store.page_image(doc, page), store.page(doc, page)
         boxes = [page_obj.to_pixels(c.box) for c in answer.cells]
-        shown.image(evidence_image(Citation(doc, page, boxes, image)) if boxes else str(image),
+        shown.image(evidence_image(Citation(doc, page, boxes, image)) if boxes else image.read_bytes(),
                     caption=as_text(f"{doc} · page {page}"))
     with result:
         if answer.value is None:

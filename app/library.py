@@ -65,7 +65,7 @@ def _documents(ctx: Context) -> None:
         for d in docs:
             thumb, about, action = st.columns([1, 4, 1])
             with thumb:
-                st.image(str(store.page_image(d.name, 1)), width=90)
+                st.image(store.page_image(d.name, 1).read_bytes(), width=90)
             with about:
                 st.markdown(f"**{as_text(d.name)}**  \n{plural(d.pages, 'page')}"
                             + (f", {d.ocr_pages} by OCR" if d.ocr_pages else ""))

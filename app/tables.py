@@ -3,6 +3,7 @@ read as a grid and download as CSV or JSON."""
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -12,7 +13,7 @@ import streamlit as st
 from docagent.errors import StoreError
 from docagent.index.store import PageStore
 from docagent.tasks.tables import pages_list, select_tables
-from docagent.types import Table
+from docagent.types import PageImage, Table
 from docagent_app.ui import Context, as_text, plural
 
 BOX_COLOUR = (220, 30, 30)
@@ -91,13 +92,13 @@ def frame(table: Table) -> pd.DataFrame:
     return pd.DataFrame(table.grid()[table.header_rows:], columns=heads)
 
 
-def framed(path: Any, box: tuple[int, int, int, int]) -> Any:
-    """The part of the page image at ``path`` around ``box`` (page-image pixels: the table), the box drawn: the
+def framed(image: PageImage, box: tuple[int, int, int, int]) -> Any:
+    """The part of the page ``image`` around ``box`` (page-image pixels: the table), the box drawn: the
     page's full width, from a little above the table (its title) to a little below."""
     from PIL import Image, ImageDraw
 
-    with Image.open(path) as image:
-        page = image.convert("RGB")
+    with Image.open(io.BytesIO(image.read_bytes())) as png:
+        page = png.convert("RGB")
     width = max(2, round(min(page.size) / 250))
     x0, y0, x1, y1 = box
     ImageDraw.Draw(page).rectangle((x0 - width, y0 - width, x1 + width, y1 + width), outline=BOX_COLOUR, width=width)

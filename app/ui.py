@@ -18,7 +18,7 @@ from langchain_core.language_models import BaseChatModel
 
 import docagent
 from docagent.config import Settings, is_loopback
-from docagent.errors import ConfigError, DocagentError, ModelError
+from docagent.errors import ConfigError, DocagentError, ModelError, StoreError
 from docagent.index.store import PageStore
 from docagent.types import Citation
 from docagent_app.access import app_password, behind_auth_proxy, check_exposure
@@ -242,17 +242,26 @@ def show_citations(citations: list[Citation], key: str) -> None:
     """Thumbnails of the cited pages around their evidence boxes; each opens its full page below them."""
     from docagent.tasks.qa import evidence_image
 
-    shown = [c for c in citations if c.image is not None and Path(c.image).exists()]
+    shown, drawn = [], []
+    for c in citations:
+        if c.image is None:
+            continue
+        try:
+            drawn.append(evidence_image(c))
+        except StoreError:
+            continue  # its document was replaced or removed since the answer
+        shown.append(c)
     for row in range(0, len(shown), 3):
         for column, (i, c) in zip(st.columns(3), list(enumerate(shown))[row: row + 3], strict=False):
             with column:
-                st.image(_around_evidence(evidence_image(c), c.boxes), caption=as_text(f"{c.doc} · page {c.page}"))
+                st.image(_around_evidence(drawn[i], c.boxes), caption=as_text(f"{c.doc} · page {c.page}"))
                 if st.button("Open the page", key=f"{key}:{i}"):
                     st.session_state["opened"] = f"{key}:{i}"
     opened = st.session_state.get("opened", "")
-    if opened.startswith(f"{key}:"):
-        c = shown[int(opened.rsplit(":", 1)[1])]
-        st.image(evidence_image(c), caption=as_text(f"{c.doc} · page {c.page} · "
+    i = int(opened.rsplit(":", 1)[1]) if opened.startswith(f"{key}:") else -1
+    if 0 <= i < len(shown):
+        c = shown[i]
+        st.image(drawn[i], caption=as_text(f"{c.doc} · page {c.page} · "
                                                       f"{plural(len(c.boxes), 'evidence box', 'evidence boxes')}"),
                  use_container_width=True)
 

@@ -9,7 +9,10 @@
     GET    /jobs/{id}                        an upload's state and progress (from any replica of the store)
     GET    /documents                        the indexed documents
     DELETE /documents/{name}                 remove one completely (an e-mail with its attachments)
-    GET    /documents/{name}/pages/{n}.png   a page image (citations link here)
+    GET    /documents/{name}/pages/{n}.png   a page image of the document as it is now (citations link here)
+    GET    /pages/{version}/{n}.png          the page image of one version of a document: what a result's or a
+                                             citation's ``image`` (docagent://pages/{version}/{n}.png) names; 404
+                                             once that version is replaced or removed
     GET    /documents/{name}/tables          the tables found at indexing: JSON (cells with numbers and boxes; the
                                              table's image_box on the page image), or ?format=csv|html|markdown;
                                              &page=N, &table=K (from 1, on page N)
@@ -522,6 +525,17 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         except (StoreError, FileNotFoundError) as e:
             raise HTTPException(404, f"{name} was removed or replaced meanwhile; GET /documents lists what is indexed") from e
 
+    @app.get("/pages/{version}/{page}.png", dependencies=guarded, response_class=Response,
+             responses={200: {"content": {"image/png": {}}}})
+    def version_image(version: str, page: int) -> Response:
+        try:
+            png = store().image_bytes(f"docagent://pages/{version}/{page}.png")
+        except ValueError as e:
+            raise HTTPException(404, "no such page image; search results and citations give their image's URI") from e
+        except StoreError as e:
+            raise HTTPException(404, str(e)) from e
+        return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=86400, immutable"})
+
     @app.get("/documents/{name:path}/tables", dependencies=guarded,
              responses={200: {"content": {"application/json": {}, "text/csv": {}, "text/html": {},
                                           "text/markdown": {}}},
@@ -561,9 +575,9 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         from docagent.retrieve import PageRetriever
 
         card_filter = {key: value for key, value in (("doc_kind", doc_kind), ("year", year), ("organisation", org)) if value is not None}
-        hits = PageRetriever(store=store(), k=k).search(q, docs=doc, filter=card_filter or None)
+        hits = PageRetriever(store=store(), k=k, render_images=False).search(q, docs=doc, filter=card_filter or None)
         return {"results": [{"doc": h.doc, "page": h.page, "score": round(h.score, 6), "title": h.title, "text": h.text,
-                             "image_url": _image_url(h.doc, h.page)} for h in hits]}
+                             "image": h.image.uri, "image_url": _image_url(h.doc, h.page)} for h in hits]}
 
     def _ask(req: AskRequest, gone: threading.Event, on_token: Any = None) -> docagent.Answer:
         """One answer, once the model is free; given up (``_Abandoned``) as soon as ``gone`` is set: while

@@ -22,10 +22,10 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from docagent.config import Settings
-from docagent.errors import DocagentError
+from docagent.errors import DocagentError, StoreError
 
 if TYPE_CHECKING:
-    from docagent.types import Extraction, Table
+    from docagent.types import Extraction, PageImage, Table
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -196,6 +196,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+def _image_file(image: PageImage) -> str:
+    """Where the page's PNG is on this machine (drawn or fetched now), for people to open; or why it is not."""
+    try:
+        return str(image.path())
+    except StoreError as e:
+        return f"(no image: {e})"
+
+
 def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
     if args.json:
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
@@ -284,7 +292,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         snippet = " ".join(hit.text.split())
         snippet = snippet if len(snippet) <= 240 else snippet[:239] + "…"
         lines.append(f"{rank}. {hit.doc}  page {hit.page}  score {hit.score:.3f}" + (f"  · {hit.title}" if hit.title else ""))
-        lines += [f"   {snippet}", f"   image: {hit.image}"]
+        lines += [f"   {snippet}", f"   image: {_image_file(hit.image)}"]
     if not hits:
         lines.append("the store is empty: index documents first with `docagent index PATH`" if empty else "no matching pages")
     _emit(args, {"results": [h.to_json() for h in hits]}, "\n".join(lines))
@@ -320,7 +328,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         lines.append(answer.text)
     for i, c in enumerate(answer.citations, 1):
         lines.append(f"  [{i}] {c.doc}, page {c.page}: {len(c.boxes)} evidence box{'es' if len(c.boxes) != 1 else ''}"
-                     + (f"  {c.image}" if c.image else ""))
+                     + (f"  {_image_file(c.image)}" if c.image else ""))
     lines += [f"  evidence drawn: {p}" for p in answer.evidence_images]
     _emit(args, {}, "\n".join(lines))
     return EXIT_OK

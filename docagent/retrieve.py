@@ -163,8 +163,8 @@ class PageRetriever(BaseRetriever):
     rerank_top: int = Field(default=20, ge=1)
     """Fused pages the cross-encoder rescores."""
     render_images: bool = True
-    """Render each returned page's image now (cached after the first time); off, ``image`` is the
-    path where it will be."""
+    """Draw each returned page's image now (kept in the blob store after the first time); off, it is drawn when
+    first read (``hit.image.read_bytes()``)."""
 
     _own_store: PageStore | None = PrivateAttr(default=None)
     _reranker: Any = PrivateAttr(default=None)
@@ -281,7 +281,9 @@ class PageRetriever(BaseRetriever):
             if rec is None:
                 continue  # removed while we were ranking
             try:
-                image = store.ensure_image(rec, cand.page) if self.render_images else store.image_path(rec.doc_id, cand.page)
+                image = store.image(rec.doc_id, cand.page)
+                if self.render_images:  # drawn now: whoever shows the hits does not wait, even once the store is closed
+                    image = image.drawn()
             except StoreError:
                 continue  # removed (by another process too) while its page was being drawn
             info = fields.get((cand.doc_id, cand.page))
@@ -591,7 +593,7 @@ def hit_to_document(hit: PageHit, store: PageStore) -> Document:
             "doc": hit.doc,
             "page": hit.page,
             "score": hit.score,
-            "image": str(hit.image),
+            "image": hit.image.uri,
             "passage": hit.text,
             "passage_span": list(hit.passage),
             "doc_id": hit.doc_id,

@@ -3,6 +3,7 @@ origin top-left) unless a name says ``_px``; ``Page.to_pixels`` converts to page
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import io
@@ -11,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "Answer",
@@ -26,6 +27,8 @@ __all__ = [
     "IndexReport",
     "Page",
     "PageHit",
+    "PageImage",
+    "PageImages",
     "ReportPeriod",
     "Table",
     "TableCell",
@@ -400,6 +403,81 @@ class DocumentCard:
         )
 
 
+class PageImages(Protocol):
+    """What gives a :class:`PageImage` its bytes: the store it came from (its blob store: a folder, or S3 storage
+    shared by every machine), drawing the page from the stored file on first use."""
+
+    def image_bytes(self, image: PageImage) -> bytes: ...
+
+    def image_file(self, image: PageImage) -> Path: ...
+
+
+_IMAGE_URI = re.compile(r"docagent://pages/([0-9a-f]+)/(\d+)\.png")
+
+
+@dataclass(frozen=True, slots=True)
+class PageImage:
+    """A page's PNG as a reference into its store, not a file: the document version and page it shows. The bytes come
+    from the store's blob store on demand (drawn from the stored file the first time), on whichever machine asks:
+    :meth:`read_bytes`, or :meth:`path` for a file on this machine (also ``open(image)``, ``Image.open(image)``:
+    a PageImage is path-like). :attr:`uri` names it in JSON, MCP (a resource the server reads) and logs; it stays
+    bound to the version: once the document is replaced or removed, reading it raises
+    :class:`~docagent.errors.StoreError`."""
+
+    doc_id: str
+    page: int
+    source: PageImages | None = field(default=None, compare=False, repr=False)
+    file: Path | None = field(default=None, compare=False, repr=False)
+    """Where it was drawn on this machine, when it was (a search's hits are): read from there while it is there."""
+
+    @property
+    def key(self) -> str:
+        """The blob store's key of the PNG."""
+        return f"pages/{self.doc_id}/{self.page:04d}.png"
+
+    @property
+    def uri(self) -> str:
+        return f"docagent://{self.key}"
+
+    @classmethod
+    def from_uri(cls, uri: str, source: PageImages | None = None) -> PageImage:
+        """The image a :attr:`uri` names; ValueError when it names none."""
+        m = _IMAGE_URI.fullmatch(uri.strip())
+        if m is None:
+            msg = f"{uri!r} is not a page image's URI (docagent://pages/<version>/<page>.png, as search results give them)"
+            raise ValueError(msg)
+        return cls(m.group(1), int(m.group(2)), source)
+
+    def _source(self) -> PageImages:
+        if self.source is None:
+            msg = f"{self.uri} is not tied to a store: open the store and ask it (PageStore.image_bytes)"
+            raise ValueError(msg)
+        return self.source
+
+    def read_bytes(self) -> bytes:
+        """The PNG's bytes."""
+        if self.file is not None:
+            with contextlib.suppress(FileNotFoundError):
+                return self.file.read_bytes()
+        return self._source().image_bytes(self)
+
+    def path(self) -> Path:
+        """A file on this machine holding the PNG (the blob store's folder, or this machine's cache of S3 storage)."""
+        if self.file is not None and self.file.exists():
+            return self.file
+        return self._source().image_file(self)
+
+    def drawn(self) -> PageImage:
+        """This image, drawn (or fetched) now onto this machine: readable from its file from then on."""
+        return PageImage(self.doc_id, self.page, self.source, self.path())
+
+    def __fspath__(self) -> str:
+        return str(self.path())
+
+    def __str__(self) -> str:
+        return self.uri
+
+
 @dataclass(frozen=True, slots=True)
 class PageHit:
     """A page found by a search, with the passage that matched."""
@@ -409,8 +487,8 @@ class PageHit:
     score: float
     text: str
     """The matching passage."""
-    image: Path
-    """PNG of the page (rendered on first use)."""
+    image: PageImage
+    """The page's PNG (drawn on first use; bytes from the store on any machine)."""
     doc_id: str = ""
     passage: tuple[int, int] = (0, 0)
     """Character span of the passage in the page text."""
@@ -421,7 +499,7 @@ class PageHit:
 
     def to_json(self) -> dict[str, Any]:
         return {"doc": self.doc, "page": self.page, "score": round(self.score, 6), "title": self.title, "text": self.text,
-                "image": str(self.image)}
+                "image": self.image.uri}
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,7 +548,7 @@ class Citation:
     doc: str
     page: int
     boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
-    image: Path | None = None
+    image: PageImage | None = None
     """The page image the boxes refer to."""
     answer_box: tuple[int, int, int, int] | None = None
     """Retrieval-only: the located answer on this page (also the first of ``boxes``; the rest mark the
@@ -478,7 +556,8 @@ class Citation:
 
     def to_json(self) -> dict[str, Any]:
         return {"doc": self.doc, "page": self.page, "boxes": [list(b) for b in self.boxes],
-                "answer_box": list(self.answer_box) if self.answer_box else None}
+                "answer_box": list(self.answer_box) if self.answer_box else None,
+                "image": self.image.uri if self.image is not None else None}
 
     def __getitem__(self, key: str) -> Any:
         """``citation["doc"]``, ``["page"]``, ``["boxes"]``: as its JSON has them. The agent's citations were

@@ -38,7 +38,11 @@ def test_index_search_docs_rm_as_json(capfd: pytest.CaptureFixture[str], corpus:
     assert [(r["doc"], r["page"]) for r in out["results"]][0] == ("pumps.pdf", 2)
     first = out["results"][0]
     assert set(first) == {"doc", "page", "score", "title", "text", "image"}
-    assert Path(first["image"]).is_file() and "2,900 rpm" in first["text"]
+    assert first["image"].startswith("docagent://pages/") and first["image"].endswith("/0002.png")  # a reference, no path
+    assert "2,900 rpm" in first["text"]
+    assert main(["search", "how fast does the impeller turn", "--store", store, "-k", "1"]) == 0
+    text = capfd.readouterr().out
+    assert Path(text.split("image: ")[1].split()[0]).is_file()  # people are shown a file they can open
 
     code, out, _ = run(capfd, "search", "impeller", "--store", store, "--json", "--doc", "menu.pdf")
     assert code == 0 and {r["doc"] for r in out["results"]} == {"menu.pdf"}

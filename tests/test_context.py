@@ -64,7 +64,7 @@ def test_a_new_task_needs_only_the_context(indexed: Settings) -> None:
     with Context(indexed) as ctx:
         found = pages_mentioning(ctx, "solar")
         assert [(c.doc, c.page) for c in found] == [("handbook.pdf", 1), ("invoice.pdf", 1)]
-        assert all(c.boxes and c.image is not None and c.image.exists() for c in found)  # drawable evidence
+        assert all(c.boxes and c.image is not None and c.image.read_bytes() for c in found)  # drawable evidence
         assert pages_mentioning(ctx, "payment", docs=["invoice.pdf"])[0].page == 2
         with pytest.raises(StoreError, match=r"^no document named 'memo\.pdf'; the indexed documents are: "):
             pages_mentioning(ctx, "solar", docs=["memo.pdf"])

@@ -136,6 +136,30 @@ def test_search_ask_and_the_cited_page_image(indexed: Settings) -> None:
         assert client.get("/documents/invoice.pdf/pages/9.png").status_code == 404
 
 
+def test_a_cited_image_is_the_cited_version_even_after_a_replacement(indexed: Settings, docs_dir: Path) -> None:
+    """Results and citations name their page image by version (``image``: docagent://pages/{version}/{n}.png), served
+    at /pages/{version}/{n}.png by any replica; once the document is replaced that URL says so (404) instead of
+    showing the new version's page under the old answer's boxes."""
+    llm = scripted("The total due is 7,981.99 EUR [1].")
+    with running(create_app(indexed, llm=llm)) as url, httpx.Client(base_url=url, timeout=120) as client:
+        hit = client.get("/search", params={"q": "total due invoice", "k": 1}).json()["results"][0]
+        citation = client.post("/ask", json={"question": "What is the total due on the invoice?", "k": 2}).json()["citations"][0]
+        assert hit["image"] == citation["image"] and hit["image"].startswith("docagent://pages/")
+        versioned = hit["image"].removeprefix("docagent:/")
+        first = client.get(versioned)
+        assert first.status_code == 200 and first.content == client.get(citation["image_url"]).content
+        assert str(indexed.store) not in json.dumps(hit) + json.dumps(citation)  # no path of the server's disk
+
+        factories.text_pdf(docs_dir / "invoice.pdf", ["Credit note: nothing is due."])
+        assert client.post("/documents", params={"wait": "true"},
+                           files=[("files", ("invoice.pdf", (docs_dir / "invoice.pdf").read_bytes(), "application/pdf"))]
+                           ).json()["indexed"]["replaced"] == ["invoice.pdf"]
+        gone = client.get(versioned)
+        assert gone.status_code == 404 and "replaced or removed" in gone.json()["detail"]
+        assert client.get(citation["image_url"]).content != first.content  # the name shows the new version
+        assert client.get("/pages/not-a-version/1.png").status_code == 404
+
+
 def test_ask_streams_tokens_then_the_answer(indexed: Settings) -> None:
     llm = scripted("The total due is 7,981.99 EUR [1].")
     with running(create_app(indexed, llm=llm)) as url, httpx.Client(base_url=url, timeout=120) as client, \

@@ -53,8 +53,9 @@ def test_page_images_are_rendered_on_first_use_at_the_store_dpi(tmp_path: Path, 
         assert not store.image_path(rec.doc_id, 2).exists()  # lazy: nothing rendered yet
         shutil.rmtree(docs_dir)  # the originals are gone; the store has its own copy
         hit = PageRetriever(store=store).search("gearbox bearing corrosion", k=1)[0]
-        assert hit.image == store.image_path(rec.doc_id, 2) and hit.image.exists()
-        with Image.open(hit.image) as im:
+        assert hit.image == store.image(rec.doc_id, 2) and hit.image.path() == store.image_path(rec.doc_id, 2)
+        assert hit.image.path().exists() and hit.image.read_bytes() == store.image_path(rec.doc_id, 2).read_bytes()
+        with Image.open(hit.image) as im:  # path-like
             assert im.size == (round(595 * 100 / 72), round(842 * 100 / 72)) or abs(im.height - 842 * 100 / 72) <= 1
 
 

@@ -83,9 +83,10 @@ def assert_quoted(messages: list[BaseMessage]) -> None:
 
 
 def _no_boxes(value: Any) -> Any:
-    """Evidence boxes aside (the planted text can repeat an answer's word, adding a box), the data."""
+    """Evidence boxes aside (the planted text can repeat an answer's word, adding a box) and page images' URIs (each
+    store names its own version of the file), the data."""
     if isinstance(value, dict):
-        return {k: _no_boxes(v) for k, v in value.items() if k != "boxes"}
+        return {k: _no_boxes(v) for k, v in value.items() if k not in ("boxes", "image")}
     return [_no_boxes(v) for v in value] if isinstance(value, list) else value
 
 

@@ -55,3 +55,38 @@ async def test_the_tools_over_stdio(store: Path, tiny_idefics2: Path) -> None:
         assert (await client.call_tool("calculator", {"expression": "1290 - 820"})).content[0].text == "470"
         unknown = await client.call_tool("delete_documents", {})
         assert unknown.is_error and "there is no tool named 'delete_documents'" in unknown.content[0].text
+
+
+async def test_page_images_are_resources_the_client_reads_by_the_uri_results_give(store: Path, settings: Settings,
+                                                                                   docs_dir: Path) -> None:
+    """A search result names its page image by URI (no path of the server's machine); the client reads the PNG as a
+    resource, drawn on first use. The URI names one version: once the document is replaced, reading it says so."""
+    import base64
+    import io
+
+    from mcp.shared.exceptions import MCPError
+    from PIL import Image
+
+    env = {k: v for k, v in os.environ.items() if k.startswith(("HF_", "TRANSFORMERS_", "ORT_", "TOKENIZERS_", "ANONYMIZED_"))}
+    server = StdioServerParameters(command=sys.executable, env=env, cwd=str(Path(__file__).resolve().parents[1]),
+                                   args=["-m", "docagent", "mcp", "--store", str(store)])
+    async with Client(server, read_timeout_seconds=300) as client:
+        templates = (await client.list_resource_templates()).resource_templates
+        assert [(t.uri_template, t.mime_type) for t in templates] == [("docagent://pages/{version}/{page}.png", "image/png")]
+
+        found = await client.call_tool("search_documents", {"query": "total due on the invoice", "k": 1})
+        uri = found.structured_content["results"][0]["image"]
+        assert uri.startswith("docagent://pages/") and str(store) not in json.dumps(found.structured_content)
+        read = await client.read_resource(uri)
+        (content,) = read.contents
+        assert content.mime_type == "image/png" and content.uri == uri
+        with Image.open(io.BytesIO(base64.b64decode(content.blob))) as page:
+            assert abs(page.width / page.height - 595 / 842) < 0.01  # the whole A4 page
+
+        with pytest.raises(MCPError, match="is not a page image's URI"):
+            await client.read_resource("docagent://pages/nothing-here.png")
+
+        factories.text_pdf(docs_dir / "invoice.pdf", ["A different invoice now: total due 12.00 EUR."])
+        assert index_paths([docs_dir / "invoice.pdf"], settings, progress=False).replaced
+        with pytest.raises(MCPError, match="replaced or removed"):
+            await client.read_resource(uri)

@@ -60,7 +60,7 @@ def test_returns_one_document_per_page_with_evidence(store: PageStore) -> None:
     top = docs[0]
     assert (top.metadata["doc"], top.metadata["page"]) == ("handbook.pdf", 2)
     assert "28 days of paid leave" in top.page_content
-    assert Path(top.metadata["image"]).is_file()
+    assert store.image_bytes(top.metadata["image"]).startswith(b"\x89PNG")  # a page image's URI, read from the store
     assert "28 days" in top.metadata["passage"]
     start, end = top.metadata["passage_span"]
     assert top.page_content[start:end] == top.metadata["passage"]

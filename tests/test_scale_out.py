@@ -67,13 +67,19 @@ def test_a_reader_on_another_machine_sees_documents_pages_and_a_replacement(serv
         hit = PageRetriever(store=reader, k=1).search("when does the last boat leave")[0]
         assert (hit.doc, hit.page) == ("ferry.pdf", 2)
         image = reader.page_image("ferry.pdf", 2)  # drawn from the file copy in S3, kept in the reader's cache
-        assert image.read_bytes().startswith(b"\x89PNG") and str(tmp_path / "reader") in str(image)
+        assert image.read_bytes().startswith(b"\x89PNG") and str(tmp_path / "reader") in str(image.path())
+        # a hit names its image by reference: a third machine, its cache empty, reads the same bytes from S3
+        with PageStore(machine(servers, shared, tmp_path / "viewer"), embedder=embedder) as viewer:
+            assert viewer.image_bytes(hit.image.uri) == hit.image.read_bytes()
+            assert str(tmp_path / "viewer") in str(viewer.image_file(hit.image.uri))
         first = reader.document("ferry.pdf")
         assert first is not None
         factories.text_pdf(docs / "ferry.pdf", ["Timetable.", "From May the last ferry leaves at 23:10."])
         assert index_paths([docs / "ferry.pdf"], writer, progress=False).replaced == ["ferry.pdf"]
         now = reader.document("ferry.pdf")
         assert now is not None and now.doc_id != first.doc_id
+        with pytest.raises(StoreError, match="replaced or removed"):
+            reader.image_bytes(image.uri)  # the old version's image is never served as the new one's
         hit = PageRetriever(store=reader, k=1).search("when does the last boat leave")[0]
         assert (hit.doc, hit.page) == ("ferry.pdf", 2) and "23:10" in reader.page("ferry.pdf", 2).text
         assert not list(reader.blobs.list_keys(f"pages/{first.doc_id}/"))  # the old version's bytes are gone

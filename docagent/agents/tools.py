@@ -85,7 +85,7 @@ def _invalid_arguments(error: ValidationError) -> str:
 
 
 def _compact(value: Any) -> Any:
-    """The artifact without evidence boxes and page-image paths: what a model needs to read."""
+    """The artifact without evidence boxes and page images' URIs: what a model needs to read."""
     if isinstance(value, dict):
         return {k: _compact(v) for k, v in value.items() if k not in ("boxes", "box", "answer_box", "image", "evidence_images", "image_box", "image_scale")}
     if isinstance(value, list):
@@ -106,7 +106,8 @@ class PagesFound:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"results": [{"doc": h.doc, "page": h.page, "score": round(h.score, 4),
-                                            "snippet": " ".join(h.text.split())[:_SNIPPET_CHARS]} for h in self.hits]}
+                                            "snippet": " ".join(h.text.split())[:_SNIPPET_CHARS],
+                                            "image": h.image.uri} for h in self.hits]}
         if self.note:
             out["note"] = self.note
         return out

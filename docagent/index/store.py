@@ -30,7 +30,7 @@ from docagent.index.catalog import Catalog, DocumentRecord, SqliteCatalog
 from docagent.index.embeddings import Embedder
 from docagent.index.extract import Extracted, embedder_for, png
 from docagent.index.vectors import VectorIndex, VectorSpec, vector_backend
-from docagent.types import Page, Table
+from docagent.types import Page, PageImage, Table
 
 __all__ = ["PageStore", "opened"]
 
@@ -54,6 +54,7 @@ class PageStore:
     def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None) -> None:
         self.settings = settings or Settings()
         self.root = self.settings.store
+        self.closed = False
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             (self.root / "files").mkdir(exist_ok=True)
@@ -154,6 +155,7 @@ class PageStore:
             yield
 
     def close(self) -> None:
+        self.closed = True
         self.catalog.close()
 
     def __enter__(self) -> PageStore:
@@ -165,7 +167,33 @@ class PageStore:
     # -- bytes: file copies and page images (docagent.index.blobs) ---------------------------------
     @staticmethod
     def image_key(doc_id: str, number: int) -> str:
-        return f"pages/{doc_id}/{number:04d}.png"
+        return PageImage(doc_id, number).key
+
+    def image(self, doc_id: str, number: int) -> PageImage:
+        """A reference to the page's PNG in this store (nothing drawn or fetched until it is read)."""
+        return PageImage(doc_id, number, self)
+
+    def image_bytes(self, image: PageImage | str) -> bytes:
+        """The PNG a :class:`PageImage` (or its URI) names, drawn from the stored file on first use; a
+        :class:`StoreError` when its document version is gone (replaced or removed)."""
+        image = image if isinstance(image, PageImage) else PageImage.from_uri(image)
+        try:
+            return self.image_file(image).read_bytes()
+        except FileNotFoundError as e:  # purged between the check and the read
+            msg = f"{image.uri}: that version of the document was replaced or removed; search again"
+            raise StoreError(msg) from e
+
+    def image_file(self, image: PageImage | str) -> Path:
+        """The PNG as a file on this machine (see :meth:`image_bytes`)."""
+        image = image if isinstance(image, PageImage) else PageImage.from_uri(image)
+        if self.closed:
+            msg = f"{image.uri}: the store it came from ({self.root}) is closed; open it again to read the image"
+            raise StoreError(msg)
+        rec = self.catalog.document_by_id(image.doc_id)
+        if rec is None or rec.status != "ready":
+            msg = f"{image.uri}: that version of the document was replaced or removed; search again"
+            raise StoreError(msg)
+        return self.ensure_image(rec, image.page)
 
     def image_path(self, doc_id: str, number: int) -> Path:
         """Where this machine keeps the page's image (absent until rendered or fetched)."""
@@ -242,10 +270,15 @@ class PageStore:
             raise StoreError(msg)
         return rec
 
-    def page_image(self, doc: str, number: int) -> Path:
-        """Path of the page's PNG, rendering it from the stored copy of the file on first use."""
+    def page_image(self, doc: str, number: int) -> PageImage:
+        """The page's PNG in the document's current version, drawn now when it has not been (from the stored file) and
+        readable from this machine's file even once the store is closed; a StoreError when there is no such document
+        or page."""
         rec = self._require(doc)
-        return self.ensure_image(rec, number)
+        if self.catalog.page_scale(rec.doc_id, number) is None:
+            msg = f"{doc} has no page {number}"
+            raise StoreError(msg)
+        return self.image(rec.doc_id, number).drawn()
 
     def ensure_image(self, rec: DocumentRecord, number: int) -> Path:
         key = self.image_key(rec.doc_id, number)

@@ -358,7 +358,7 @@ def _transcribed(answer: ChartAnswer, store: PageStore, question: str, llm: Base
     page, image = store.page(doc, number), store.page_image(doc, number)
     answer.source = "transcribed"
     prompt = [SystemMessage("You read charts and tables exactly. " + DATA_RULE),
-              HumanMessage(content=[{"type": "image", "path": str(image)}, {"type": "text", "text": _TRANSCRIBE}])]
+              HumanMessage(content=[{"type": "image", "path": str(image.path())}, {"type": "text", "text": _TRANSCRIBE}])]
 
     def table_problems(data: dict[str, Any]) -> list[str]:
         try:

@@ -38,7 +38,7 @@ from docagent.tasks.llm import ask_until_valid
 from docagent.tasks.prompts import DATA_RULE, page_blocks
 from docagent.tasks.schema import ExtractionSchema, FieldSpec, coerce, fields_of, schema_model
 from docagent.text import words
-from docagent.types import Box, Extraction, FieldValue, Page, Widget, Word
+from docagent.types import Box, Extraction, FieldValue, Page, PageImage, Widget, Word
 
 __all__ = ["CONFIDENCE", "NO_VALUE_CONFIDENCE", "REVIEW_BELOW", "extract", "extractions_csv", "extractions_jsonl", "widget_label"]
 
@@ -333,7 +333,7 @@ def _narrow(store: PageStore, name: str, pages: list[Page], specs: list[FieldSpe
     return [pages[n - 1] for n in numbers]
 
 
-def _prompt(pages: list[Page], specs: list[FieldSpec], images: list[Path]) -> list[BaseMessage]:
+def _prompt(pages: list[Page], specs: list[FieldSpec], images: list[PageImage]) -> list[BaseMessage]:
     content: list[str | dict[str, Any]] = []
     for i, (page, image) in enumerate(zip(pages, images, strict=True), 1):
         content += page_blocks(f"[{i}] page {page.number}:", page, image, 1500)
@@ -342,7 +342,7 @@ def _prompt(pages: list[Page], specs: list[FieldSpec], images: list[Path]) -> li
     return [SystemMessage(_SYSTEM), HumanMessage(content=content)]
 
 
-def _from_model(llm: BaseChatModel, pages: list[Page], images: list[Path], specs: list[FieldSpec], retries: int,
+def _from_model(llm: BaseChatModel, pages: list[Page], images: list[PageImage], specs: list[FieldSpec], retries: int,
                 errors: list[str]) -> dict[str, FieldValue]:
     values: dict[str, Any] = {}
 

@@ -13,11 +13,12 @@ Page images are content too; the rule covers what the model reads in them.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
 
-from docagent.types import Page
+from docagent.types import Page, PageImage
 
 __all__ = ["DATA_RULE", "message_text", "page_blocks", "quoted"]
 
@@ -36,7 +37,7 @@ def quoted(text: str) -> str:
     return "<document>" + _TAG.sub(r"‹\1›", text) + "</document>"
 
 
-def page_blocks(label: str, page: Page, image: str | Path | None, text_chars: int,
+def page_blocks(label: str, page: Page, image: PageImage | str | Path | None, text_chars: int,
                 tables: str = "") -> list[str | dict[str, Any]]:
     """Content blocks that show a page to a chat model: ``label``, its image, its text layer (or OCR
     text) as quoted document content, cut to ``text_chars``, and ``tables``: the tables found on it as text
@@ -44,7 +45,7 @@ def page_blocks(label: str, page: Page, image: str | Path | None, text_chars: in
     each number with its row and column, so the model need not read them from pixels."""
     blocks: list[str | dict[str, Any]] = [{"type": "text", "text": label}]
     if image is not None:
-        blocks.append({"type": "image", "path": str(image)})
+        blocks.append({"type": "image", "path": os.fspath(image)})
     text = " ".join(page.text.split())
     if text and text_chars:
         blocks.append({"type": "text", "text": f"Text{' (OCR)' if page.ocr else ''}: {quoted(text[:text_chars])}"})

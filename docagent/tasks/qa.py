@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -25,7 +26,7 @@ from langchain_core.runnables import Runnable
 
 from docagent.config import Settings
 from docagent.context import Context
-from docagent.errors import ModelError
+from docagent.errors import ModelError, StoreError
 from docagent.index.store import PageStore
 from docagent.models.abilities import with_image_splitting
 from docagent.question import Question, parse
@@ -367,7 +368,7 @@ def evidence_image(citation: Citation) -> PILImage:
     if citation.image is None:
         msg = f"the citation of {citation.doc} page {citation.page} carries no page image to draw on"
         raise ValueError(msg)
-    with Image.open(citation.image) as src:
+    with Image.open(io.BytesIO(citation.image.read_bytes())) as src:
         image = src.convert("RGB")
     draw = ImageDraw.Draw(image)
     for box in citation.boxes:
@@ -384,9 +385,12 @@ def draw_evidence(citations: list[Citation], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for c in citations:
-        if c.image is None or not Path(c.image).exists():
+        if c.image is None:
             continue
         out = out_dir / f"{Path(c.doc).stem}-p{c.page}.png"
-        evidence_image(c).save(out)
+        try:
+            evidence_image(c).save(out)
+        except StoreError:
+            continue  # its document was replaced or removed meanwhile
         written.append(out)
     return written
