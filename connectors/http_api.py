@@ -30,7 +30,8 @@ written outside a temporary folder and the store. A bad file is reported and the
 file named like an indexed document replaces it, and the result lists it under ``replaced``; send
 ``?replace=false`` to have it refused instead (checked as the document is written: of two replicas adding one new name
 at once, one wins and the other's job says 409). An upload is a job: its state lives in the store's catalog, so with
-a PostgreSQL catalog any replica answers ``GET /jobs/{id}``; the replica that took the files indexes them.
+a PostgreSQL catalog any replica answers ``GET /jobs/{id}``. The files are staged in the store's blob store, so whichever
+replica is free runs the job (docagent.index.jobs), and a job whose replica stopped mid-way is taken up by another.
 
 Web pages cannot use a server on loopback behind the user's back: without a token, a request must name a
 loopback host (``Host``; a DNS-rebinding page names its own) or one of ``allowed_hosts``; and a request
@@ -50,9 +51,7 @@ import secrets
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -81,8 +80,8 @@ from docagent.errors import (
     ModelError,
     StoreError,
 )
-from docagent.index.catalog import DocumentRecord, JobRecord
-from docagent.index.indexer import index_paths
+from docagent.index.catalog import DocumentRecord
+from docagent.index.jobs import IndexJobs
 from docagent.index.store import PageStore
 from docagent.ingest.base import display_name
 from docagent.ingest.formats import describe
@@ -114,8 +113,8 @@ class ApiSettings(BaseSettings):
     max_files: int = Field(default=20, ge=1)
     """Most files in one upload request."""
     job_silence_minutes: float = Field(default=30, gt=0)
-    """An upload job whose progress has not moved for this long is reported ``lost`` (its server stopped); a single
-    document that takes longer to read than this would be reported lost too."""
+    """An upload job whose runner has said nothing for this long (it says it is alive every 10 s, even inside a long
+    file) is reported ``stalled`` and taken up again by the next replica that looks for work."""
     max_json_kb: float = Field(default=256, gt=0)
     """Largest JSON request body, in KiB."""
     allowed_hosts: list[str] = Field(default_factory=list)
@@ -300,14 +299,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
     allowed_hosts = {h.lower() for h in api.allowed_hosts}
     model_lock = threading.Lock()  # one generation at a time when the model runs here: the GPU is shared
     write_lock = threading.Lock()
-    jobs: list[ThreadPoolExecutor] = []
-
-    def runner() -> ThreadPoolExecutor:
-        """Where this replica indexes uploads: one job at a time (commits are one at a time across the store anyway)."""
-        if not jobs:
-            jobs.append(ThreadPoolExecutor(1, thread_name_prefix="docagent-job"))
-        return jobs[0]
     state: dict[str, Context] = {}
+    runners: dict[str, IndexJobs] = {}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -315,11 +308,12 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         with Context(settings, llm=llm, model=model) as ctx:
             _ = ctx.store
             state["context"] = ctx
+            # this replica runs upload jobs, its own and any other replica's (queued, or left by one that stopped)
+            runners["jobs"] = IndexJobs(ctx.store, silence=api.job_silence_minutes * 60, public=public).start()
             try:
                 yield
-            finally:  # a job under way finishes (its document whole) before the store closes; queued ones are dropped
-                for running in jobs:
-                    running.shutdown(wait=True, cancel_futures=True)
+            finally:  # a job under way finishes (its documents whole) before the store closes; queued ones wait
+                runners["jobs"].close(wait=True)  # in the catalog for the next replica
 
     app = FastAPI(title="docagent", version=docagent.__version__, lifespan=lifespan,
                   description="Question answering, chart arithmetic and form-field extraction over documents: "
@@ -404,39 +398,6 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         return {"status": "ok", "version": docagent.__version__, "documents": len(store().documents()),
                 "model": name if _HUB_ID.fullmatch(name) else "configured"}  # a folder or URL says too much
 
-    def _indexing(job_id: str, folder: Path, accepted: list[Path], replace: bool, rejected: list[dict[str, Any]]) -> dict[str, Any]:
-        """Index one upload's files (in the job runner's thread, or in the request when it waits), recording progress
-        in the store's catalog, where any replica reads it; returns the final result."""
-        catalog = store().catalog
-        record = catalog.job(job_id)
-        created = record.created if record else time.time()
-        data: dict[str, Any] = {"files": [p.name for p in accepted], "done": 0, "total": len(accepted), "current": "",
-                                "rejected": rejected}
-
-        def progress(done: int, total: int, name: str) -> None:
-            data.update(done=done, total=total, current=name)
-            catalog.put_job(JobRecord(job_id, "running", created, time.time(), dict(data)))
-
-        try:
-            progress(0, len(accepted), "")
-            report = index_paths(accepted, store=store(), progress=False, replace=replace, on_file=progress)
-        except DocagentError as e:
-            data["error"] = public(str(e))
-            catalog.put_job(JobRecord(job_id, "failed", created, time.time(), data))
-            return {"state": "failed", **data}
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        failed = [{"file": f.path.rsplit("/", 1)[-1], "error": public(f.error), "status": 422} for f in report.failed]
-        refused = [{"file": name, "status": 409, "error": "a document of this name is already indexed; send replace=true "
-                    "to replace it, or rename the file"} for name in report.refused]
-        indexed = report.to_json()
-        indexed["failed"] = failed
-        indexed["replaced"] = sorted(report.replaced)
-        data.update(indexed=indexed, rejected=rejected + refused + failed, current="")
-        data["status"] = 200 if report.documents + report.skipped else max((r["status"] for r in data["rejected"]), default=400)
-        catalog.put_job(JobRecord(job_id, "done", created, time.time(), data))
-        return {"state": "done", **data}
-
     @app.post("/documents", dependencies=guarded, max_body_size=max_bytes * api.max_files + _CHUNK,
               status_code=202, responses={200: {"description": "indexed (wait=true)"}})
     async def upload(files: list[UploadFile],
@@ -448,7 +409,6 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         if len(files) > api.max_files:
             raise HTTPException(413, f"at most {api.max_files} files per request; send the rest in another request")
         folder = Path(tempfile.mkdtemp(prefix="docagent-upload-"))
-        handed_over = False
         try:
             accepted, rejected = [], []
             for upload in files:
@@ -464,23 +424,18 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
             if not accepted:
                 return JSONResponse({"indexed": None, "rejected": rejected},
                                     status_code=max((r["status"] for r in rejected), default=400))
-            job_id = secrets.token_hex(8)
-            now = time.time()
-            store().catalog.put_job(JobRecord(job_id, "queued", now, now, {"files": [p.name for p in accepted], "done": 0,
-                                                                            "total": len(accepted), "rejected": rejected}))
-            handed_over = True  # the folder is the job's now: it removes it when done
+            jobs = runners["jobs"]  # the files go into the store's blob store: any replica can run the job
+            job_id = await run_in_threadpool(lambda: jobs.submit(accepted, replace=replace, rejected=rejected))
             if wait:
-                result = await run_in_threadpool(_indexing, job_id, folder, accepted, replace, rejected)
-                if result["state"] == "failed":
-                    raise HTTPException(503, result.get("error", "indexing failed"))
-                return JSONResponse({"job": job_id, "indexed": result["indexed"], "rejected": result["rejected"]},
-                                    status_code=result["status"])
-            runner().submit(_indexing, job_id, folder, accepted, replace, rejected)
+                done = await run_in_threadpool(jobs.wait, job_id)
+                if done.state == "failed":
+                    raise HTTPException(503, str(done.data.get("error", "indexing failed")))
+                return JSONResponse({"job": job_id, "indexed": done.data["indexed"], "rejected": done.data["rejected"]},
+                                    status_code=int(str(done.data["status"])))
             return JSONResponse({"job": job_id, "status_url": f"/jobs/{job_id}", "state": "queued",
                                  "files": [p.name for p in accepted], "rejected": rejected}, status_code=202)
         finally:
-            if not handed_over:
-                shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
 
     @app.get("/jobs/{job_id}", dependencies=guarded)
     def job(job_id: str) -> dict[str, Any]:
@@ -488,12 +443,11 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         record = store().catalog.job(job_id)
         if record is None:
             raise HTTPException(404, f"no job {job_id!r}; POST /documents answers with the id of the one it starts")
-        state = record.state
-        if state in ("queued", "running") and time.time() - record.updated > api.job_silence_minutes * 60:
-            state = "lost"  # its server stopped mid-way: nothing half-indexed is visible, the files must come again
-        out = {"job": record.id, "state": state, "created": record.created, "updated": record.updated, **record.data}
-        if state == "lost":
-            out["error"] = "the server indexing these files stopped before finishing; upload them again"
+        out = {"job": record.id, "state": record.state, "created": record.created, "updated": record.updated,
+               **{k: v for k, v in record.data.items() if k != "replace"}}
+        if runners["jobs"].stalled(record):  # nothing half-indexed is visible; the job is whole in the catalog
+            out["stalled"] = ("the server running this job stopped; the next replica of this store to look for work "
+                              "takes it up again")
         return out
 
     def _public_record(d: DocumentRecord, cards: dict[str, Any]) -> dict[str, Any]:

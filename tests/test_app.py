@@ -93,7 +93,10 @@ def test_library_indexes_uploads_reports_bad_files_and_deletes(library: Settings
     assert any(e.startswith("notes.pdf: its content looks like an HTML page, not PDF") for e in errors)
     assert any(e.startswith("empty.png: the file is empty") for e in errors)
     assert at.success[0].value == "Indexed 1 document, 1 page."  # "1 page", never "1 pages"
-    assert at.get("progress")  # the live progress bar
+    with PageStore(library) as store:  # indexed as a job, its progress in the store (the page follows it)
+        job = store.catalog.jobs(1)[0]
+        assert job.state == "done" and (job.data["done"], job.data["total"]) == (1, 1)
+    assert at.file_uploader[0].value in (None, [])  # the uploader is empty again: the batch is not sent twice
     assert "**contract.pdf**  \n1 page" in texts(at) and len(at.image) == 5
     at.button(key="delete:contract.pdf").click().run()
     assert "**contract.pdf**  \n1 page" not in texts(at)

@@ -328,3 +328,29 @@ def test_the_tables_view_shows_a_found_table_beside_its_page_with_the_box(tmp_pa
     with Image.open(SHOTS / "10-tables.png") as shot:  # the table's box, drawn in red on the page beside the grid
         main = np.asarray(shot.convert("RGB"))[:, 320:]
         assert ((main[..., 0] > 180) & (main[..., 1] < 80) & (main[..., 2] < 80)).sum() > 200
+
+
+def test_reloading_while_a_batch_is_indexed_loses_no_file(tmp_path: Path) -> None:
+    """The batch is a job of the app's server, not of the page: reloading the page right after pressing Index (while
+    the first file is still being read) leaves every file indexed, and the reloaded page follows the job to its end."""
+    long = factories.text_pdf(tmp_path / "long.pdf", [f"Chapter {i}: the quarterly review of site {i}." for i in range(60)])
+    short = factories.text_pdf(tmp_path / "short.pdf", ["The zanzibarium contract was signed on 3 October."])
+    server = f"http://127.0.0.1:{free_port()}/v1"
+    with app_server(tmp_path / "store", server) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.get_by_text("This store is new: nothing is indexed at").wait_for(timeout=60_000)
+            page.locator("input[type=file]").set_input_files([str(long), str(short)])
+            page.get_by_role("button", name="Index").click()
+            page.get_by_text("Indexing").first.wait_for(timeout=60_000)  # under way
+            page.reload()
+            page.get_by_text("Indexed 2 documents, 61 pages.").wait_for(timeout=180_000)
+            page.get_by_text("long.pdf 60 pages").wait_for()
+            page.get_by_text("short.pdf 1 page").wait_for()
+        except Exception:
+            page.screenshot(path=SHOTS / "failed.png", full_page=True)
+            raise
+        finally:
+            browser.close()

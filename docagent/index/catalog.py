@@ -16,10 +16,11 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock, Timeout
 
@@ -133,6 +134,10 @@ class JobRecord:
     created: float
     updated: float
     data: dict[str, object]
+
+
+def _job(row: Sequence[Any]) -> JobRecord:
+    return JobRecord(str(row[0]), str(row[1]), float(row[2]), float(row[3]), json.loads(row[4]))
 
 
 @dataclass(frozen=True)
@@ -638,7 +643,26 @@ class Catalog(abc.ABC):
 
     def job(self, job_id: str) -> JobRecord | None:
         row = self.reader().execute("SELECT id, state, created, updated, data FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return JobRecord(row[0], row[1], float(row[2]), float(row[3]), json.loads(row[4])) if row else None
+        return _job(row) if row else None
+
+    def jobs(self, limit: int = 20, states: Sequence[str] = ()) -> list[JobRecord]:
+        """The newest jobs first (only those in ``states``, when given)."""
+        where = f" WHERE state IN ({', '.join('?' * len(states))})" if states else ""
+        rows = self.reader().execute(f"SELECT id, state, created, updated, data FROM jobs{where} ORDER BY created DESC "
+                                     "LIMIT ?", (*states, limit))
+        return [_job(r) for r in rows]
+
+    def touch_job(self, job_id: str) -> None:
+        """Say a running job's runner is alive (a long file gives no progress for minutes)."""
+        self.db.execute("UPDATE jobs SET updated = ? WHERE id = ? AND state = 'running'", (time.time(), job_id))
+
+    def claim_job(self, job_id: str, stale_before: float) -> JobRecord | None:
+        """Take a job to run: one that is queued, or running but silent since ``stale_before`` (its runner stopped).
+        Of several processes or machines claiming it at once exactly one gets it (the others None)."""
+        row = self.db.execute("UPDATE jobs SET state = 'running', updated = ? WHERE id = ? AND (state = 'queued' OR "
+                              "(state = 'running' AND updated < ?)) RETURNING id, state, created, updated, data",
+                              (time.time(), job_id, stale_before)).fetchone()
+        return _job(row) if row else None
 
     # -- lexical search (docagent.index.lexical) ------------------------------------------------
     def term_stats(self, terms: Iterable[str]) -> TermStats:
