@@ -36,7 +36,7 @@ def runner(settings: Settings) -> IndexJobs:
     key = settings.model_dump_json(include={"store", "catalog_url", "blob_url", "chroma_url"})
     with _RUNNERS_LOCK:
         if key not in _RUNNERS:
-            _RUNNERS[key] = IndexJobs(PageStore(settings), poll=1.0).start()
+            _RUNNERS[key] = IndexJobs(PageStore(settings), poll=5.0).start()  # its own batches wake it at once
         return _RUNNERS[key]
 
 

@@ -309,7 +309,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
             _ = ctx.store
             state["context"] = ctx
             # this replica runs upload jobs, its own and any other replica's (queued, or left by one that stopped)
-            runners["jobs"] = IndexJobs(ctx.store, silence=api.job_silence_minutes * 60, public=public).start()
+            runners["jobs"] = IndexJobs(ctx.store, silence=api.job_silence_minutes * 60, public=public,
+                                         replace_hint="send replace=true to replace it, or rename the file").start()
             try:
                 yield
             finally:  # a job under way finishes (its documents whole) before the store closes; queued ones wait

@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +44,16 @@ class IndexJobs:
     jobs one at a time, its own and any other process's."""
 
     def __init__(self, store: PageStore, *, silence: float = 30 * 60, poll: float = 2.0, heartbeat: float = 10.0,
-                 public: Any = str) -> None:
+                 public: Callable[[str], str] = str, replace_hint: str = "replace it, or rename the file") -> None:
         """``silence``: seconds without a word from a running job's runner before another takes it over; ``poll``:
         how often the runner looks for jobs other processes queued; ``public``: what of an error message may be shown
-        (the HTTP API hides paths)."""
+        (the HTTP API hides paths); ``replace_hint``: how a refused file's sender replaces the document instead."""
         self.store = store
         self.silence = silence
         self.poll = poll
         self.heartbeat = heartbeat
         self.public = public
+        self.replace_hint = replace_hint
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -142,8 +143,8 @@ class IndexJobs:
             alive.set()
             shutil.rmtree(folder, ignore_errors=True)
         failed = [{"file": f.path.rsplit("/", 1)[-1], "error": self.public(f.error), "status": 422} for f in report.failed]
-        refused = [{"file": name, "status": 409, "error": "a document of this name is already indexed; send it with "
-                    "replace to replace it, or rename the file"} for name in report.refused]
+        refused = [{"file": name, "status": 409, "error": f"a document of this name is already indexed; {self.replace_hint}"}
+                   for name in report.refused]
         indexed = report.to_json()
         indexed["failed"] = failed
         indexed["replaced"] = sorted(report.replaced)

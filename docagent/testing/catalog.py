@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from docagent.index.catalog import Catalog, DocumentRecord, PageFields
+from docagent.index.catalog import Catalog, DocumentRecord, JobRecord, PageFields
 from docagent.index.vectors import SearchScope
 from docagent.types import DocumentCard, Page, Table, TableCell, Word
 
@@ -144,6 +144,22 @@ class CatalogContract:
         write_document(catalog, "r.pdf", ["Second version"], doc_id="0000000000000002")
         assert other_catalog.document("r.pdf").doc_id == "0000000000000002"  # type: ignore[union-attr]
         assert other_catalog.generation() == catalog.generation()
+
+    def test_a_job_is_claimed_once_and_taken_over_when_its_runner_is_silent(self, catalog: Catalog,
+                                                                           other_catalog: Catalog) -> None:
+        now = time.time()
+        catalog.put_job(JobRecord("job1", "queued", now, now, {"files": ["a.pdf"]}))
+        catalog.put_job(JobRecord("job0", "done", now - 5, now - 5, {}))
+        claimed = other_catalog.claim_job("job1", stale_before=now - 60)
+        assert claimed is not None and claimed.state == "running" and claimed.data == {"files": ["a.pdf"]}
+        assert catalog.claim_job("job1", stale_before=now - 60) is None  # another opening: already taken
+        assert catalog.claim_job("job0", stale_before=now + 60) is None  # finished jobs are never taken
+        assert [j.id for j in catalog.jobs(states=("queued", "running"))] == ["job1"]
+        assert [j.id for j in catalog.jobs()] == ["job1", "job0"]  # newest first
+        catalog.put_job(JobRecord("job1", "running", now, now - 120, claimed.data))  # its runner went silent
+        catalog.touch_job("job0")  # a finished job is not brought back to life by a beat
+        assert catalog.job("job0").state == "done"  # type: ignore[union-attr]
+        assert other_catalog.claim_job("job1", stale_before=now - 60) is not None  # taken over
 
 
 class LexicalContract:
