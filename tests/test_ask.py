@@ -61,7 +61,7 @@ def test_citation_lands_on_the_page_and_box_of_the_supporting_words(store: PageS
     assert answer.pages[0].doc == "invoice.pdf" and answer.pages[0].page == 1
     # the model got the page images, numbered, and the question
     content = llm.prompts[0][1].content
-    assert any(b.get("type") == "image" and Path(b["path"]) == answer.pages[0].image for b in content)
+    assert any(b.get("type") == "image" and Path(b["path"]) == answer.pages[0].image.path() for b in content)
     assert content[0]["text"].startswith("[1] invoice.pdf, page 1")
     assert content[-1]["text"] == "Question: What is the total due on the invoice?"
     assert set(answer.timings) >= {"retrieve", "generate", "ground", "total"}
