@@ -1,12 +1,20 @@
-"""Chat: questions answered as they stream, citations as page thumbnails with the evidence drawn."""
+"""Chat: questions answered as they stream, citations as page thumbnails with the evidence drawn. The conversation
+is kept with the store (``app-chats/<id>.json``), under an id in the page's address (``?chat=``): a reload or a
+change of settings keeps it, and another visitor, with another address, does not see it."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import secrets
+from pathlib import Path
 
 import streamlit as st
 
 import docagent
+from docagent.index.store import PageStore
+from docagent.types import Answer
 from docagent_app.ui import (
     Context,
     as_text,
@@ -25,9 +33,11 @@ def render(ctx: Context) -> None:
     if llm is None:
         no_model_banner(ctx, reason, "answers are **retrieval-only**: the passages that match best, with their pages "
                                 "and the words found on them")
-    history: list[docagent.Answer] = st.session_state.setdefault("history", [])
-    for n, answer in enumerate(history):
-        _show(ctx, answer, f"answer{n}")
+    with PageStore(ctx.settings) as store:  # the kept answers' page images are read from it
+        history: list[docagent.Answer] = st.session_state.get("history") or load_history(ctx, store)
+        st.session_state["history"] = history
+        for n, answer in enumerate(history):
+            _show(ctx, answer, f"answer{n}")
     question = st.chat_input("Ask a question about your documents")
     if not question:
         return
@@ -46,6 +56,44 @@ def render(ctx: Context) -> None:
         box.empty()
         _body(ctx, answer, f"answer{len(history)}")
     history.append(answer)
+    save_history(ctx, history)
+
+
+KEPT = 50
+"""Answers a conversation keeps (the oldest go first)."""
+_CHAT_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def _history_file(ctx: Context) -> Path:
+    chat = st.query_params.get("chat", "")
+    if not _CHAT_ID.fullmatch(chat):
+        chat = secrets.token_hex(8)
+        st.query_params["chat"] = chat
+    return ctx.settings.store / "app-chats" / f"{chat}.json"
+
+
+def load_history(ctx: Context, store: PageStore) -> list[Answer]:
+    """The conversation the page's address names, as kept; empty when there is none (or it cannot be read)."""
+    try:
+        kept = json.loads(_history_file(ctx).read_text(encoding="utf-8"))
+        return [Answer.from_json(a["question"], a["answer"], store, model_reply=a.get("model_reply", ""))
+                for a in kept][-KEPT:]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def save_history(ctx: Context, history: list[Answer]) -> None:
+    """Keep the conversation with the store (nothing said when the store's folder cannot be written: it stays for
+    the session)."""
+    path = _history_file(ctx)
+    data = [{"question": a.question, "answer": a.to_json(), "model_reply": a.model_reply} for a in history[-KEPT:]]
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        temporary.replace(path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
 
 
 def _show(ctx: Context, answer: docagent.Answer, key: str) -> None:

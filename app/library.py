@@ -118,6 +118,16 @@ def _documents(ctx: Context) -> None:
                 st.markdown(f"**{as_text(d.name)}**  \n{plural(d.pages, 'page')}"
                             + (f", {d.ocr_pages} by OCR" if d.ocr_pages else ""))
             with action:
-                if st.button("Delete", key=f"delete:{d.name}"):
-                    docagent.remove([d.name], ctx.settings)
+                if st.session_state.get("deleting") == d.name:  # asked first: a removal cannot be undone
+                    st.warning(f"Remove {as_text(d.name)} and everything indexed from it?")
+                    yes, no = st.columns(2)
+                    if yes.button("Remove", key=f"confirm-delete:{d.name}", type="primary"):
+                        st.session_state.pop("deleting", None)
+                        docagent.remove([d.name], ctx.settings)
+                        st.rerun()
+                    if no.button("Keep", key=f"keep:{d.name}"):
+                        st.session_state.pop("deleting", None)
+                        st.rerun()
+                elif st.button("Delete", key=f"delete:{d.name}"):
+                    st.session_state["deleting"] = d.name
                     st.rerun()

@@ -20,7 +20,9 @@ if st.get_option("client.toolbarMode") == "auto":  # `streamlit run app/main.py`
     st.set_option("client.toolbarMode", "viewer")  # from the next rerun on; no "Deploy" button
 if not ui.admitted():  # the password first, when one is set; nothing beyond loopback without access control
     st.stop()
-page = st.sidebar.radio("docagent", list(PAGES), key="page")
+shown = st.query_params.get("page", "Library")  # in the address: a reload stays on the page
+page = st.sidebar.radio("docagent", list(PAGES), index=list(PAGES).index(shown) if shown in PAGES else 0, key="page")
+st.query_params["page"] = page
 ctx = ui.context()
 st.sidebar.caption(ui.as_text(f"Store: {ui.store_label(ctx)}"))
 if not ui.store_notice(ctx):  # new or empty: said on every page; unreadable: said instead of the page

@@ -44,8 +44,7 @@ def render(ctx: Context) -> None:
                            "opens this store starts with them."))
         if st.form_submit_button("Save"):
             values = {"k": k, "splitting": splitting, **({"model": model.strip()} if ctx.local else {})}
-            config.update(values)
-            st.session_state.pop("history", None)
+            config.update(values)  # the conversation stays (answers already given keep their pages)
             failed = save_settings(Settings(), values)  # Settings(): the environment's model, the one replaced
             if failed:
                 st.warning(f"Saved for this session only: they cannot be written to the store ({as_text(failed)}).")

@@ -39,6 +39,11 @@ __all__ = [
 Box = tuple[float, float, float, float]
 
 
+def _box(values: Any) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = (int(v) for v in values)
+    return x0, y0, x1, y1
+
+
 @dataclass(frozen=True, slots=True)
 class Word:
     """One word of a page's text layer or OCR, with its box in points."""
@@ -559,6 +564,14 @@ class Citation:
                 "answer_box": list(self.answer_box) if self.answer_box else None,
                 "image": self.image.uri if self.image is not None else None}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any], images: PageImages | None = None) -> Citation:
+        """A citation back from :meth:`to_json`; its image bound to ``images`` (the store) when given."""
+        image = data.get("image")
+        return cls(str(data["doc"]), int(data["page"]), [_box(b) for b in data.get("boxes", [])],
+                   PageImage.from_uri(image, images) if image else None,
+                   _box(data["answer_box"]) if data.get("answer_box") else None)
+
     def __getitem__(self, key: str) -> Any:
         """``citation["doc"]``, ``["page"]``, ``["boxes"]``: as its JSON has them. The agent's citations were
         such dicts before they were Citations; code written then keeps working."""
@@ -584,6 +597,11 @@ class AnswerSpan:
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "doc": self.doc, "page": self.page, "box": list(self.box), "kind": self.kind,
                 "score": round(self.score, 3)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AnswerSpan:
+        return cls(str(data["text"]), str(data["doc"]), int(data["page"]), _box(data["box"]), str(data.get("kind", "value")),
+                   float(data.get("score", 0.0)))
 
 
 @dataclass(slots=True)
@@ -626,6 +644,18 @@ class Answer:
             "notice": self.notice,
             "evidence_images": [str(p) for p in self.evidence_images],
         }
+
+    @classmethod
+    def from_json(cls, question: str, data: dict[str, Any], images: PageImages | None = None, *,
+                  model_reply: str = "") -> Answer:
+        """An answer back from :meth:`to_json` (which leaves out the question and the model's own words) for showing
+        again: its text, citations (images bound to ``images``), located value and reasons. The pages consulted
+        come back as citations only."""
+        span = data.get("answer_span")
+        return cls(question, str(data["answer"]), str(data["mode"]), bool(data["abstained"]),
+                   [Citation.from_json(c, images) for c in data.get("citations", [])],
+                   notice=str(data.get("notice", "")), model_reply=model_reply,
+                   answer_span=AnswerSpan.from_json(span) if span else None, reason=str(data.get("reason", "")))
 
 
 @dataclass(slots=True)

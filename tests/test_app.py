@@ -98,7 +98,12 @@ def test_library_indexes_uploads_reports_bad_files_and_deletes(library: Settings
         assert job.state == "done" and (job.data["done"], job.data["total"]) == (1, 1)
     assert at.file_uploader[0].value in (None, [])  # the uploader is empty again: the batch is not sent twice
     assert "**contract.pdf**  \n1 page" in texts(at) and len(at.image) == 5
+    at.button(key="delete:contract.pdf").click().run()  # asked first
+    assert "**contract.pdf**  \n1 page" in texts(at) and "Remove contract.pdf" in plain(at.warning[0].value)
+    at.button(key="keep:contract.pdf").click().run()
+    assert not at.warning and "**contract.pdf**  \n1 page" in texts(at)
     at.button(key="delete:contract.pdf").click().run()
+    at.button(key="confirm-delete:contract.pdf").click().run()
     assert "**contract.pdf**  \n1 page" not in texts(at)
     with PageStore(library) as store:
         assert store.document("contract.pdf") is None and store.document("invoice.pdf") is not None
@@ -162,6 +167,28 @@ def test_chat_streams_the_answer_as_text_and_shows_citation_thumbnails(library: 
     assert captions(at) == ["invoice.pdf · page 1", "invoice.pdf · page 1 · 2 evidence boxes"]
     at.chat_input[0].set_value("And how do I pay?").run()  # the conversation stays on the page
     assert [m.value for m in at.markdown].count("What is the total due on the invoice?") == 1
+
+
+def test_the_conversation_survives_a_settings_change_and_a_reload_and_stays_the_visitors(library: Settings) -> None:
+    at = open_app("Chat", scripted("The total due is 7,981.99 EUR [1]."))
+    at.chat_input[0].set_value("What is the total due on the invoice?").run()
+    assert at.query_params["page"] == "Chat" and at.query_params["chat"]  # both in the page's address
+    at.sidebar.radio[0].set_value("Settings").run()
+    at.button[0].click().run()  # the form's Save
+    at.sidebar.radio[0].set_value("Chat").run()
+    assert "What is the total due on the invoice?" in texts(at), texts(at)
+
+    reloaded = AppTest.from_file(MAIN, default_timeout=120)  # the browser reloads the same address
+    reloaded.query_params.update(at.query_params)
+    reloaded.run()
+    assert not reloaded.exception, reloaded.exception
+    assert reloaded.sidebar.radio[0].value == "Chat"  # the page it was on, not the Library
+    assert "What is the total due on the invoice?" in texts(reloaded)
+    assert "The total due is 7,981\\.99 EUR \\[1\\]\\." in [m.value for m in reloaded.markdown]
+    assert captions(reloaded) == ["invoice.pdf · page 1"]  # its citation, drawn from the store again
+
+    stranger = open_app("Chat")  # another visitor: another address, another conversation
+    assert "What is the total due on the invoice?" not in texts(stranger)
 
 
 def test_chat_shows_an_abstention_as_such(library: Settings) -> None:
