@@ -371,3 +371,18 @@ def test_without_a_model_abbreviated_labels_count_and_a_label_is_no_answer(store
     assert answer.answer_span is not None and answer.answer_span.text == "INV-2024-0457"
     answer = ask("What is the tax ID?", store=store, settings=no_model, docs=["vendor.pdf"])
     assert answer.answer_span is None or not answer.answer_span.text.endswith(":")
+
+
+def test_an_abstention_never_says_no_page_mentions_a_word_another_page_holds(store: PageStore, settings,
+                                                                              docs_dir: Path, tmp_path: Path) -> None:
+    """Read only the schedule (scoped to it), the question's key word stands in the operations report: the reason says
+    the pages read lack it and other pages hold it, not that no page mentions it."""
+    factories.text_pdf(docs_dir / "ops_report.pdf", ["Training: crews must complete the annual refresher before 31 March 2025."])
+    factories.text_pdf(docs_dir / "schedule.pdf", ["Crews rotate weekly. The annual schedule is set in January by the depot."])
+    assert not index_paths([docs_dir], store=store, progress=False).failed
+    answer = ask("By when must crews complete the annual refresher?", store=store, docs=["schedule.pdf"], k=1,
+                 settings=_no_model(settings, tmp_path))
+    assert answer.abstained, answer.text
+    lacking = answer.reason.split("; the page read does not mention ", 1)[1]
+    assert "refresher" in lacking.split(", which other pages of the store do")[0], answer.reason
+    assert "no indexed page mentions" not in answer.reason and "no page found mentions" not in answer.reason

@@ -208,9 +208,13 @@ def _retrieval_only(q: Question, hits: list[PageHit], pages: dict[tuple[str, int
         elif found.support.unnamed:
             reason = "the pages found are not about " + ", ".join(found.support.unnamed[:3]).title()
         else:
-            missing = ", ".join(found.support.missing[:4])
+            missing = list(found.support.missing[:4])
+            held = store.catalog.term_stats(missing).holding if missing else {}
+            elsewhere, nowhere = [m for m in missing if held.get(m)], [m for m in missing if not held.get(m)]
+            read = "the page read does" if len(hits) == 1 else f"the {len(hits)} pages read do"
             reason = (f"the best pages hold {found.support.share:.0%} of what the question asks about"
-                      + (f"; no page found mentions {missing}" if missing else ""))
+                      + (f"; {read} not mention {', '.join(elsewhere)}, which other pages of the store do" if elsewhere else "")
+                      + (f"; no indexed page mentions {', '.join(nowhere)}" if nowhere else ""))
         lead = f"The documents do not say: {reason}."
         passages = _passages([(h.doc, h.page) for h in hits], pages, terms)
         return Answer(question, "\n".join([lead, "Closest passages (no model read them):", *passages]), "retrieval-only",
