@@ -386,3 +386,20 @@ def test_an_abstention_never_says_no_page_mentions_a_word_another_page_holds(sto
     lacking = answer.reason.split("; the page read does not mention ", 1)[1]
     assert "refresher" in lacking.split(", which other pages of the store do")[0], answer.reason
     assert "no indexed page mentions" not in answer.reason and "no page found mentions" not in answer.reason
+
+
+def test_beside_a_located_answer_only_the_nearest_question_words_are_drawn_and_lightly(store: PageStore,
+                                                                                       docs_dir: Path) -> None:
+    from docagent.tasks.qa import WORD_BOXES
+    from docagent.types import Citation
+
+    factories.text_pdf(docs_dir / "fuel.pdf", [" ".join(["fuel"] * 40) + " Total spend 4471 EUR."])
+    assert not index_paths([docs_dir], store=store, progress=False).failed
+    page = store.page("fuel.pdf", 1)
+    fuel = [page.to_pixels(w.box) for w in page.words if w.text == "fuel"]
+    answer = next(page.to_pixels(w.box) for w in page.words if w.text == "4471")
+    drawn = evidence_image(Citation("fuel.pdf", 1, [answer, *fuel], store.page_image("fuel.pdf", 1), answer))
+    light = [b for b in fuel if drawn.getpixel((b[0] - 1, b[1] - 1)) == (240, 170, 150)]
+    assert len(fuel) == 40 and len(light) == WORD_BOXES  # 40 question words on the page, 8 drawn
+    assert not any(drawn.getpixel((b[0] - 2, b[1] - 2)) == (220, 30, 30) for b in fuel)  # none in the answer's weight
+    assert drawn.getpixel((answer[0] - 4, answer[1] - 4)) == (20, 150, 60)

@@ -364,9 +364,14 @@ def _as_number(text: str) -> Fraction | None:
         return None
 
 
+WORD_BOXES = 8
+"""Beside a located answer, the question's words drawn on its page: the nearest this many, thin and light."""
+
+
 def evidence_image(citation: Citation) -> PILImage:
-    """The cited page image (PIL, RGB) with the citation's evidence boxes drawn in red, the located answer
-    (retrieval-only) in green."""
+    """The cited page image (PIL, RGB) with the citation's evidence boxes drawn in red; with a located answer
+    (retrieval-only) that answer boxed in green and only the :data:`WORD_BOXES` question words nearest it, thin and
+    light (the answer is what the eye should find)."""
     from PIL import Image, ImageDraw
 
     if citation.image is None:
@@ -375,11 +380,17 @@ def evidence_image(citation: Citation) -> PILImage:
     with Image.open(io.BytesIO(citation.image.read_bytes())) as src:
         image = src.convert("RGB")
     draw = ImageDraw.Draw(image)
-    for box in citation.boxes:
-        if box != citation.answer_box:
-            draw.rectangle([box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2], outline=(220, 30, 30), width=3)
+    words = [b for b in citation.boxes if b != citation.answer_box]
     if citation.answer_box:  # the located answer, apart from the question's words
         box = citation.answer_box
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        words = sorted(words, key=lambda b: ((b[0] + b[2]) / 2 - cx) ** 2 + ((b[1] + b[3]) / 2 - cy) ** 2)[:WORD_BOXES]
+        for b in words:
+            draw.rectangle([b[0] - 1, b[1] - 1, b[2] + 1, b[3] + 1], outline=(240, 170, 150), width=1)
+    else:
+        for b in words:
+            draw.rectangle([b[0] - 2, b[1] - 2, b[2] + 2, b[3] + 2], outline=(220, 30, 30), width=3)
+    if citation.answer_box:
         draw.rectangle([box[0] - 4, box[1] - 4, box[2] + 4, box[3] + 4], outline=(20, 150, 60), width=5)
     return image
 
