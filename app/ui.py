@@ -20,7 +20,7 @@ import docagent
 from docagent.config import Settings, is_loopback
 from docagent.errors import ConfigError, DocagentError, ModelError, StoreError
 from docagent.index.store import PageStore
-from docagent.types import Citation
+from docagent.types import Citation, page_name
 from docagent_app.access import app_password, behind_auth_proxy, check_exposure
 
 SPLITTING = {"auto": None, "on": True, "off": False}
@@ -254,14 +254,14 @@ def show_citations(citations: list[Citation], key: str) -> None:
     for row in range(0, len(shown), 3):
         for column, (i, c) in zip(st.columns(3), list(enumerate(shown))[row: row + 3], strict=False):
             with column:
-                st.image(_around_evidence(drawn[i], c.boxes), caption=as_text(f"{c.doc} · page {c.page}"))
+                st.image(_around_evidence(drawn[i], c.boxes), caption=as_text(f"{c.doc} · {page_name(c.page, c.page_label)}"))
                 if st.button("Open the page", key=f"{key}:{i}"):
                     st.session_state["opened"] = f"{key}:{i}"
     opened = st.session_state.get("opened", "")
     i = int(opened.rsplit(":", 1)[1]) if opened.startswith(f"{key}:") else -1
     if 0 <= i < len(shown):
         c = shown[i]
-        st.image(drawn[i], caption=as_text(f"{c.doc} · page {c.page} · "
+        st.image(drawn[i], caption=as_text(f"{c.doc} · {page_name(c.page, c.page_label)} · "
                                                       f"{plural(len(c.boxes), 'evidence box', 'evidence boxes')}"),
                  use_container_width=True)
 

@@ -531,7 +531,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
 
         card_filter = {key: value for key, value in (("doc_kind", doc_kind), ("year", year), ("organisation", org)) if value is not None}
         hits = PageRetriever(store=store(), k=k, render_images=False).search(q, docs=doc, filter=card_filter or None)
-        return {"results": [{"doc": h.doc, "page": h.page, "score": round(h.score, 6), "title": h.title, "text": h.text,
+        return {"results": [{"doc": h.doc, "page": h.page, "page_label": h.label, "score": round(h.score, 6), "title": h.title,
+                             "text": h.text,
                              "image": h.image.uri, "image_url": _image_url(h.doc, h.page)} for h in hits]}
 
     def _ask(req: AskRequest, gone: threading.Event, on_token: Any = None) -> docagent.Answer:

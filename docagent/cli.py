@@ -23,6 +23,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from docagent.config import Settings
 from docagent.errors import DocagentError, StoreError
+from docagent.types import page_name
 
 if TYPE_CHECKING:
     from docagent.types import Extraction, PageImage, Table
@@ -291,7 +292,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     for rank, hit in enumerate(hits, 1):
         snippet = " ".join(hit.text.split())
         snippet = snippet if len(snippet) <= 240 else snippet[:239] + "…"
-        lines.append(f"{rank}. {hit.doc}  page {hit.page}  score {hit.score:.3f}" + (f"  · {hit.title}" if hit.title else ""))
+        lines.append(f"{rank}. {hit.doc}  {page_name(hit.page, hit.label)}  score {hit.score:.3f}" + (f"  · {hit.title}" if hit.title else ""))
         lines += [f"   {snippet}", f"   image: {_image_file(hit.image)}"]
     if not hits:
         lines.append("the store is empty: index documents first with `docagent index PATH`" if empty else "no matching pages")
@@ -327,7 +328,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     else:
         lines.append(answer.text)
     for i, c in enumerate(answer.citations, 1):
-        lines.append(f"  [{i}] {c.doc}, page {c.page}: {len(c.boxes)} evidence box{'es' if len(c.boxes) != 1 else ''}"
+        lines.append(f"  [{i}] {c.doc}, {page_name(c.page, c.page_label)}: {len(c.boxes)} evidence box{'es' if len(c.boxes) != 1 else ''}"
                      + (f"  {_image_file(c.image)}" if c.image else ""))
     lines += [f"  evidence drawn: {p}" for p in answer.evidence_images]
     _emit(args, {}, "\n".join(lines))
@@ -354,7 +355,7 @@ def cmd_agent(args: argparse.Namespace, settings: Settings) -> int:
                "Without one, `docagent ask` answers with the best passages (retrieval-only).")
         raise DocagentError(msg) from e
     lines = [answer.text]
-    lines += [f"  [{i}] {c.doc}, page {c.page}" for i, c in enumerate(answer.citations, 1)]
+    lines += [f"  [{i}] {c.doc}, {page_name(c.page, c.page_label)}" for i, c in enumerate(answer.citations, 1)]
     if answer.stopped == "step_limit":
         lines.append(f"  (stopped after {answer.rounds} rounds of tool calls: --max-steps)")
     _emit(args, answer.to_json(), "\n".join(lines))

@@ -275,6 +275,7 @@ class PageRetriever(BaseRetriever):
             top, scores = self._rerank(q.search_text, top)
         if not fields:
             fields = store.catalog.page_fields((c.doc_id, c.page) for c in top[:k])
+        labels = store.catalog.page_labels((c.doc_id, c.page) for c in top[:k])
         hits = []
         for cand in top[:k]:
             rec = store.catalog.document_by_id(cand.doc_id)
@@ -298,6 +299,7 @@ class PageRetriever(BaseRetriever):
                     passage=cand.passage,
                     ranks=dict(cand.ranks),
                     title=info.title if info else "",
+                    label=labels.get((cand.doc_id, cand.page), ""),
                 )
             )
         return hits
@@ -592,6 +594,7 @@ def hit_to_document(hit: PageHit, store: PageStore) -> Document:
         metadata={
             "doc": hit.doc,
             "page": hit.page,
+            "page_label": hit.label,
             "score": hit.score,
             "image": hit.image.uri,
             "passage": hit.text,

@@ -34,6 +34,7 @@ __all__ = [
     "TableCell",
     "Widget",
     "Word",
+    "page_name",
 ]
 
 Box = tuple[float, float, float, float]
@@ -92,6 +93,9 @@ class Page:
     title: str = ""
     """The page's title ("CONDENSED CONSOLIDATED BALANCE SHEETS"): its title lines without the running headers
     and footers printed on many pages of its document; empty when it has none."""
+    label: str = ""
+    """The page's printed label ("50", "iv", "A-3"): the PDF's own page labels, else a page number printed alone at
+    the page's foot or head; empty when there is neither. :attr:`number` stays the page's place in the file."""
 
     def to_pixels(self, box: Box) -> tuple[int, int, int, int]:
         s = self.image_scale
@@ -483,6 +487,11 @@ class PageImage:
         return self.uri
 
 
+def page_name(number: int, label: str = "") -> str:
+    """``page 52``, or ``page 52 (printed 50)`` when the page prints another label."""
+    return f"page {number}" + (f" (printed {label})" if label and label != str(number) else "")
+
+
 @dataclass(frozen=True, slots=True)
 class PageHit:
     """A page found by a search, with the passage that matched."""
@@ -501,10 +510,12 @@ class PageHit:
     """The page's rank in each ranking that found it (``dense``, ``lexical``)."""
     title: str = ""
     """The page's title (its own, running headers left out), when it has one."""
+    label: str = ""
+    """The page's printed label (:attr:`Page.label`), when it has one."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"doc": self.doc, "page": self.page, "score": round(self.score, 6), "title": self.title, "text": self.text,
-                "image": self.image.uri}
+        return {"doc": self.doc, "page": self.page, "page_label": self.label, "score": round(self.score, 6),
+                "title": self.title, "text": self.text, "image": self.image.uri}
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,9 +569,11 @@ class Citation:
     answer_box: tuple[int, int, int, int] | None = None
     """Retrieval-only: the located answer on this page (also the first of ``boxes``; the rest mark the
     question's words around it)."""
+    page_label: str = ""
+    """The page's printed label (:attr:`Page.label`), when it has one."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"doc": self.doc, "page": self.page, "boxes": [list(b) for b in self.boxes],
+        return {"doc": self.doc, "page": self.page, "page_label": self.page_label, "boxes": [list(b) for b in self.boxes],
                 "answer_box": list(self.answer_box) if self.answer_box else None,
                 "image": self.image.uri if self.image is not None else None}
 
@@ -570,7 +583,7 @@ class Citation:
         image = data.get("image")
         return cls(str(data["doc"]), int(data["page"]), [_box(b) for b in data.get("boxes", [])],
                    PageImage.from_uri(image, images) if image else None,
-                   _box(data["answer_box"]) if data.get("answer_box") else None)
+                   _box(data["answer_box"]) if data.get("answer_box") else None, str(data.get("page_label", "")))
 
     def __getitem__(self, key: str) -> Any:
         """``citation["doc"]``, ``["page"]``, ``["boxes"]``: as its JSON has them. The agent's citations were
@@ -639,7 +652,7 @@ class Answer:
             "reason": self.reason,
             "answer_span": self.answer_span.to_json() if self.answer_span else None,
             "citations": [c.to_json() for c in self.citations],
-            "pages": [{"doc": p.doc, "page": p.page, "score": round(p.score, 6)} for p in self.pages],
+            "pages": [{"doc": p.doc, "page": p.page, "page_label": p.label, "score": round(p.score, 6)} for p in self.pages],
             "timings_ms": {k: round(v, 1) for k, v in self.timings.items()},
             "notice": self.notice,
             "evidence_images": [str(p) for p in self.evidence_images],

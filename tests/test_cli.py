@@ -37,7 +37,7 @@ def test_index_search_docs_rm_as_json(capfd: pytest.CaptureFixture[str], corpus:
     assert code == 0
     assert [(r["doc"], r["page"]) for r in out["results"]][0] == ("pumps.pdf", 2)
     first = out["results"][0]
-    assert set(first) == {"doc", "page", "score", "title", "text", "image"}
+    assert set(first) == {"doc", "page", "page_label", "score", "title", "text", "image"}
     assert first["image"].startswith("docagent://pages/") and first["image"].endswith("/0002.png")  # a reference, no path
     assert "2,900 rpm" in first["text"]
     assert main(["search", "how fast does the impeller turn", "--store", store, "-k", "1"]) == 0

@@ -85,9 +85,11 @@ def _invalid_arguments(error: ValidationError) -> str:
 
 
 def _compact(value: Any) -> Any:
-    """The artifact without evidence boxes and page images' URIs: what a model needs to read."""
+    """The artifact without evidence boxes, page images' URIs and empty page labels: what a model needs to read."""
     if isinstance(value, dict):
-        return {k: _compact(v) for k, v in value.items() if k not in ("boxes", "box", "answer_box", "image", "evidence_images", "image_box", "image_scale")}
+        return {k: _compact(v) for k, v in value.items()
+                if k not in ("boxes", "box", "answer_box", "image", "evidence_images", "image_box", "image_scale")
+                and not (k == "page_label" and not v)}
     if isinstance(value, list):
         return [_compact(v) for v in value]
     return value

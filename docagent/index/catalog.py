@@ -79,6 +79,9 @@ CREATE VIRTUAL TABLE IF NOT EXISTS cards_fts USING fts5(doc_id UNINDEXED, names,
 -- The tables found on each page (docagent.ingest.tables), as Table.to_json(); idx is the table's index on its page.
 -- Each page's title (its own, running headers left out) and the row labels and column headers of its tables: the
 -- page's structure, which the retriever's second stage reads and search results show.
+-- Each page's printed label ("50", "iv"), when it has one (docagent.types.Page.label).
+CREATE TABLE IF NOT EXISTS page_labels (doc_id TEXT NOT NULL, page INTEGER NOT NULL, label TEXT NOT NULL,
+                                        PRIMARY KEY (doc_id, page));
 CREATE TABLE IF NOT EXISTS page_fields (
     doc_id TEXT NOT NULL,
     page   INTEGER NOT NULL,
@@ -356,6 +359,7 @@ class Catalog(abc.ABC):
                     for p in pages
                 ],
             )
+            db.executemany("INSERT INTO page_labels VALUES (?, ?, ?)", [(doc_id, p.number, p.label) for p in pages if p.label])
             extra = rows or [[] for _ in pages]
             passages = [[(start, end, p.text[start:end]) for start, end in sp] + ex
                         for p, sp, ex in zip(pages, spans, extra, strict=True)]
@@ -513,6 +517,17 @@ class Catalog(abc.ABC):
             db.executemany("INSERT INTO page_fields VALUES (?, ?, ?, ?) ON CONFLICT(doc_id, page) DO UPDATE SET "
                            "title = excluded.title, labels = excluded.labels", [(doc_id, f.page, f.title, f.labels) for f in rows])
 
+    def page_labels(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """The printed label of each ``(doc_id, page)`` that has one."""
+        wanted = set(keys)
+        out: dict[tuple[str, int], str] = {}
+        db = self.reader()
+        for doc_id in {d for d, _ in wanted}:
+            for page, label in db.execute("SELECT page, label FROM page_labels WHERE doc_id = ?", (doc_id,)):
+                if (doc_id, page) in wanted:
+                    out[(doc_id, page)] = label
+        return out
+
     def page_fields(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], PageFields]:
         """The title and table labels of each ``(doc_id, page)`` that has any."""
         by_doc: dict[str, list[int]] = {}
@@ -578,6 +593,7 @@ class Catalog(abc.ABC):
         with self.transaction() as db:
             db.execute("DELETE FROM tables WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM page_fields WHERE doc_id = ?", (doc_id,))
+            db.execute("DELETE FROM page_labels WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM abbreviations WHERE doc_id = ?", (doc_id,))
             self.words.remove(db, doc_id)
             db.execute("DELETE FROM cards WHERE doc_id = ?", (doc_id,))
@@ -602,14 +618,15 @@ class Catalog(abc.ABC):
     # -- pages --------------------------------------------------------------------------------
     def page(self, doc_id: str, number: int) -> Page | None:
         row = self.reader().execute(
-            "SELECT d.name, p.width, p.height, p.scale, p.ocr, p.text, p.words, p.widgets, f.title "
+            "SELECT d.name, p.width, p.height, p.scale, p.ocr, p.text, p.words, p.widgets, f.title, l.label "
             "FROM pages p JOIN documents d USING (doc_id) "
-            "LEFT JOIN page_fields f ON f.doc_id = p.doc_id AND f.page = p.page WHERE p.doc_id = ? AND p.page = ?",
+            "LEFT JOIN page_fields f ON f.doc_id = p.doc_id AND f.page = p.page "
+            "LEFT JOIN page_labels l ON l.doc_id = p.doc_id AND l.page = p.page WHERE p.doc_id = ? AND p.page = ?",
             (doc_id, number),
         ).fetchone()
         if row is None:
             return None
-        name, width, height, scale, ocr, text, words, widgets, title = row
+        name, width, height, scale, ocr, text, words, widgets, title, label = row
         return Page(
             doc=name,
             number=number,
@@ -621,6 +638,7 @@ class Catalog(abc.ABC):
             ocr=bool(ocr),
             image_scale=scale,
             title=title or "",
+            label=label or "",
         )
 
     def page_text(self, doc_id: str, number: int) -> str:

@@ -31,7 +31,7 @@ from docagent.index.catalog import PageFields
 from docagent.index.embeddings import Embedder
 from docagent.index.vectors import Passage
 from docagent.ingest import Attachment, OcrEngine, OpenOptions, Source, get_ocr_engine, text_is_usable
-from docagent.ingest.base import TITLE_ZONE, body_size, large_type_lines, title_lines
+from docagent.ingest.base import TITLE_ZONE, body_size, large_type_lines, printed_label, title_lines
 from docagent.ingest.formats import detect
 from docagent.ingest.identity import CARD_VERSION, build_card, card_words, page_title, passage_context, running_lines
 from docagent.ingest.tables import find_tables, link_continuations
@@ -221,6 +221,7 @@ class Extractor:
             running = running_lines(titled)
             for p in chunk:
                 p.title = page_title(p, running)
+                p.label = p.label or printed_label(p)
                 for short, long in abbreviations_in(p.text).items():
                     defined.setdefault(short, long)
             if card is None:  # identity comes from the first pages, which this first chunk holds

@@ -17,8 +17,20 @@ from PIL import Image
 from docagent.errors import UnsupportedFileError
 from docagent.types import Box, Heading, Page
 
-__all__ = ["TITLE_ZONE", "Attachment", "OpenOptions", "Source", "body_size", "check_page_count", "large_type_lines", "open_regular", "read_bounded",
-           "text_is_usable", "title_lines"]
+__all__ = [
+    "TITLE_ZONE",
+    "Attachment",
+    "OpenOptions",
+    "Source",
+    "body_size",
+    "check_page_count",
+    "large_type_lines",
+    "open_regular",
+    "printed_label",
+    "read_bounded",
+    "text_is_usable",
+    "title_lines",
+]
 
 
 @dataclass(frozen=True)
@@ -277,3 +289,28 @@ def display_name(text: str) -> str:
     read as Windows-1252, the usual legacy encoding (``r\\xe9sum\\xe9.pdf`` becomes ``résumé.pdf``)."""
     return text if is_utf8(text) else os.fsencode(text).decode("cp1252", errors="replace")
 
+
+
+LABEL_ZONE = 0.1
+"""Share of a page's height, at its foot and at its head, where a printed page number is looked for."""
+_ROMAN = r"(?=[mdclxvi])m{0,3}(?:cm|cd|d?c{0,3})(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})"
+_PRINTED = re.compile(rf"(?i)^[-–—|\s]*(?:page\s+)?(\d{{1,4}}|{_ROMAN}|[a-z]-\d{{1,3}})(?:\s+of\s+\d{{1,4}})?[-–—|\s]*$")
+
+
+def printed_label(page: Page) -> str:
+    """The page number printed alone on a line at the page's foot (else its head): "50", "- 50 -", "Page 50 of 72",
+    "iv", "A-3"; empty when none is. A line holding anything else (a total, a date, a sentence) is not a label."""
+    lines: dict[int, list[tuple[float, str]]] = {}
+    for w in page.words:
+        middle = (w.box[1] + w.box[3]) / 2
+        if page.height and LABEL_ZONE * page.height < middle < (1 - LABEL_ZONE) * page.height:
+            continue
+        lines.setdefault(round(middle / 4), []).append((w.box[0], w.text))
+    foot = sorted((y for y in lines if y * 4 > page.height / 2), reverse=True)  # the lowest line first
+    head = sorted(y for y in lines if y * 4 <= page.height / 2)
+    for y in foot + head:
+        found = _PRINTED.match(" ".join(t for _, t in sorted(lines[y])))
+        label = found.group(1) if found else ""
+        if label and not (len(label) == 4 and 1900 <= int(label) <= 2100):  # a year alone is a date, not a page
+            return label.lower() if label.isalpha() else label
+    return ""

@@ -67,6 +67,7 @@ class PdfSource(Source):
         """``data``: the PDF's bytes, when they are not the file at ``path`` (a rendering of it)."""
         super().__init__(path)
         self._forms_ok: bool | None = None
+        self._labels: bool | None = None
         self._password = password
         self.decrypted = False
         """Opened with a password: copies of it are written decrypted (see :meth:`copy_to`)."""
@@ -128,6 +129,10 @@ class PdfSource(Source):
             except Exception as e:
                 msg = f"page {index + 1} cannot be read ({e}); the file is probably truncated or damaged"
                 raise CorruptDocumentError(self.path, msg) from e
+            try:
+                label = page.get_label() if self._labelled() else ""
+            except Exception:  # noqa: BLE001 - a damaged label tree: the page number is found on the page instead
+                label = ""
             widgets = []
             if self._forms_readable():
                 try:
@@ -152,7 +157,17 @@ class PdfSource(Source):
             widgets=widgets,
             headings=large_type_lines(_lines(raw_words)),
             title_lines=_title_lines(top),
+            label=" ".join(str(label).split())[:24],
         )
+
+    def _labelled(self) -> bool:
+        """The PDF defines page labels (``/PageLabels``): looked up once."""
+        if self._labels is None:
+            try:
+                self._labels = bool(self._doc.get_page_labels())
+            except Exception:  # noqa: BLE001 - unreadable label tree
+                self._labels = False
+        return self._labels
 
     def metadata(self) -> dict[str, str]:
         with _LOCK:

@@ -35,7 +35,7 @@ from docagent.tasks.grounding import answer_terms, coverage, match_boxes, tokens
 from docagent.tasks.locate import locate
 from docagent.tasks.prompts import DATA_RULE, message_text, page_blocks, quoted
 from docagent.tasks.tables import lookup, matching_tables, row_names, tables_text
-from docagent.types import Answer, AnswerSpan, Citation, Page, PageHit, Table
+from docagent.types import Answer, AnswerSpan, Citation, Page, PageHit, Table, page_name
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -129,7 +129,9 @@ def _ask(ctx: Context, question: str, options: AskOptions, *, docs: Iterable[str
     if pages is None:
         hits = PageRetriever(store=st, k=options.k).search(q, docs=list(docs) if docs else None)
     else:
-        hits = [PageHit(doc, n, 1.0, st.page(doc, n).text, st.page_image(doc, n)) for doc, n in pages]
+        given = [st.page(doc, n) for doc, n in pages]
+        hits = [PageHit(p.doc, p.number, 1.0, p.text, st.page_image(p.doc, p.number), title=p.title, label=p.label)
+                for p in given]
     read = {(h.doc, h.page): st.page(h.doc, h.page) for h in hits}
     tables = {(h.doc, h.page): st.tables(h.doc, h.page) for h in hits}
     timings["retrieve"] = _ms(t)
@@ -223,11 +225,11 @@ def _retrieval_only(q: Question, hits: list[PageHit], pages: dict[tuple[str, int
     for hit in hits:
         boxes, _ = match_boxes(pages[(hit.doc, hit.page)], terms)
         box = span.box if span is not None and (span.doc, span.page) == (hit.doc, hit.page) else None
-        citations.append(Citation(hit.doc, hit.page, [box, *boxes] if box else boxes, hit.image, box))
+        citations.append(Citation(hit.doc, hit.page, [box, *boxes] if box else boxes, hit.image, box, hit.label))
     if span is not None:  # the page with the answer first
         citations.sort(key=lambda c: c.answer_box is None)
         what = "Most likely answer" if span.kind == "value" else "Most relevant line"
-        lead = f"{what} (found without a model): {span.text} ({span.doc}, page {span.page})"
+        lead = f"{what} (found without a model): {span.text} ({span.doc}, {page_name(span.page, _label(pages, span.doc, span.page))})"
     else:
         lead = fitting or "No value stands out on the best pages."
     passages = _passages([(c.doc, c.page) for c in citations], pages, terms)  # numbered as cited: [1] is citations[0]
@@ -235,9 +237,15 @@ def _retrieval_only(q: Question, hits: list[PageHit], pages: dict[tuple[str, int
                   "retrieval-only", False, citations, notice=notice, answer_span=span)
 
 
+def _label(pages: dict[tuple[str, int], Page], doc: str, number: int) -> str:
+    page = pages.get((doc, number))
+    return page.label if page is not None else ""
+
+
 def _passages(keys: list[tuple[str, int]], pages: dict[tuple[str, int], Page], terms: set[str]) -> list[str]:
     """``[n] doc, page p: snippet`` for each ``(doc, page)`` of ``keys``, numbered in that order."""
-    return [f"[{i}] {doc}, page {page}: {_snippet(pages[(doc, page)].text, terms)}" for i, (doc, page) in enumerate(keys, 1)]
+    return [f"[{i}] {doc}, {page_name(page, pages[(doc, page)].label)}: {_snippet(pages[(doc, page)].text, terms)}"
+            for i, (doc, page) in enumerate(keys, 1)]
 
 
 def _snippet(text: str, terms: set[str], width: int = 60) -> str:
@@ -318,7 +326,8 @@ def _with_model(question: str, hits: list[PageHit], pages: dict[tuple[str, int],
     if not cited:  # the model named no page: the pages its words stand on
         cited = sorted((i for i in found_on if found_on[i][1]), key=lambda i: -len(found_on[i][1]))[:3]
     citations = [] if abstained else [
-        Citation(hits[i - 1].doc, hits[i - 1].page, found_on[i][0], hits[i - 1].image) for i in cited
+        Citation(hits[i - 1].doc, hits[i - 1].page, found_on[i][0], hits[i - 1].image, page_label=hits[i - 1].label)
+        for i in cited
     ]
     timings["ground"] = _ms(t)
     if abstained:
@@ -352,7 +361,7 @@ def _computed(ctx: Context, question: str, hits: list[PageHit], pages: dict[tupl
     else:
         values = {Fraction(str(v)) for v in result.referenced_values()}
         boxes = [page.to_pixels(w.box) for w in page.words if _as_number(w.text) in values]
-    return Answer(question, text, "vlm", False, [Citation(hit.doc, hit.page, boxes, hit.image)], model_reply=text,
+    return Answer(question, text, "vlm", False, [Citation(hit.doc, hit.page, boxes, hit.image, page_label=hit.label)], model_reply=text,
                   notice="; ".join(result.mismatches))
 
 
