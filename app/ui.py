@@ -3,6 +3,7 @@ rendering, evidence views."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -239,7 +240,7 @@ def as_text(text: str) -> str:
 
 
 def show_citations(citations: list[Citation], key: str) -> None:
-    """Thumbnails of the cited pages around their evidence boxes; each opens its full page below them."""
+    """Thumbnails of the cited pages around their evidence boxes; each opens its page in the page viewer."""
     from docagent.tasks.qa import evidence_image
 
     shown, drawn = [], []
@@ -256,14 +257,64 @@ def show_citations(citations: list[Citation], key: str) -> None:
             with column:
                 st.image(_around_evidence(drawn[i], c.boxes), caption=as_text(f"{c.doc} · {page_name(c.page, c.page_label)}"))
                 if st.button("Open the page", key=f"{key}:{i}"):
-                    st.session_state["opened"] = f"{key}:{i}"
-    opened = st.session_state.get("opened", "")
-    i = int(opened.rsplit(":", 1)[1]) if opened.startswith(f"{key}:") else -1
-    if 0 <= i < len(shown):
-        c = shown[i]
-        st.image(drawn[i], caption=as_text(f"{c.doc} · {page_name(c.page, c.page_label)} · "
-                                                      f"{plural(len(c.boxes), 'evidence box', 'evidence boxes')}"),
-                 use_container_width=True)
+                    st.session_state["viewer"] = {"page": c.page, "zoom": ZOOMS[0]}
+                    page_viewer(c, drawn[i])
+
+
+ZOOMS = ("Whole page", "1.5x", "2x", "3x")
+
+
+@st.dialog("Page viewer", width="large")
+def page_viewer(citation: Citation, drawn: Any) -> None:
+    """The cited page with its evidence boxes, zoomed around them, and the document's other pages (previous / next)
+    as they are; the printed page label beside the page number. Closed by its ✕, Escape or Close."""
+    state = st.session_state.setdefault("viewer", {"page": citation.page, "zoom": ZOOMS[0]})
+    with PageStore(context().settings) as store:
+        rec = store.document(citation.doc)
+        pages = rec.pages if rec is not None else citation.page
+        number = state["page"] = min(max(1, int(state["page"])), pages)
+        back, where, forward, zoom = st.columns([1, 3, 1, 2])
+        back.button("◀ Previous", key="viewer:previous", disabled=number <= 1, on_click=_turn, args=(-1,))
+        forward.button("Next ▶", key="viewer:next", disabled=number >= pages, on_click=_turn, args=(1,))
+        state["zoom"] = zoom.selectbox("Zoom", ZOOMS, index=ZOOMS.index(state["zoom"]), key="viewer:zoom",
+                                       label_visibility="collapsed")
+        try:
+            if number == citation.page:
+                image, boxes, label = drawn, citation.boxes, citation.page_label
+            else:
+                page = store.page(citation.doc, number)
+                from PIL import Image
+
+                image = Image.open(io.BytesIO(store.page_image(citation.doc, number).read_bytes())).convert("RGB")
+                boxes, label = [], page.label if page is not None else ""
+        except StoreError as e:
+            st.warning(as_text(f"This page cannot be shown: {e}"))
+            return
+        where.markdown(as_text(f"{citation.doc} · {page_name(number, label)} of {pages}"))
+    factor = {"Whole page": 1.0, "1.5x": 1.5, "2x": 2.0, "3x": 3.0}[state["zoom"]]
+    st.image(_zoomed(image, boxes, factor), width="stretch",
+             caption=as_text(f"{citation.doc} · {page_name(number, label)}"
+                             + (f" · {plural(len(boxes), 'evidence box', 'evidence boxes')}" if boxes else "")))
+    if st.button("Close", key="viewer:close"):
+        st.session_state.pop("viewer", None)
+        st.rerun()
+
+
+def _turn(by: int) -> None:
+    """Previous / next: the page turns before the viewer is drawn again."""
+    st.session_state["viewer"]["page"] += by
+
+
+def _zoomed(image: Any, boxes: list[tuple[int, int, int, int]], factor: float) -> Any:
+    """The part of the page ``factor`` times closer, around the evidence (the page's top when there is none)."""
+    if factor <= 1:
+        return image
+    width, height = image.size
+    w, h = int(width / factor), int(height / factor)
+    cx, cy = ((sum(b[0] + b[2] for b in boxes) / (2 * len(boxes)), sum(b[1] + b[3] for b in boxes) / (2 * len(boxes)))
+              if boxes else (width / 2, h / 2))
+    left, top = max(0, min(int(cx - w / 2), width - w)), max(0, min(int(cy - h / 2), height - h))
+    return image.crop((left, top, left + w, top + h))
 
 
 def _around_evidence(image: Any, boxes: list[tuple[int, int, int, int]]) -> Any:

@@ -163,8 +163,9 @@ def test_chat_streams_the_answer_as_text_and_shows_citation_thumbnails(library: 
     assert answer.value == ("The total due is \\*\\*7,981\\.99 EUR\\*\\* \\<img src=x onerror=alert\\(1\\)\\> \\[1\\]\\.")
     assert not answer.proto.allow_html  # model output is text, never HTML
     assert captions(at) == ["invoice.pdf · page 1"]
-    at.button(key="answer0:0").click().run()  # open the full page
+    at.button(key="answer0:0").click().run()  # open the page viewer
     assert captions(at) == ["invoice.pdf · page 1", "invoice.pdf · page 1 · 2 evidence boxes"]
+    # its previous / next / zoom / close are driven in a real browser: tests/test_app_browser.py
     at.chat_input[0].set_value("And how do I pay?").run()  # the conversation stays on the page
     assert [m.value for m in at.markdown].count("What is the total due on the invoice?") == 1
 

@@ -175,6 +175,18 @@ def test_upload_index_ask_and_see_the_citation_thumbnails(tmp_path: Path) -> Non
             loaded(page)
             page.screenshot(path=SHOTS / "3-full-page.png")
             page.set_viewport_size({"width": 1400, "height": 1000})
+            viewer = page.get_by_role("dialog")  # the page viewer: previous / next through the document, zoom, close
+            viewer.get_by_text("invoice.pdf · page 1 of 2").wait_for(timeout=60_000)
+            viewer.get_by_role("button", name="Next ▶").click()
+            viewer.get_by_text("invoice.pdf · page 2 of 2").wait_for(timeout=60_000)
+            assert viewer.get_by_role("button", name="Next ▶").is_disabled()
+            viewer.get_by_role("button", name="◀ Previous").click()
+            viewer.get_by_text("invoice.pdf · page 1 · ").first.wait_for(timeout=60_000)  # its boxes again
+            viewer.get_by_test_id("stSelectbox").click()
+            page.get_by_role("option", name="2x").click()
+            viewer.get_by_text("invoice.pdf · page 1 of 2").wait_for(timeout=60_000)
+            viewer.get_by_role("button", name="Close", exact=True).last.click()  # ours (the ✕ is "Close" too)
+            viewer.wait_for(state="detached", timeout=60_000)
 
             page.get_by_test_id("stRadioGroup").get_by_text("Extract", exact=True).click()  # no model: the form's values
             page.get_by_test_id("stMultiSelect").click()  # two documents: none is chosen for you
@@ -205,9 +217,9 @@ def test_upload_index_ask_and_see_the_citation_thumbnails(tmp_path: Path) -> Non
     import numpy as np
     from PIL import Image
 
-    with Image.open(SHOTS / "3-full-page.png") as shot:  # the opened page, its evidence boxes drawn in red
+    with Image.open(SHOTS / "3-full-page.png") as shot:  # the opened page, the located answer boxed in green
         main = np.asarray(shot.convert("RGB"))[:, 320:]  # right of the sidebar
-        assert ((main[..., 0] > 180) & (main[..., 1] < 80) & (main[..., 2] < 80)).sum() > 200
+        assert ((main[..., 0] < 60) & (main[..., 1] > 120) & (main[..., 2] < 100)).sum() > 200
 
 
 HOSTILE = "[click](http:evil.example)![x](http:evil.example)"  # markdown for a link and a remote image
