@@ -14,7 +14,7 @@ import streamlit as st
 
 import docagent
 from docagent.index.store import PageStore
-from docagent.types import Answer
+from docagent.types import Answer, PageImage
 from docagent_app.ui import (
     Context,
     as_text,
@@ -33,10 +33,13 @@ def render(ctx: Context) -> None:
     if llm is None:
         no_model_banner(ctx, reason, "answers are **retrieval-only**: the passages that match best, with their pages "
                                 "and the words found on them")
-    with PageStore(ctx.settings) as store:  # the kept answers' page images are read from it
+    with PageStore(ctx.settings) as store:  # the answers' page images are read from it, on every run
         history: list[docagent.Answer] = st.session_state.get("history") or load_history(ctx, store)
         st.session_state["history"] = history
         for n, answer in enumerate(history):
+            for c in answer.citations:  # bound to this run's store (the one they came with is closed)
+                if c.image is not None:
+                    c.image = PageImage(c.image.doc_id, c.image.page, store, c.image.file)
             _show(ctx, answer, f"answer{n}")
     question = st.chat_input("Ask a question about your documents")
     if not question:

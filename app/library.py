@@ -47,11 +47,19 @@ def render(ctx: Context) -> None:
                              accept_multiple_files=True, key=f"uploads:{batch}")
     if files and st.button("Index", type="primary", key="index"):
         _index(ctx, files)
-    busy = _jobs(ctx)
+    _jobs_panel(ctx)
     _documents(ctx)
-    if busy:
-        time.sleep(1.0)  # then look again: the page follows the jobs until they are done, then lists their documents
+
+
+@st.fragment(run_every=2.0)
+def _jobs_panel(ctx: Context) -> None:
+    """The jobs, looked at again every two seconds (this part of the page only); when the last one under way ends,
+    the whole page, so that its documents are listed."""
+    busy = _jobs(ctx)
+    if st.session_state.get("jobs_busy") and not busy:
+        st.session_state["jobs_busy"] = False
         st.rerun()
+    st.session_state["jobs_busy"] = busy
 
 
 def _index(ctx: Context, files: list) -> None:

@@ -270,8 +270,12 @@ def page_viewer(citation: Citation, drawn: Any) -> None:
     as they are; the printed page label beside the page number. Closed by its ✕, Escape or Close."""
     state = st.session_state.setdefault("viewer", {"page": citation.page, "zoom": ZOOMS[0]})
     with PageStore(context().settings) as store:
-        rec = store.document(citation.doc)
-        pages = rec.pages if rec is not None else citation.page
+        version = citation.image.doc_id if citation.image is not None else ""
+        rec = store.catalog.document_by_id(version)  # the cited version's pages, not a newer one's
+        if rec is None or rec.status != "ready":
+            st.warning(as_text(f"{citation.doc} was replaced or removed since this answer; ask again to see it."))
+            return
+        pages = rec.pages
         number = state["page"] = min(max(1, int(state["page"])), pages)
         back, where, forward, zoom = st.columns([1, 3, 1, 2])
         back.button("◀ Previous", key="viewer:previous", disabled=number <= 1, on_click=_turn, args=(-1,))
@@ -282,10 +286,10 @@ def page_viewer(citation: Citation, drawn: Any) -> None:
             if number == citation.page:
                 image, boxes, label = drawn, citation.boxes, citation.page_label
             else:
-                page = store.page(citation.doc, number)
+                page = store.catalog.page(version, number)
                 from PIL import Image
 
-                image = Image.open(io.BytesIO(store.page_image(citation.doc, number).read_bytes())).convert("RGB")
+                image = Image.open(io.BytesIO(store.image_bytes(store.image(version, number)))).convert("RGB")
                 boxes, label = [], page.label if page is not None else ""
         except StoreError as e:
             st.warning(as_text(f"This page cannot be shown: {e}"))

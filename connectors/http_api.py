@@ -96,7 +96,7 @@ _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 _OPEN_PATHS = frozenset({"/health", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
 """What answers without the token: status and the API's description, no data."""
 _CREDENTIALS = re.compile(r"(\w+://)[^/@\s]+@")
-_UPLOAD_FOLDER = re.compile(r"[^\s'\"]*docagent-upload-[^/\s]+/")
+_UPLOAD_FOLDER = re.compile(r"[^\s'\"]*docagent-(?:upload|job)-[^/\s]+/")
 _BEARER = HTTPBearer(auto_error=False)
 
 
@@ -430,8 +430,9 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
             if wait:
                 done = await run_in_threadpool(jobs.wait, job_id)
                 if done.state == "failed":
-                    raise HTTPException(503, str(done.data.get("error", "indexing failed")))
-                return JSONResponse({"job": job_id, "indexed": done.data["indexed"], "rejected": done.data["rejected"]},
+                    raise HTTPException(503, public(str(done.data.get("error", "indexing failed"))))
+                return JSONResponse({"job": job_id, "indexed": done.data["indexed"],
+                                     "rejected": _scrubbed(done.data["rejected"], public)},
                                     status_code=int(str(done.data["status"])))
             return JSONResponse({"job": job_id, "status_url": f"/jobs/{job_id}", "state": "queued",
                                  "files": [p.name for p in accepted], "rejected": rejected}, status_code=202)
@@ -445,7 +446,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None,
         if record is None:
             raise HTTPException(404, f"no job {job_id!r}; POST /documents answers with the id of the one it starts")
         out = {"job": record.id, "state": record.state, "created": record.created, "updated": record.updated,
-               **{k: v for k, v in record.data.items() if k != "replace"}}
+               **_scrubbed({k: v for k, v in record.data.items() if k != "replace"}, public)}  # any runner wrote it
         if runners["jobs"].stalled(record):  # nothing half-indexed is visible; the job is whole in the catalog
             out["stalled"] = ("the server running this job stopped; the next replica of this store to look for work "
                               "takes it up again")

@@ -56,3 +56,37 @@ def test_a_job_whose_runner_died_is_taken_over_by_another_and_completed(settings
             jobs.close()
         assert done.state == "done" and done.data["indexed"]["documents"] == 1
         assert "4471" in second.page("vault.pdf", 1).text
+
+
+def test_a_job_that_cannot_run_fails_saying_why_and_leaves_nothing_staged(store: PageStore, docs_dir: Path) -> None:
+    a = factories.text_pdf(docs_dir / "a.pdf", ["Alpha."])
+    b = factories.text_pdf(docs_dir / "b.pdf", ["Beta."])
+    jobs = IndexJobs(store)
+    job_id = jobs.submit([a, b])
+    store.blobs.delete(f"uploads/{job_id}/b.pdf")  # a staged copy lost (a bucket emptied by hand)
+    failed = jobs.run(job_id)
+    assert failed is not None and failed.state == "failed" and failed.data["error"]
+    assert not list(store.blobs.list_keys("uploads/"))  # failed is final: its staged files are removed
+    assert jobs.run(job_id) is None  # and nobody runs it again
+
+
+def test_any_failure_ends_the_job_failed_and_a_long_queue_is_not_called_stalled(
+        store: PageStore, docs_dir: Path, monkeypatch) -> None:
+    import docagent.index.jobs as jobs_module
+
+    a = factories.text_pdf(docs_dir / "a.pdf", ["Alpha."])
+    jobs = IndexJobs(store, silence=60)
+    job_id = jobs.submit([a])
+    queued = jobs.get(job_id)
+    assert queued is not None
+    old = JobRecord(job_id, "queued", queued.created - 3600, queued.updated - 3600, queued.data)
+    store.catalog.put_job(old)
+    assert not jobs.stalled(old)  # waiting an hour behind other work is waiting, not a dead runner
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database disk image is malformed")
+
+    monkeypatch.setattr(jobs_module, "index_paths", broken)
+    failed = jobs.wait(job_id, timeout=60)  # no runner started: run here
+    assert failed.state == "failed" and "malformed" in failed.data["error"]
+    assert not list(store.blobs.list_keys("uploads/"))

@@ -67,6 +67,8 @@ def test_labels_come_from_the_pdf_or_the_printed_number_and_are_shown_beside_the
     ([(100, "Revenue rose"), (800, "- 50 -")], "50"),
     ([(800, "Page 7 of 72")], "7"),
     ([(20, "iv"), (400, "Preface")], "iv"),
+    ([(800, "viii")], "viii"),  # four letters: no year
+    ([(800, "A-12")], "A-12"),
     ([(800, "Total 1,234")], ""),  # a line holding more than a number
     ([(800, "2023")], ""),  # a year alone is a date
     ([(400, "12")], ""),  # a number in the body is not the page's

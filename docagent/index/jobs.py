@@ -64,12 +64,18 @@ class IndexJobs:
         returns). Returns the job's id."""
         job_id = secrets.token_hex(8)
         names = []
-        for path in files:
-            self.store.blobs.put(f"uploads/{job_id}/{path.name}", path.read_bytes())
-            names.append(path.name)
-        now = time.time()
-        self.store.catalog.put_job(JobRecord(job_id, "queued", now, now, {
-            "files": names, "done": 0, "total": len(names), "current": "", "rejected": list(rejected), "replace": replace}))
+        try:
+            for path in files:
+                self.store.blobs.put(f"uploads/{job_id}/{path.name}", path.read_bytes())
+                names.append(path.name)
+            now = time.time()
+            self.store.catalog.put_job(JobRecord(job_id, "queued", now, now, {
+                "files": names, "done": 0, "total": len(names), "current": "", "rejected": list(rejected),
+                "replace": replace}))
+        except BaseException:
+            with contextlib.suppress(Exception):  # no job owns them
+                self.store.blobs.delete_prefix(f"uploads/{job_id}/")
+            raise
         self._wake.set()
         return job_id
 
@@ -81,8 +87,9 @@ class IndexJobs:
         return self.store.catalog.jobs(limit)
 
     def stalled(self, job: JobRecord) -> bool:
-        """Queued or running, and nobody has said a word of it for ``silence`` seconds (no runner is alive)."""
-        return job.state not in FINISHED and time.time() - job.updated > self.silence
+        """Running, and its runner has not said a word for ``silence`` seconds (it stopped). A queued job waits for
+        any runner and is never stalled."""
+        return job.state == "running" and time.time() - job.updated > self.silence
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobRecord:
         """The job once it is done or failed (run here when no runner is running); TimeoutError after ``timeout``."""
@@ -133,11 +140,15 @@ class IndexJobs:
             progress(0, len(paths), "")
             report = index_paths(paths, store=self.store, progress=False, replace=bool(data.get("replace", True)),
                                  on_file=progress)
-        except (DocagentError, OSError) as e:
-            data.update(error=self.public(str(e)), current="")
+        except Exception as e:  # whatever stopped it, the job ends failed and says why
+            if not isinstance(e, (DocagentError, OSError)):
+                log.exception("index job %s failed", job_id)
+            data.update(error=self.public(str(e) or type(e).__name__), current="")
             final = JobRecord(job_id, "failed", job.created, time.time(), data)
             catalog.put_job(final)
             log.warning("index job %s failed: %s", job_id, e)
+            with contextlib.suppress(OSError):  # failed is final: nobody runs it again, its staged files go
+                self.store.blobs.delete_prefix(f"uploads/{job_id}/")
             return final
         finally:
             alive.set()

@@ -311,6 +311,6 @@ def printed_label(page: Page) -> str:
     for y in foot + head:
         found = _PRINTED.match(" ".join(t for _, t in sorted(lines[y])))
         label = found.group(1) if found else ""
-        if label and not (len(label) == 4 and 1900 <= int(label) <= 2100):  # a year alone is a date, not a page
+        if label and not (label.isdigit() and len(label) == 4 and 1900 <= int(label) <= 2100):  # a year is a date
             return label.lower() if label.isalpha() else label
     return ""
