@@ -72,7 +72,7 @@ def test_a_job_that_cannot_run_fails_saying_why_and_leaves_nothing_staged(store:
 
 def test_any_failure_ends_the_job_failed_and_a_long_queue_is_not_called_stalled(
         store: PageStore, docs_dir: Path, monkeypatch) -> None:
-    import docagent.index.jobs as jobs_module
+    from docagent.index import jobs as jobs_module  # (``docagent.index`` the attribute is the function)
 
     a = factories.text_pdf(docs_dir / "a.pdf", ["Alpha."])
     jobs = IndexJobs(store, silence=60)
