@@ -403,3 +403,17 @@ def test_beside_a_located_answer_only_the_nearest_question_words_are_drawn_and_l
     assert len(fuel) == 40 and len(light) == WORD_BOXES  # 40 question words on the page, 8 drawn
     assert not any(drawn.getpixel((b[0] - 2, b[1] - 2)) == (220, 30, 30) for b in fuel)  # none in the answer's weight
     assert drawn.getpixel((answer[0] - 4, answer[1] - 4)) == (20, 150, 60)
+
+
+@pytest.mark.parametrize(("text", "question", "value"), [
+    ("The grant awarded to the Delft lab was 2.4 million euros in 2024.", "How much was the grant awarded to the Delft lab?",
+     "2.4 million euros"),
+    ("Staff turnover fell to 12 percent last year.", "What percentage was staff turnover?", "12 percent"),
+])
+def test_a_located_value_is_shown_whole_with_its_scale_and_unit(store: PageStore, settings, docs_dir: Path,
+                                                                tmp_path: Path, text: str, question: str,
+                                                                value: str) -> None:
+    factories.text_pdf(docs_dir / "note.pdf", [text])
+    assert not index_paths([docs_dir], store=store, progress=False).failed
+    answer = ask(question, store=store, settings=_no_model(settings, tmp_path))
+    assert answer.answer_span is not None and answer.answer_span.text == value, answer.text

@@ -339,6 +339,23 @@ def _spans(words: list[Word], kind: str) -> list[tuple[int, int, float]]:
     return out
 
 
+_UNITS = frozenset({"thousand", "million", "millions", "billion", "billions", "trillion", "bn", "mn", "mln", "%",
+                    "percent", "eur", "euro", "euros", "usd", "dollars", "gbp", "pounds", "chf", "francs", "jpy", "yen",
+                    "cny", "yuan", "inr", "rupees"})
+"""Words that finish a value printed after it ("2.4 million euros", "12 percent"): part of the value shown."""
+_UNIT_KINDS = frozenset({"amount", "count", "percent"})
+
+
+def _with_unit(line: list[Word], end: int) -> int:
+    """``end`` moved over up to two unit words that follow the value (its scale, its currency)."""
+    for _ in range(2):
+        if end < len(line) and line[end].text.lower().strip(".,;:)") in _UNITS:
+            end += 1
+        else:
+            break
+    return end
+
+
 def _candidates(q: _Question, page: Page) -> list[tuple[float, list[Word], str]]:
     lines = lines_of(page)
     stems = [[_stems(w.text) for w in line] for line in lines]
@@ -365,7 +382,7 @@ def _candidates(q: _Question, page: Page) -> list[tuple[float, list[Word], str]]
                     continue
             score = label * fit
             if score > 0:
-                out.append((score, line[i:j], kind))
+                out.append((score, line[i:_with_unit(line, j)] if q.kind in _UNIT_KINDS else line[i:j], kind))
     if not out:  # no value of the kind asked for: the line that carries most of the question
         for n, line in enumerate(lines):
             words = set().union(*stems[n])
