@@ -113,7 +113,7 @@ def answer_kind(question: str) -> str:
 
 _ARITHMETIC = re.compile(
     r"\b(sum|total of|add|difference|differ|minus|average|mean|median|ratio|times|percent(age)? change|"
-    r"increase|decrease|grow|growth|how much (more|less|higher|lower)|combined|altogether|divided)\b", re.IGNORECASE)
+    r"increase|decrease|grow|growth|how (much|many) (more|less|fewer|higher|lower)|combined|altogether|divided)\b", re.IGNORECASE)
 
 
 def needs_arithmetic(question: str) -> bool:

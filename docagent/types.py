@@ -602,8 +602,9 @@ class AnswerSpan:
     box: tuple[int, int, int, int]
     """Page-image pixels around the span's words."""
     kind: str = "value"
-    """``value`` (an amount, date, number or name printed next to the question's key words) or
-    ``sentence`` (the sentence that answers best)."""
+    """``value`` (an amount, date, number or name printed next to the question's key words), ``sentence`` (the
+    sentence that answers best) or ``computed`` (arithmetic the question asks for in words over a found table's
+    cells, computed exactly; ``box`` is around the cells read)."""
     score: float = 0.0
     """How strongly the page supports it (0..1): the evidence test's score."""
 

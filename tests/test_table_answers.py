@@ -269,7 +269,9 @@ def test_without_a_model_a_question_that_fits_several_cells_gets_no_single_value
     sub = ask("Subsidiary results costs 2018", store=segments, settings=Settings(store=settings.store))
     assert sub.answer_span is not None and sub.answer_span.text == "(2)"
     computed = ask("What is the sum of Asia revenue in 2019 and 2018?", store=segments, settings=Settings(store=settings.store))
-    assert computed.answer_span is None and "asks for a computation" in computed.text
+    # asked in words: computed without a model over the row its words name (Revenue under Asia, not a bare Revenue)
+    assert computed.answer_span is not None and computed.answer_span.kind == "computed", computed.text
+    assert computed.text.startswith('Computed without a model: ') and '"Asia Revenue"' in computed.text.splitlines()[0]
 
 
 def test_results_say_their_unit_scale_and_what_was_left_out(store: PageStore, settings: Settings, docs_dir: Path) -> None:

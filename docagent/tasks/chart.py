@@ -44,6 +44,7 @@ from docagent.tasks.tables import (
     select_tables,
     tables_text,
 )
+from docagent.tasks.words import Worded, in_words
 from docagent.types import Table, decimal_text
 
 __all__ = ["ChartAnswer", "ChartRow", "ChartTable", "chart", "needs_arithmetic", "table_from_csv"]
@@ -259,7 +260,10 @@ def _chart(ctx: Context, source: str | Path | tuple[str, int], question: str, ex
     except ModelError as e:
         if not tables:
             raise
-        msg = (f"{e}. Without a model, give chart an expression over the cells of the table found on "
+        worded = in_words(question, tables)  # arithmetic asked in words over the table's names needs no model
+        if isinstance(worded, Worded):
+            return _from_table(answer, [worded.table], worded.expression, store)
+        msg = (f"{e}. Without a model, {worded}; give chart an expression over the cells of the table found on "
                f"{doc} page {number}, such as {_example(tables[0])}")
         raise type(e)(msg) from e
     named = matching_tables(tables, question)

@@ -26,15 +26,17 @@ from langchain_core.runnables import Runnable
 
 from docagent.config import Settings
 from docagent.context import Context
-from docagent.errors import ModelError, StoreError
+from docagent.errors import CalculationError, ModelError, StoreError
 from docagent.index.store import PageStore
 from docagent.models.abilities import with_image_splitting
 from docagent.question import Question, parse
 from docagent.retrieve import PageRetriever
+from docagent.tasks.calc import number_text
 from docagent.tasks.grounding import answer_terms, coverage, match_boxes, tokens
 from docagent.tasks.locate import locate
 from docagent.tasks.prompts import DATA_RULE, message_text, page_blocks, quoted
-from docagent.tasks.tables import lookup, matching_tables, row_names, tables_text
+from docagent.tasks.tables import Computed, compute, lookup, matching_tables, row_names, tables_text
+from docagent.tasks.words import Worded, in_words
 from docagent.types import Answer, AnswerSpan, Citation, Page, PageHit, Table, page_name
 
 if TYPE_CHECKING:
@@ -186,10 +188,15 @@ def _retrieval_only(q: Question, hits: list[PageHit], pages: dict[tuple[str, int
     found = locate(q, [pages[(h.doc, h.page)] for h in hits], store.catalog.term_stats, identity)
     span, fitting = found.span, ""
     if q.arithmetic and any(matching_tables(tables[(h.doc, h.page)], asked) for h in hits):
+        worded = in_words(q, [t for h in hits for t in tables[(h.doc, h.page)]])
+        if isinstance(worded, Worded):
+            try:
+                return _computed_in_words(q, worded, compute(worded.expression, [worded.table]), hits, pages, notice)
+            except CalculationError as e:
+                worded = str(e)
         span = None  # a computation: no printed value is its result
-        fitting = ("The question asks for a computation, which needs a model to write its expression; without one, "
-                   "give chart an expression over the table's cells, such as "
-                   'cell("2019", "Revenue") - cell("2018", "Revenue").')
+        fitting = (f"The question asks for a computation; without a model, {worded}. Give chart an expression over "
+                   "the table's cells, such as " 'cell("2019", "Revenue") - cell("2018", "Revenue").')
     named = lookup(asked, [t for h in hits for t in tables[(h.doc, h.page)]]) if not fitting else []
     if len({" ".join(c.text.split()) for _, c in named}) == 1:  # one cell, or one figure printed in several tables
         table, cell = named[0]
@@ -240,6 +247,25 @@ def _retrieval_only(q: Question, hits: list[PageHit], pages: dict[tuple[str, int
 def _label(pages: dict[tuple[str, int], Page], doc: str, number: int) -> str:
     page = pages.get((doc, number))
     return page.label if page is not None else ""
+
+
+def _computed_in_words(q: Question, worded: Worded, done: Computed, hits: list[PageHit], pages: dict[tuple[str, int], Page],
+              notice: str) -> Answer:
+    """A computation asked in words, built from the found table's names and computed exactly, the cells cited."""
+    table = worded.table
+    page = pages[(table.doc, table.page)]
+    hit = next(h for h in hits if (h.doc, h.page) == (table.doc, table.page))
+    boxes = [page.to_pixels(c.box) for c in done.cells]
+    around = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+    value = number_text(done.value)
+    where = f"{table.doc}, {page_name(table.page, page.label)}"
+    review = f" (needs review: {'; '.join(done.review)})" if done.review else ""
+    lines = [f"Computed without a model: {value} = {worded.expression} ({where}){review}",
+             "Cells read: " + "; ".join(f"{c.row} / {c.column} = {c.text}" for c in done.cells),
+             *(f"Note: {n}" for n in done.notes)]
+    citation = Citation(table.doc, table.page, boxes, hit.image, None, page.label)
+    return Answer(q.text, "\n".join(lines), "retrieval-only", False, [citation], notice=notice,
+                  answer_span=AnswerSpan(value, table.doc, table.page, around, "computed", 1.0))
 
 
 def _passages(keys: list[tuple[str, int]], pages: dict[tuple[str, int], Page], terms: set[str]) -> list[str]:
