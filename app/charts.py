@@ -8,11 +8,12 @@ import pandas as pd
 import streamlit as st
 
 import docagent
+from docagent.errors import ModelError
 from docagent.index.store import PageStore
 from docagent.tasks.qa import evidence_image
 from docagent.tasks.tables import column_names, row_names
 from docagent.types import Citation, decimal_text
-from docagent_app.ui import Context, as_text, chat_model, no_model_banner, tasks
+from docagent_app.ui import Context, as_text, chat_model, no_model_banner, tasks, without_server_paths
 
 
 def render(ctx: Context) -> None:
@@ -39,24 +40,30 @@ def render(ctx: Context) -> None:
             columns = column_names(tables)
             st.caption(as_text("Columns: " + ", ".join(f'"{c}"' for c in columns.values())
                                + " · rows: " + ", ".join(f'"{r}"' for t in tables for r in row_names(t) if r)))
+        else:
+            st.caption("No table was found on this page: a question about a chart or a picture of a table needs a "
+                       "model to read it.")
     if not st.button("Compute", type="primary", key="compute", disabled=not (question or expression)):
         return
     if expression:
         with tasks(ctx) as task_context:  # an expression needs no model
             answer = docagent.chart((doc, page), question, expression=expression, context=task_context)
     else:
-        llm, reason = chat_model(ctx)
-        if llm is None:
-            no_model_banner(ctx, reason, "charts cannot be read: transcribing a chart needs one")
-            return
+        llm, reason = chat_model(ctx)  # without one, arithmetic asked in words over a found table is still computed
         if route != "Choose it":
             hits = docagent.search(question, k=1, settings=ctx.settings)
             if not hits:
                 st.warning("No page matches the question.")
                 return
             doc, page = hits[0].doc, hits[0].page
-        with tasks(ctx, llm) as task_context:
-            answer = docagent.chart((doc, page), question, context=task_context)
+        try:
+            with tasks(ctx, llm) as task_context:
+                answer = docagent.chart((doc, page), question, context=task_context)
+        except ModelError as e:
+            no_model_banner(ctx, reason, "charts cannot be read, and this question could not be computed from a "
+                                         "table without one")
+            st.error(as_text(without_server_paths(ctx, str(e))))
+            return
     shown, result = st.columns([2, 3])
     with PageStore(ctx.settings) as store:
         image, page_obj = store.page_image(doc, page), store.page(doc, page)

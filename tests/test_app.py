@@ -441,6 +441,13 @@ def test_charts_computes_an_expression_over_a_found_table_without_a_model(librar
                                                                        ("Revenue", "2018", "1,100.0")]
     assert "Table found on the page" in " ".join(plain(c.value) for c in at.caption)
 
+    words = open_app("Charts")  # a question in words over the found table: no model either, found from the question
+    words.text_input(key="chart_q").set_value("What is the difference in revenue between 2018 and 2019?").run()
+    words.button(key="compute").click().run()
+    assert not words.exception, words.exception
+    assert plain(words.metric[0].value) == "134500000 USD"
+    assert words.code[0].value == 'cell("2019", "Revenue") - cell("2018", "Revenue")'
+
 
 @pytest.mark.slow
 def test_charts_shows_a_table_whose_columns_share_a_header(library: Settings, tmp_path: Path) -> None:
