@@ -123,9 +123,15 @@ def _body(ctx: Context, answer: docagent.Answer, key: str) -> None:
             st.markdown("**Closest passages** (they do not answer it):")
     elif answer.mode == "retrieval-only":
         span = answer.answer_span
-        if span is not None:
+        if span is not None and span.kind == "computed":  # arithmetic asked in words, over a found table
+            st.markdown(f"**Computed without a model:** {as_text(lines[0].removeprefix('Computed without a model: '))}")
+            for line in lines[1:]:
+                if not _PASSAGE.match(line) and not line.startswith("Best-matching"):
+                    st.caption(as_text(line))
+        elif span is not None:
             st.markdown(f"**Most likely answer:** {as_text(span.text)} — {as_text(span.doc)}, page {span.page}")
-        st.markdown("**Best-matching passages** (no model read them):")
+        if passages:
+            st.markdown("**Best-matching passages** (no model read them):")
     else:
         st.markdown(as_text(answer.text))
     for line in passages:

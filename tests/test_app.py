@@ -682,3 +682,17 @@ def test_a_visitor_cannot_point_the_app_at_another_store(library: Settings, tmp_
     at.run()
     assert "**invoice.pdf**  \n2 pages" in texts(at)
     assert plain(at.sidebar.caption[0].value) == f"Store: {library.store}"
+
+
+@pytest.mark.slow
+def test_chat_without_a_model_computes_arithmetic_asked_in_words(library: Settings, tmp_path: Path) -> None:
+    from docagent.index.indexer import index_paths
+
+    assert not index_paths([factories.results_pdf(tmp_path / "results.pdf")], library, progress=False).failed
+    at = open_app("Chat")
+    at.chat_input[0].set_value("What is the difference in capital expenditures between 2018 and 2019?").run()
+    assert not at.exception, at.exception
+    lead = next(plain(m.value) for m in at.markdown if "Computed without a model" in m.value)
+    assert lead.startswith('**Computed without a model:** 30000000 = cell("2019", "Capital expenditures") - '
+                           'cell("2018", "Capital expenditures") (results.pdf, page 1)'), lead
+    assert captions(at) == ["results.pdf · page 1"]  # the cells read, boxed on their page
