@@ -345,9 +345,10 @@ def convert(path: Path, suffix: str, options: OpenOptions, to: str = "pdf") -> b
         rendering = work / "out" / f"document.{to.split(':', 1)[0]}"
         if not rendering.is_file() or rendering.stat().st_size == 0:
             said = err.decode("utf-8", "replace")
-            if "could not be loaded" in said:
-                msg = ("LibreOffice could not load it (damaged, password-protected, or not what its content first "
-                       "looks like); open it in an Office program and save it again, or save it as PDF")
+            if "could not be loaded" in said:  # also what it says when loading ran out of the memory it may use
+                msg = ("LibreOffice could not load it (damaged, password-protected, not what its content first "
+                       f"looks like, or more than the {options.convert_memory_mb} MiB it may use: raise "
+                       "DOCAGENT_CONVERT_MEMORY_MB); open it in an Office program and save it again, or save it as PDF")
                 raise CorruptDocumentError(path, msg)
             first = next((line.strip() for line in said.splitlines() if line.strip() and "javaldx" not in line), "")
             msg = (f"LibreOffice stopped while converting it ({first[:160] or f'exit status {proc.returncode}'}); "
