@@ -78,3 +78,50 @@ def test_a_row_name_several_rows_share_is_not_guessed(store: PageStore, docs_dir
     assert isinstance(vague, str) and "fits several rows" in vague and "Asia Revenue" in vague, vague
     asia = in_words("What is the sum of Asia revenue in 2019 and 2018?", tables)
     assert isinstance(asia, Worded) and asia.expression == 'sum(cell("2019", "Asia Revenue"), cell("2018", "Asia Revenue"))'
+
+
+CASES = {
+    "regions.pdf": ("Installations by region", ["", "2024", "2023"],
+                    [["North", "150", "120"], ["South", "170", "200"], ["East", "95", "90"], ["Total", "415", "410"]]),
+    "prices.pdf": ("Prices and notes", ["", "2024", "2023"],
+                   [["Average price", "12", "10"], ["Price", "11", "9"], ["Notes", "450", "500"], ["2023 Notes", "0", "100"]]),
+    "sales.pdf": ("Sales", ["", "2024", "2023"], [["Net sales", "700", "650"], ["Sales returns", "30", "25"]]),
+}
+
+
+@pytest.fixture
+def worded(store: PageStore, docs_dir: Path) -> PageStore:
+    for name, table in CASES.items():
+        factories.tables_pdf(docs_dir / name, [table], title="Operations review")
+    assert not index_paths([docs_dir], store=store, progress=False).failed
+    return store
+
+
+@pytest.mark.parametrize(("doc", "question", "value"), [
+    # the words asking for the computation name no row: "the total of" is not the Total row
+    ("regions.pdf", "What was the total of North and South in 2024?", Fraction(320)),
+    # "less", "fewer", "lower", "decrease": the amount by which it is smaller, measured against what follows "than"
+    ("regions.pdf", "How many fewer installations did South have in 2024 than in 2023?", Fraction(30)),
+    ("regions.pdf", "How much lower was North in 2023 than in 2024?", Fraction(30)),
+    ("regions.pdf", "How much less was South than North in 2023?", Fraction(-80)),
+    ("regions.pdf", "How much more than in 2023 did North install in 2024?", Fraction(30)),
+    ("regions.pdf", "In 2024, how much higher than North was South?", Fraction(20)),
+    ("regions.pdf", "By what percent was South higher than North in 2024?", Fraction(40, 3)),
+    ("regions.pdf", "What was the decrease in South from 2023 to 2024?", Fraction(30)),
+    # "average" asks the computation, not for the row Average price; a year names a column, not the row 2023 Notes
+    ("prices.pdf", "What was the average Price in 2023 and 2024?", Fraction(10)),
+    ("prices.pdf", "What was the change in Notes from 2023 to 2024?", Fraction(-50)),
+    # rows ordered by where their whole names stand in the question
+    ("sales.pdf", "What is the ratio of Sales returns to Net sales in 2024?", Fraction(30, 700)),
+])
+def test_the_wording_decides_the_order_and_the_sign(worded: PageStore, doc: str, question: str, value: Fraction) -> None:
+    from docagent.tasks.tables import compute
+
+    found = in_words(question, worded.tables(doc, 1))
+    assert isinstance(found, Worded), found
+    assert compute(found.expression, [found.table]).value == value, found.expression
+
+
+def test_a_question_asking_two_computations_at_once_is_refused(worded: PageStore) -> None:
+    found = in_words("What was the change in average price from 2023 to 2024?", worded.tables("prices.pdf", 1))
+    assert isinstance(found, str) and "several computations" in found
