@@ -6,11 +6,13 @@ columns 2024 and 2025 becomes ``cell("2025", "North") - cell("2024", "North")``,
 several of the table's columns (or one column, or a table of one value column, and several rows), and say what to
 do with them:
 
-* difference ("difference", "how many more / less", "change", "increase", "decrease"): with "than", the first
-  named less the second; otherwise the later period less the earlier (years), else the second named less the first;
-* percent change ("percent change", "grow by what percent", "% increase"): from the earlier period (or the first
-  named) to the later, in percent;
-* ratio ("ratio", "times", "divided"): the first named over the second;
+* difference ("difference", "how many more / less", "change", "increase", "decrease"): measured against the value
+  named after "than" ("How much more was A than B": A - B; "How much less was A than B": B - A); without "than",
+  from the earlier period to the later (years, quarters, halves; "decrease", "fall", "lower" give the amount it
+  fell), and refused when neither periods nor "from ... to" say which way;
+* percent change ("percent change", "by what percent", "% increase"): against the value after "than", else from the
+  earlier period to the later ("percent decrease" positive when it fell);
+* ratio ("ratio", "times", "divided"): the first named over the second (with "than": over the value after it);
 * sum ("sum", "total of", "combined", "altogether", "add"), average ("average", "mean"), and the largest or
   smallest ("highest", "largest", "most" / "lowest", "smallest", "least") of those named.
 
