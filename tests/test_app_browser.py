@@ -116,6 +116,14 @@ def settled(page: object) -> None:
     page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(timeout=60_000)
 
 
+def new_store_page(browser: object, url: str) -> object:
+    """A page of the app on a new, empty store, once it says so."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.get_by_text("This store is new: nothing is indexed at").wait_for(timeout=60_000)
+    return page
+
+
 def upload_and_index(page: object, files: list[Path], indexed: str) -> None:
     """Upload files in the Library, index them, wait for ``indexed`` ("Indexed 2 documents, 3 pages.")."""
     page.locator("input[type=file]").set_input_files([str(f) for f in files])
@@ -140,9 +148,7 @@ def test_upload_index_ask_and_see_the_citation_thumbnails(tmp_path: Path) -> Non
     with app_server(tmp_path / "store", server) as url, sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
-            page.get_by_text("This store is new: nothing is indexed at").wait_for(timeout=60_000)
+            page = new_store_page(browser, url)
             page.get_by_test_id("stMainMenu").wait_for()  # the toolbar is drawn: an app, no "Deploy" button
             assert page.get_by_test_id("stAppDeployButton").count() == 0
             upload_and_index(page, [pdf, form], "Indexed 2 documents, 3 pages.")
@@ -284,9 +290,7 @@ def test_a_word_file_uploaded_in_the_library_is_listed_and_cited_in_chat(tmp_pat
     with app_server(tmp_path / "store", server) as url, sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
-            page.get_by_text("This store is new: nothing is indexed at").wait_for(timeout=60_000)
+            page = new_store_page(browser, url)
             upload_and_index(page, [report], "Indexed 1 document, 2 pages.")
             page.get_by_text("report.docx 2 pages").wait_for()  # the document list, with its thumbnail
             page.locator("[data-testid='stImage'] img").first.wait_for()
@@ -351,12 +355,11 @@ def test_reloading_while_a_batch_is_indexed_loses_no_file(tmp_path: Path) -> Non
     with app_server(tmp_path / "store", server) as url, sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
-            page.get_by_text("This store is new: nothing is indexed at").wait_for(timeout=60_000)
+            page = new_store_page(browser, url)
             page.locator("input[type=file]").set_input_files([str(long), str(short)])
             page.get_by_role("button", name="Index").click()
-            page.get_by_text("Indexing").first.wait_for(timeout=60_000)  # under way
+            # handed over (the uploader is empty again), however fast this machine indexes: then reload
+            page.get_by_role("button", name="Index").wait_for(state="detached", timeout=60_000)
             page.reload()
             page.get_by_text("Indexed 2 documents, 61 pages.").wait_for(timeout=180_000)
             page.get_by_text("long.pdf 60 pages").wait_for()

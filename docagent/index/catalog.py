@@ -519,13 +519,16 @@ class Catalog(abc.ABC):
 
     def page_labels(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
         """The printed label of each ``(doc_id, page)`` that has one."""
-        wanted = set(keys)
+        by_doc: dict[str, list[int]] = {}
+        for doc_id, page in set(keys):
+            by_doc.setdefault(doc_id, []).append(page)
         out: dict[tuple[str, int], str] = {}
         db = self.reader()
-        for doc_id in {d for d, _ in wanted}:
-            for page, label in db.execute("SELECT page, label FROM page_labels WHERE doc_id = ?", (doc_id,)):
-                if (doc_id, page) in wanted:
-                    out[(doc_id, page)] = label
+        for doc_id, pages in by_doc.items():
+            marks = ",".join("?" * len(pages))
+            for page, label in db.execute(f"SELECT page, label FROM page_labels WHERE doc_id = ? AND page IN ({marks})",
+                                          (doc_id, *pages)):
+                out[(doc_id, page)] = label
         return out
 
     def page_fields(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], PageFields]:

@@ -64,12 +64,6 @@ def operations(question: str | Question) -> list[tuple[str, set[str]]]:
     return [(name, said) for name, said in found if not any(other > said for _, other in found)]
 
 
-def operation(question: str | Question) -> str | None:
-    """What a question asks to do with the values it names; None when it asks none, or several (refused)."""
-    found = operations(question)
-    return found[0][0] if len(found) == 1 else None
-
-
 _SMALLER = re.compile(r"\b(less|fewer|lower|smaller|decrease[ds]?|decline[ds]?|fell|fall|drop(ped)?|reduction|"
                       r"shrink|shrank)\b", re.IGNORECASE)
 _PERIOD = re.compile(r"\b(?:(?P<q>q[1-4])|(?P<h>h[12])|(?P<y>(?:19|20)\d\d))\b", re.IGNORECASE)
