@@ -158,6 +158,10 @@ class PageRetriever(BaseRetriever):
     stage_values_only: bool = True
     """The second stage only for questions that ask for a figure (an amount, a percentage, a count, a computation):
     for questions about a discussion it cost rank-1 hits on the development sets (README)."""
+    keep_firsts: bool = True
+    """Hybrid mode: the page each side ranks first stays in the top ``k`` (last, when fusion would push it out). When
+    the sides disagree sharply, the page every question word points to (BM25's first) is not lost behind pages both
+    rank moderately; nor is the dense side's first, for a question in other words than the page's."""
     rerank_model: str | None = None
     """A local sentence-transformers cross-encoder directory; off when unset."""
     rerank_top: int = Field(default=20, ge=1)
@@ -264,6 +268,8 @@ class PageRetriever(BaseRetriever):
             stage = {id(c): unit * second.score(i) for i, c in enumerate(head)}
             prior = {key: prior.get(key, 0.0) + stage.get(id(c), 0.0) for key, c in found.items()}
             ranked = sorted(head, key=lambda c: -(self._fused(c, mode) + prior[(c.doc_id, c.page)])) + ranked[self.stage_pages :]
+        if mode == "hybrid" and self.keep_firsts:
+            ranked = _keep_firsts(ranked, k)
         top = ranked[: max(k, self.rerank_top if self.rerank_model else k)]
         for cand in top:
             if cand.text is None:
@@ -437,6 +443,18 @@ class PageRetriever(BaseRetriever):
 
 _Row = tuple[str, int, tuple[int, int], "str | None", float]
 """One passage of a ranking: ``(doc_id, page, (start, end), text or None, score)``, higher scores better."""
+
+
+def _keep_firsts(ranked: list[_Candidate], k: int) -> list[_Candidate]:
+    """``ranked`` with the page each side ranked first moved up to the last places of the top ``k`` when it fell
+    below them (lexical's first last, dense's before it); with ``k`` = 1 the fused first stays alone."""
+    if k < 2:
+        return ranked
+    for side, at in (("dense", k - 2), ("lexical", k - 1)):  # dense's placed first, so lexical's ends last
+        first = next((i for i, c in enumerate(ranked) if c.ranks.get(side) == 1), None)
+        if first is not None and first >= k and at >= 1:
+            ranked = [*ranked[:at], ranked[first], *ranked[at:first], *ranked[first + 1 :]]
+    return ranked
 
 
 def _span(hit: VectorHit) -> tuple[str, int, int, int]:

@@ -177,3 +177,33 @@ def test_an_error_in_dense_search_waits_for_bm25_before_it_propagates(store: Pag
     with pytest.raises(RuntimeError, match="embedding failed"):
         PageRetriever(store=store).search("badge")
     assert finished.is_set()
+
+
+def test_the_page_bm25_ranks_first_is_not_lost_when_the_rankings_disagree(
+        store: PageStore, docs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk's false "not found": the one page holding every word of the question was BM25's first, but the
+    embedder missed it and pages both sides rank moderately pushed it out of the top k. It stays in (last)."""
+    import docagent
+
+    topics = ["first aid", "manual handling", "fire safety", "working at height", "forklift driving", "ladder use"]
+    pages = [f"Crews must complete the annual {t} course; crews that do not complete it are stood down." for t in topics]
+    pages.insert(3, "Schedule C. Item 7: crews must complete the annual refresher before 31 March 2025. Item 8: badges.")
+    factories.text_pdf(docs_dir / "ops_report.pdf", pages)
+    assert not index_paths([docs_dir], store=store, progress=False).failed
+    dense = store.vectors.search
+
+    def missing_the_schedule(vector, n, scope):  # an embedder that does not see the number-dense page
+        return [h for h in dense(vector, n, scope) if (h.passage.page != 4 or "refresher" not in h.passage.text)]
+
+    monkeypatch.setattr(store.vectors, "search", missing_the_schedule)
+    question = "By when must crews complete the annual refresher?"
+    lexical = PageRetriever(store=store, k=1, mode="lexical").search(question)[0]
+    assert (lexical.doc, lexical.page) == ("ops_report.pdf", 4)
+    fused = PageRetriever(store=store, k=3, keep_firsts=False).search(question)
+    assert ("ops_report.pdf", 4) not in [(h.doc, h.page) for h in fused]  # what fusion alone does
+    kept = PageRetriever(store=store, k=3).search(question)
+    assert [(h.doc, h.page) for h in kept][:2] == [(h.doc, h.page) for h in fused][:2]
+    assert (kept[2].doc, kept[2].page) == ("ops_report.pdf", 4) and kept[2].ranks == {"lexical": 1}
+    assert kept[1].score >= kept[2].score
+    answer = docagent.ask(question, store=store, k=3, docs=["ops_report.pdf"])
+    assert not answer.abstained and "31 March 2025" in answer.text

@@ -209,8 +209,10 @@ class Extractor:
                     seconds["render"] += time.perf_counter() - t0
                 t0 = time.perf_counter()
                 # the drawings are read only for a page that already has a plausible table (they cost as much)
-                tables = find_tables(page, functools.partial(source.rules, index) if not page.ocr else ())
-                if previous is not None and previous[0].number == page.number - 1:
+                stated = source.tables(index, page)
+                tables = stated if stated is not None else find_tables(
+                    page, functools.partial(source.rules, index) if not page.ocr else ())
+                if stated is None and previous is not None and previous[0].number == page.number - 1:
                     link_continuations(previous[1], previous[0], tables, page)
                 previous = (page, tables)
                 found += tables

@@ -15,7 +15,7 @@ from typing import BinaryIO
 from PIL import Image
 
 from docagent.errors import UnsupportedFileError
-from docagent.types import Box, Heading, Page
+from docagent.types import Box, Heading, Page, Table
 
 __all__ = [
     "TITLE_ZONE",
@@ -103,6 +103,12 @@ class Source(abc.ABC):
         a table, which helps :func:`docagent.ingest.tables.find_tables` close its rows. Empty where the format
         draws none (the default) or they are unknown (a scan)."""
         return []
+
+    def tables(self, index: int, page: Page) -> list[Table] | None:
+        """The tables the format itself states on page ``index`` (0-based; ``page`` as :meth:`read_page` gave it):
+        a spreadsheet's cells. None (the default) where it states none: they are found in the page's words
+        (:func:`docagent.ingest.tables.find_tables`)."""
+        return None
 
     def metadata(self) -> dict[str, str]:
         """The file's own description of itself that is set: ``title``, ``author``, ``subject``, ``keywords``."""

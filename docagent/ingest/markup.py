@@ -24,6 +24,7 @@ import codecs
 import html
 import io
 import re
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Protocol
@@ -35,7 +36,7 @@ from docagent.ingest.base import open_regular, read_bounded
 from docagent.ingest.formats import decode_text
 from docagent.ingest.pdf import _LOCK, PdfSource
 
-__all__ = ["MAX_MARKUP_BYTES", "MarkupSource", "clean_html", "markdown_html", "text_html"]
+__all__ = ["MAX_MARKUP_BYTES", "MarkupSource", "Placed", "clean_html", "markdown_html", "text_html"]
 
 MAX_MARKUP_BYTES = 8 << 20
 """Larger HTML, Markdown and text files are refused (8 MiB of text is about 2,300 pages)."""
@@ -315,11 +316,12 @@ def _visible(piece: str) -> bool:
 
 
 def render_pdf(path: Path, pieces: list[str], css: str, title: str, max_pages: int | None,
-               page_rect: pymupdf.Rect = PAGE) -> bytes:
+               page_rect: pymupdf.Rect = PAGE, embed: Callable[[list[Placed]], dict[str, bytes]] | None = None) -> bytes:
     """The pieces laid out one after the other on pages (A4 unless ``page_rect`` says otherwise), with links,
-    outline and title."""
+    outline and title. ``embed``: files to carry inside the PDF, made from where every element with an ``id``
+    was placed (a spreadsheet's cells: docagent.ingest.office)."""
     where = page_rect + (MARGIN, MARGIN, -MARGIN, -MARGIN)
-    positions: list[_Position] = []
+    positions: list[Placed] = []
     with _LOCK:
         out = io.BytesIO()
         writer = pymupdf.DocumentWriter(out)
@@ -358,13 +360,15 @@ def render_pdf(path: Path, pieces: list[str], css: str, title: str, max_pages: i
             _add_links(doc, positions)
             doc.set_toc(_toc(positions))
             doc.set_metadata({"title": title, "producer": "docagent"} if title else {"producer": "docagent"})
+            for name, data in (embed(positions) if embed is not None else {}).items():
+                doc.embfile_add(name, data)
             pdf: bytes = doc.tobytes(garbage=3, deflate=True)
             return pdf
         finally:
             doc.close()
 
 
-class _Position(Protocol):
+class Placed(Protocol):
     """What MuPDF's Story reports of each element it places (a ``pymupdf.ElementPosition``, whose attributes are
     set at run time)."""
 
@@ -378,10 +382,10 @@ class _Position(Protocol):
     text: str
 
 
-def _add_links(doc: pymupdf.Document, positions: list[_Position]) -> None:
+def _add_links(doc: pymupdf.Document, positions: list[Placed]) -> None:
     """One PDF link a line of each ``<a href>`` (MuPDF reports one position a word and space of it)."""
     targets = {p.id: p for p in positions if p.open_close & 1 and p.id}
-    merged: list[tuple[_Position, pymupdf.Rect]] = []
+    merged: list[tuple[Placed, pymupdf.Rect]] = []
     for p in positions:
         if not (p.open_close & 1 and p.href):
             continue
@@ -404,7 +408,7 @@ def _add_links(doc: pymupdf.Document, positions: list[_Position]) -> None:
         doc[p.page_num - 1].insert_link(link)
 
 
-def _toc(positions: list[_Position]) -> list[tuple[int, str, int]]:
+def _toc(positions: list[Placed]) -> list[tuple[int, str, int]]:
     """The headings as an outline whose levels go down one step at a time (what a PDF outline needs):
     ``(level, title, page)``."""
     toc: list[tuple[int, str, int]] = []

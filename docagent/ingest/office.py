@@ -28,7 +28,10 @@ width, else landscape), sheet after sheet, each under its name, every cell's tex
 sheet wider than a page is cut into bands of columns that fit (columns A-F, then G-M ...), each band with the
 sheet's first column repeated as row labels; each band runs down all the rows before the next starts (down, then
 across); a sheet longer than a page starts on a page of its own and each further page repeats its first row (its
-column headers, as a rule). Page numbers in citations are the rendering's.
+column headers, as a rule). Page numbers in citations are the rendering's. The rendering carries where each cell
+was drawn (an embedded file, :data:`SHEET_CELLS`), so a sheet's tables are its cells (:meth:`OfficeSource.tables`:
+every band of a sheet on a page is one table, its header rows the leading rows without figures, a merged cell
+spanning its columns, rows of one cell above them the title), never guessed from the drawing.
 
 Presentations: one page a slide. When the deck has speaker notes (PPTX, ODP), each page is the slide's notes page
 (the slide above its notes), so the notes are indexed and cited with their slide's number.
@@ -37,6 +40,7 @@ Presentations: one page a slide. When the deck has speaker notes (PPTX, ODP), ea
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import resource
@@ -49,6 +53,7 @@ import zipfile
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pymupdf
 
@@ -61,8 +66,10 @@ from docagent.errors import (
 )
 from docagent.ingest.base import OpenOptions, open_regular, read_bounded
 from docagent.ingest.formats import OFFICE_RENDERING, Probe
-from docagent.ingest.markup import CSS, MARGIN, NEW_PAGE, render_pdf
-from docagent.ingest.pdf import PdfSource
+from docagent.ingest.markup import CSS, MARGIN, NEW_PAGE, Placed, render_pdf
+from docagent.ingest.pdf import _LOCK, PdfSource
+from docagent.ingest.tables import grid_table, parse_number
+from docagent.types import Page, Table, TableCell
 
 __all__ = [
     "INSTALL_HINT",
@@ -391,7 +398,8 @@ class OfficeSource(PdfSource):
                 if not any(sheet.rows for sheet in sheets):
                     raise EmptyDocumentError(path, "the workbook has no filled cells")
                 pieces, page = sheet_layout(sheets)
-                pdf = render_pdf(path, pieces, CSS + SHEET_CSS, "", options.max_pages, page)
+                pdf = render_pdf(path, pieces, CSS + SHEET_CSS, "", options.max_pages, page,
+                                 embed=lambda placed: {SHEET_CELLS: sheet_cells(sheets, placed)})
             elif kind == "presentation" and _has_notes(path, container):
                 pdf = convert(path, SUFFIXES[kind, container], options, to=WITH_NOTES)
             else:
@@ -400,6 +408,25 @@ class OfficeSource(PdfSource):
         self._pdf = pdf
         super().__init__(path, max_pages=options.max_pages, data=pdf)
         self.kind = kind
+        self._tables: dict[int, list[Table]] | None = None
+        self._cells: dict[str, Any] | None = None
+        if kind == "spreadsheet":
+            with _LOCK:
+                names = self._doc.embfile_names()
+                stated = self._doc.embfile_get(SHEET_CELLS) if SHEET_CELLS in names else None
+            try:
+                self._cells = json.loads(stated) if stated else None  # a rendering made before cells were carried: None
+            except ValueError:
+                self._cells = None
+
+    def tables(self, index: int, page: Page) -> list[Table] | None:
+        """A spreadsheet's tables on page ``index``, from the cells its rendering says it drew there; None for
+        other files (their tables are found in the page's words)."""
+        if self._cells is None:
+            return None
+        if self._tables is None:
+            self._tables = sheet_tables(self._cells, page.doc)
+        return self._tables.get(index + 1, [])
 
     def copy_to(self, target: Path) -> None:
         target.write_bytes(self._pdf)
@@ -461,6 +488,14 @@ table.sheet td.line {{ white-space: nowrap; }}
 class Sheet:
     name: str
     rows: list[list[str]] = field(default_factory=list)
+    spans: dict[tuple[int, int], int] = field(default_factory=dict)
+    """``(row, column)`` of a merged cell -> the columns it spans (the cells it covers are empty in ``rows``)."""
+
+
+SHEET_CELLS = "docagent-sheet-cells.json"
+"""The file a spreadsheet's rendering carries: each sheet's rows, and where on which page each cell was drawn."""
+_CELL_ID = re.compile(r"x(\d+)\.(\d+)\.(\d+)\.(\d+)")
+"""``x<sheet>.<band>.<row>.<column>``: the id of a cell as drawn (0-based; column of the sheet, not of the band)."""
 
 
 class _SheetReader(HTMLParser):
@@ -498,6 +533,8 @@ class _SheetReader(HTMLParser):
             self._heading = None
         elif tag in ("td", "th") and self._cell is not None:
             row = self.sheets[-1].rows[-1]
+            if self._span > 1:
+                self.sheets[-1].spans[len(self.sheets[-1].rows) - 1, len(row)] = self._span
             row.append(" ".join("".join(self._cell).split()))
             row.extend([""] * (self._span - 1))
             self._cell = None
@@ -518,6 +555,91 @@ def read_sheets(exported: str) -> list[Sheet]:
         while sheet.rows and not any(sheet.rows[-1]):
             sheet.rows.pop()
     return reader.sheets
+
+
+def _heads(sheet: Sheet) -> tuple[int, int]:
+    """Where a sheet's table starts and its header rows: rows above the first of two or more filled cells are its
+    title; then leading rows whose cells right of the first column hold no figure (years and quarters head
+    columns) are headers, at most three; a sheet of text alone (a list of names and roles) is headed by its first
+    row."""
+    rows = sheet.rows
+    start = next((r for r, row in enumerate(rows) if sum(bool(c) for c in row) >= 2), len(rows))
+    heads = 0
+    for row in rows[start : start + 3]:
+        figures = [c for c in row[1:] if c and parse_number(c)[0] is not None and not _YEARISH.fullmatch(c)]
+        if figures or not any(row):
+            break
+        heads += 1
+    left = len(rows) - start
+    if heads >= left:
+        heads = 1 if left >= 2 else 0
+    return start, heads
+
+
+_YEARISH = re.compile(r"(?:FY|Q[1-4]|H[12])?\s*'?(?:19|20)\d{2}|(?:19|20)\d{2}\s*(?:Q[1-4]|H[12])")
+"""A number in a header row that names a column (a year, a quarter), not a figure."""
+
+
+def sheet_cells(sheets: list[Sheet], placed: list[Placed]) -> bytes:
+    """What a spreadsheet's rendering carries (:data:`SHEET_CELLS`): each sheet's rows, merged cells, title and
+    header rows, and each drawn cell's page and box (points), grouped by page and band."""
+    where: dict[tuple[int, int, int], dict[tuple[int, int], tuple[float, ...]]] = {}
+    for p in placed:
+        m = _CELL_ID.fullmatch(p.id or "")
+        if m:
+            s, b, r, c = (int(g) for g in m.groups())
+            where.setdefault((p.page_num, s, b), {}).setdefault((r, c), tuple(round(v, 2) for v in p.rect))
+    out: dict[str, Any] = {"sheets": [], "placed": []}
+    for sheet in sheets:
+        start, heads = _heads(sheet)
+        title = " ".join(c for row in sheet.rows[:start] for c in row if c)
+        out["sheets"].append({"name": sheet.name, "rows": sheet.rows, "start": start, "header_rows": heads,
+                              "title": " ".join(f"{sheet.name} {title}".split()),
+                              "spans": [[r, c, n] for (r, c), n in sheet.spans.items()]})
+    for (page, s, b), cells in sorted(where.items()):
+        out["placed"].append({"page": page, "sheet": s, "band": b,
+                              "cells": [[r, c, *box] for (r, c), box in sorted(cells.items())]})
+    return json.dumps(out, separators=(",", ":")).encode()
+
+
+def sheet_tables(stated: dict[str, Any], doc: str) -> dict[int, list[Table]]:
+    """Each page's tables from a rendering's :data:`SHEET_CELLS`: a band of a sheet on a page is a table, a band
+    carried over onto the next page its continuation (a repeated header row heads it again)."""
+    out: dict[int, list[Table]] = {}
+    last: dict[tuple[int, int], Table] = {}
+    for placed in stated["placed"]:
+        sheet = stated["sheets"][placed["sheet"]]
+        rows, start, heads = sheet["rows"], sheet["start"], sheet["header_rows"]
+        spans = {(r, c): n for r, c, n in sheet["spans"]}
+        boxes = {(r, c): (x0, y0, x1, y1) for r, c, x0, y0, x1, y1 in placed["cells"]}
+        key = (placed["sheet"], placed["band"])
+        before = last.get(key)
+        drawn = sorted({r for r, _ in boxes if r >= start})
+        if before is not None and heads == 0:
+            drawn = [r for r in drawn if r != 0]  # the first row repeated atop a page is no header here
+        header = [r for r in drawn if r < start + heads]
+        body = [r for r in drawn if r >= start + heads and any(rows[r])]
+        if not body:
+            continue
+        order = {r: i for i, r in enumerate(header + body)}
+        columns = sorted({c for _, c in boxes})
+        col = {c: i for i, c in enumerate(columns)}
+        cells = []
+        for (r, c), box in boxes.items():
+            text = rows[r][c] if c < len(rows[r]) else ""
+            if r in order and text:
+                span = sum(1 for k in range(c, c + spans.get((r, c), 1)) if k in col)
+                cells.append(TableCell(order[r], col[c], text, box, col_span=max(1, span)))
+        tables = out.setdefault(placed["page"], [])
+        table = grid_table(doc, placed["page"], len(tables), cells, len(order), len(columns), len(header), sheet["title"])
+        if before is not None:
+            table.continued_from = (before.page, before.index)
+            before.continues_on = (table.page, table.index)
+            if table.header_rows == 0:
+                table.inherited_header = before.column_headers()
+        tables.append(table)
+        last[key] = table
+    return out
 
 
 def _first_sheet_name(path: Path, container: str) -> str:
@@ -567,12 +689,12 @@ def sheet_layout(sheets: list[Sheet]) -> tuple[list[str], pymupdf.Rect]:
     return sheet_pieces(sheets, page.width - 2 * MARGIN, page.height - 2 * MARGIN), page
 
 
-def _row(row: list[str], band: list[int], wraps: set[int], kind: str = "") -> str:
+def _row(row: list[str], band: list[int], wraps: set[int], ids: str, kind: str = "") -> str:
     """A table row of the band's cells; cells of columns in ``wraps`` (text longer than MAX_COLUMN_PT) may wrap, the
-    others stay on one line (their column's width was measured to hold them)."""
+    others stay on one line (their column's width was measured to hold them). Each cell's id is ``ids.<column>``."""
     cells = ((c, row[c] if c < len(row) else "") for c in band)
     return "<tr>" + "".join(
-        f'<td class="{kind or ("number" if _is_number(cell) else "text")}{"" if c in wraps else " line"}">'
+        f'<td id="{ids}.{c}" class="{kind or ("number" if _is_number(cell) else "text")}{"" if c in wraps else " line"}">'
         f"{html.escape(cell)}</td>" for c, cell in cells) + "</tr>"
 
 
@@ -582,7 +704,7 @@ def sheet_pieces(sheets: list[Sheet], width: float, height: float) -> list[str]:
     repeated (its column headers, as a rule), so every page of it says what its columns are (rows that wrap onto
     several lines may still run a page over onto the next)."""
     pieces: list[str] = []
-    for sheet in sheets:
+    for s, sheet in enumerate(sheets):
         if not sheet.rows:
             continue
         widths = _widths(sheet)
@@ -602,8 +724,8 @@ def sheet_pieces(sheets: list[Sheet], width: float, height: float) -> list[str]:
                 label += f"{' ' if label else ''}(columns {_letters(own[0])}-{_letters(own[-1])} of A-{_letters(columns - 1)})"
             for start in range(0, len(sheet.rows), rows_per_page):
                 more = start + rows_per_page
-                repeat = _row(sheet.rows[0], band, wraps, "header") if start else ""
-                body = "".join(_row(row, band, wraps) for row in sheet.rows[start:more])
+                repeat = _row(sheet.rows[0], band, wraps, f"x{s}.{b}.0", "header") if start else ""
+                body = "".join(_row(row, band, wraps, f"x{s}.{b}.{r}") for r, row in enumerate(sheet.rows[start:more], start))
                 heading = f'<h2 class="sheet">{label}</h2>' if start == 0 and label else ""
                 page = NEW_PAGE if start or len(sheet.rows) > rows_per_page else ""
                 pieces.append(f'{page}{heading}<table class="sheet">{repeat}{body}</table>')

@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from statistics import median
 from typing import overload
 
 from docagent.types import Box, Page, Table, TableCell, Word
 
-__all__ = ["find_tables", "link_continuations", "parse_number", "scale_of", "states_nothing"]
+__all__ = ["find_tables", "grid_table", "link_continuations", "parse_number", "scale_of", "states_nothing"]
 
 # -- numbers ----------------------------------------------------------------------------------------------------
 
@@ -877,15 +877,8 @@ def _table(page: Page, lines: list[_Line], cols: list[tuple[float, float]], rows
     head_text += " " + " ".join(s.text for r in rows[:header_rows] for _, _, s in r.spanning)
     scale, scale_text = scale_of(f"{title} {head_text}") if scale_of(f"{title} {head_text}")[1] else scale_of(
         _lead_in(lines, y0, h, x0, x1))
-    said = _scale_statement(f"{title} {head_text}", scale_text)
-    unscaled_cols = {k for k in range(1, len(cols))
-                     if _NOT_SCALED_COLUMN.search(" ".join(r.text(k) for r in rows[:header_rows]))}
-    section = ""
     cells: list[TableCell] = []
     for ri, row in enumerate(rows):
-        label = row.text(0)
-        if ri >= header_rows and label and len(row.cells) == 1:
-            section = label  # a heading over the rows below it ("Earnings per share:")
         spanned: set[int] = set()
         for lo, hi, s in row.spanning:
             if lo < 0:  # between columns: it heads the columns nearest to it
@@ -898,17 +891,9 @@ def _table(page: Page, lines: list[_Line], cols: list[tuple[float, float]], rows
                 continue
             text = " ".join(s.text for s in segs)
             text = re.sub(r"\s*(?:\.\s*){3,}(?:[$€£¥]\s*)?$", "", text).strip()  # dot leaders (and the $ after them)
-            if ri < header_rows and scale_text and k > 0:
-                text = _without_scale(text, scale_text)  # "(Dollars in millions) 2021" heads the column 2021
             box = (min(s.x0 for s in segs), min(s.y0 for s in segs), max(s.x1 for s in segs), max(s.y1 for s in segs))
-            number, unit, factor = None, "", Decimal(1)
-            if ri >= header_rows and k > 0:
-                number, unit = parse_number(text)
-                if number is not None and unit.lower() not in ("%", "x") and k not in unscaled_cols and not _is_year(text):
-                    factor = _row_scale(label, section, scale, said)
-                    number *= factor
-            cells.append(TableCell(ri, k, text, box, number, unit, scale=factor))
-    cells.sort(key=lambda c: (c.row, c.col))
+            cells.append(TableCell(ri, k, text, box))
+    cells = _state_numbers(cells, header_rows, f"{title} {head_text}", scale, scale_text)
     return Table(page.doc, page.number, index, (x0, y0, x1, y1), len(rows), len(cols), header_rows, cells,
                  title=title, scale=scale, scale_text=scale_text)
 
@@ -927,6 +912,50 @@ _NOT_SCALED_ROW = re.compile(r"%|\bpercent|\bratio\b|\bnumber of\b|\bemployees\b
 
 _SUB_LABEL = re.compile(r"(?:basic|diluted|basic and diluted|total|other|class [a-z])$", re.I)
 """A label that names a row only under its section ("Diluted" under "Earnings per share:")."""
+
+
+def _state_numbers(cells: list[TableCell], header_rows: int, heading: str, scale: Decimal, scale_text: str) -> list[TableCell]:
+    """``cells`` in order, each body cell of a value column with the exact number it states, in the table's scale
+    where that applies (:func:`_row_scale`), header cells without the scale caption printed into them ("(Dollars in
+    millions) 2021" -> "2021"). ``heading``: the title and header text the scale was read from."""
+    said = _scale_statement(heading, scale_text)
+    heads: dict[int, list[str]] = {}
+    for c in cells:
+        if c.row < header_rows and c.col_span == 1:
+            heads.setdefault(c.col, []).append(c.text)
+    unscaled_cols = {k for k, texts in heads.items() if k > 0 and _NOT_SCALED_COLUMN.search(" ".join(texts))}
+    labels = {c.row: c.text for c in cells if c.col == 0}
+    filled: dict[int, int] = {}
+    for c in cells:
+        filled[c.row] = filled.get(c.row, 0) + bool(c.text)
+    section, out = "", []
+    for c in sorted(cells, key=lambda c: (c.row, c.col)):
+        label = labels.get(c.row, "")
+        if c.col == 0 and c.row >= header_rows and label and filled[c.row] == 1:
+            section = label  # a heading over the rows below it ("Earnings per share:")
+        if c.row < header_rows and scale_text and c.col > 0:
+            c = replace(c, text=_without_scale(c.text, scale_text))
+        elif c.row >= header_rows and c.col > 0:
+            number, unit = parse_number(c.text)
+            factor = Decimal(1)
+            if number is not None and unit.lower() not in ("%", "x") and c.col not in unscaled_cols and not _is_year(c.text):
+                factor = _row_scale(label, section, scale, said)
+                number *= factor
+            c = replace(c, number=number, unit=unit, scale=factor)
+        out.append(c)
+    return out
+
+
+def grid_table(doc: str, page: int, index: int, cells: list[TableCell], rows: int, cols: int, header_rows: int,
+               title: str = "") -> Table:
+    """A table whose grid a format states itself (a spreadsheet's cells): ``cells`` with row, column, text, box and
+    span set; the numbers and the scale are read here as for a table found on the page."""
+    head_text = " ".join(c.text for c in cells if c.row < header_rows)
+    scale, scale_text = scale_of(f"{title} {head_text}")
+    cells = _state_numbers(cells, header_rows, f"{title} {head_text}", scale, scale_text)
+    boxes = [c.box for c in cells] or [(0.0, 0.0, 0.0, 0.0)]
+    box = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+    return Table(doc, page, index, box, rows, cols, header_rows, cells, title=title, scale=scale, scale_text=scale_text)
 
 
 def _scale_statement(text: str, scale_text: str) -> str:

@@ -155,6 +155,8 @@ def _expression(op: str, op_words: set[str], text: str, tokens: list[str], asked
     columns = [(c, names[(table.index, c)]) for c in range(1, table.cols) if (table.index, c) in names]
     said_cols = [(_first(heads_words[c] - shared, tokens), c, name) for c, name in columns
                  if (heads_words[c] - shared) & asked]
+    whole = [col for col in said_cols if heads_words[col[1]] - shared <= asked]
+    said_cols = whole or said_cols  # "2024 H1" names that column, not "2024 H2" beside it
     # the words that name the columns, and those that ask for the computation, name no row ("2023 Notes" is not
     # named by "from 2023", the row "Total" not by "the total of", "Average price" not by "the average price")
     for_rows = asked - {w for _, c, _ in said_cols for w in heads_words[c] - shared} - op_words
