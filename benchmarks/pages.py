@@ -16,7 +16,7 @@ benchmarks/retrieval.py):
   within the right filing (also split by where the data set found the answer: a table or text); ``all@5``: every
   labelled page of a question in the top 5.
 
-Each docagent side runs in a child process with its own code on ``PYTHONPATH`` (index, then search: hybrid, k=10),
+Each docagent side runs in a child process with its own code on ``PYTHONPATH`` (index, then search: hybrid, k=10 or ``--k``),
 so the older revision runs exactly as it was. ``--ocr off`` (the default here) skips OCR on both sides: image-only
 pages are then empty for everyone, and the shelf indexes in minutes instead of an hour.
 
@@ -78,7 +78,7 @@ def folders(shelf: str) -> list[Path]:
 
 # -- one docagent side, in a child process with its own code ---------------------------------------------------
 
-def child(store: Path, shelf: str, questions: Path, out: Path, ocr: str, catalog_url: str | None = None) -> None:
+def child(store: Path, shelf: str, questions: Path, out: Path, ocr: str, catalog_url: str | None = None, k: int = 10) -> None:
     from docagent.config import Settings
     from docagent.index.indexer import index_paths
     from docagent.index.store import PageStore
@@ -91,13 +91,13 @@ def child(store: Path, shelf: str, questions: Path, out: Path, ocr: str, catalog
     rankings: dict[str, dict[str, list]] = {}
     times: list[float] = []
     with PageStore(settings) as st:
-        retriever = PageRetriever(store=st, k=10, render_images=False)
+        retriever = PageRetriever(store=st, k=k, render_images=False)
         retriever.search("warm up the model and the caches")
         for name, qs in json.loads(questions.read_text()).items():
             rankings[name] = {}
             for q in qs:
                 t = time.perf_counter()
-                hits = retriever.search(q["question"], k=10, docs=q["docs"])
+                hits = retriever.search(q["question"], k=k, docs=q["docs"])
                 times.append(time.perf_counter() - t)
                 rankings[name][q["qid"]] = [[h.doc, h.page] for h in hits]
     times.sort()
@@ -106,12 +106,12 @@ def child(store: Path, shelf: str, questions: Path, out: Path, ocr: str, catalog
 
 
 def run_side(code: Path, store: Path, shelf: str, sets: dict[str, dict], ocr: str, work: Path,
-             catalog_url: str | None = None) -> dict:
+             catalog_url: str | None = None, k: int = 10) -> dict:
     qfile, out = work / f"questions-{shelf}.json", work / f"rankings-{store.name}.json"
     qfile.write_text(json.dumps({name: s["questions"] for name, s in sets.items() if s["shelf"] == shelf}))
     env = {**os.environ, "PYTHONPATH": str(code)}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(store), "--shelf", shelf, "--questions", str(qfile),
-           "--out", str(out), "--ocr", ocr, *(["--catalog-url", catalog_url] if catalog_url else [])]
+           "--out", str(out), "--ocr", ocr, "--k", str(k), *(["--catalog-url", catalog_url] if catalog_url else [])]
     done = subprocess.run(cmd, env=env, cwd=code, capture_output=True, text=True, check=False)
     if done.returncode:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
@@ -170,6 +170,8 @@ def main() -> None:
     parser.add_argument("--ocr", choices=("auto", "off"), default="off")
     parser.add_argument("--sets", default="shelf,sec", help="shelf, sec or both (comma-separated)")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--k", type=int, default=10, help="pages each docagent side returns (default %(default)s; "
+                        "below 10, recall@10 is recall@k; ask reads 4)")
     parser.add_argument("--engines", action="store_true", help="this checkout on SQLite beside PostgreSQL, nothing else")
     parser.add_argument("--catalog-url", help=argparse.SUPPRESS)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
@@ -178,7 +180,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.shelf, args.questions, args.out, args.ocr, args.catalog_url)
+        child(args.child, args.shelf, args.questions, args.out, args.ocr, args.catalog_url, args.k)
         return
     if args.engines:
         engines(args)
@@ -192,7 +194,7 @@ def main() -> None:
         for side, code in sides.items():
             store = args.work / f"{shelf}-{'new' if code == ROOT else args.against}"
             print(f"{side}: indexing and searching the {shelf} shelf ...", flush=True)
-            got = run_side(code, store, shelf, sets, args.ocr, args.work)
+            got = run_side(code, store, shelf, sets, args.ocr, args.work, k=args.k)
             results["sides"].setdefault(side, {})[shelf] = got
         if not args.skip_baseline:
             print(f"LangChain default: indexing and searching the {shelf} shelf ...", flush=True)

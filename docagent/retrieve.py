@@ -159,9 +159,10 @@ class PageRetriever(BaseRetriever):
     """The second stage only for questions that ask for a figure (an amount, a percentage, a count, a computation):
     for questions about a discussion it cost rank-1 hits on the development sets (README)."""
     keep_firsts: bool = True
-    """Hybrid mode: the page each side ranks first stays in the top ``k`` (last, when fusion would push it out). When
-    the sides disagree sharply, the page every question word points to (BM25's first) is not lost behind pages both
-    rank moderately; nor is the dense side's first, for a question in other words than the page's."""
+    """Hybrid mode: the page one side ranks first and the other does not rank at all stays in the top ``k`` (last,
+    when fusion would push it out). When the sides disagree that sharply, the page every rare word of the question
+    points to (BM25's first) is not lost behind pages both rank moderately; nor is the dense side's first, for a
+    question in other words than the page's."""
     rerank_model: str | None = None
     """A local sentence-transformers cross-encoder directory; off when unset."""
     rerank_top: int = Field(default=20, ge=1)
@@ -447,12 +448,13 @@ _Row = tuple[str, int, tuple[int, int], "str | None", float]
 
 def _keep_firsts(ranked: list[_Candidate], k: int) -> list[_Candidate]:
     """``ranked`` with the page each side ranked first moved up to the last places of the top ``k`` when it fell
-    below them (lexical's first last, dense's before it); with ``k`` = 1 the fused first stays alone."""
+    below them and the other side did not rank it at all (lexical's first last, dense's before it); with ``k`` = 1
+    the fused first stays alone."""
     if k < 2:
         return ranked
-    for side, at in (("dense", k - 2), ("lexical", k - 1)):  # dense's placed first, so lexical's ends last
+    for side, other, at in (("dense", "lexical", k - 2), ("lexical", "dense", k - 1)):  # lexical's ends last
         first = next((i for i, c in enumerate(ranked) if c.ranks.get(side) == 1), None)
-        if first is not None and first >= k and at >= 1:
+        if first is not None and first >= k and at >= 1 and other not in ranked[first].ranks:
             ranked = [*ranked[:at], ranked[first], *ranked[at:first], *ranked[first + 1 :]]
     return ranked
 

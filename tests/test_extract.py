@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -428,3 +429,22 @@ def test_the_csv_says_which_values_to_check(store: PageStore, settings, docs_dir
     [row] = list(csv.DictReader(extractions_csv(results).splitlines()))
     assert results[0].fields["customer"].needs_review
     assert row["needs_review"].startswith("customer: ") and "total" not in row["needs_review"]
+
+
+def test_the_w9s_fields_carry_the_printed_label_nearest_them(store: PageStore, settings) -> None:
+    """The walk's W-9: line 1 was labelled with an instruction's tail ("entity's name on line 2.)"), the
+    requester's box with the city line beside it, the SSN's parts "the instructions for Part I ...", "number" and
+    nothing. Each is the label printed nearest it on its own line (or over its row of boxes)."""
+    form = Path(__file__).resolve().parent.parent / "examples" / "forms" / "irs_fw9.pdf"
+    [result] = extract([form], None, store=store, settings=settings, use_model=False)
+    labels = {re.sub(r"\[0\]$", "", name.split(".")[-1]): f.label for name, f in result.fields.items()}
+    assert labels["f1_01"] == "1 Name of entity/individual."
+    assert labels["f1_02"] == "2 Business name/disregarded entity name, if different from above."
+    assert labels["f1_07"].startswith("5 Address (number, street, and apt. or suite no.).")
+    assert labels["f1_08"] == "6 City, state, and ZIP code"
+    assert labels["f1_09"] == "Requester’s name and address (optional)"
+    assert labels["f1_10"] == "7 List account number(s) here (optional)"
+    assert [labels[f"f1_{n}"] for n in (11, 12, 13)] == ["Social security number"] * 3
+    assert [labels[f"f1_{n}"] for n in (14, 15)] == ["Employer identification number"] * 2
+    assert labels["f1_05"] == "Exempt payee code (if any)"
+    assert labels["f1_06"].endswith("reporting code (if any)")

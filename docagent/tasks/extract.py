@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+from statistics import median
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -226,8 +227,12 @@ def widget_label(page: Page, widget: Widget) -> str:
 
 
 def _printed_label(page: Page, widget: Widget) -> str:
-    """The words printed left of a widget on its line (dot leaders skipped, back to the previous widget), else
-    those just above it; a tick box's label is printed to its right."""
+    """The label printed nearest a widget: the words left of it on its line (dot leaders skipped, back to the
+    previous widget beside it), else those printed just above it, line by line. Words left of it that stand far
+    from it (a paragraph beside a box) give way to a caption right over it, or over the row of boxes it is part of
+    ("Social security number" over the three parts of an SSN). A label whose first line is the tail of a longer
+    one ("entity's name on line 2.)") is read from where it starts on the line above ("1 Name of
+    entity/individual."). A tick box's label is printed to its right."""
     x0, y0, x1, y1 = widget.box
     mid = (y0 + y1) / 2
 
@@ -238,16 +243,105 @@ def _printed_label(page: Page, widget: Widget) -> str:
 
     words = [w for w in page.words if printed(w)]
     line = [w for w in words if w.box[1] <= mid <= w.box[3]]
-    others = [o.box for o in page.widgets if o is not widget and o.box[1] <= mid <= o.box[3]]
+    beside = [o.box for o in page.widgets if o is not widget and o.box[1] < y1 - 1 and o.box[3] > y0 + 1]
     if widget.type in ("checkbox", "radiobutton"):
-        stop = min((b[0] for b in others if b[0] >= x1), default=1e9)
+        stop = min((b[0] for b in beside if b[0] >= x1 and b[1] <= mid <= b[3]), default=1e9)
         near = sorted((w for w in line if x1 - 2 <= w.box[0] and w.box[2] <= stop + 2), key=lambda w: w.box[0])[:6]
         return " ".join(w.text for w in near)
-    start = max((b[2] for b in others if b[2] <= x0), default=-1e9)
+    start = max((b[2] for b in beside if b[2] <= x0), default=-1e9)
     left = sorted((w for w in line if start - 2 <= w.box[0] and w.box[2] <= x0 + 2), key=lambda w: -w.box[2])[:8]
-    above = [w for w in words if y0 - 12 <= w.box[3] <= y0 + 2 and w.box[0] < x1 and w.box[2] > x0]
-    near = sorted(left, key=lambda w: w.box[0]) or sorted(above, key=lambda w: w.box[0])[:10]
-    return " ".join(w.text for w in near)
+    height = median([w.box[3] - w.box[1] for w in line or words] or [10.0])
+    above = _above(words, y0, x0, x1, height) or _above(words, y0, *_box_row(widget, page.widgets, words), height)
+    if left and x0 - left[0].box[2] > 2 * height and above:
+        # far from the box, no leader dots between: a paragraph beside it; the caption over it is its label
+        leaders = [w for w in page.words if w.box[1] <= mid <= w.box[3] and left[0].box[2] <= w.box[0] and w.box[2] <= x0
+                   and not re.search(r"\w", w.text)]
+        left = left if len(leaders) >= 3 else []
+    if left:
+        text = " ".join(w.text for w in sorted(left, key=lambda w: w.box[0]))
+        parts = re.split(r"(?:(?<=\w\.)|(?<=\)\.))\s+(?=[A-Z(])", text)
+        if len(parts) > 1:  # "and 8. This is your total income 9": the label is the last sentence
+            return parts[-1]
+        return _from_its_start(sorted(left, key=lambda w: w.box[0]), words)
+    return _from_its_start(above, words) if above else ""
+
+
+def _above(words: list[Word], y0: float, x0: float, x1: float, height: float) -> list[Word]:
+    """The words printed less than 12 points above ``y0`` over ``x0``..``x1``, line by line (at most ten), the
+    nearest line's phrase whole ("number" over one part of an SSN is "Social security number")."""
+    over = [w for w in words if y0 - 12 <= w.box[3] <= y0 + 2 and w.box[0] < x1 and w.box[2] > x0]
+    lines: list[list[Word]] = []
+    for w in sorted(over, key=lambda w: w.box[3]):
+        if lines and abs(lines[-1][-1].box[3] - w.box[3]) <= 3:
+            lines[-1].append(w)
+        else:
+            lines.append([w])
+    if lines:
+        last = sorted(lines[-1], key=lambda w: w.box[0])
+        row = sorted((w for w in words if abs(w.box[3] - last[0].box[3]) <= 3), key=lambda w: w.box[0])
+        i, j = row.index(last[0]), row.index(last[-1])
+        while i > 0 and last[0].box[0] < x0 and last[0].box[0] - row[i - 1].box[2] < 2.5 * height:  # runs in from the left
+            i -= 1
+            last.insert(0, row[i])
+        while j < len(row) - 1 and row[j + 1].box[0] - last[-1].box[2] < 2.5 * height:
+            j += 1
+            last.append(row[j])
+        lines[-1] = last
+    return [w for ln in lines for w in sorted(ln, key=lambda w: w.box[0])][:10]
+
+
+def _box_row(widget: Widget, widgets: list[Widget], words: list[Word]) -> tuple[float, float]:
+    """The x extent of the row of boxes a widget belongs to: widgets of its type and height on its line, each less
+    than 24 points from the next with nothing printed between (the parts of an SSN)."""
+    x0, y0, x1, y1 = widget.box
+    row = sorted((o.box for o in widgets if o.type == widget.type and abs(o.box[1] - y0) < 2 and abs(o.box[3] - y1) < 2),
+                 key=lambda b: b[0])
+
+    def apart(a: float, b: float) -> bool:
+        return b - a >= 24 or any(a <= (w.box[0] + w.box[2]) / 2 <= b and w.box[1] < y1 and w.box[3] > y0
+                                  and re.search(r"[^\W\d_]", w.text) for w in words)
+
+    lo, hi = x0, x1
+    for b in reversed([b for b in row if b[2] <= x0 + 1]):
+        if apart(b[2], lo):
+            break
+        lo = b[0]
+    for b in (b for b in row if b[0] >= x1 - 1):
+        if apart(hi, b[0]):
+            break
+        hi = b[2]
+    return lo, hi
+
+
+def _from_its_start(label: list[Word], words: list[Word]) -> str:
+    """A label's words; when they are the tail of a longer label (a lowercase word of three letters or more first:
+    "entity's name on line 2.)"), the line above where it starts with a number or a capital, in its column
+    ("1 Name of entity/individual. ..."), joined to it, to the end of that label's first sentence."""
+    text = " ".join(w.text for w in label)
+    first = label[0]
+    if not re.match(r"[a-z][a-z'’-]{2,}", first.text):
+        return text
+    height = first.box[3] - first.box[1]
+    above = [w for w in words if first.box[1] - 1.6 * height <= w.box[1] < first.box[1] - 0.5 * height
+             and first.box[0] - 15 <= w.box[0] <= first.box[0] + 3]
+    if not above:
+        return text
+    head = min((w for w in above if w.box[1] >= max(a.box[1] for a in above) - 2), key=lambda w: w.box[0])
+    if not re.match(r"\d|[A-Z]", head.text):
+        return text
+    line = [head]
+    for w in sorted((w for w in words if abs(w.box[1] - head.box[1]) <= 2 and w.box[0] > head.box[0]), key=lambda w: w.box[0]):
+        if w.box[0] - line[-1].box[2] >= 2.5 * height:
+            break  # the phrase ends: what follows stands in another column
+        line.append(w)
+    joined = " ".join(w.text for w in line) + " " + text
+    return _first_sentence(joined)
+
+
+def _first_sentence(text: str) -> str:
+    """Up to the first full stop after a word ("1 Name of entity/individual. An entry is required." -> its first
+    sentence); "(2) Social", "apt. or" and "no.)." do not end one before a capital does."""
+    return re.split(r"(?:(?<=[^\W\d_]{2}\.)|(?<=\)\.))\s+(?=[A-Z(])", text, maxsplit=1)[0]
 
 
 def _score(spec: FieldSpec, candidates: Iterable[str]) -> float:
