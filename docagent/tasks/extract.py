@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import logging
 import re
-from statistics import median
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
