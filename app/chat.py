@@ -129,7 +129,14 @@ def _body(ctx: Context, answer: docagent.Answer, key: str) -> None:
                 if not _PASSAGE.match(line) and not line.startswith("Best-matching"):
                     st.caption(as_text(line))
         elif span is not None:
-            st.markdown(f"**Most likely answer:** {as_text(span.text)} — {as_text(span.doc)}, page {span.page}")
+            sure = f"confidence {span.confidence:.2f}" if span.confidence is not None else "confidence not measured"
+            where = f"{as_text(span.text)} — {as_text(span.doc)}, page {span.page}"
+            if span.kind == "sentence":
+                st.markdown(f"**Most relevant line** (no value stands out; {sure}): {where}")
+            elif span.needs_review:
+                st.warning(f"**Possible answer — check it** ({sure}): {where}", icon="🤔")
+            else:
+                st.markdown(f"**Most likely answer** ({sure}): {where}")
         if passages:
             st.markdown("**Best-matching passages** (no model read them):")
     else:
@@ -137,7 +144,7 @@ def _body(ctx: Context, answer: docagent.Answer, key: str) -> None:
     for line in passages:
         st.markdown(as_text(line))
     _status(ctx, answer)
-    show_citations(answer.citations, key)
+    show_citations(answer.citations, key, answer.answer_span is not None and answer.answer_span.needs_review)
 
 
 def _status(ctx: Context, answer: docagent.Answer) -> None:

@@ -239,8 +239,9 @@ def as_text(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", text)
 
 
-def show_citations(citations: list[Citation], key: str) -> None:
-    """Thumbnails of the cited pages around their evidence boxes; each opens its page in the page viewer."""
+def show_citations(citations: list[Citation], key: str, doubtful: bool = False) -> None:
+    """Thumbnails of the cited pages around their evidence boxes (a possible answer, ``doubtful``, boxed in amber
+    rather than green); each opens its page in the page viewer."""
     from docagent.tasks.qa import evidence_image
 
     shown, drawn = [], []
@@ -248,7 +249,7 @@ def show_citations(citations: list[Citation], key: str) -> None:
         if c.image is None:
             continue
         try:
-            drawn.append(evidence_image(c))
+            drawn.append(evidence_image(c, doubtful))
         except StoreError:
             continue  # its document was replaced or removed since the answer
         shown.append(c)

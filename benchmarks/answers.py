@@ -1,6 +1,6 @@
 """Retrieval-only answers (no model): is the answer located, and does docagent abstain when it should.
 
-    python benchmarks/answers.py [--work DIR] [--sroie 20] [--funsd 20] [--mmlb-docs 12]
+    python benchmarks/answers.py [--work DIR] [--sroie 20] [--funsd 20] [--mmlb-docs 12] [--walk-only]
 
 Answerable questions, each asked within its own document, whose answer is printed verbatim on its page:
 
@@ -38,6 +38,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from common import DATA, require, write_results
+
+from docagent.question import answer_kind
+from docagent.tasks.locate import lead_class
 
 OFF_TOPIC = [
     "Who won the 2018 FIFA World Cup?", "What is the capital of Australia?", "How many moons does Mars have?",
@@ -205,6 +208,80 @@ def answer_boxes(page, answer: str) -> list[list[tuple[int, int, int, int]]]:
     return runs
 
 
+def right(span, label: dict, located: bool) -> bool:
+    """A lead is right when it stands on the answer (its box over the answer's words) and says the whole answer:
+    a value that is the answer (not a part of it, nor a line around it), or a line (``line`` leads) that holds it."""
+    said, answer = _norm(span.text), _norm(label["answer"])
+    if span.basis == "line":
+        return located and answer in said
+    return located and answer in said and len(said) <= 2 * len(answer) + 4
+
+
+def confidence_buckets(leads: list[dict]) -> dict:
+    """Right / claimed per basis, and per confidence bucket."""
+    out: dict = {"by basis": {}, "by class": {}, "by confidence": {}}
+    for lead in leads:
+        for key, name in (("by basis", lead["basis"]), ("by class", lead["class"])):
+            row = out[key].setdefault(name, [0, 0])
+            row[0] += lead["right"]
+            row[1] += 1
+        c = lead["confidence"]
+        bucket = "none" if c is None else f"{min(0.9, int(c * 10) / 10):.1f}"
+        row = out["by confidence"].setdefault(bucket, [0, 0])
+        row[0] += lead["right"]
+        row[1] += 1
+    return out
+
+
+def walk_run(work: Path) -> dict:
+    """The walk's library (benchmarks/walk.py): each question asked over the whole library, then the off-topic ones;
+    prints what a user would have seen and returns it."""
+    from walk import library
+
+    import docagent
+    from docagent.config import Settings
+    from docagent.index.store import PageStore
+
+    files, questions = library(work / "walk")
+    settings = Settings(store=work / "walk-store", vlm_model=str(work / "no-model"))
+    report = docagent.index(files, settings, progress=False)
+    if report.failed:
+        print("walk: failed to index", [(f.path, f.error) for f in report.failed])
+    rows, leads = [], []
+    with PageStore(settings) as store:
+        for q in questions:
+            answer = docagent.ask(q["question"], settings=settings, store=store)
+            span = answer.answer_span
+            said = _norm(span.text) if span else ""
+            good = bool(span and span.doc == q["doc"] and _norm(q["answer"]) in said
+                        and (span.kind == "sentence" or len(said) <= 2 * len(_norm(q["answer"])) + 4))
+            if span is not None:
+                leads.append({"set": "walk", "basis": span.basis, "score": span.score, "right": good,
+                              "confidence": span.confidence, "needs_review": span.needs_review,
+                              "class": lead_class(span, answer_kind(q["question"]))})
+            rows.append({**q, "abstained": answer.abstained, "lead": span.to_json() if span else None, "right": good,
+                         "first_line": answer.text.splitlines()[0] if answer.text else "", "reason": answer.reason})
+        off = [docagent.ask(question, settings=settings, store=store).abstained for question in OFF_TOPIC]
+    n = len(rows)
+    right = sum(r["right"] for r in rows)
+    unmarked = [r for r in rows if r["lead"] and not r["right"] and not r["lead"]["needs_review"]]
+    not_found = [r for r in rows if r["abstained"]]
+    print(f"\nwalk library ({len(files)} files: DOCX, XLSX, PPTX with notes, e-mail + PDF, scan, 14-page report), "
+          f"{n} answerable questions over the whole library, no model:")
+    for r in rows:
+        mark = "right" if r["right"] else ("not found" if r["abstained"] else
+                                           "WRONG, no doubt mark" if r in unmarked else "wrong, marked")
+        print(f"  {mark:<21} {r['question'][:60]:<61} {r['first_line'][:90]}")
+    print(f"lead right {right}/{n} ({100 * right / n:.1f}%); wrong leads shown without a doubt mark: {len(unmarked)}; "
+          f"false 'not found': {len(not_found)}; off-topic abstained {sum(off)}/{len(off)} "
+          f"({100 * sum(off) / len(off):.1f}%)")
+    buckets = confidence_buckets(leads)
+    print("walk leads right / claimed, by confidence:",
+          {b: f"{g}/{c}" for b, (g, c) in sorted(buckets["by confidence"].items())})
+    return {"rows": rows, "right": right, "n": n, "unmarked_wrong": len(unmarked), "false_not_found": len(not_found),
+            "off_topic_abstained": sum(off), "off_topic": len(off), "buckets": buckets}
+
+
 def _overlaps(box, runs) -> bool:
     return any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for run in runs for b in run)
 
@@ -215,7 +292,12 @@ def main() -> None:
     parser.add_argument("--sroie", type=int, default=20, help="receipts (OCR'd at index time, ~3 s each)")
     parser.add_argument("--funsd", type=int, default=20, help="FUNSD test forms (OCR)")
     parser.add_argument("--mmlb-docs", type=int, default=12, help="shortest MMLongBench-Doc documents")
+    parser.add_argument("--walk-only", action="store_true", help="only the walk's mixed library (benchmarks/walk.py)")
     args = parser.parse_args()
+    walk_results = walk_run(args.work)
+    if args.walk_only:
+        write_results("answers", {"walk": walk_results, "args": {k: str(v) for k, v in vars(args).items()}})
+        return
 
     import docagent
     from docagent.config import Settings
@@ -237,6 +319,7 @@ def main() -> None:
 
     per: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     examples = []
+    leads: list[dict] = []
     t0 = time.perf_counter()
     with PageStore(settings) as store:
         usable = []
@@ -264,6 +347,10 @@ def main() -> None:
                 continue
             span = answer.answer_span
             located = bool(span and span.page == lb["page"] and span.doc == lb["doc"] and _overlaps(span.box, runs))
+            if span is not None:
+                leads.append({"set": lb["set"], "basis": span.basis, "score": span.score, "right": right(span, lb, located),
+                              "confidence": span.confidence, "needs_review": span.needs_review,
+                              "class": lead_class(span, answer_kind(lb["question"]))})
             pages = [store.page(h.doc, h.page) for h in answer.pages]
             terms = answer_terms(lb["question"])
             old_boxes = [b for p in pages if (p.doc, p.number) == (lb["doc"], lb["page"]) for b in match_boxes(p, terms)[0]]
@@ -313,7 +400,23 @@ def main() -> None:
     print("\nevidence support (share of the question's weight on the best 3 lines), deciles per set:")
     for s, values in supports.items():
         print(f"  {s:<14}", " ".join(f"{values[min(len(values) - 1, len(values) * d // 10)]:.2f}" for d in range(10)))
-    out = write_results("answers", {"table": table, "supports": supports, "index_seconds": index_s, "ask_seconds": ask_s,
+    buckets = confidence_buckets(leads)
+    print("\nleads right / claimed, by how they were found:")
+    for basis, (good, n) in sorted(buckets["by basis"].items(), key=lambda kv: -kv[1][1]):
+        print(f"  {basis or '?':<14}{good:>5} / {n:<5} {good / n:.3f}")
+    print("leads right / claimed, by class (docagent.tasks.locate.LEAD_COUNTS; per set beside):")
+    for name, (good, n) in sorted(buckets["by class"].items(), key=lambda kv: -kv[1][1]):
+        sets = {s: f"{sum(x['right'] for x in leads if x['class'] == name and x['set'] == s)}/"
+                   f"{sum(1 for x in leads if x['class'] == name and x['set'] == s)}"
+                for s in dict.fromkeys(x["set"] for x in leads if x["class"] == name)}
+        print(f"  {name:<26}{good:>5} / {n:<5} {good / n:.3f}   {sets}")
+    print("leads right / claimed, by confidence:")
+    for bucket, (good, n) in sorted(buckets["by confidence"].items()):
+        print(f"  {bucket:<14}{good:>5} / {n:<5} {good / n:.3f}")
+    flagged = [lead for lead in leads if lead["needs_review"]]
+    print(f"wrong leads shown without a doubt mark: {sum(1 for lead in leads if not lead['right'] and not lead['needs_review'])}"
+          f" of {sum(1 for lead in leads if not lead['right'])} wrong; flagged {len(flagged)} of {len(leads)}")
+    out = write_results("answers", {"walk": walk_results, "table": table, "leads": leads, "buckets": buckets, "supports": supports, "index_seconds": index_s, "ask_seconds": ask_s,
                                     "args": {k: str(v) for k, v in vars(args).items()}, "examples": examples})
     print(f"\nwrote {out}")
 

@@ -35,6 +35,7 @@ __all__ = [
     "Question",
     "abbreviations_in",
     "answer_kind",
+    "arithmetic_word",
     "glossary",
     "lexical_terms",
     "names_in",
@@ -99,7 +100,8 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("date", re.compile(r"\bwhen\b|\bdate\b|\b(what|which) day\b|\bdated\b|\bdeadline\b")),
     ("count", re.compile(r"\bhow many\b|\bnumber of\b|\bcount of\b")),
     ("amount", re.compile(r"\bhow much\b|\b(total|amount|price|cost|costs|sum|balance|fee|fees|paid|payment|due|"
-                          r"revenue|revenues|sales|income|tax|gst|vat|salary|spend|spent|budget|profit|loss)\b")),
+                          r"revenue|revenues|sales|income|tax|gst|vat|salary|spend|spent|budget|profit|loss|rent|"
+                          r"dividend|dividends|wage|wages)\b")),
     ("name", re.compile(r"^\s*who\b|\bwhich (company|organi[sz]ation|firm|vendor|store|shop|bank|person|country|city)\b"
                         r"|\b(name of|company|vendor|seller|supplier|merchant|issuer|employer)\b")),
 )
@@ -114,6 +116,12 @@ def answer_kind(question: str) -> str:
 _ARITHMETIC = re.compile(
     r"\b(sum|total of|add|difference|differ|minus|average|mean|median|ratio|times|percent(age)? change|"
     r"increase|decrease|grow|growth|how (much|many) (more|less|fewer|higher|lower)|combined|altogether|divided)\b", re.IGNORECASE)
+
+
+def arithmetic_word(word: str) -> bool:
+    """Whether a word asks for a computation ("increase", "difference", "average"): what is computed, not what it
+    is computed over."""
+    return bool(_ARITHMETIC.fullmatch(word))
 
 
 def needs_arithmetic(question: str) -> bool:

@@ -607,15 +607,29 @@ class AnswerSpan:
     cells, computed exactly; ``box`` is around the cells read)."""
     score: float = 0.0
     """How strongly the page supports it (0..1): the evidence test's score."""
+    basis: str = ""
+    """How it was found: ``label`` (printed right after the question's words on its line), ``label apart`` (a word or
+    more between), ``label above`` (under them), ``nearby`` (near them), ``line`` (the line carrying most of the
+    question), ``table cell`` (the cell the question names by row and column), ``computed``."""
+    confidence: float | None = None
+    """How often a lead found this way is right, measured (docagent.tasks.locate.LEAD_CONFIDENCE); None when
+    unmeasured."""
+    needs_review: bool = False
+    """A possible answer to check rather than the answer: its confidence is below
+    ``docagent.tasks.locate.LEAD_REVIEW_BELOW``."""
 
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "doc": self.doc, "page": self.page, "box": list(self.box), "kind": self.kind,
-                "score": round(self.score, 3)}
+                "score": round(self.score, 3), "basis": self.basis,
+                "confidence": round(self.confidence, 3) if self.confidence is not None else None,
+                "needs_review": self.needs_review}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AnswerSpan:
+        confidence = data.get("confidence")
         return cls(str(data["text"]), str(data["doc"]), int(data["page"]), _box(data["box"]), str(data.get("kind", "value")),
-                   float(data.get("score", 0.0)))
+                   float(data.get("score", 0.0)), str(data.get("basis", "")),
+                   float(confidence) if confidence is not None else None, bool(data.get("needs_review", False)))
 
 
 @dataclass(slots=True)

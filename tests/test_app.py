@@ -225,8 +225,9 @@ def test_chat_without_a_model_says_so_and_still_shows_the_evidence(library: Sett
     assert "no-model-here" in banner and "open **Settings**" in banner
     at.chat_input[0].set_value("How many days of paid leave do employees get?").run()
     assert "**Best-matching passages** (no model read them):" in texts(at)
-    beside = plain(at.warning[1].value)  # with the answer, not only in the banner
-    assert beside.startswith("**Retrieval-only**: no model read these pages. Why: ") and "no-model-here" in beside
+    beside = [plain(w.value) for w in at.warning if plain(w.value).startswith("**Retrieval-only**")]
+    assert beside and beside[0].startswith("**Retrieval-only**: no model read these pages. Why: ")  # with the answer too
+    assert "no-model-here" in beside[0]
     assert any(t.startswith("[1] handbook.pdf, page 1: Holiday policy") for t in texts(at))
     assert captions(at)[0] == "handbook.pdf · page 1"
 
@@ -271,16 +272,20 @@ def test_chat_leads_with_the_located_answer_and_gives_the_reason_it_abstains(lib
     passages = "Best-matching passages (no model read them):\n[1] invoice.pdf, page 1: Invoice INV-7 ... Total due 7,981.99 EUR"
     located = Answer("", passages, "retrieval-only", False, [Citation("invoice.pdf", 1, [(10, 10, 90, 30)], image)],
                      notice="retrieval-only: no-model-here is not a model folder",
-                     answer_span=AnswerSpan("7,981.99 EUR", "invoice.pdf", 1, (10, 10, 90, 30), "value", 0.8))
+                     answer_span=AnswerSpan("7,981.99 EUR", "invoice.pdf", 1, (10, 10, 90, 30), "value", 0.8, "label", 0.97))
+    doubtful = Answer("", passages, "retrieval-only", False, [Citation("invoice.pdf", 1, [(10, 10, 90, 30)], image)],
+                      notice="retrieval-only: no-model-here is not a model folder",
+                      answer_span=AnswerSpan("Mira Havel", "invoice.pdf", 1, (10, 10, 90, 30), "value", 0.9, "label",
+                                             0.70, needs_review=True))
     off_topic = Answer("", "The documents do not say.\n[1] handbook.pdf, page 1: Holiday policy: every employee ...",
                        "retrieval-only", True, notice="retrieval-only: no-model-here is not a model folder",
                        reason="none of the pages mentions 'FIFA' or 'World Cup'")
-    scripted_answers(monkeypatch, located, off_topic)
+    scripted_answers(monkeypatch, located, off_topic, doubtful)
     at = open_app("Chat")
     at.chat_input[0].set_value("What is the total due?").run()
     assert not at.exception, at.exception
     shown = texts(at)
-    lead = shown.index("**Most likely answer:** 7,981.99 EUR — invoice.pdf, page 1")
+    lead = shown.index("**Most likely answer** (confidence 0.97): 7,981.99 EUR — invoice.pdf, page 1")
     assert shown.index("**Best-matching passages** (no model read them):") > lead  # the passages below it
     assert captions(at) == ["invoice.pdf · page 1"]
     at.chat_input[0].set_value("Who won the 2018 FIFA World Cup?").run()
@@ -291,6 +296,9 @@ def test_chat_leads_with_the_located_answer_and_gives_the_reason_it_abstains(lib
     assert "[1] handbook.pdf, page 1: Holiday policy: every employee ..." in texts(at)
     assert [plain(w.value) for w in at.warning].count(
         "**Retrieval-only**: no model read these pages. Why: no-model-here is not a model folder") == 2
+    at.chat_input[0].set_value("Who is the site manager?").run()  # a lead found a less sure way: to be checked
+    assert "**Possible answer — check it** (confidence 0.70): Mira Havel — invoice.pdf, page 1" in [
+        plain(w.value) for w in at.warning]
 
 
 # ------------------------------------------------------------------------------------------ extract

@@ -18,18 +18,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from docagent.index.catalog import TermStats
-from docagent.question import FRAMING, RECENCY, Question, answer_kind, parse
+from docagent.question import FRAMING, RECENCY, Question, answer_kind, arithmetic_word, parse
 from docagent.tasks.grounding import tokens
 from docagent.types import AnswerSpan, Page, Word
 
-__all__ = ["Located", "Support", "answer_kind", "lines_of", "locate", "support"]
+__all__ = ["LEAD_CONFIDENCE", "LEAD_REVIEW_BELOW", "Located", "Support", "answer_kind", "calibrated", "lead_class", "lines_of",
+           "locate", "support"]
 
 SUPPORTED = 0.5
 """Share of the question's weight the best stretch of a page must hold for the pages to support an answer.
 Measured (benchmarks/answers.py): off-topic questions fall well below it, answerable ones above."""
+
+KNOWN_WHOLE = 0.95
+"""Share of its other words a stretch must hold for a question word no passage holds not to make it unanswerable."""
 
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _FITS: dict[str, re.Pattern[str]] = {
@@ -42,6 +46,7 @@ _FITS: dict[str, re.Pattern[str]] = {
         rf"|{_MONTH},?\s\d{{4}}|(?:19|20)\d\d", re.I),
 }
 _LABEL_END = re.compile(r".*[:#]$")
+_NUMBER_WORDS = frozenset(["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"])
 _RELATING = frozenset(["relate", "related", "relation", "relationship", "compare", "compared", "comparison", "correlate",
                        "correlates", "correlation", "align", "aligns", "reflect", "reflects", "affect", "affected",
                        "influence", "influenced", "influencing", "influences", "connection", "impact", "impacted",
@@ -136,13 +141,19 @@ class Support:
     """Of the question's weight, the share found anywhere on the pages."""
     unknown: tuple[str, ...] = ()
     """The question's words that no passage of the store holds: what it asks about is not in the documents."""
+    known_share: float = 0.0
+    """Of the weight of the question's other words, the share held by the best stretch of three lines; when it is
+    whole (:data:`KNOWN_WHOLE`) and they are two or more, a word no passage holds is the question's own wording
+    ("tightened" for a page that says "torque each bolt to 45 Nm"), not a subject the documents lack."""
+    known_words: int = 0
     unnamed: tuple[str, ...] = ()
     """Names the question says (a company, a person) that neither the pages found nor their documents' names and
     cards say: the pages are about someone else."""
 
     @property
     def supported(self) -> bool:
-        return self.share >= SUPPORTED and not self.unknown and not self.unnamed
+        worded = self.known_words >= 2 and self.known_share >= KNOWN_WHOLE
+        return self.share >= SUPPORTED and (not self.unknown or worded) and not self.unnamed
 
 
 @dataclass(frozen=True)
@@ -195,14 +206,15 @@ class _Question:
             stem = _stem(t)
             held = any(counted.holding.get(f) for f in (t, *_SPELLED.get(t, ())))
             if counted.passages and not held and stem not in _ABOUT and stem not in cues and t not in _VALUE_WORDS \
-                    and len(t) > 3 and t.isalpha() and t not in known and t not in FRAMING and t not in when:
+                    and len(t) > 3 and t.isalpha() and t not in known and t not in FRAMING and t not in when \
+                    and not arithmetic_word(t):  # "increase": what is computed, not what the pages speak of
                 if t not in counted.near:
                     self.unknown.append(t)
                 else:  # a misspelling of a word the store holds: look for that word (its stem, as indexed)
                     stem = counted.near[t]
             if t in scope and not scope >= set(terms):  # "What is the nov.?" asks about the month itself
                 continue
-            little = stem in _ABOUT or t in FRAMING
+            little = stem in _ABOUT or t in FRAMING or arithmetic_word(t)  # "increase": what is computed
             weight = counted.idf(counted.near.get(t, t)) * (0.2 if little else 0.5 if stem in cues else 1.0)
             self.weight[stem] = max(self.weight.get(stem, 0.0), weight)
             self.words.setdefault(stem, t)
@@ -214,7 +226,8 @@ class _Question:
                                   for part in _CLAUSES.split(question)) if p]
         """The stems of each clause of a question that asks several things ("What was the R&D expenditure, and
         which initiatives were prioritized?"): a stretch that answers one clause supports an answer."""
-        self.content = {s for s in self.weight if s not in _ABOUT and s not in cues and self.words[s] not in FRAMING}
+        self.content = {s for s in self.weight if s not in _ABOUT and s not in cues and self.words[s] not in FRAMING
+                        and not arithmetic_word(self.words[s])}
         """The words that say what is asked about (not its kind of value, not the document, not the framing)."""
 
     def share(self, stems: set[str], part: set[str] | None = None) -> float:
@@ -243,7 +256,8 @@ def support(question: str | Question, pages: Sequence[Page], stats: Callable[[li
 
 
 def _support(q: _Question, pages: Sequence[Page], identity: Sequence[str] = ()) -> Support:
-    best, seen = 0.0, set()
+    best, seen, known = 0.0, set(), 0.0
+    unknown = {_stem(t) for t in q.unknown}
     said = _stems(" ".join(identity))
     pair: list[set[str]] = []  # the best page's words, for a question relating what two pages speak of
     cues = _CUES.get(q.kind, set()) & q.weight.keys()
@@ -262,14 +276,17 @@ def _support(q: _Question, pages: Sequence[Page], identity: Sequence[str] = ()) 
             said |= stems & q.names.keys()
             seen |= {w for w in q.weight if w in stems or any(alt and alt <= stems for alt in q.alternatives.get(w, ()))}
         for i in range(len(lines)):
-            best = max(best, q.best_share(set().union(*lines[max(0, i - 1) : i + 2])))
+            stretch = set().union(*lines[max(0, i - 1) : i + 2])
+            best = max(best, q.best_share(stretch))
+            known = max(known, q.share(stretch, set(q.weight) - unknown) if set(q.weight) - unknown else 0.0)
     missing = sorted(q.weight.keys() - seen, key=lambda s: -q.weight[s])
     if not q.content and q.kind not in ("any", "name"):  # "What is the date?": a date on the page is the evidence
         typed = any(_spans(line, q.kind) for page in pages for line in lines_of(page))
         best = max(best, 1.0 if typed else 0.0)
     missing = [m for m in missing if m in q.content]  # not its framing ("compare", "discussion") nor its kind
     unnamed = tuple(n for stem, n in q.names.items() if stem not in said and n not in q.unknown)
-    return Support(round(best, 4), tuple(q.words[s] for s in missing), round(q.share(seen), 4), tuple(q.unknown), unnamed)
+    return Support(round(best, 4), tuple(q.words[s] for s in missing), round(q.share(seen), 4), tuple(q.unknown),
+                   unnamed=unnamed, known_share=round(known, 4), known_words=len(q.content - unknown))
 
 
 def locate(question: str | Question, pages: Sequence[Page], stats: Callable[[list[str]], TermStats],
@@ -283,14 +300,54 @@ def locate(question: str | Question, pages: Sequence[Page], stats: Callable[[lis
         return Located(None, found)
     best: tuple[float, AnswerSpan] | None = None
     for rank, page in enumerate(pages):
-        for score, words, kind in _candidates(q, page):
+        for score, words, kind, basis in _candidates(q, page):
             score *= 1 - 0.04 * rank
             if best is None or score > best[0]:
                 box = page.to_pixels((min(w.box[0] for w in words), min(w.box[1] for w in words),
                                       max(w.box[2] for w in words), max(w.box[3] for w in words)))
                 best = (score, AnswerSpan(" ".join(w.text for w in words), page.doc, page.number, box, kind,
-                                          round(min(1.0, score), 4)))
+                                          round(min(1.0, score), 4), basis))
     return Located(best[1] if best else None, found)
+
+
+# -- how sure a lead is ------------------------------------------------------------------------------------------
+
+CLEAR_LABEL = 0.8
+"""A value's score (the share of the question its label carries, times how well it reads as the kind asked for)
+from which its label is clear."""
+LEAD_COUNTS: dict[str, tuple[int, int]] = {
+    "typed value, clear label": (56, 57),
+    "typed value, weak label": (45, 73),
+    "text value, clear label": (62, 88),
+    "text value, weak label": (3, 14),
+    "nearby": (0, 6),
+    "table cell": (6, 8),
+    "computed": (180, 180),
+}
+"""Leads right / claimed per :func:`lead_class`, measured without a model by ``python benchmarks/answers.py``
+(``right``: the lead's box stands on the answer and it says the whole answer; ``computed``: benchmarks/words.py)."""
+LEAD_CONFIDENCE = {name: round((right + 1) / (n + 2), 3) for name, (right, n) in LEAD_COUNTS.items()}
+"""A lead's confidence per class: (right + 1) / (claimed + 2) of :data:`LEAD_COUNTS`, as extraction's."""
+LEAD_REVIEW_BELOW = 0.8
+"""Below this confidence a lead is a possible answer to check ("needs review"), not the answer: the threshold
+extraction flags by."""
+_TYPED = frozenset({"amount", "date", "percent", "count", "year"})
+
+
+def lead_class(span: AnswerSpan, kind: str) -> str:
+    """Which measured class a lead falls in: a value of a typed kind (amount, date, percent, count, year) or of
+    free text, under a clear label or a weak one; a line; a table cell; a computation."""
+    if span.basis in ("computed", "table cell", "line", "nearby"):
+        return span.basis
+    typed = "typed" if kind in _TYPED else "text"
+    return f"{typed} value, {'clear' if span.score >= CLEAR_LABEL else 'weak'} label"
+
+
+def calibrated(span: AnswerSpan, kind: str) -> AnswerSpan:
+    """``span`` with its measured confidence and whether it needs review (always, for a class never measured)."""
+    name = lead_class(span, kind)
+    confidence = LEAD_CONFIDENCE[name] if LEAD_COUNTS.get(name, (0, 0))[1] else None
+    return replace(span, confidence=confidence, needs_review=confidence is None or confidence < LEAD_REVIEW_BELOW)
 
 
 def _fits(text: str, kind: str) -> float:
@@ -298,6 +355,10 @@ def _fits(text: str, kind: str) -> float:
     if _LABEL_END.fullmatch(text.split()[-1] if text.split() else ""):
         return 0.0  # a label ("No:", "Tax ID:") is no value
     text = text.strip(" :;,")
+    if kind in _TYPED:
+        text = text.removesuffix(".")  # the full stop of the sentence it ends ("lease ends on 30 June 2026.")
+    if kind == "count" and text.lower() in _NUMBER_WORDS:
+        return 1.0  # "two anchor points"
     number = bool(_FITS["number"].fullmatch(text)) and any(c.isdigit() for c in text)
     if kind in ("percent", "year", "count", "date"):
         if _FITS[kind].fullmatch(text):
@@ -356,10 +417,10 @@ def _with_unit(line: list[Word], end: int) -> int:
     return end
 
 
-def _candidates(q: _Question, page: Page) -> list[tuple[float, list[Word], str]]:
+def _candidates(q: _Question, page: Page) -> list[tuple[float, list[Word], str, str]]:
     lines = lines_of(page)
     stems = [[_stems(w.text) for w in line] for line in lines]
-    out: list[tuple[float, list[Word], str]] = []
+    out: list[tuple[float, list[Word], str, str]] = []
     kind = "value"
     for n, line in enumerate(lines):
         above = set().union(*stems[n - 1]) if n else set()
@@ -369,24 +430,36 @@ def _candidates(q: _Question, page: Page) -> list[tuple[float, list[Word], str]]
                 continue  # an answer does not start with the question's own words
             left = q.share(set().union(*stems[n][:i]))
             gap = next((i - k - 1 for k in range(i - 1, -1, -1) if stems[n][k] & q.weight.keys()), i)
+            if i and not (set().union(*stems[n][:i]) - q.weight.keys()):
+                left *= 1.0  # the whole label is the question's words ("Assembly point: car park B.")
+            else:
+                left *= 0.92
+            after = stems[n][j : j + 4]
+            if q.kind in _UNIT_KINDS and any(a & q.weight.keys() for a in after[:2]):  # "two anchor points per bracket"
+                around_value = q.share(set().union(*stems[n][:i], *after))
+                if around_value > left * 0.97 ** gap:
+                    left, gap = around_value * 0.95, 0
             # a label above the value: the previous line, when it stands over the value
             x0, x1 = line[i].box[0], line[j - 1].box[2]
             over = n and any(w.box[0] < x1 + 40 and w.box[2] > x0 - 40 for w in lines[n - 1])
-            label = max(left * 0.97 ** gap, q.share(above) * 0.85 if over else 0.0, around * 0.35)
+            label, basis = max((left * 0.97 ** gap, "label" if gap <= 1 else "label apart"),
+                               (q.share(above) * 0.85 if over else 0.0, "label above"), (around * 0.35, "nearby"))
             if q.kind == "any":  # any value: only what follows its label on the line, or a line under its label
                 if i and left and gap <= 1:
-                    label = left * 0.97 ** gap
+                    label, basis = left * 0.97 ** gap, "label"
                 elif i == 0 and over and not stems[n][0] & q.weight.keys():
-                    label = q.share(above) * 0.85
+                    label, basis = q.share(above) * 0.85, "label above"
                 else:
                     continue
+            if q.kind == "any" and i and line[i - 1].text.endswith(":") and fit:
+                fit = 1.0  # what follows "Key:" is its value, whatever it looks like ("Assembly point: car park B.")
             score = label * fit
             if score > 0:
-                out.append((score, line[i:_with_unit(line, j)] if q.kind in _UNIT_KINDS else line[i:j], kind))
+                out.append((score, line[i:_with_unit(line, j)] if q.kind in _UNIT_KINDS else line[i:j], kind, basis))
     if not out:  # no value of the kind asked for: the line that carries most of the question
         for n, line in enumerate(lines):
             words = set().union(*stems[n])
             share = q.share(words)
             if share and words - q.weight.keys():  # a line of only the question's words (an empty label) says nothing
-                out.append((share * 0.6, line, "sentence"))
+                out.append((share * 0.6, line, "sentence", "line"))
     return out

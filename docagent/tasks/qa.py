@@ -15,7 +15,7 @@ import io
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,7 @@ from docagent.question import Question, parse
 from docagent.retrieve import PageRetriever
 from docagent.tasks.calc import number_text
 from docagent.tasks.grounding import answer_terms, coverage, match_boxes, tokens
-from docagent.tasks.locate import locate
+from docagent.tasks.locate import calibrated, locate
 from docagent.tasks.prompts import DATA_RULE, message_text, page_blocks, quoted
 from docagent.tasks.tables import Computed, compute, lookup, matching_tables, row_names, tables_text
 from docagent.tasks.words import Worded, in_words
@@ -163,7 +163,8 @@ def _ask(ctx: Context, question: str, options: AskOptions, *, docs: Iterable[str
                                      "retrieval-only: the model failed: " + " ".join(str(e).split()))
     answer.pages = hits
     if show_evidence is not None and answer.citations:
-        answer.evidence_images = draw_evidence(answer.citations, Path(show_evidence))
+        answer.evidence_images = draw_evidence(answer.citations, Path(show_evidence),
+                                               answer.answer_span is not None and answer.answer_span.needs_review)
     timings["total"] = _ms(start)
     answer.timings = timings
     return answer
@@ -201,7 +202,8 @@ def _retrieval_only(q: Question, hits: list[PageHit], pages: dict[tuple[str, int
     if len({" ".join(c.text.split()) for _, c in named}) == 1:  # one cell, or one figure printed in several tables
         table, cell = named[0]
         page = pages[(table.doc, table.page)]
-        span = AnswerSpan(cell.text, table.doc, table.page, page.to_pixels(cell.box), "value", found.support.share)
+        span = AnswerSpan(cell.text, table.doc, table.page, page.to_pixels(cell.box), "value", found.support.share,
+                          "table cell")
     elif named:  # the question fits several cells: no one value is the answer
         rows = {(t.doc, t.page, t.index): row_names(t) for t, _ in named}
         heads = {(t.doc, t.page, t.index): t.column_headers() for t, _ in named}
@@ -235,13 +237,24 @@ def _retrieval_only(q: Question, hits: list[PageHit], pages: dict[tuple[str, int
         citations.append(Citation(hit.doc, hit.page, [box, *boxes] if box else boxes, hit.image, box, hit.label))
     if span is not None:  # the page with the answer first
         citations.sort(key=lambda c: c.answer_box is None)
-        what = "Most likely answer" if span.kind == "value" else "Most relevant line"
-        lead = f"{what} (found without a model): {span.text} ({span.doc}, {page_name(span.page, _label(pages, span.doc, span.page))})"
+        span = calibrated(span, q.kind)
+        lead = f"{lead_words(span)}: {span.text} ({span.doc}, {page_name(span.page, _label(pages, span.doc, span.page))})"
     else:
         lead = fitting or "No value stands out on the best pages."
     passages = _passages([(c.doc, c.page) for c in citations], pages, terms)  # numbered as cited: [1] is citations[0]
     return Answer(question, "\n".join([lead, "Best-matching passages (no model read them):", *passages]),
                   "retrieval-only", False, citations, notice=notice, answer_span=span)
+
+
+def lead_words(span: AnswerSpan) -> str:
+    """How a lead found without a model is introduced: as the answer when its confidence is at least
+    ``LEAD_REVIEW_BELOW``, else as a possible answer to check; a line as what it is."""
+    sure = f"confidence {span.confidence:.2f}" if span.confidence is not None else "confidence not measured"
+    if span.kind == "sentence":
+        return f"Most relevant line, no value stands out (found without a model, {sure}; check it)"
+    if span.needs_review:
+        return f"Possible answer, check it (found without a model, {sure})"
+    return f"Most likely answer (found without a model, {sure})"
 
 
 def _label(pages: dict[tuple[str, int], Page], doc: str, number: int) -> str:
@@ -264,8 +277,10 @@ def _computed_in_words(q: Question, worded: Worded, done: Computed, hits: list[P
              "Cells read: " + "; ".join(f"{c.row} / {c.column} = {c.text}" for c in done.cells),
              *(f"Note: {n}" for n in done.notes)]
     citation = Citation(table.doc, table.page, boxes, hit.image, None, page.label)
-    return Answer(q.text, "\n".join(lines), "retrieval-only", False, [citation], notice=notice,
-                  answer_span=AnswerSpan(value, table.doc, table.page, around, "computed", 1.0))
+    span = calibrated(AnswerSpan(value, table.doc, table.page, around, "computed", 1.0, "computed"), q.kind)
+    if done.review:
+        span = replace(span, needs_review=True)
+    return Answer(q.text, "\n".join(lines), "retrieval-only", False, [citation], notice=notice, answer_span=span)
 
 
 def _passages(keys: list[tuple[str, int]], pages: dict[tuple[str, int], Page], terms: set[str]) -> list[str]:
@@ -403,10 +418,10 @@ WORD_BOXES = 8
 """Beside a located answer, the question's words drawn on its page: the nearest this many, thin and light."""
 
 
-def evidence_image(citation: Citation) -> PILImage:
+def evidence_image(citation: Citation, doubtful: bool = False) -> PILImage:
     """The cited page image (PIL, RGB) with the citation's evidence boxes drawn in red; with a located answer
-    (retrieval-only) that answer boxed in green and only the :data:`WORD_BOXES` question words nearest it, thin and
-    light (the answer is what the eye should find)."""
+    (retrieval-only) that answer boxed in green (amber when ``doubtful``: a possible answer to check) and only the
+    :data:`WORD_BOXES` question words nearest it, thin and light (the answer is what the eye should find)."""
     from PIL import Image, ImageDraw
 
     if citation.image is None:
@@ -426,12 +441,14 @@ def evidence_image(citation: Citation) -> PILImage:
         for b in words:
             draw.rectangle([b[0] - 2, b[1] - 2, b[2] + 2, b[3] + 2], outline=(220, 30, 30), width=3)
     if citation.answer_box:
-        draw.rectangle([box[0] - 4, box[1] - 4, box[2] + 4, box[3] + 4], outline=(20, 150, 60), width=5)
+        colour = (235, 150, 0) if doubtful else (20, 150, 60)
+        draw.rectangle([box[0] - 4, box[1] - 4, box[2] + 4, box[3] + 4], outline=colour, width=5)
     return image
 
 
-def draw_evidence(citations: list[Citation], out_dir: Path) -> list[Path]:
-    """Write each cited page image with its evidence boxes drawn; returns the files written."""
+def draw_evidence(citations: list[Citation], out_dir: Path, doubtful: bool = False) -> list[Path]:
+    """Write each cited page image with its evidence boxes drawn (``doubtful``: see :func:`evidence_image`);
+    returns the files written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for c in citations:
@@ -439,7 +456,7 @@ def draw_evidence(citations: list[Citation], out_dir: Path) -> list[Path]:
             continue
         out = out_dir / f"{Path(c.doc).stem}-p{c.page}.png"
         try:
-            evidence_image(c).save(out)
+            evidence_image(c, doubtful).save(out)
         except StoreError:
             continue  # its document was replaced or removed meanwhile
         written.append(out)
