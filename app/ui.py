@@ -107,15 +107,19 @@ def save_settings(settings: Settings, values: dict[str, Any]) -> str:
 
 
 def store_notice(ctx: Context) -> bool:
-    """Say so when the store is new or holds nothing (a mistyped ``--store`` opens an empty one); False when
-    it cannot be opened at all (the reason is shown)."""
+    """Say so when the store is new or holds nothing (a mistyped ``--store`` opens an empty one), or that its
+    first documents are being indexed; False when it cannot be opened at all (the reason is shown)."""
     try:
         with PageStore(ctx.settings) as store:
             empty = not store.documents()
+            indexing = empty and bool(store.catalog.jobs(1, states=("queued", "running")))
     except DocagentError as e:
         st.error(as_text(without_server_paths(ctx, str(e))))
         return False
-    if empty:
+    if indexing:  # the first documents are on their way: the store is not what the user should fix
+        st.info("**Indexing your first documents**: they appear here as each is done (the **Library** shows "
+                "the progress).", icon="⏳")
+    elif empty:
         where = as_text(store_label(ctx))
         if st.session_state.get("store_was_new"):
             st.warning(f"**This store is new**: nothing is indexed at {where}. Add documents in the **Library**"

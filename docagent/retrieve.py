@@ -159,11 +159,10 @@ class PageRetriever(BaseRetriever):
     """The second stage only for questions that ask for a figure (an amount, a percentage, a count, a computation):
     for questions about a discussion it cost rank-1 hits on the development sets (README)."""
     keep_firsts: bool = True
-    """Hybrid mode: the page BM25 ranks first stays in the top ``k`` (last, when fusion would push it out). When the
-    two sides disagree sharply (a page that holds every rare word of the question, which the embedder or a
-    document's card ranks down), it is not lost behind pages both rank moderately. Measured on the development
-    sets (README): among 933 searches for 4 pages, 197 had BM25's first outside the fused four; moving it in
-    brought a right page into 21 of them and pushed the only right page out of 7."""
+    """Hybrid mode: the page BM25 ranks first stays in the top ``k`` (last, when fusion would push it out), if its
+    document is among those of the top ``k`` or BM25 ranked it first decisively (twice its second's score). When
+    the two sides disagree sharply (a page that holds every rare word of the question, which the embedder or a
+    document's card ranks down), it is not lost behind pages both rank moderately (measured: README)."""
     rerank_model: str | None = None
     """A local sentence-transformers cross-encoder directory; off when unset."""
     rerank_top: int = Field(default=20, ge=1)
@@ -447,16 +446,28 @@ _Row = tuple[str, int, tuple[int, int], "str | None", float]
 """One passage of a ranking: ``(doc_id, page, (start, end), text or None, score)``, higher scores better."""
 
 
+LEXICAL_DECISIVE = 2.0
+"""BM25's first page is decisive when it scores this many times its second: kept in the top k even when its document
+is none of those fusion chose."""
+
+
 def _keep_firsts(ranked: list[_Candidate], k: int) -> list[_Candidate]:
     """``ranked`` with the page BM25 ranked first moved up to the last place of the top ``k`` when fusion put it below
-    them; with ``k`` = 1 the fused first stays alone. (Dense's first, moved the same way, cost more than it gained on
-    the development sets: it is often another document's page, which the card and period priors had ranked down.)"""
+    them, if its document is one the top ``k`` holds or BM25 found it decisively (:data:`LEXICAL_DECISIVE`); with
+    ``k`` = 1 the fused first stays alone. Without that condition, another filing's page with the same line items
+    displaced the right filing's pages (the card and period priors had ranked it down); dense's first, moved the same
+    way, cost more than it gained on the development sets."""
     if k < 2:
         return ranked
     first = next((i for i, c in enumerate(ranked) if c.ranks.get("lexical") == 1), None)
     if first is None or first < k:
         return ranked
-    return [*ranked[: k - 1], ranked[first], *ranked[k - 1 : first], *ranked[first + 1 :]]
+    lead = ranked[first]
+    second = max((c.scores.get("lexical", 0.0) for c in ranked if c.ranks.get("lexical") == 2), default=0.0)
+    decisive = second <= 0 or lead.scores.get("lexical", 0.0) >= LEXICAL_DECISIVE * second
+    if lead.doc_id not in {c.doc_id for c in ranked[:k]} and not decisive:
+        return ranked
+    return [*ranked[: k - 1], lead, *ranked[k - 1 : first], *ranked[first + 1 :]]
 
 
 def _span(hit: VectorHit) -> tuple[str, int, int, int]:

@@ -617,6 +617,23 @@ def test_a_new_or_empty_store_says_so_on_every_page(tmp_path: Path, monkeypatch:
     assert str(tmp_path) not in plain(at.warning[0].value)
 
 
+def test_while_the_first_documents_are_indexed_the_store_is_not_called_empty(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk: "This store is empty" stayed on screen while the first batch was indexed."""
+    import time
+
+    from docagent.index.catalog import JobRecord
+
+    monkeypatch.setenv("DOCAGENT_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("DOCAGENT_VLM_MODEL", str(tmp_path / "no-model-here"))
+    with PageStore(Settings(store=tmp_path / "store")) as store:  # a batch being indexed by the app server's runner
+        store.catalog.put_job(JobRecord("job-1", "running", time.time(), time.time(), {"files": [], "total": 2}))
+    at = open_app("Chat")
+    assert not at.exception, at.exception
+    assert not [w for w in at.warning if "empty" in w.value or "new" in w.value]
+    assert plain(at.info[0].value).startswith("**Indexing your first documents**: they appear here as each is done")
+
+
 # ------------------------------------------------------------------------------------ access control
 
 PASSWORD = "correct horse battery staple"

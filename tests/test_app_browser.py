@@ -369,3 +369,59 @@ def test_reloading_while_a_batch_is_indexed_loses_no_file(tmp_path: Path) -> Non
             raise
         finally:
             browser.close()
+
+
+def _installations_pdf(path: Path) -> Path:
+    """A page with the walk's table: installations per region, two years, figures right-aligned under their year."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    page.insert_text((50, 70), "Heat pump installations by region", fontsize=12)
+    for n, (label, *figures) in enumerate([("Region", "2024", "2025"), ("North", "120", "150"), ("South", "80", "95"),
+                                           ("West", "64", "71")]):
+        page.insert_text((50, 100 + 18 * n), label, fontsize=10)
+        for right, figure in zip((300, 390), figures, strict=True):
+            page.insert_text((right - pymupdf.get_text_length(figure, "helv", 10), 100 + 18 * n), figure, fontsize=10)
+    doc.save(path)
+    doc.close()
+    return path
+
+
+def test_the_chat_survives_saving_settings_and_charts_compute_a_question_in_words(tmp_path: Path) -> None:
+    """The walk: saving Settings erased the conversation; Charts said no model could read charts for a question that a
+    found table answers. Here, with no model: the conversation is there after Save and after a reload, and Charts
+    computes the question in words from the table's cells."""
+    pdf = _installations_pdf(tmp_path / "installations.pdf")
+    server = f"http://127.0.0.1:{free_port()}/v1"
+    question = "How many more installations were there in the North in 2025 than in 2024?"
+    with app_server(tmp_path / "store", server) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = new_store_page(browser, url)
+            upload_and_index(page, [pdf], "Indexed 1 document, 1 page.")
+            ask_in_chat(page, question)
+            page.get_by_text("Computed without a model:").first.wait_for(timeout=120_000)
+            settled(page)
+            page.get_by_test_id("stRadioGroup").get_by_text("Settings", exact=True).click()
+            page.get_by_role("button", name="Save").click()
+            page.get_by_text("Saved for this store.").wait_for(timeout=60_000)
+            page.get_by_test_id("stRadioGroup").get_by_text("Chat", exact=True).click()
+            page.get_by_test_id("stChatMessage").get_by_text(question).wait_for(timeout=60_000)  # still there
+            page.reload()
+            page.get_by_test_id("stChatMessage").get_by_text(question).wait_for(timeout=60_000)  # and after a reload
+            page.get_by_test_id("stChatMessage").get_by_text("Computed without a model:").first.wait_for(timeout=60_000)
+
+            page.get_by_test_id("stRadioGroup").get_by_text("Charts", exact=True).click()
+            box = page.get_by_label("Question", exact=True)
+            box.wait_for(timeout=60_000)
+            box.fill(question)
+            box.press("Enter")
+            page.locator("button:has-text('Compute'):not([disabled])").click(timeout=60_000)
+            page.get_by_text('cell("2025", "North") - cell("2024", "North")').wait_for(timeout=120_000)
+            page.get_by_test_id("stMetricValue").get_by_text("30").wait_for(timeout=60_000)
+        except Exception:
+            page.screenshot(path=SHOTS / "failed.png", full_page=True)
+            raise
+        finally:
+            browser.close()

@@ -125,3 +125,18 @@ def test_the_wording_decides_the_order_and_the_sign(worded: PageStore, doc: str,
 def test_a_question_asking_two_computations_at_once_is_refused(worded: PageStore) -> None:
     found = in_words("What was the change in average price from 2023 to 2024?", worded.tables("prices.pdf", 1))
     assert isinstance(found, str) and "several computations" in found
+
+
+def test_chart_computes_a_question_in_words_even_when_the_model_server_is_down(regions: PageStore, settings) -> None:
+    """The walk's Charts page: with a model server set that cannot be reached, a question a found table answers was
+    sent to the model and failed; the table's cells answer it exactly, no model needed."""
+    from tests.test_http_api import free_port
+
+    down = settings.model_copy(update={"vlm_model": f"http://127.0.0.1:{free_port()}/v1"})
+    answer = chart(("installations.pdf", 1), "How many more installations were there in the North in 2019 than in 2018?",
+                   store=regions, settings=down)
+    assert answer.expression == 'cell("2019", "North") - cell("2018", "North")' and answer.value == 25_000_000
+    asked = ask("How many more installations were there in the North in 2019 than in 2018?", store=regions,
+                settings=down)
+    assert asked.mode == "retrieval-only" and asked.text.startswith("Computed without a model: 25000000 = "), asked.text
+    assert asked.notice.startswith("retrieval-only: the model failed: no model read the page")  # said, not "read by"

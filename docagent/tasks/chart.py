@@ -99,8 +99,9 @@ class ChartAnswer:
     cells: list[CitedCell] = field(default_factory=list)
     """The table cells the expression read, each with its box (when computed from a table docagent found)."""
     source: str = ""
-    """Where the numbers came from: ``table`` (a table found on the page at indexing: exact, nothing transcribed)
-    or ``transcribed`` (the model read a chart or table image)."""
+    """Where the numbers came from: ``table`` (a table found on the page at indexing: exact, nothing transcribed),
+    ``words`` (that table too, the expression built from the question's words with no model: none was set, or it
+    failed) or ``transcribed`` (the model read a chart or table image)."""
     notes: list[str] = field(default_factory=list)
     """What a reader must know about the result: cells left out, the scale applied, a table that goes on over
     another page."""
@@ -257,22 +258,25 @@ def _chart(ctx: Context, source: str | Path | tuple[str, int], question: str, ex
         return answer
     try:
         llm = ctx.chat_model()
-    except ModelError as e:
+        named = matching_tables(tables, question)
+        if named:
+            done = _table_expression(answer, named, question, llm, retries)
+            if done.value is not None:
+                return done
+            answer = ChartAnswer(question, doc=doc, page=number)  # the table did not answer it: read the page
+        return _transcribed(answer, store, question, llm, retries)
+    except ModelError as e:  # no model, or it failed (its server went away): a found table may answer all the same
         if not tables:
             raise
         worded = in_words(question, tables)  # arithmetic asked in words over the table's names needs no model
         if isinstance(worded, Worded):
-            return _from_table(answer, [worded.table], worded.expression, store)
+            done = _from_table(ChartAnswer(question, doc=doc, page=number), [worded.table], worded.expression, store)
+            done.notes.append(f"no model read the page ({' '.join(str(e).split())}): computed from the table's cells")
+            done.source = "words"
+            return done
         msg = (f"{e}. Without a model, {worded}; give chart an expression over the cells of the table found on "
                f"{doc} page {number}, such as {_example(tables[0])}")
         raise type(e)(msg) from e
-    named = matching_tables(tables, question)
-    if named:
-        done = _table_expression(answer, named, question, llm, retries)
-        if done.value is not None:
-            return done
-        answer = ChartAnswer(question, doc=doc, page=number)  # the table did not answer it: read the page
-    return _transcribed(answer, store, question, llm, retries)
 
 
 def _example(table: Table) -> str:

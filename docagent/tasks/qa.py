@@ -189,12 +189,9 @@ def _retrieval_only(q: Question, hits: list[PageHit], pages: dict[tuple[str, int
     found = locate(q, [pages[(h.doc, h.page)] for h in hits], store.catalog.term_stats, identity)
     span, fitting = found.span, ""
     if q.arithmetic and any(matching_tables(tables[(h.doc, h.page)], asked) for h in hits):
-        worded = in_words(q, [t for h in hits for t in tables[(h.doc, h.page)]])
-        if isinstance(worded, Worded):
-            try:
-                return _computed_in_words(q, worded, compute(worded.expression, [worded.table]), hits, pages, notice)
-            except CalculationError as e:
-                worded = str(e)
+        worded = _in_words(q, hits, pages, tables, notice)
+        if isinstance(worded, Answer):
+            return worded
         span = None  # a computation: no printed value is its result
         fitting = (f"The question asks for a computation; without a model, {worded}. Give chart an expression over "
                    "the table's cells, such as " 'cell("2019", "Revenue") - cell("2018", "Revenue").')
@@ -260,6 +257,19 @@ def lead_words(span: AnswerSpan) -> str:
 def _label(pages: dict[tuple[str, int], Page], doc: str, number: int) -> str:
     page = pages.get((doc, number))
     return page.label if page is not None else ""
+
+
+def _in_words(q: Question, hits: list[PageHit], pages: dict[tuple[str, int], Page],
+              tables: dict[tuple[str, int], list[Table]], notice: str) -> Answer | str:
+    """Arithmetic asked in words over the found tables of ``hits``, computed exactly (no model needed); else why it
+    could not be, in a sentence."""
+    worded = in_words(q, [t for h in hits for t in tables[(h.doc, h.page)]])
+    if isinstance(worded, str):
+        return worded
+    try:
+        return _computed_in_words(q, worded, compute(worded.expression, [worded.table]), hits, pages, notice)
+    except CalculationError as e:
+        return str(e)
 
 
 def _computed_in_words(q: Question, worded: Worded, done: Computed, hits: list[PageHit], pages: dict[tuple[str, int], Page],
@@ -391,6 +401,8 @@ def _computed(ctx: Context, question: str, hits: list[PageHit], pages: dict[tupl
     hit = next((h for h in hits if matching_tables(tables[(h.doc, h.page)], question)), hits[0])
     result = chart((hit.doc, hit.page), question, context=ctx)
     timings["chart"] = _ms(t)
+    if result.source == "words":  # the model failed and chart computed it without: so is the answer (retrieval-only)
+        raise ModelError(next((n for n in result.notes if n.startswith("no model read")), "the model failed"))
     if result.value is None:
         return None
     text = result.explain(cite="[1]")
