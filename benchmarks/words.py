@@ -1,6 +1,6 @@
 """Arithmetic asked in words, computed without a model (docagent/tasks/words.py), on generated tables.
 
-    python benchmarks/words.py [--tables 40] [--seed 7] [--work DIR]
+    python benchmarks/words.py [--tables 40] [--seed 7] [--work DIR] [--format pdf|xlsx]
 
 Each generated page holds one unruled table (a caption, two or three year columns, four to seven rows named from a
 pool of regions, products and line items, values with or without thousands separators) and, for each table,
@@ -9,7 +9,10 @@ difference in ... between 2022 and 2023?"), percent change, ratio, sum and avera
 ``docagent.chart`` with no model. Each answer counts as **exact** (the value equals the one computed from the
 generated numbers), **refused** (no value, with the reason) or **wrong** (a value that is not the right one);
 ``needs_review`` results are counted apart. (Before docagent/tasks/words.py every such question was refused
-without a model: chart raised "no model", ask said a model was needed.)
+without a model: chart raised "no model", ask said a model was needed.) ``--format xlsx`` writes each table as a
+workbook instead (a sheet of names and roles first, then the figures: its caption in the first row, a blank row, the
+years, the rows; thousands separators as a number format), read through LibreOffice and the cells the rendering
+carries.
 
 Prints a table, writes benchmarks/results/words-<time>.json.
 """
@@ -57,6 +60,25 @@ def _page(path: Path, caption: str, years: list[str], rows: list[tuple[str, list
     doc.save(path)
 
 
+def _workbook(path: Path, caption: str, years: list[str], rows: list[tuple[str, list[int]]], commas: bool) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    staff = book.active  # a sheet of text first, on the same page, as workbooks have (the walk's "Staff" sheet)
+    staff.title = "Staff"
+    for row in (["Name", "Role"], ["Mira Havel", "Fleet manager"], ["Jon Okafor", "Dispatcher"]):
+        staff.append(row)
+    sheet = book.create_sheet("Figures")
+    sheet.append([caption])
+    sheet.append([])
+    sheet.append(["", *years])
+    for label, values in rows:
+        sheet.append([label, *values])
+        for cell in sheet[sheet.max_row][1:]:
+            cell.number_format = "#,##0" if commas else "0"
+    book.save(path)
+
+
 def _questions(rng: random.Random, caption: str, years: list[str],
                rows: list[tuple[str, list[int]]]) -> list[tuple[str, str, Fraction]]:
     """(kind, question, exact value) for one table."""
@@ -81,6 +103,7 @@ def main() -> None:
     parser.add_argument("--tables", type=int, default=40)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--work", type=Path, default=Path("/tmp/docagent-bench-words"))
+    parser.add_argument("--format", choices=("pdf", "xlsx"), default="pdf")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     shutil.rmtree(args.work, ignore_errors=True)
@@ -92,8 +115,9 @@ def main() -> None:
         names = rng.sample(ROWS, rng.randint(4, 7))
         rows = [(name, [rng.randint(5, 99_000) for _ in years]) for name in names]
         caption = rng.choice(CAPTIONS)
-        name = f"table{n:02d}.pdf"
-        _page(args.work / "docs" / name, caption, years, rows, commas=rng.random() < 0.5)
+        name = f"table{n:02d}.{args.format}"
+        (_page if args.format == "pdf" else _workbook)(args.work / "docs" / name, caption, years, rows,
+                                                      commas=rng.random() < 0.5)
         asked += [(name, kind, q, value) for kind, q, value in _questions(rng, caption, years, rows)]
     settings = Settings(store=args.work / "store", vlm_model=str(args.work / "no-model"))
     report = index_paths([args.work / "docs"], settings, progress=False)
@@ -118,7 +142,8 @@ def main() -> None:
     print(f"{'kind':16} {'n':>4} {'exact':>7} {'review':>7} {'refused':>8} {'wrong':>6}")
     for kind, r in [*counts.items(), ("all", total)]:
         print(f"{kind:16} {r['n']:>4} {r['exact'] / r['n']:>7.1%} {r['review']:>7} {r['refused']:>8} {r['wrong']:>6}")
-    write_results("words", {"tables": args.tables, "seed": args.seed, "indexed": report.documents, "counts": counts,
+    write_results("words", {"tables": args.tables, "seed": args.seed, "format": args.format,
+                            "indexed": report.documents, "counts": counts,
                             "total": total, "examples": examples})
 
 

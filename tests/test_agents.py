@@ -194,6 +194,8 @@ def test_ask_documents_without_a_model_says_retrieval_only(library: PageStore, t
     content = json.loads(message.content)
     assert message.status == "success" and content["mode"] == "retrieval-only"
     assert content["citations"][0]["doc"] == "handbook.pdf" and "retrieval-only" in content["notice"]
+    lead = content["answer_span"]  # the lead, with how sure it is, as everywhere else
+    assert lead["text"] == "28" and 0 < lead["confidence"] < 1 and isinstance(lead["needs_review"], bool)
 
 
 def test_read_page_reads_exactly_the_page_it_is_given(library: PageStore) -> None:

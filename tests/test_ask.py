@@ -482,3 +482,13 @@ def test_without_a_model_a_word_asking_for_a_computation_never_makes_a_question_
     answer = ask("How much did revenue increase from 2023 to 2024?", store=store, settings=_no_model(settings, tmp_path))
     assert not answer.abstained and "increase" not in answer.reason, answer.text
     assert "2.4 million euros" in answer.text
+
+
+def test_without_a_model_a_name_no_document_holds_still_makes_a_question_unanswerable(
+        store: PageStore, settings, docs_dir: Path, tmp_path: Path) -> None:
+    """The question's own wording ("tightened") is forgiven when its other words stand together on a page; a name no
+    document holds ("Rugby") is a subject the documents lack, however well the rest matches."""
+    factories.text_pdf(docs_dir / "club.pdf", ["Club history\nIn 1995 the team won the regional world cup for veterans."])
+    index_paths([docs_dir], store=store, progress=False)
+    answer = ask("Which team won the 1995 Rugby World Cup?", store=store, settings=_no_model(settings, tmp_path))
+    assert answer.abstained and "rugby" in answer.reason.lower(), answer.text

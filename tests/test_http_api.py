@@ -136,6 +136,18 @@ def test_search_ask_and_the_cited_page_image(indexed: Settings) -> None:
         assert client.get("/documents/invoice.pdf/pages/9.png").status_code == 404
 
 
+def test_without_a_model_the_lead_says_how_sure_it_is(indexed: Settings, tmp_path: Path) -> None:
+    """Retrieval-only over HTTP: the lead with its confidence and whether to check it, as in the CLI and the app."""
+    settings = indexed.model_copy(update={"vlm_model": str(tmp_path / "no-such-model")})
+    with running(create_app(settings)) as url, httpx.Client(base_url=url, timeout=120) as client:
+        answer = client.post("/ask", json={"question": "What is the total due on the invoice?", "k": 2}).json()
+    lead = answer["answer_span"]
+    assert answer["mode"] == "retrieval-only" and lead["doc"] == "invoice.pdf"
+    assert 0 < lead["confidence"] < 1 and lead["needs_review"] == (lead["confidence"] < 0.8) and lead["basis"]
+    assert answer["answer"].startswith(("Most likely answer (found without a model, confidence ",
+                                        "Possible answer, check it (found without a model, confidence "))
+
+
 def test_a_cited_image_is_the_cited_version_even_after_a_replacement(indexed: Settings, docs_dir: Path) -> None:
     """Results and citations name their page image by version (``image``: docagent://pages/{version}/{n}.png), served
     at /pages/{version}/{n}.png by any replica; once the document is replaced that URL says so (404) instead of
