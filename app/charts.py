@@ -82,7 +82,7 @@ def render(ctx: Context) -> None:
             st.dataframe(pd.DataFrame([{"row": c.row, "column": c.column, "printed": c.text,
                                         "value": decimal_text(c.value)} for c in answer.cells]), hide_index=True)
         if answer.table is not None:
-            what = "Table found on the page" if answer.source == "table" else "Transcribed table"
+            what = "Table found on the page" if answer.source in ("table", "words") else "Transcribed table"
             st.caption(as_text(f"{what}{': ' + answer.table.title if answer.table.title else ''}"
                                f"{' (' + answer.table.unit + ')' if answer.table.unit else ''}"))
             names: list[str] = []

@@ -463,7 +463,7 @@ def _keep_firsts(ranked: list[_Candidate], k: int) -> list[_Candidate]:
     if first is None or first < k:
         return ranked
     lead = ranked[first]
-    second = max((c.scores.get("lexical", 0.0) for c in ranked if c.ranks.get("lexical") == 2), default=0.0)
+    second = max((c.scores.get("lexical", 0.0) for c in ranked if c.ranks.get("lexical", 1) > 1), default=0.0)
     decisive = second <= 0 or lead.scores.get("lexical", 0.0) >= LEXICAL_DECISIVE * second
     if lead.doc_id not in {c.doc_id for c in ranked[:k]} and not decisive:
         return ranked

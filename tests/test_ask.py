@@ -455,6 +455,7 @@ def test_a_located_value_is_shown_whole_with_its_scale_and_unit(store: PageStore
     ("When does the Utrecht depot lease end?", "30 June 2026."),  # a date ending its sentence, not "30"
     ("Where is the assembly point for the fire drill?", "car park B."),  # what follows "Key:" is its value
     ("What torque should each bracket bolt be tightened to?", "45 Nm"),  # "tightened" is in no document
+    ("What is the tax on the receipt?", "0.80"),  # "Tax" labels the value after it, not 10.00 before it
 ])
 def test_without_a_model_the_walks_questions_lead_with_their_value(
         store: PageStore, settings, docs_dir: Path, tmp_path: Path, question: str, lead: str) -> None:
@@ -464,7 +465,8 @@ def test_without_a_model_the_walks_questions_lead_with_their_value(
         "Bracket installation\nFit two anchor points per bracket and torque each bolt to 45 Nm.",
         "Dividend\nThe board proposes a dividend of EUR 0.42 per share, payable on 15 May 2025.",
         "Premises\nThe Utrecht depot lease ends on 30 June 2026.\n"
-        "The quarterly fire drill takes place on 22 May 2025 at 10:00.\nAssembly point: car park B."])
+        "The quarterly fire drill takes place on 22 May 2025 at 10:00.\nAssembly point: car park B.",
+        "Receipt 0042\nSubtotal 10.00 Tax 0.80 Total 10.80"])
     index_paths([docs_dir], store=store, progress=False)
     answer = ask(question, store=store, settings=_no_model(settings, tmp_path))
     assert not answer.abstained, answer.text
@@ -492,3 +494,6 @@ def test_without_a_model_a_name_no_document_holds_still_makes_a_question_unanswe
     index_paths([docs_dir], store=store, progress=False)
     answer = ask("Which team won the 1995 Rugby World Cup?", store=store, settings=_no_model(settings, tmp_path))
     assert answer.abstained and "rugby" in answer.reason.lower(), answer.text
+    for question in ("Which team won the 1995 rugby world cup?", "Rugby: which team won the 1995 world cup?"):
+        answer = ask(question, store=store, settings=_no_model(settings, tmp_path))  # lower case, or first: a noun
+        assert answer.abstained and "rugby" in answer.reason.lower(), answer.text

@@ -448,3 +448,15 @@ def test_the_w9s_fields_carry_the_printed_label_nearest_them(store: PageStore, s
     assert [labels[f"f1_{n}"] for n in (14, 15)] == ["Employer identification number"] * 2
     assert labels["f1_05"] == "Exempt payee code (if any)"
     assert labels["f1_06"].endswith("reporting code (if any)")
+
+
+def test_a_caption_line_that_drifts_on_a_skewed_form_is_read_not_a_crash() -> None:
+    """A caption whose words' bottoms drift a little each (a skewed scan made fillable) used to raise ValueError in
+    the label reader, and the whole extraction with it."""
+    from docagent.tasks.extract import _printed_label
+    from docagent.types import Page, Widget, Word
+
+    words = [Word(t, (90 + 40 * i, 90 + 1.5 * i, 125 + 40 * i, 100 + 1.5 * i)) for i, t in enumerate(["Name", "of", "the", "applicant"])]
+    page = Page("skewed.pdf", 1, 595, 842, "Name of the applicant", words=words,
+                widgets=[Widget("f1", "text", "", (90, 106, 400, 120))])
+    assert _printed_label(page, page.widgets[0]) == "Name of the applicant"

@@ -29,6 +29,10 @@ def walk_workbook(path: Path, ledger_rows: int = 0) -> Path:
     staff.append(["Name", "Role", "Start"])
     staff.append(["Mira Havel", "Fleet manager", "2021-03-01"])
     staff.append(["Jon Okafor", "Dispatcher", "2019-11-15"])
+    contacts = book.create_sheet("Contacts")  # text alone, more rows than a header could have
+    contacts.append(["Site", "Contact", "Phone"])
+    for site in ("Delft", "Utrecht", "Gouda", "Leiden", "Breda"):
+        contacts.append([site, f"{site} desk", "on request"])
     fleet = book.create_sheet("Fleet")
     fleet.append(["Fleet costs by half-year (in EUR thousands)"])
     fleet.append([])
@@ -76,7 +80,9 @@ def cell(table, column: str, row: str):
 def test_every_sheet_is_one_table_with_its_header_rows_and_merged_heads(indexed) -> None:
     store, _, _ = indexed
     tables = by_title(store, "walk.xlsx")
-    assert set(tables) == {"Sales", "Staff", "Fleet", "Ledger"}
+    assert set(tables) == {"Sales", "Staff", "Contacts", "Fleet", "Ledger"}
+    contacts = tables["Contacts"][0]
+    assert contacts.header_rows == 1 and contacts.row_labels() == ["Delft", "Utrecht", "Gouda", "Leiden", "Breda"]
     sales = tables["Sales"][0]
     assert sales.column_headers() == ["Region", "Q1", "Q2", "Q3", "Q4"]
     assert sales.row_labels() == ["North", "South", "West", "East"]
@@ -127,3 +133,13 @@ def test_the_same_workbook_again_reuses_the_rendering_and_its_cells(indexed, emb
     report = index_paths([copy], store=store, progress=False)
     assert not report.failed and report.seconds.get("convert", 0.0) == 0.0  # not converted twice
     assert by_title(store, "copy.xlsx")["Staff"][0].column_headers() == ["Name", "Role", "Start"]
+
+
+def test_a_cell_merged_down_keeps_the_cells_beside_it_under_their_columns() -> None:
+    """LibreOffice's export writes a cell merged over several rows once (rowspan): the rows below have no cell there,
+    and their cells must not slide left under the wrong column."""
+    from docagent.ingest.office import read_sheets
+
+    exported = ('<table><tr><td>Region</td><td>Q1</td><td>Q2</td></tr><tr><td rowspan="2">North</td><td>1</td>'
+                '<td>2</td></tr><tr><td>3</td><td>4</td></tr></table>')
+    assert read_sheets(exported)[0].rows == [["Region", "Q1", "Q2"], ["North", "1", "2"], ["", "3", "4"]]

@@ -25,6 +25,7 @@ import html
 import io
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Protocol
@@ -349,7 +350,7 @@ def render_pdf(path: Path, pieces: list[str], css: str, title: str, max_pages: i
                     writer.close()
                     msg = "its content cannot be laid out on pages (an element larger than a page); save it as PDF"
                     raise UnsupportedFileError(path, msg)
-                story.element_positions(lambda p: positions.append(p), {"page_num": page})
+                story.element_positions(lambda p: _keep(positions, p), {"page_num": page})
                 story.draw(device)
                 top = where.y1 if more else max(top, filled[3])
         if device is not None:
@@ -380,6 +381,27 @@ class Placed(Protocol):
     """1-based (:func:`render_pdf` passes it in)."""
     rect: tuple[float, float, float, float]
     text: str
+
+
+@dataclass(slots=True)
+class _Kept:
+    """A placed element's facts, kept small (a workbook reports two positions for each of its cells)."""
+
+    id: str
+    href: str
+    heading: int
+    open_close: int
+    page_num: int
+    rect: tuple[float, float, float, float]
+    text: str
+
+
+def _keep(positions: list[Placed], p: Placed) -> None:
+    """Keep where an element opens, when something reads it: an anchor or a cell (``id``), a link, a heading."""
+    if p.open_close & 1 and (p.id or p.href or p.heading):
+        x0, y0, x1, y1 = p.rect
+        positions.append(_Kept(p.id or "", p.href or "", p.heading or 0, p.open_close, p.page_num, (x0, y0, x1, y1),
+                               p.text if p.heading else ""))
 
 
 def _add_links(doc: pymupdf.Document, positions: list[Placed]) -> None:

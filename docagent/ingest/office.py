@@ -509,6 +509,18 @@ class _SheetReader(HTMLParser):
         self._name = ""  # of the sheet whose table comes next
         self._cell: list[str] | None = None
         self._span = 1
+        self._down = 1
+        self._below: dict[int, int] = {}  # column -> rows still covered by a cell merged down from above
+
+    def _covered(self, end: bool = False) -> None:
+        """Empty cells where cells merged down from rows above stand (before the next cell, or to the row's end)."""
+        row = self.sheets[-1].rows[-1]
+        while self._below and (len(row) in self._below or (end and max(self._below) >= len(row))):
+            if len(row) in self._below:
+                self._below[len(row)] -= 1
+                if not self._below[len(row)]:
+                    del self._below[len(row)]
+            row.append("")
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "h1":
@@ -516,12 +528,16 @@ class _SheetReader(HTMLParser):
         elif tag == "table":
             self.sheets.append(Sheet(self._name))
             self._name = ""
+            self._below = {}
         elif tag == "tr" and self.sheets:
             self.sheets[-1].rows.append([])
         elif tag in ("td", "th") and self.sheets and self.sheets[-1].rows:
+            self._covered()
             self._cell = []
             span = dict(attrs).get("colspan") or "1"
             self._span = min(int(span), 1000) if span.isdigit() and int(span) > 0 else 1
+            down = dict(attrs).get("rowspan") or "1"
+            self._down = min(int(down), 100_000) if down.isdigit() and int(down) > 0 else 1
         elif tag == "br" and self._cell is not None:
             self._cell.append(" ")
 
@@ -535,9 +551,14 @@ class _SheetReader(HTMLParser):
             row = self.sheets[-1].rows[-1]
             if self._span > 1:
                 self.sheets[-1].spans[len(self.sheets[-1].rows) - 1, len(row)] = self._span
+            if self._down > 1:  # a cell merged down: the rows below have no <td> there
+                for k in range(len(row), len(row) + self._span):
+                    self._below[k] = self._down - 1
             row.append(" ".join("".join(self._cell).split()))
             row.extend([""] * (self._span - 1))
             self._cell = None
+        elif tag == "tr" and self.sheets and self.sheets[-1].rows:
+            self._covered(end=True)
 
     def handle_data(self, data: str) -> None:
         if self._cell is not None:
@@ -559,21 +580,19 @@ def read_sheets(exported: str) -> list[Sheet]:
 
 def _heads(sheet: Sheet) -> tuple[int, int]:
     """Where a sheet's table starts and its header rows: rows above the first of two or more filled cells are its
-    title; then leading rows whose cells right of the first column hold no figure (years and quarters head
-    columns) are headers, at most three; a sheet of text alone (a list of names and roles) is headed by its first
-    row."""
+    title; the rows above the first row with a figure right of the first column (years and quarters head columns)
+    are headers, at most three; a sheet of text alone (a list of names and roles) is headed by its first row."""
     rows = sheet.rows
     start = next((r for r, row in enumerate(rows) if sum(bool(c) for c in row) >= 2), len(rows))
-    heads = 0
-    for row in rows[start : start + 3]:
-        figures = [c for c in row[1:] if c and parse_number(c)[0] is not None and not _YEARISH.fullmatch(c)]
-        if figures or not any(row):
-            break
-        heads += 1
+
+    def figures(row: list[str]) -> bool:
+        return any(c and parse_number(c)[0] is not None and not _YEARISH.fullmatch(c) for c in row[1:])
+
+    first = next((r for r in range(start, len(rows)) if figures(rows[r])), None)
     left = len(rows) - start
-    if heads >= left:
-        heads = 1 if left >= 2 else 0
-    return start, heads
+    if first is None:  # text alone
+        return start, 1 if left >= 2 else 0
+    return start, min(first - start, 3)
 
 
 _YEARISH = re.compile(r"(?:FY|Q[1-4]|H[12])?\s*'?(?:19|20)\d{2}|(?:19|20)\d{2}\s*(?:Q[1-4]|H[12])")

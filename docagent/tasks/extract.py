@@ -256,10 +256,10 @@ def _printed_label(page: Page, widget: Widget) -> str:
         # far from the box, no leader dots between: a paragraph beside it; the caption over it is its label
         leaders = [w for w in page.words if w.box[1] <= mid <= w.box[3] and left[0].box[2] <= w.box[0] and w.box[2] <= x0
                    and not re.search(r"\w", w.text)]
-        left = left if len(leaders) >= 3 else []
+        left = left if sum(len(w.text) for w in leaders) >= 3 else []  # ". . ." or "......."
     if left:
         text = " ".join(w.text for w in sorted(left, key=lambda w: w.box[0]))
-        parts = re.split(r"(?:(?<=\w\.)|(?<=\)\.))\s+(?=[A-Z(])", text)
+        parts = re.split(r"(?:(?<=[^\W\d_]{2}\.)|(?<=\)\.)|(?<=\s\d\.))\s+(?=[A-Z(])", text)
         if len(parts) > 1:  # "and 8. This is your total income 9": the label is the last sentence
             return parts[-1]
         return _from_its_start(sorted(left, key=lambda w: w.box[0]), words)
@@ -278,7 +278,8 @@ def _above(words: list[Word], y0: float, x0: float, x1: float, height: float) ->
             lines.append([w])
     if lines:
         last = sorted(lines[-1], key=lambda w: w.box[0])
-        row = sorted((w for w in words if abs(w.box[3] - last[0].box[3]) <= 3), key=lambda w: w.box[0])
+        row = sorted((w for w in words if w in last or any(abs(w.box[3] - x.box[3]) <= 3 for x in last)),
+                     key=lambda w: w.box[0])  # the line's words beside it (a skewed line drifts: chained)
         i, j = row.index(last[0]), row.index(last[-1])
         while i > 0 and last[0].box[0] < x0 and last[0].box[0] - row[i - 1].box[2] < 2.5 * height:  # runs in from the left
             i -= 1

@@ -33,6 +33,7 @@ SUPPORTED = 0.5
 Measured (benchmarks/answers.py): off-topic questions fall well below it, answerable ones above."""
 
 KNOWN_WHOLE = 0.95
+_INFLECTED = re.compile(r"(?:ed|ing|ly)$")
 """Share of its other words a stretch must hold for a question word no passage holds not to make it unanswerable."""
 
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
@@ -288,7 +289,9 @@ def _support(q: _Question, pages: Sequence[Page], identity: Sequence[str] = ()) 
         best = max(best, 1.0 if typed else 0.0)
     missing = [m for m in missing if m in q.content]  # not its framing ("compare", "discussion") nor its kind
     unnamed = tuple(n for stem, n in q.names.items() if stem not in said and n not in q.unknown)
-    named_unknown = any(t in q.proper for t in q.unknown)  # "Rugby", "Thailand": a subject the store lacks
+    # only an inflected word ("tightened", "fitting", "quickly") is the question's wording; a noun no passage holds
+    # ("Rugby", "tesla") is a subject the store lacks, however it is written
+    named_unknown = any(t in q.proper or not _INFLECTED.search(t) for t in q.unknown)
     return Support(round(best, 4), tuple(q.words[s] for s in missing), round(q.share(seen), 4), tuple(q.unknown),
                    unnamed=unnamed, known_share=0.0 if named_unknown else round(known, 4),
                    known_words=len(q.content - unknown))
@@ -443,7 +446,10 @@ def _candidates(q: _Question, page: Page) -> list[tuple[float, list[Word], str, 
             else:
                 left *= 0.92
             after = stems[n][j : j + 4]
-            if q.kind in _UNIT_KINDS and any(a & q.weight.keys() for a in after[:2]):  # "two anchor points per bracket"
+            labels_next = any(_FITS["number"].fullmatch(w.text.strip(" :;,.")) and any(c.isdigit() for c in w.text)
+                              for w in line[j : j + 4])  # "Subtotal 10.00 Tax 0.80": "Tax" labels the next value
+            if q.kind in _UNIT_KINDS and not labels_next and any(a & q.weight.keys() for a in after[:2]):
+                # "two anchor points per bracket": the label after the value
                 around_value = q.share(set().union(*stems[n][:i], *after))
                 if around_value > left * 0.97 ** gap:
                     left, gap = around_value * 0.95, 0
