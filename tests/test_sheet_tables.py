@@ -42,7 +42,14 @@ def walk_workbook(path: Path, ledger_rows: int = 0) -> Path:
     fleet.append(["", "H1", "H2", "H1", "H2"])
     fleet.append(["Fuel", 410, 395, 388, 402])
     fleet.append(["Tyres", 52, 61, 49, 58])
-    if ledger_rows:
+    if ledger_rows:  # a long sheet under two header rows: each later page repeats only the first
+        long = book.create_sheet("Quarterly")
+        long.append(["Entry", "2021", None, "2022", None])
+        long.merge_cells("B1:C1")
+        long.merge_cells("D1:E1")
+        long.append(["", "Q1", "Q2", "Q1", "Q2"])
+        for i in range(1, ledger_rows + 1):
+            long.append([f"Item {i}", i, i + 1, i + 2, i + 3])
         ledger = book.create_sheet("Ledger")
         ledger.append(["Entry", "Account", "Amount"])
         for i in range(1, ledger_rows + 1):
@@ -80,7 +87,7 @@ def cell(table, column: str, row: str):
 def test_every_sheet_is_one_table_with_its_header_rows_and_merged_heads(indexed) -> None:
     store, _, _ = indexed
     tables = by_title(store, "walk.xlsx")
-    assert set(tables) == {"Sales", "Staff", "Contacts", "Fleet", "Ledger"}
+    assert set(tables) == {"Sales", "Staff", "Contacts", "Fleet", "Ledger", "Quarterly"}
     contacts = tables["Contacts"][0]
     assert contacts.header_rows == 1 and contacts.row_labels() == ["Delft", "Utrecht", "Gouda", "Leiden", "Breda"]
     sales = tables["Sales"][0]
@@ -112,6 +119,11 @@ def test_a_sheet_over_several_pages_is_one_table_continued_under_its_repeated_he
         assert after.column_headers() == ["Entry", "Account", "Amount"]
     labels = [label for t in parts for label in t.row_labels()]
     assert labels == [f"Entry {i}" for i in range(1, 121)]  # every row once: the repeated header is no row
+    quarterly = by_title(store, "walk.xlsx")["Quarterly"]
+    assert len(quarterly) >= 2
+    for part in quarterly:  # every part headed by both rows: the later ones by the first part's
+        assert part.column_headers() == ["Entry", "2021 Q1", "2021 Q2", "2022 Q1", "2022 Q2"]
+    assert [label for t in quarterly for label in t.row_labels()] == [f"Item {i}" for i in range(1, 121)]
 
 
 def test_lookups_and_arithmetic_in_words_read_the_cells(indexed) -> None:

@@ -637,6 +637,8 @@ def sheet_tables(stated: dict[str, Any], doc: str) -> dict[int, list[Table]]:
         if before is not None and heads == 0:
             drawn = [r for r in drawn if r != 0]  # the first row repeated atop a page is no header here
         header = [r for r in drawn if r < start + heads]
+        if before is not None and heads > 1:  # only the first header row is repeated: the part before heads this one
+            header = []
         body = [r for r in drawn if r >= start + heads and any(rows[r])]
         if not body:
             continue
