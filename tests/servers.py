@@ -209,7 +209,9 @@ def ray_head(cpus: int = 2) -> Iterator[RayHead]:
 
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths live under it
     ports = [free_port() for _ in range(4)]
-    base = 20000 + secrets.randbelow(20000)
+    base = 10000 + secrets.randbelow(20000)  # workers' ports below Linux's ephemeral range (32768-), where free_port's are
+    while any(base <= p <= base + 200 for p in ports):  # Ray refuses a worker range holding another component's port
+        base = 10000 + secrets.randbelow(20000)
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token",
            "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_USAGE_STATS_ENABLED": "0"}
     exe = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
