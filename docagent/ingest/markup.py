@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Protocol
 
 import pymupdf
 
@@ -369,9 +368,10 @@ def render_pdf(path: Path, pieces: list[str], css: str, title: str, max_pages: i
             doc.close()
 
 
-class Placed(Protocol):
-    """What MuPDF's Story reports of each element it places (a ``pymupdf.ElementPosition``, whose attributes are
-    set at run time)."""
+@dataclass(slots=True)
+class Placed:
+    """Where MuPDF's Story placed an element that something reads (an anchor or a cell with an ``id``, a link, a
+    heading), kept small: a workbook reports two positions for each of its cells."""
 
     id: str
     href: str
@@ -383,25 +383,14 @@ class Placed(Protocol):
     text: str
 
 
-@dataclass(slots=True)
-class _Kept:
-    """A placed element's facts, kept small (a workbook reports two positions for each of its cells)."""
-
-    id: str
-    href: str
-    heading: int
-    open_close: int
-    page_num: int
-    rect: tuple[float, float, float, float]
-    text: str
-
-
-def _keep(positions: list[Placed], p: Placed) -> None:
-    """Keep where an element opens, when something reads it: an anchor or a cell (``id``), a link, a heading."""
-    if p.open_close & 1 and (p.id or p.href or p.heading):
-        x0, y0, x1, y1 = p.rect
-        positions.append(_Kept(p.id or "", p.href or "", p.heading or 0, p.open_close, p.page_num, (x0, y0, x1, y1),
-                               p.text if p.heading else ""))
+def _keep(positions: list[Placed], p: pymupdf.ElementPosition) -> None:
+    """Keep where an element opens, when something reads it (MuPDF reports where each element opens and closes; its
+    attributes are set at run time, so they are read from the instance)."""
+    f = vars(p)
+    if f["open_close"] & 1 and (f.get("id") or f.get("href") or f.get("heading")):
+        x0, y0, x1, y1 = f["rect"]
+        positions.append(Placed(f.get("id") or "", f.get("href") or "", f.get("heading") or 0, f["open_close"],
+                                f["page_num"], (x0, y0, x1, y1), f.get("text", "") if f.get("heading") else ""))
 
 
 def _add_links(doc: pymupdf.Document, positions: list[Placed]) -> None:

@@ -441,10 +441,8 @@ def _candidates(q: _Question, page: Page) -> list[tuple[float, list[Word], str, 
                 continue  # an answer does not start with the question's own words
             left = q.share(set().union(*stems[n][:i]))
             gap = next((i - k - 1 for k in range(i - 1, -1, -1) if stems[n][k] & q.weight.keys()), i)
-            if i and not (set().union(*stems[n][:i]) - q.weight.keys()):
-                left *= 1.0  # the whole label is the question's words ("Assembly point: car park B.")
-            else:
-                left *= 0.92
+            if not i or set().union(*stems[n][:i]) - q.weight.keys():
+                left *= 0.92  # less than a label made of the question's words alone ("Assembly point: car park B.")
             after = stems[n][j : j + 4]
             labels_next = any(_FITS["number"].fullmatch(w.text.strip(" :;,.")) and any(c.isdigit() for c in w.text)
                               for w in line[j : j + 4])  # "Subtotal 10.00 Tax 0.80": "Tax" labels the next value
