@@ -3,6 +3,7 @@ per-stage costs, and query latency at many passages on the embedded store beside
 
     python benchmarks/scale.py ingest [--docs N] [--rounds R]   # MMLongBench-Doc's PDFs (../shared/data), OCR off
     python benchmarks/scale.py query [--passages 100000] [--queries 200]
+    python benchmarks/scale.py latency [--passages 100000] [--against REV] [--rounds 2]
 
 ``ingest`` indexes the same files into fresh stores, in rounds that alternate the sides (so a busy machine slows them
 alike): this process alone (``workers=1``), two worker processes (``--workers 2``), and a Ray cluster started for the
@@ -16,6 +17,14 @@ pages/s = min(N * C / extract, 1 / commit): the commit becomes the limit at N * 
 Chroma) and on servers (PostgreSQL + a Chroma server, both started here on loopback), written through the indexing
 commit. Then it times ``PageRetriever.search`` (hybrid, k=10: the real query embedding, dense and BM25) for the same
 queries on both, alternating, and prints p50/p95.
+
+``latency`` times real questions on one large embedded store with this checkout beside an older revision (default
+4597159, the last commit before the page-finding work), as ``PageRetriever.search`` runs them (hybrid, k=10, over the
+whole shelf): the twelve 10-Qs of ../shared/data/sec_10q indexed by this checkout (OCR off), then synthetic passages
+(as ``query`` writes them) up to ``--passages``; the data set's 78 questions (naming companies and periods, so the
+period prior and the second stage run) and as many synthetic word queries. Each side runs in its own process with
+its own code on ``PYTHONPATH``, on the same store (read only), in ``--rounds`` rounds that alternate which goes
+first; a side's figure is its best round, so a burst of other work on the machine does not decide it.
 
 Prints tables; writes benchmarks/results/scale-<time>.json.
 """
@@ -174,6 +183,91 @@ def query(args: argparse.Namespace) -> dict:
     return result
 
 
+LATENCY_CHILD = """
+import json, sys, time
+from pathlib import Path
+from docagent.config import Settings
+from docagent.index.store import PageStore
+from docagent.retrieve import PageRetriever
+store, questions, out = map(Path, sys.argv[1:4])
+sets = json.loads(questions.read_text())
+with PageStore(Settings(store=store, ocr="off")) as st:
+    retriever = PageRetriever(store=st, k=10, render_images=False)
+    retriever.search("warm up the model and the caches")
+    times = {}
+    for name, qs in sets.items():
+        times[name] = []
+        for q in qs:
+            t0 = time.perf_counter()
+            retriever.search(q)
+            times[name].append(time.perf_counter() - t0)
+out.write_text(json.dumps(times))
+"""
+
+
+def _percentiles(ts: list[float]) -> tuple[float, float]:
+    ts = sorted(ts)
+    return 1000 * ts[len(ts) // 2], 1000 * ts[int(0.95 * (len(ts) - 1))]
+
+
+def latency(args: argparse.Namespace) -> dict:
+    import json
+    import subprocess
+
+    from common import checkout
+
+    from docagent.config import Settings
+    from docagent.index.indexer import index_paths
+    from docagent.index.store import PageStore
+
+    sec = require(DATA / "sec_10q")
+    work = Path(tempfile.mkdtemp(prefix="docagent-scale-l-"))
+    kept = args.store is not None and (args.store / "catalog.sqlite").exists()
+    settings = Settings(store=args.store or work / "store", ocr="off")
+    t0 = time.perf_counter()
+    rng = random.Random(20261207)
+    vocab = _vocabulary(rng)
+    if not kept:
+        index_paths([sec], settings, progress=False)
+    with PageStore(settings) as store:
+        if not kept:
+            have = store.vectors.count()
+            if args.passages > have:
+                _fill(store, _zipf_texts(rng, vocab, args.passages - have), 1, per_doc=100)
+        total = store.vectors.count()
+    print(f"store: {total} passages ({'kept' if kept else 'built'} in {time.perf_counter() - t0:.0f} s)", flush=True)
+    questions = [json.loads(line)["question"] for line in (sec / "questions.jsonl").read_text().splitlines() if line.strip()]
+    asking = random.Random(7)
+    synthetic = [" ".join(asking.choices(vocab[:5000], k=asking.randint(3, 6))) for _ in questions]
+    qfile = work / "questions.json"
+    qfile.write_text(json.dumps({"sec_10q questions": questions, "synthetic words": synthetic}))
+    sides = {"this checkout": ROOT, f"docagent {args.against}": checkout(args.against)}
+    best: dict[str, dict[str, list[float]]] = {}
+    for r in range(args.rounds):
+        for name in (list(sides) if r % 2 == 0 else list(reversed(sides))):
+            out = work / "times.json"
+            env = {**os.environ, "PYTHONPATH": str(sides[name])}
+            done = subprocess.run([sys.executable, "-c", LATENCY_CHILD, str(settings.store), str(qfile), str(out)],
+                                  env=env, cwd=work, capture_output=True, text=True)
+            if done.returncode:
+                sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
+            got = json.loads(out.read_text())
+            for qs, ts in got.items():
+                kept = best.setdefault(name, {}).get(qs)
+                if kept is None or _percentiles(ts)[1] < _percentiles(kept)[1]:
+                    best[name][qs] = ts
+            print(f"round {r + 1}: {name} done", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    result: dict = {"passages": total, "rounds": args.rounds, "sides": {}}
+    print(f"\n{'side':<24} {'queries':<20} {'p50 ms':>8} {'p95 ms':>8}")
+    for name, sets in best.items():
+        for qs, ts in sets.items():
+            p50, p95 = _percentiles(ts)
+            result["sides"].setdefault(name, {})[qs] = {"p50_ms": p50, "p95_ms": p95, "n": len(ts)}
+            print(f"{name:<24} {qs:<20} {p50:>8.1f} {p95:>8.1f}")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -183,8 +277,13 @@ def main() -> None:
     p = sub.add_parser("query")
     p.add_argument("--passages", type=int, default=100_000)
     p.add_argument("--queries", type=int, default=200)
+    p = sub.add_parser("latency")
+    p.add_argument("--passages", type=int, default=100_000)
+    p.add_argument("--against", default="4597159", metavar="REV")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--store", type=Path, help="build the store here and keep it; reused when it is there already")
     args = parser.parse_args()
-    result = ingest(args) if args.what == "ingest" else query(args)
+    result = {"ingest": ingest, "query": query, "latency": latency}[args.what](args)
     print("results:", write_results(f"scale-{args.what}", result))
 
 

@@ -40,7 +40,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
@@ -49,7 +49,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from docagent.config import Settings
 from docagent.errors import ConfigError, DocagentError, StoreError
-from docagent.index.catalog import LexicalHit, PageFields, TermStats
+from docagent.index.catalog import PageFields, TermStats
 from docagent.index.store import PageStore
 from docagent.index.vectors import SearchScope, VectorHit
 from docagent.ingest import formats
@@ -59,9 +59,6 @@ from docagent.question import QUARTERLY as _QUARTERLY
 from docagent.question import Question, lexical_terms, names_in, parse
 from docagent.text import words
 from docagent.types import DocumentCard, PageHit
-
-if TYPE_CHECKING:
-    import numpy as np
 
 __all__ = ["MODES", "PageRetriever", "lexical_terms", "names_in"]
 
@@ -163,6 +160,11 @@ class PageRetriever(BaseRetriever):
     document is among those of the top ``k`` or BM25 ranked it first decisively (twice its second's score). When
     the two sides disagree sharply (a page that holds every rare word of the question, which the embedder or a
     document's card ranks down), it is not lost behind pages both rank moderately (measured: README)."""
+    facets: bool = True
+    """Hybrid mode: when a question names two or more things of the glossary that different pages of its document
+    print as a title or among their tables' labels (two statements; "capex as a share of revenue": a line item of
+    the cash-flow statement and one of the income statement), the first such page for each stays in the top ``k``
+    (an answer spread over pages needs every one of them)."""
     rerank_model: str | None = None
     """A local sentence-transformers cross-encoder directory; off when unset."""
     rerank_top: int = Field(default=20, ge=1)
@@ -217,31 +219,44 @@ class PageRetriever(BaseRetriever):
         terms = self._terms(q) if mode in ("hybrid", "lexical") else []
         if mode in ("hybrid", "dense"):
             store.check_embedder()
-        lexical: Future[list[LexicalHit]] | None = None
-        if terms:
-            # BM25 in SQLite and the query embedding + vector search both release the GIL: run them side by side
-            lexical = self._executor().submit(store.catalog.lexical, terms, n, scope, budget=self.lexical_budget)
-        vector = None
-        dense_rows: list[VectorHit] = []
-        try:
-            if mode in ("hybrid", "dense"):
-                vector = store.embedder.embed_query(q.dense_text)
-                dense_rows = store.vectors.search(vector, n, scope)
-        finally:
-            if lexical is not None:  # never leave the BM25 thread on a store the caller may close after an error
-                wait([lexical])
-        lexical_rows = lexical.result() if lexical is not None else []
-        prior: dict[tuple[str, int], float] = {}
         cards: dict[str, float] = {}
         periods: dict[str, float] = {}
+        extra: list[str] = []
         two_level = mode == "hybrid" and (self.card_weight > 0 or self.period_weight > 0)
         if two_level:
             cards = self._card_match(store, q, scope) if self.card_weight > 0 else {}
             periods = self._period_match(store, q, scope) if self.period_weight > 0 else {}
             named = sorted(cards, key=lambda d: -(cards[d] + periods.get(d, 0.0)))
             extra = [d for d in named[: self.expand_docs] if cards[d] >= self.expand_above or periods.get(d, 0.0) >= 1.0]
-            if extra:
-                dense_rows, lexical_rows = self._expand(store, extra, terms, vector, dense_rows, lexical_rows, n, scope)
+        # the documents the question names are also searched on their own (as if the store-wide search had gone deep
+        # enough to reach their best passages). BM25 in SQLite and vector search release the GIL: the four searches
+        # run side by side
+        sub = scope.narrowed(extra) if extra else None
+        searches = self._executor()
+        lexical = searches.submit(store.catalog.lexical, terms, n, scope, budget=self.lexical_budget) if terms else None
+        lexical_more = searches.submit(store.catalog.lexical, terms, n // 2, sub, budget=self.lexical_budget) \
+            if terms and sub is not None else None
+        dense_more: Future[list[VectorHit]] | None = None
+        vector = None
+        dense_rows: list[VectorHit] = []
+        try:
+            if mode in ("hybrid", "dense"):
+                vector = store.embedder.embed_query(q.dense_text)
+                if sub is not None:
+                    dense_more = searches.submit(store.vectors.search, vector, n // 2, sub)
+                dense_rows = store.vectors.search(vector, n, scope)
+        finally:  # never leave a search thread on a store the caller may close after an error
+            running: list[Future[Any]] = [f for f in (lexical, lexical_more, dense_more) if f is not None]
+            wait(running)
+        lexical_rows = lexical.result() if lexical is not None else []
+        if dense_more is not None:
+            seen = {_span(h) for h in dense_rows}
+            dense_rows = sorted(dense_rows + [h for h in dense_more.result() if _span(h) not in seen], key=lambda h: -h.score)
+        if lexical_more is not None:
+            seen_lex = {(h.doc_id, h.page, h.start, h.end) for h in lexical_rows}
+            lexical_rows = sorted(lexical_rows + [h for h in lexical_more.result() if (h.doc_id, h.page, h.start, h.end) not in seen_lex],
+                                  key=lambda h: h.bm25)
+        prior: dict[tuple[str, int], float] = {}
         _fold(found, "dense", ((h.passage.doc_id, h.passage.page, (h.passage.start, h.passage.end), h.passage.text, h.score)
                                for h in dense_rows))
         _fold(found, "lexical", ((h.doc_id, h.page, (h.start, h.end), None, -h.bm25) for h in lexical_rows))
@@ -259,10 +274,13 @@ class PageRetriever(BaseRetriever):
                      for key, c in found.items() if c.doc_id in cards or c.doc_id in periods}
         ranked = sorted((c for c in found.values() if c.doc_id in ready), key=lambda c: -(self._fused(c, mode) + prior.get((c.doc_id, c.page), 0.0)))
         fields: dict[tuple[str, int], PageFields] = {}
+        read: set[tuple[str, int]] = set()  # the pages whose fields were read (a page may have none)
+        staged = False
         head = ranked[: self.stage_pages]
         if mode == "hybrid" and self.stage_pages and len(head) >= STAGE_MIN_PAGES \
                 and (not self.stage_values_only or q.kind in _VALUE_KINDS or q.arithmetic):
-            fields = store.catalog.page_fields((c.doc_id, c.page) for c in head)
+            read = {(c.doc_id, c.page) for c in head}
+            fields, staged = store.catalog.page_fields(read), True
             whose = {w for parts in store.catalog.identities(c.doc_id for c in head).values()
                      for w in words(" ".join((name_words(parts[0]), *parts[1:])))}
             second = _Stage(q, [fields.get((c.doc_id, c.page)) for c in head], self.stage_weights, store.catalog.term_stats, whose)
@@ -271,17 +289,23 @@ class PageRetriever(BaseRetriever):
             ranked = sorted(head, key=lambda c: -(self._fused(c, mode) + prior[(c.doc_id, c.page)])) + ranked[self.stage_pages :]
         if mode == "hybrid" and self.keep_firsts:
             ranked = _keep_firsts(ranked, k)
+        if mode == "hybrid" and self.facets and k > 1 and len(q.expansions) > 1 and ranked:
+            pool = [c for c in ranked[: self.stage_pages or k] if c.doc_id == ranked[0].doc_id]
+            unread = {(c.doc_id, c.page) for c in pool} - read
+            fields, read = {**fields, **store.catalog.page_fields(unread)}, read | unread
+            ranked = _with_facets(ranked, k, q, pool, fields)
         top = ranked[: max(k, self.rerank_top if self.rerank_model else k)]
         for cand in top:
             if cand.text is None:
                 cand.text = store.catalog.page_text(cand.doc_id, cand.page)[cand.passage[0] : cand.passage[1]]
-        boost = (self.card_weight + self.period_weight) * unit * bool(prior) + unit * sum(self.stage_weights) * bool(fields)
+        boost = (self.card_weight + self.period_weight) * unit * bool(prior) + unit * sum(self.stage_weights) * staged
         best = max((self._fused(c, mode) for c in top), default=1.0) if mode == "lexical" else self._fused_max(mode) + boost
         scores = {id(c): min(1.0, (self._fused(c, mode) + prior.get((c.doc_id, c.page), 0.0)) / best) for c in top}
         if self.rerank_model and top:
             top, scores = self._rerank(q.search_text, top)
-        if not fields:
-            fields = store.catalog.page_fields((c.doc_id, c.page) for c in top[:k])
+        unread = {(c.doc_id, c.page) for c in top[:k]} - read
+        if unread:
+            fields = {**fields, **store.catalog.page_fields(unread)}
         labels = store.catalog.page_labels((c.doc_id, c.page) for c in top[:k])
         hits = []
         for cand in top[:k]:
@@ -377,24 +401,6 @@ class PageRetriever(BaseRetriever):
         newest = max(dated[d].end for d in named)
         return {d: 1.0 for d in named if dated[d].end == newest}
 
-    def _expand(
-        self, store: PageStore, doc_ids: list[str], terms: list[str], vector: np.ndarray | None,
-        dense_rows: list[VectorHit], lexical_rows: list[LexicalHit], n: int, scope: SearchScope,
-    ) -> tuple[list[VectorHit], list[LexicalHit]]:
-        """Search the named documents on their own and merge by score: the same rankings, as if the corpus-wide
-        search had gone deep enough to reach their best passages."""
-        sub = scope.narrowed(doc_ids)
-        if vector is not None:
-            more = store.vectors.search(vector, n // 2, sub)
-            seen = {_span(h) for h in dense_rows}
-            dense_rows = sorted(dense_rows + [h for h in more if _span(h) not in seen], key=lambda h: -h.score)
-        if terms:
-            more_lex = store.catalog.lexical(terms, n // 2, sub, budget=self.lexical_budget)
-            seen_lex = {(h.doc_id, h.page, h.start, h.end) for h in lexical_rows}
-            lexical_rows = sorted(lexical_rows + [h for h in more_lex if (h.doc_id, h.page, h.start, h.end) not in seen_lex],
-                                  key=lambda h: h.bm25)
-        return dense_rows, lexical_rows
-
     def _fused(self, cand: _Candidate, mode: str) -> float:
         """Dense: cosine similarity. Lexical: BM25. Hybrid: reciprocal-rank fusion of both."""
         if mode != "hybrid":
@@ -430,7 +436,7 @@ class PageRetriever(BaseRetriever):
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docagent-bm25")
+                self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="docagent-search")
             return self._pool
 
     def _store(self) -> PageStore:
@@ -468,6 +474,33 @@ def _keep_firsts(ranked: list[_Candidate], k: int) -> list[_Candidate]:
     if lead.doc_id not in {c.doc_id for c in ranked[:k]} and not decisive:
         return ranked
     return [*ranked[: k - 1], lead, *ranked[k - 1 : first], *ranked[first + 1 :]]
+
+
+def _with_facets(ranked: list[_Candidate], k: int, q: Question, pool: list[_Candidate],
+                 fields: dict[tuple[str, int], PageFields]) -> list[_Candidate]:
+    """``ranked`` with the page that prints each glossary group the question names kept in the top ``k``. For each
+    group, the page is the best-ranked of ``pool`` (the leading document's first pages) whose title holds one of the
+    group's wordings, else one of whose tables' row labels or column headers does (all its words on one line: "Net
+    income" and "operating activities" are no "operating income"). When two groups or more lead to different pages, each of
+    those missing from the top ``k`` takes the place of the lowest-ranked page there that is not one of them (the
+    first page always stays)."""
+    chosen: list[_Candidate] = []
+    for said, others in q.expansions:
+        group = [v for v in (_stems(w) for w in (said, *others)) if v]
+        for part in ("title", "labels"):
+            page = next((c for c in pool if (f := fields.get((c.doc_id, c.page)))
+                         and any(v <= _stems(line) for line in getattr(f, part).splitlines() for v in group)), None)
+            if page is not None:
+                if all(page is not c for c in chosen):
+                    chosen.append(page)
+                break
+    top = ranked[:k]
+    missing = [c for c in chosen if all(c is not t for t in top)]
+    if len(chosen) < 2 or not missing:
+        return ranked
+    spare = [c for c in reversed(top[1:]) if all(c is not x for x in chosen)][: len(missing)]
+    kept = [c for c in top if all(c is not x for x in spare)] + missing[: len(spare)]
+    return kept + [c for c in ranked if all(c is not x for x in kept)]
 
 
 def _span(hit: VectorHit) -> tuple[str, int, int, int]:

@@ -46,13 +46,18 @@ def test_bfloat16_vectors_match_float32(embedder: Embedder) -> None:
     assert (fp32 * bf16).sum(axis=1).min() > 0.99
 
 
-def test_split_covers_the_text_in_overlapping_windows(embedder: Embedder) -> None:
+def test_split_covers_the_text_in_windows_that_overlap_only_when_asked(embedder: Embedder) -> None:
     text = " ".join(f"word{i}" for i in range(1000))
-    (spans,) = embedder.split([text])
+    (spans,) = embedder.split([text])  # the default: no overlap
     assert spans[0][0] == 0 and spans[-1][1] == len(text)
-    assert all(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a[1] <= b[0] and not text[a[1] : b[0]].strip() for a, b in zip(spans, spans[1:], strict=False))
     assert all(text[s - 1] == " " for s, _ in spans[1:])  # cuts fall between words
     assert embedder.split([""]) == [[]] and embedder.split(["   \n "]) == [[]]
+    overlapping = Embedder(passage_overlap=32)
+    overlapping._model = embedder.model
+    (shared,) = overlapping.split([text])
+    assert shared[0][0] == 0 and shared[-1][1] == len(text) and len(shared) > len(spans)
+    assert all(b[0] < a[1] for a, b in zip(shared, shared[1:], strict=False))
 
 
 def test_a_store_refuses_a_different_embedding_model(tmp_path: Path, embedder: Embedder, docs_dir: Path) -> None:

@@ -214,3 +214,34 @@ def test_a_store_from_before_backends_were_named_is_chroma(corpus: Path, tmp_pat
     with PageStore(Settings(store=store_dir), embedder=embedder) as store:
         assert PageRetriever(store=store, k=1).search("pressure sensor")[0].doc == "manual.pdf"
         assert store.catalog.get_meta("vector_backend") == "chroma"
+
+
+def test_a_search_narrowed_to_a_document_sees_what_was_written_after_it(tmp_path: Path) -> None:
+    """Chroma's narrowed searches compare a document's vectors from a copy kept in the process (HNSW with a filter
+    that leaves few passages is slow): a write that raises the store's generation (every indexing commit does)
+    makes the next search read them again, so a document version rewritten under the same id is never searched
+    as it was; a scope's pages still narrow it."""
+    from docagent.index.chroma import ChromaVectors
+
+    generation = [0]
+    spec = VectorSpec(tmp_path, "docagent_narrow", Settings(store=tmp_path), lambda: generation[0])
+    index = ChromaVectors(spec)
+    rng = np.random.default_rng(3)
+
+    def write(texts: list[str]) -> np.ndarray:
+        vectors = rng.standard_normal((len(texts), 8)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        with ChromaVectors.writing(spec):
+            index.delete_doc("d1")
+            index.upsert([Passage("d1", "a.pdf", i + 1, 0, 0, len(t), False, "pdf", t) for i, t in enumerate(texts)], vectors)
+            generation[0] += 1
+        return vectors
+
+    first = write(["alpha", "beta"])
+    assert index.search(first[1], 1, SearchScope(doc_ids=("d1",)))[0].passage.text == "beta"
+    second = write(["gamma", "delta", "epsilon"])
+    narrowed = index.search(second[2], 3, SearchScope(doc_ids=("d1",)))
+    assert narrowed[0].passage.text == "epsilon" and narrowed[0].score == pytest.approx(1.0, abs=1e-5)
+    assert {h.passage.text for h in narrowed} == {"gamma", "delta", "epsilon"}
+    assert [h.passage.text for h in index.search(second[2], 3, SearchScope(doc_ids=("d1",), pages=(1, 2)))] != []
+    assert all(h.passage.page <= 2 for h in index.search(second[2], 3, SearchScope(doc_ids=("d1",), pages=(1, 2))))

