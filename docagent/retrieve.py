@@ -482,8 +482,8 @@ def _with_facets(ranked: list[_Candidate], k: int, q: Question, pool: list[_Cand
     group, the page is the best-ranked of ``pool`` (the leading document's first pages) whose title holds one of the
     group's wordings, else one of whose tables' row labels or column headers does (all its words on one line: "Net
     income" and "operating activities" are no "operating income"). When two groups or more lead to different pages, each of
-    those missing from the top ``k`` takes the place of the lowest-ranked page there that is not one of them (the
-    first page always stays)."""
+    those missing from the top ``k`` takes the place of the lowest-ranked page of the same document there that is
+    not one of them, BM25's first page last (the first page and other documents' pages always stay)."""
     chosen: list[_Candidate] = []
     for said, others in q.expansions:
         group = [v for v in (_stems(w) for w in (said, *others)) if v]
@@ -498,7 +498,10 @@ def _with_facets(ranked: list[_Candidate], k: int, q: Question, pool: list[_Cand
     missing = [c for c in chosen if all(c is not t for t in top)]
     if len(chosen) < 2 or not missing:
         return ranked
-    spare = [c for c in reversed(top[1:]) if all(c is not x for x in chosen)][: len(missing)]
+    # only the leading document's pages give way (other documents keep theirs); BM25's first (kept there on purpose)
+    # last, when no other page of that document can
+    mine = [c for c in reversed(top[1:]) if c.doc_id == top[0].doc_id and all(c is not x for x in chosen)]
+    spare = sorted(mine, key=lambda c: c.ranks.get("lexical") == 1)[: len(missing)]
     kept = [c for c in top if all(c is not x for x in spare)] + missing[: len(spare)]
     return kept + [c for c in ranked if all(c is not x for x in kept)]
 

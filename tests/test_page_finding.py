@@ -13,13 +13,13 @@ import pytest
 
 from docagent.cli import main
 from docagent.config import Settings
-from docagent.index.catalog import DatedDocument
+from docagent.index.catalog import DatedDocument, PageFields
 from docagent.index.embeddings import Embedder
 from docagent.index.indexer import Indexer
 from docagent.index.store import PageStore
 from docagent.index.vectors import EVERYWHERE
 from docagent.question import parse
-from docagent.retrieve import PageRetriever
+from docagent.retrieve import PageRetriever, _Candidate, _with_facets
 from docagent.types import ReportPeriod
 from tests.factories import statement_report
 
@@ -125,6 +125,28 @@ def test_an_answer_spread_over_two_statements_gets_both_pages_in_a_short_list(sh
     for docs in (None, ["orchard-b.pdf"]):
         top = PageRetriever(store=shelf, k=k, render_images=False).search(question, docs=docs)
         assert {("orchard-b.pdf", 3), ("orchard-b.pdf", 5)} <= {(h.doc, h.page) for h in top}, (docs, top)
+        assert top[0].page == PageRetriever(store=shelf, k=k, render_images=False, facets=False).search(question, docs=docs)[0].page
+    off = PageRetriever(store=shelf, k=k, render_images=False, facets=False).search(question, docs=["orchard-b.pdf"])
+    assert not {3, 5} <= {h.page for h in off}  # what the rule is for: without it one statement is crowded out
+
+
+def test_pages_kept_for_an_answer_spread_over_pages_never_push_out_another_document() -> None:
+    """Only the leading document's own pages give way to its statements' pages: a page of the other company a
+    comparison names stays, and the page BM25 ranked first (kept in the top k on purpose) gives way last."""
+    def page(doc: str, number: int, title: str = "", labels: str = "", lexical: int = 9) -> tuple[_Candidate, PageFields]:
+        return _Candidate(doc, number, (0, 1), "", ranks={"lexical": lexical}), PageFields(number, title, labels)
+
+    q = parse("Compare Orchard's and Pear's capex as a percentage of net sales in Q2 2023.")
+    rows = [page("orchard", 2), page("pear", 5), page("orchard", 7, lexical=1), page("orchard", 9), page("orchard", 8),
+            page("orchard", 5, "CASH FLOWS", "Purchases of property and equipment"), page("orchard", 3, "OPERATIONS", "Net sales")]
+    ranked = [c for c, _ in rows]
+    fields = {(c.doc_id, c.page): f for c, f in rows}
+    top = [(c.doc_id, c.page) for c in _with_facets(ranked, 4, q, [c for c in ranked if c.doc_id == "orchard"], fields)[:4]]
+    assert top == [("orchard", 2), ("pear", 5), ("orchard", 5), ("orchard", 3)]  # two places needed: 9, then 7
+    top = [(c.doc_id, c.page) for c in _with_facets(ranked, 5, q, [c for c in ranked if c.doc_id == "orchard"], fields)[:5]]
+    assert top == [("orchard", 2), ("pear", 5), ("orchard", 7), ("orchard", 5), ("orchard", 3)]  # 8 and 9 gave way
+    top = [(c.doc_id, c.page) for c in _with_facets(ranked, 3, q, [c for c in ranked if c.doc_id == "orchard"], fields)[:3]]
+    assert top == [("orchard", 2), ("pear", 5), ("orchard", 5)]  # no other page of Orchard's left to give way
 
 
 def test_titles_and_periods_are_shown(shelf: PageStore, capsys: pytest.CaptureFixture[str]) -> None:

@@ -245,3 +245,5 @@ def test_a_search_narrowed_to_a_document_sees_what_was_written_after_it(tmp_path
     assert {h.passage.text for h in narrowed} == {"gamma", "delta", "epsilon"}
     assert [h.passage.text for h in index.search(second[2], 3, SearchScope(doc_ids=("d1",), pages=(1, 2)))] != []
     assert all(h.passage.page <= 2 for h in index.search(second[2], 3, SearchScope(doc_ids=("d1",), pages=(1, 2))))
+    assert index.search(second[2], 3, SearchScope(doc_ids=("d1", "d1"))) == narrowed  # a document named twice is one
+    assert index.search(second[2], 3, SearchScope(doc_ids=("none",))) == []  # no passages (a scan indexed without OCR)

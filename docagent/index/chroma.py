@@ -155,12 +155,21 @@ takes 10-20 ms, comparing them then well under one."""
 
 def _exact(vector: np.ndarray, n: int, held: list[tuple[list[Passage], np.ndarray]], scope: SearchScope) -> list[VectorHit]:
     """The ``n`` passages of ``held`` in ``scope`` most similar to ``vector`` (cosine: unit vectors), best first."""
-    passages = [p for ps, _ in held for p in ps]
-    if not passages:
-        return []
-    scores = np.concatenate([v for _, v in held]) @ np.asarray(vector, dtype=np.float32)
-    order = [int(i) for i in np.argsort(-scores, kind="stable") if scope.admits(passages[i])][:n]
-    return [VectorHit(passages[i], float(scores[i])) for i in order]
+    query = np.asarray(vector, dtype=np.float32)
+    found: list[tuple[float, int, Passage]] = []
+    for passages, vectors in held:
+        if not passages:
+            continue
+        scores = vectors @ query
+        taken = 0
+        for i in np.argsort(-scores, kind="stable"):
+            if taken == n:
+                break
+            if scope.admits(passages[i]):
+                found.append((float(scores[i]), len(found), passages[i]))
+                taken += 1
+    found.sort(key=lambda f: (-f[0], f[1]))
+    return [VectorHit(p, score) for score, _, p in found[:n]]
 
 
 def _where(scope: SearchScope) -> dict[str, Any] | None:
@@ -280,6 +289,8 @@ class ChromaVectors(VectorIndex):
             res = collection.get(where={"doc_id": doc_id}, include=["metadatas", "documents", "embeddings"])
         rows = sorted(zip([_passage(m, t) for m, t in zip(res["metadatas"], res["documents"], strict=True)],
                           list(res["embeddings"]), strict=True), key=lambda r: (r[0].page, r[0].idx))
+        if not rows:  # a document indexed without text (a scan with no OCR engine) has no passages
+            return [], np.zeros((0, 0), dtype=np.float32)
         vectors = np.array([v for _, v in rows], dtype=np.float32).reshape(len(rows), -1)
         return [p for p, _ in rows], vectors
 
@@ -287,8 +298,10 @@ class ChromaVectors(VectorIndex):
         if n <= 0 or scope.doc_ids == ():
             return []
         where = _where(scope)
-        if scope.doc_ids is not None and len(scope.doc_ids) <= NARROW_DOCS:
-            held = [self._held(doc_id) for doc_id in scope.doc_ids]
+        # exact from the held copy, unless the scope filters on metadata a store from before may lack (ocr, kind):
+        # Chroma's filter leaves such rows out
+        if scope.doc_ids is not None and len(set(scope.doc_ids)) <= NARROW_DOCS and scope.ocr is None and scope.kind is None:
+            held = [self._held(doc_id) for doc_id in dict.fromkeys(scope.doc_ids)]
             if all(h is not None for h in held):
                 return _exact(vector, n, [h for h in held if h is not None], scope)
 
@@ -328,9 +341,12 @@ class ChromaVectors(VectorIndex):
             if doc_id in self._held_docs:
                 self._held_docs.move_to_end(doc_id)
                 return self._held_docs[doc_id]
-        with self.collection() as collection:
-            size = len(collection.get(where={"doc_id": doc_id}, include=[], limit=EXACT_AT_MOST + 1)["ids"])
-        got = self.document(doc_id) if size <= EXACT_AT_MOST else None
+        try:
+            with self.collection() as collection:
+                size = len(collection.get(where={"doc_id": doc_id}, include=[], limit=EXACT_AT_MOST + 1)["ids"])
+            got = self.document(doc_id) if size <= EXACT_AT_MOST else None
+        except Exception:  # noqa: BLE001 - removed by another process meanwhile: Chroma's own search (and its retry) decides
+            return None
         with self._held_lock:
             if self._held_at == generation:
                 self._held_docs[doc_id] = got
