@@ -285,8 +285,12 @@ class ChromaVectors(VectorIndex):
             collection.delete(where={"doc_id": doc_id})
 
     def document(self, doc_id: str) -> tuple[list[Passage], np.ndarray]:
+        return self._read(doc_id)
+
+    def _read(self, doc_id: str, limit: int | None = None) -> tuple[list[Passage], np.ndarray]:
+        """A document version's passages in order with their vectors (at most ``limit`` of them)."""
         with self.collection() as collection:
-            res = collection.get(where={"doc_id": doc_id}, include=["metadatas", "documents", "embeddings"])
+            res = collection.get(where={"doc_id": doc_id}, include=["metadatas", "documents", "embeddings"], limit=limit)
         rows = sorted(zip([_passage(m, t) for m, t in zip(res["metadatas"], res["documents"], strict=True)],
                           list(res["embeddings"]), strict=True), key=lambda r: (r[0].page, r[0].idx))
         if not rows:  # a document indexed without text (a scan with no OCR engine) has no passages
@@ -342,9 +346,8 @@ class ChromaVectors(VectorIndex):
                 self._held_docs.move_to_end(doc_id)
                 return self._held_docs[doc_id]
         try:
-            with self.collection() as collection:
-                size = len(collection.get(where={"doc_id": doc_id}, include=[], limit=EXACT_AT_MOST + 1)["ids"])
-            got = self.document(doc_id) if size <= EXACT_AT_MOST else None
+            read = self._read(doc_id, limit=EXACT_AT_MOST + 1)
+            got = read if len(read[0]) <= EXACT_AT_MOST else None
         except Exception:  # noqa: BLE001 - removed by another process meanwhile: Chroma's own search (and its retry) decides
             return None
         with self._held_lock:
