@@ -74,6 +74,7 @@ _VALUE_KINDS = frozenset(["amount", "percent", "count"])
 _PERIOD_TOKEN = re.compile(r"q[1-4]|[1-4]q\d*|fy\d+|h[12]|\d+[a-z]{0,2}")
 """Words that say when ("q3", "fy2023", "3q23", "1st"), not what."""
 STAGE_MIN_PAGES = 20
+DENSE_WEIGHT = 0.5
 """The second stage weighs a word by its rarity among the candidates' titles: with fewer candidate pages than this
 (a small store, a short document) rarity says nothing, and the stage stays out."""
 
@@ -132,6 +133,9 @@ class PageRetriever(BaseRetriever):
     """Passages each ranking contributes before fusion."""
     rrf_k: int = Field(default=60, ge=1)
     """Reciprocal-rank-fusion constant: larger flattens the difference between ranks."""
+    dense_weight: float = Field(default=DENSE_WEIGHT, ge=0, le=1)
+    """Hybrid mode: what a rank of the dense ranking is worth against the same rank of BM25's (1). Below 1 the
+    small embedder's ranking adds to BM25's without outvoting it (fit by cross-validation: see the README)."""
     lexical_budget: int = Field(default=20_000, ge=1)
     """BM25 scores at most about this many passage postings per query: the rarest query words are
     kept (at least two), the most common dropped once the budget is spent. Common words add little to
@@ -405,10 +409,11 @@ class PageRetriever(BaseRetriever):
         """Dense: cosine similarity. Lexical: BM25. Hybrid: reciprocal-rank fusion of both."""
         if mode != "hybrid":
             return cand.scores[mode]
-        return sum(1.0 / (self.rrf_k + r) for r in (*cand.ranks.values(), *cand.below.values()))
+        return sum((self.dense_weight if side == "dense" else 1.0) / (self.rrf_k + r)
+                   for side, r in (*cand.ranks.items(), *cand.below.items()))
 
     def _fused_max(self, mode: str) -> float:
-        return 2.0 / (self.rrf_k + 1) if mode == "hybrid" else 1.0
+        return (1.0 + self.dense_weight) / (self.rrf_k + 1) if mode == "hybrid" else 1.0
 
     def _rerank(self, query: str, top: list[_Candidate]) -> tuple[list[_Candidate], dict[int, float]]:
         import numpy as np

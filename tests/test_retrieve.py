@@ -207,3 +207,18 @@ def test_the_page_bm25_ranks_first_is_not_lost_when_the_rankings_disagree(
     assert kept[1].score >= kept[2].score
     answer = docagent.ask(question, store=store, k=3, docs=["ops_report.pdf"])
     assert not answer.abstained and "31 March 2025" in answer.text
+
+
+def test_a_page_only_bm25_finds_outranks_one_only_the_embedder_finds() -> None:
+    """Over a whole shelf the small embedder ranks first pages of big manuals that look like any question; BM25
+    ranks first the page that holds the question's rare words. When each side alone finds its page, at the same
+    rank, BM25's comes first (they tied, and the embedder's won by coming first)."""
+    from docagent.retrieve import _Candidate
+
+    words = _Candidate("report.pdf", 12, (0, 1), "", ranks={"lexical": 1}, below={"dense": 51})
+    looks_alike = _Candidate("manual.pdf", 340, (0, 1), "", ranks={"dense": 1}, below={"lexical": 51})
+    both = _Candidate("report.pdf", 13, (0, 1), "", ranks={"lexical": 2, "dense": 2})
+    retriever = PageRetriever()
+    ranked = sorted([looks_alike, words, both], key=lambda c: -retriever._fused(c, "hybrid"))
+    assert [(c.doc_id, c.page) for c in ranked] == [("report.pdf", 13), ("report.pdf", 12), ("manual.pdf", 340)]
+    assert retriever._fused(both, "hybrid") <= retriever._fused_max("hybrid")
