@@ -1,6 +1,6 @@
 """Page retrieval: quality against LangChain's default pipeline, and latency at 100k passages.
 
-    python benchmarks/retrieval.py [--work DIR] [--passages 100000] [--skip-quality] [--skip-speed]
+    python benchmarks/retrieval.py [--work DIR] [--passages 100000] [--skip-quality] [--skip-speed] [--dense-weight W]
 
 Quality, on one shelf of 129 real documents (../shared/data): the 43 MMLongBench-Doc PDFs, the 83 Kleister-NDA
 agreements (born-digital EDGAR filings that look alike) and the 3 Debian manuals (1,803 pages). Question sets:
@@ -92,7 +92,7 @@ def lookalike_set(work: Path) -> list:
     return load_qrels(path)[0]
 
 
-def quality(work: Path) -> dict:
+def quality(work: Path, dense_weight: float | None = None) -> dict:
     from docagent.config import Settings
     from docagent.evaluation.retrieval import evaluate_retrieval, score_rankings
     from docagent.index.store import PageStore
@@ -102,8 +102,10 @@ def quality(work: Path) -> dict:
     ingest = build_docagent(work / "docagent")
     out: dict = {"sets": {}, "ingest": ingest}
     with PageStore(Settings(store=work / "docagent")) as store:
-        retriever = PageRetriever(store=store, render_images=False)
+        weights = {} if dense_weight is None else {"dense_weight": dense_weight}
+        retriever = PageRetriever(store=store, render_images=False, **weights)
         known = {d.name for d in store.documents()}
+        out["dense_weight"] = retriever.dense_weight
         out["documents"], out["pages"] = len(known), sum(d.pages for d in store.documents())
 
         def search(q, mode):
@@ -115,7 +117,7 @@ def quality(work: Path) -> dict:
 
     sets["generated look-alike filings"] = lookalike_set(work)
     with PageStore(Settings(store=work / "lookalike")) as small:
-        r_small = PageRetriever(store=small, render_images=False)
+        r_small = PageRetriever(store=small, render_images=False, **weights)
         queries = sets["generated look-alike filings"]
         out["sets"]["generated look-alike filings"] = evaluate_retrieval(
             queries, lambda q, mode: [(h.doc, h.page) for h in r_small.search(q.question, k=10, mode=mode)], MODES, progress=True).to_json()
@@ -274,6 +276,8 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=100_000)
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--dense-weight", type=float, help="the hybrid fusion's dense_weight for docagent's side "
+                        "(default: the retriever's; 1 weighs both rankings equally, as before 2026-12-07)")
     parser.add_argument("--fresh", action="store_true", help="delete --work first")
     parser.add_argument("--table-passages", action="store_true", help="only: the shelf without and with table-row passages")
     args = parser.parse_args()
@@ -289,8 +293,8 @@ def main() -> None:
         write_results("retrieval-table-passages", results)
         return
     if not args.skip_quality:
-        q = results["quality"] = quality(args.work)
-        print(f"\npage retrieval over one shelf of {q['documents']} documents, {q['pages']} pages")
+        q = results["quality"] = quality(args.work, args.dense_weight)
+        print(f"\npage retrieval over one shelf of {q['documents']} documents, {q['pages']} pages (hybrid dense_weight {q['dense_weight']:g})")
         print(f"{'questions':<30} {'pipeline':<26} {'recall@1':>9} {'recall@5':>9} {'recall@10':>10} {'mrr@10':>8} {'doc@1':>7}")
         for name, r in q["sets"].items():
             label = f"{name} ({r['questions']})"

@@ -5,8 +5,9 @@ so both rankings already lean towards the document a question names.
 
 Hybrid search then fuses the two page rankings by reciprocal rank (a page that one side did not rank, when that
 side stopped at its depth, counts there as ranked just below its last rather than not at all, so a page that
-tops one side is not beaten by pages both sides rank low), and ranks documents and pages together: every page of a document the
-question names gets a prior of up to ``card_weight`` first-place ranks, from the card match
+tops one side is not beaten by pages both sides rank low; a dense rank weighs ``dense_weight`` of the same BM25
+rank), and ranks documents and pages together: every page of a document the
+question names gets a prior of up to ``card_weight`` first-place ranks of BM25, from the card match
 (:meth:`~docagent.index.catalog.Catalog.card_scores`: the names, kinds, periods and years on the document's
 card that the question says, by IDF, so words every card shares are worth almost nothing and a question that
 names no document ranks as before). The documents named most clearly (card match >= ``expand_above``) are
@@ -74,9 +75,10 @@ _VALUE_KINDS = frozenset(["amount", "percent", "count"])
 _PERIOD_TOKEN = re.compile(r"q[1-4]|[1-4]q\d*|fy\d+|h[12]|\d+[a-z]{0,2}")
 """Words that say when ("q3", "fy2023", "3q23", "1st"), not what."""
 STAGE_MIN_PAGES = 20
-DENSE_WEIGHT = 0.5
 """The second stage weighs a word by its rarity among the candidates' titles: with fewer candidate pages than this
 (a small store, a short document) rarity says nothing, and the stage stays out."""
+DENSE_WEIGHT = 0.5
+"""What a rank of the dense ranking is worth against the same rank of BM25's (``PageRetriever.dense_weight``)."""
 
 _SHORT_FORM = re.compile(r"(?<![\w&])([A-Za-z][A-Za-z&/.-]{1,9})(?![\w&])")
 
@@ -141,19 +143,19 @@ class PageRetriever(BaseRetriever):
     kept (at least two), the most common dropped once the budget is spent. Common words add little to
     BM25 but cost the most; this bounds lexical latency however large the store grows."""
     card_weight: float = Field(default=0.5, ge=0)
-    """Hybrid mode: the document prior a full card match gives each of its pages, in first-place ranks (0: off)."""
+    """Hybrid mode: the document prior a full card match gives each of its pages, in first-place ranks of BM25 (0: off)."""
     expand_above: float = Field(default=0.8, ge=0, le=1)
     """Hybrid mode: card match from which a document is also searched on its own."""
     expand_docs: int = Field(default=2, ge=0)
     """Hybrid mode: documents searched on their own, the best-matched first, this many at most."""
     period_weight: float = Field(default=1.0, ge=0)
-    """Hybrid mode: first-place ranks given to every page of a document whose resolved reporting period is the one
+    """Hybrid mode: first-place ranks of BM25 given to every page of a document whose resolved reporting period is the one
     the question asks for ("Q2 2023", "FY2022"), or that is the newest of the documents it names when it asks for
     the latest (0: off)."""
     stage_pages: int = Field(default=50, ge=0)
     """Hybrid mode: fused pages the second stage rescores by their structure (0: off)."""
     stage_weights: tuple[float, float, float] = (0.25, 0.1, 0.0)
-    """Second stage, in first-place ranks: for the share of the question's words in the page's title, the share in
+    """Second stage, in first-place ranks of BM25: for the share of the question's words in the page's title, the share in
     its tables' row labels and column headers, and the question's year among its column headers (fit on the
     development sets; see the README)."""
     stage_values_only: bool = True
@@ -593,7 +595,7 @@ class _Stage:
         return sum(w for variants, w in zip(asked, idf, strict=True) if any(v <= held for v in variants)) / total if total else 0.0
 
     def score(self, i: int) -> float:
-        """Candidate ``i``'s structure score, in first-place ranks."""
+        """Candidate ``i``'s structure score, in first-place ranks of BM25."""
         if not self.asked:
             return 0.0
         title = self._share(self.asked, self.title_idf, self.titles[i])

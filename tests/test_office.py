@@ -307,8 +307,9 @@ def test_parallel_conversions_each_have_their_own_profile(files, own_temp: Path)
         with open_source(files[name]) as source:
             return " ".join(source.read_page(0).text.split())
 
-    # no deadline of the test's own: each conversion is bounded by LibreOffice's time limit (DOCAGENT_CONVERT_SECONDS),
-    # and three starting together on a loaded machine took more than two minutes in CI; a failed one raises its error here
+    # no deadline of the test's own: each conversion is bounded by the time limit open_source gives LibreOffice
+    # (OpenOptions.convert_seconds, 180 s), and three starting together on a loaded machine took more than two minutes
+    # in CI; a failed one raises its error here
     with ThreadPoolExecutor(max_workers=3) as pool:
         started = {n: pool.submit(convert, n) for n in ("report.docx", "deck.pptx", "book.xlsx")}
         results = {n: future.result() for n, future in started.items()}

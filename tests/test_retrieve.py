@@ -221,4 +221,5 @@ def test_a_page_only_bm25_finds_outranks_one_only_the_embedder_finds() -> None:
     retriever = PageRetriever()
     ranked = sorted([looks_alike, words, both], key=lambda c: -retriever._fused(c, "hybrid"))
     assert [(c.doc_id, c.page) for c in ranked] == [("report.pdf", 13), ("report.pdf", 12), ("manual.pdf", 340)]
-    assert retriever._fused(both, "hybrid") <= retriever._fused_max("hybrid")
+    first_of_both = _Candidate("report.pdf", 14, (0, 1), "", ranks={"lexical": 1, "dense": 1})
+    assert retriever._fused(first_of_both, "hybrid") == pytest.approx(retriever._fused_max("hybrid"))  # a score of 1
