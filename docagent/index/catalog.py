@@ -467,7 +467,8 @@ class Catalog(abc.ABC):
         organisations, parties) only a name, and only as much as it covers of one name: "Activision Blizzard"
         covers "Activision Blizzard, Inc." whole, "Global" half of "HID Global Corporation". The score is this
         card's share of what the query names in any card, times the confidence that it names a document at all
-        (all of it together against a word only one card holds, 1 at most). A question whose only card word is
+        (all of it together against a word only one card holds, 1 at most). A name no card holds counts as the
+        card name it most likely misspells, if one is close (:meth:`Lexical.card_near`). A question whose only card word is
         one most cards share gets little; one naming a company and a year lifts the documents that say both."""
         if not terms and not names:
             return {}
@@ -493,6 +494,9 @@ class Catalog(abc.ABC):
         holders: set[str] = set()
         for term in names:
             rows, idf = hits("names", term)
+            if not rows and (near := self.words.card_near(term)):  # "Neflix": netflix's card
+                term = near
+                rows, idf = hits("names", term)
             if rows:
                 name_idf[term] = idf
                 holders.update(rows)

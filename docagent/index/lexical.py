@@ -118,6 +118,11 @@ class Lexical(abc.ABC):
     def card_names(self, doc_ids: Sequence[str]) -> dict[str, str]:
         """Each card's names text (one name a line)."""
 
+    @abc.abstractmethod
+    def card_near(self, term: str) -> str:
+        """The word of the cards' names that ``term`` most likely misspells ("Neflix": ``netflix``; see
+        :func:`best_near`), "" when none is close."""
+
 
 def best_near(term: str, vocabulary: Iterable[tuple[str, int]]) -> tuple[str, int]:
     """The word of ``vocabulary`` (word, passages holding it) that ``term`` most likely misspells: spelled at least 80%
@@ -171,6 +176,16 @@ class Fts5Lexical(Lexical):
     def card_names(self, doc_ids: Sequence[str]) -> dict[str, str]:
         marks = ",".join("?" * len(doc_ids))
         return dict(self.reader().execute(f"SELECT doc_id, names FROM cards_fts WHERE doc_id IN ({marks})", list(doc_ids)).fetchall())
+
+    def card_near(self, term: str) -> str:
+        bounds = near_bounds(term)
+        if bounds is None:
+            return ""
+        db = self.reader()
+        db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.cards_vocab USING fts5vocab(main, cards_fts, col)")
+        rows = db.execute("SELECT term, doc FROM temp.cards_vocab WHERE col = 'names' AND term >= ? AND term < ? "
+                          "AND length(term) BETWEEN ? AND ?", bounds).fetchall()
+        return best_near(term, rows)[0]
 
     def term_stats(self, terms: Iterable[str]) -> TermStats:
         db = self.reader()

@@ -347,6 +347,14 @@ class PostgresLexical(Lexical):
     def card_names(self, doc_ids: Sequence[str]) -> dict[str, str]:
         return dict(self.pg.raw("SELECT doc_id, names FROM card_words WHERE doc_id = ANY(%s)", [list(doc_ids)]).fetchall())
 
+    def card_near(self, term: str) -> str:
+        bounds = near_bounds(term)
+        if bounds is None:
+            return ""
+        rows = self.pg.raw("SELECT term, count(*) FROM card_terms WHERE col = 'names' AND term >= %s AND term < %s "
+                           "AND length(term) BETWEEN %s AND %s GROUP BY term", list(bounds)).fetchall()
+        return best_near(term, [(w, int(c)) for w, c in rows])[0]
+
     def _totals(self) -> tuple[int, float]:
         """Passages indexed and their mean length in words, read once a store generation."""
         generation = self.generation()

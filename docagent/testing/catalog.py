@@ -218,3 +218,8 @@ class LexicalContract:
         assert set(scores) == {ids["a"]} and scores[ids["a"]] > 0
         assert set(catalog.card_scores([], {"globex"})) == {ids["b"]}
         assert catalog.card_scores(["2023"], set()) == {}  # every card says it: it tells no document apart
+
+    def test_a_misspelt_name_finds_its_card(self, catalog: Catalog) -> None:
+        ids = self._shelf(catalog)
+        assert set(catalog.card_scores([], {"globbex"})) == {ids["b"]}  # "Globbex's revenue": Globex Corporation
+        assert catalog.card_scores([], {"glacier"}) == {}  # nothing alike enough: no card
