@@ -25,7 +25,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from docagent.errors import StoreError
-from docagent.index.lexical import Fts5Lexical, Lexical, LexicalHit, Sql, TermStats
+from docagent.index.lexical import Fts5Lexical, Lexical, LexicalHit, Sql, TermStats, near_bounds
 from docagent.index.vectors import EVERYWHERE, SearchScope
 from docagent.ingest.identity import CARD_VERSION
 from docagent.types import DocumentCard, Page, ReportPeriod, Table, Widget, Word
@@ -188,6 +188,11 @@ def _widgets_to_json(widgets: Iterable[Widget]) -> str:
 
 # Words that only say what kind of body a name is ("Acme Holdings, Inc."): naming "Acme" names it whole.
 _LEGAL_WORDS = frozenset(["inc", "incorporated", "corp", "corporation", "company", "co", "ltd", "limited", "llc", "l", "p", "lp", "llp", "plc", "ag", "gmbh", "sa", "nv", "se", "group", "holdings", "holding", "the", "of", "and", "for", "de"])
+
+
+NEAR_NAMES = 5
+"""At most this many of a question's names that no card holds are looked up as misspellings (a long question cannot
+make routing slow)."""
 
 
 def _name_match(names: str, idf: dict[str, float]) -> float:
@@ -467,8 +472,9 @@ class Catalog(abc.ABC):
         organisations, parties) only a name, and only as much as it covers of one name: "Activision Blizzard"
         covers "Activision Blizzard, Inc." whole, "Global" half of "HID Global Corporation". The score is this
         card's share of what the query names in any card, times the confidence that it names a document at all
-        (all of it together against a word only one card holds, 1 at most). A name no card holds counts as the
-        card name it most likely misspells, if one is close (:meth:`Lexical.card_near`). A question whose only card word is
+        (all of it together against a word only one card holds, 1 at most). A name that no card and no passage
+        holds counts as the card name it most likely misspells, if one is close (:meth:`Lexical.card_near`): an
+        ordinary word ("Revenue", "Summarize") is printed somewhere and is left alone. A question whose only card word is
         one most cards share gets little; one naming a company and a year lifts the documents that say both."""
         if not terms and not names:
             return {}
@@ -492,14 +498,23 @@ class Catalog(abc.ABC):
                     scores[doc_id] = scores.get(doc_id, 0.0) + idf
         name_idf: dict[str, float] = {}
         holders: set[str] = set()
+        unheld: list[str] = []
         for term in names:
             rows, idf = hits("names", term)
-            if not rows and (near := self.words.card_near(term)):  # "Neflix": netflix's card
-                term = near
-                rows, idf = hits("names", term)
             if rows:
                 name_idf[term] = idf
                 holders.update(rows)
+            elif near_bounds(term) is not None:  # long enough, letters only
+                unheld.append(term)
+        if unheld:  # a name no card and no passage holds ("Neflix"): the card name it most likely misspells
+            held = self.words.term_stats(unheld[:NEAR_NAMES]).holding
+            for term in unheld[:NEAR_NAMES]:
+                near = self.words.card_near(term) if not held.get(term) else ""
+                if near and near != term and near not in _LEGAL_WORDS:
+                    rows, idf = hits("names", near)
+                    if rows:
+                        name_idf[near] = idf
+                        holders.update(rows)
         named += sum(name_idf.values())
         if holders:
             for doc_id, text in self.words.card_names(sorted(holders)).items():

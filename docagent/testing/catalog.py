@@ -223,3 +223,7 @@ class LexicalContract:
         ids = self._shelf(catalog)
         assert set(catalog.card_scores([], {"globbex"})) == {ids["b"]}  # "Globbex's revenue": Globex Corporation
         assert catalog.card_scores([], {"glacier"}) == {}  # nothing alike enough: no card
+        write_document(catalog, "d.pdf", ["Quarterly media plan."], organisations=("Sightinger Media",))
+        assert catalog.card_scores([], {"sightinger"})  # the card's own name
+        # a word the passages print ("Sightings rose ...") is a word, not a misspelt name
+        assert catalog.card_scores([], {"sightings"}) == {}
