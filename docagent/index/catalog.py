@@ -506,15 +506,13 @@ class Catalog(abc.ABC):
                 holders.update(rows)
             elif near_bounds(term) is not None:  # long enough, letters only
                 unheld.append(term)
-        if unheld:  # a name no card and no passage holds ("Neflix"): the card name it most likely misspells
-            held = self.words.term_stats(unheld[:NEAR_NAMES]).holding
-            for term in unheld[:NEAR_NAMES]:
-                near = self.words.card_near(term) if not held.get(term) else ""
-                if near and near != term and near not in _LEGAL_WORDS:
-                    rows, idf = hits("names", near)
-                    if rows:
-                        name_idf[near] = idf
-                        holders.update(rows)
+        for term in unheld[:NEAR_NAMES]:  # a name no card and no passage holds ("Neflix"): the card name it misspells
+            near = self.words.card_near(term)  # the cards' names are few: look there first, passages only for a near one
+            if near and near != term and near not in _LEGAL_WORDS and not self.words.term_stats([term]).holding.get(term):
+                rows, idf = hits("names", near)
+                if rows:
+                    name_idf[near] = idf
+                    holders.update(rows)
         named += sum(name_idf.values())
         if holders:
             for doc_id, text in self.words.card_names(sorted(holders)).items():
