@@ -1,6 +1,6 @@
 """Real questions about real filings, no model: answered or refused, and the statement cell a lookup finds.
 
-    python benchmarks/real_questions.py [--against REV] [--cells CELLS.jsonl] [--work DIR]
+    python benchmarks/real_questions.py [--against REV|none] [--cells CELLS.jsonl] [--work DIR]
 
 On the twelve real 10-Qs of ../shared/data/sec_10q (Apple, Amazon, Intel; indexed with OCR off), every side
 (this checkout; ``--against REV``, default 27c42cd, the last commit before the statements work, from a git
@@ -100,7 +100,8 @@ def _clean(text: str | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--against", default=BEFORE, help=f"the older revision beside this checkout (default {BEFORE})")
+    parser.add_argument("--against", default=BEFORE,
+                        help=f"the older revision beside this checkout (default {BEFORE}; 'none': this checkout alone)")
     parser.add_argument("--cells", type=Path, help="hand-labelled statement cells (docagent eval tables --cells format)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/docagent-bench-real-questions"))
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
@@ -120,7 +121,7 @@ def main() -> None:
              "general off-topic": [{"question": q} for q in OFF_TOPIC],
              "statement lookups": lookups(args.cells)}
     (args.work / "asked.json").write_text(json.dumps(asked))
-    sides = {"docagent": ROOT, f"docagent {args.against}": checkout(args.against)}
+    sides = {"docagent": ROOT} | ({} if args.against == "none" else {f"docagent {args.against}": checkout(args.against)})
     results = {name: side(code, args.work / f"store-{i}", args.work, args.work / "asked.json")
                for i, (name, code) in enumerate(sides.items())}
     print(f"{'set':<22} {'n':>4} " + " ".join(f"{name + ' abstained':>30} {'located':>8}" for name in sides))

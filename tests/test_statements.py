@@ -15,10 +15,13 @@ import pytest
 
 from docagent.cli import main
 from docagent.config import Settings
+from docagent.errors import CalculationError
+from docagent.evaluation.tables import TableLabel, label_table
 from docagent.index.indexer import index_paths
 from docagent.index.store import PageStore
 from docagent.tasks.chart import chart
 from docagent.tasks.qa import ask
+from docagent.tasks.tables import compute
 from docagent.types import Table
 from tests.statement_factory import BALANCE, CASH, INCOME, MARGINS, Part, Statement, statements_pdf
 
@@ -144,6 +147,31 @@ def test_a_year_two_columns_hold_is_refused_with_the_columns_it_could_mean(store
     answer = chart(f"{quarters}:1", expression='cell("2023", "Net sales")', store=store, settings=settings)
     assert answer.value is None and "fits 2 cells" in answer.error
     assert 'cell("Three Months 2023", "Net sales")' in answer.error and 'cell("Nine Months 2023", "Net sales")' in answer.error
+
+
+def test_a_column_named_by_its_period_words_and_year() -> None:
+    """Apple's heads, "Three Months Ended" over "July 1, 2023" and "June 25, 2022": a user writes "nine months
+    ended 2023"."""
+    periods = ["Three Months Ended"] * 2 + ["Nine Months Ended"] * 2
+    dates = ["", "July 1, 2023", "June 25, 2022", "July 1, 2023", "June 25, 2022"]
+    income = label_table(TableLabel("q.pdf", 1, [["", *periods], dates],
+                                    [["Products", "60,584", "63,355", "230,901", "245,241"],
+                                     ["Total net sales", "81,797", "82,959", "293,787", "304,182"]]))
+    assert compute('cell("nine months ended 2023", "Total net sales")', [income]).value == 293_787
+    assert compute('cell("Three months ended 2022", "Total net sales")', [income]).value == 82_959
+    with pytest.raises(CalculationError, match="fits 2"):  # both columns of 2023 hold these words
+        compute('cell("months ended 2023", "Total net sales")', [income])
+
+
+def test_a_row_after_its_sections_total_is_out_of_the_section() -> None:
+    """On a balance sheet the rows after "Total current assets" are no longer current: "Software development"
+    there is the non-current one, "Current software development" the one above."""
+    sheet = label_table(TableLabel("b.pdf", 1, [["", "2019", "2018"]], [
+        ["Current assets:", "", ""], ["Cash", "5,794", "4,225"], ["Software development", "322", "264"],
+        ["Total current assets", "6,116", "4,489"], ["Software development", "54", "65"], ["Goodwill", "9,764", "9,762"],
+        ["Total assets", "15,934", "14,316"]]))
+    assert compute('cell("2019", "Non-current software development")', [sheet]).value == 54
+    assert compute('cell("2019", "Current software development")', [sheet]).value == 322
 
 
 def test_a_statement_continues_only_into_the_same_statement(store: PageStore, docs_dir: Path) -> None:

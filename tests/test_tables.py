@@ -10,7 +10,8 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from docagent.evaluation.tables import TableLabel, label_table, load_table_labels, score_tables
+from docagent.errors import ConfigError
+from docagent.evaluation.tables import TableLabel, label_table, load_table_labels, score_tables, seal_labels
 from docagent.ingest.pdf import PdfSource
 from docagent.ingest.tables import find_tables, link_continuations, parse_number, scale_of
 from docagent.types import Page, Table, Word
@@ -341,6 +342,31 @@ def test_scores_count_triples_matching_numbers_by_value() -> None:
     assert score.tables_labelled == 1 and score.tables_found == 1 and score.pages == 1
     assert json.loads(json.dumps(score.to_json()))["per_page"][0]["matched"] == 2
     assert "0.364" in score.table()
+
+
+def test_sealed_labels_score_as_the_plain_ones_and_hold_no_text(tmp_path: Path) -> None:
+    plain = [
+        TableLabel("d.pdf", 3, [["", "2019", "2018"]], [["Revenue", "1,234", "(56)"], ["Net income", "-", "7"]],
+                   extra={"kind": "statement", "title": "Secret Corp income"}),
+        TableLabel("d.pdf", 4, [], [["Costs", "(3)", "4"]], continued_from_previous=True),
+    ]
+    sealed_lines = seal_labels(plain)
+    text = "\n".join(json.dumps(x) for x in sealed_lines)
+    for secret in ("Revenue", "1,234", "Secret", "Costs", "2019"):
+        assert secret not in text
+    (tmp_path / "sealed.jsonl").write_text(text + "\n")
+    sealed = load_table_labels(tmp_path / "sealed.jsonl")
+    assert [(lb.page, lb.extra.get("kind"), len(lb.sealed)) for lb in sealed] == [(3, "statement", 4), (4, None, 2)]
+    found = {("d.pdf", 3): [label_table(TableLabel("d.pdf", 3, [["", "FY 2019", "2018"]],
+                                                   [["revenue", "1234", "-56"], ["Net income", "—", "7.0"]]))],
+             ("d.pdf", 4): [label_table(TableLabel("d.pdf", 4, [["", "2019", "2018"]], [["Costs", "-3", "5"]]))]}
+    for labels in (plain, sealed):  # the continuation is sealed with the header it inherits
+        score = score_tables(found, labels)
+        assert (score.gold, score.found, score.matched, score.statements, score.whole) == (6, 6, 3, 1, 0)
+    assert seal_labels(sealed) == sealed_lines  # sealing again changes nothing
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"doc": "d.pdf", "page": 1, "sealed": ["Revenue"]}) + "\n")
+    with pytest.raises(ConfigError, match="nothing usable"):  # a text where a digest belongs is no label
+        load_table_labels(tmp_path / "bad.jsonl")
 
 
 def test_a_missing_table_and_an_extra_one_cost_recall_and_nothing_else() -> None:

@@ -22,6 +22,7 @@ micro-averaged over all triples; per page, the counts are kept for inspection.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -37,7 +38,8 @@ from docagent.ingest.tables import parse_number, states_nothing
 from docagent.types import Table, TableCell
 
 __all__ = ["CellLabel", "CellOutcome", "CellScore", "PageScore", "TableLabel", "TableScore", "evaluate_cells",
-           "evaluate_tables", "gold_tables", "label_table", "load_cell_labels", "load_table_labels", "score_tables"]
+           "evaluate_tables", "gold_tables", "label_table", "load_cell_labels", "load_table_labels", "score_tables",
+           "seal_labels"]
 
 
 @dataclass(frozen=True)
@@ -49,27 +51,35 @@ class TableLabel:
     continued_from_previous: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     """The line's other keys (``kind``, ``title`` ...), for breakdowns."""
+    sealed: tuple[str, ...] = ()
+    """A sealed label's triple digests (``header`` and ``rows`` are then empty)."""
 
 
 def load_table_labels(path: str | Path) -> list[TableLabel]:
     """The labelled tables of a JSON-lines file; lines that are not labels are skipped with a warning."""
     path = Path(path)
-    known = {"doc", "page", "header", "rows", "continued_from_previous"}
+    known = {"doc", "page", "header", "rows", "continued_from_previous", "sealed"}
 
     def parse(_number: int, row: dict) -> TableLabel:
         page = int(row["page"])
         if page < 1:
             msg = f"page {page} is not 1-based"
             raise ValueError(msg)
+        extra = {k: v for k, v in row.items() if k not in known}
+        if "sealed" in row:
+            sealed = row["sealed"]
+            if not sealed or not all(isinstance(d, str) and re.fullmatch(r"[0-9a-f]{16}", d) for d in sealed):
+                msg = "'sealed' must be a list of 16-hex-digit triple digests (made by seal_labels)"
+                raise ValueError(msg)
+            return TableLabel(str(row["doc"]), page, [], [], extra=extra, sealed=tuple(sealed))
         header = [[str(c) for c in r] for r in row.get("header") or []]
         rows = [[str(c) for c in r] for r in row["rows"]]
         if not rows:
             msg = "a table needs body rows"
             raise ValueError(msg)
-        return TableLabel(str(row["doc"]), page, header, rows, bool(row.get("continued_from_previous")),
-                          {k: v for k, v in row.items() if k not in known})
+        return TableLabel(str(row["doc"]), page, header, rows, bool(row.get("continued_from_previous")), extra)
 
-    return parse_lines(path, parse, "JSON lines with 'doc', 'page' and 'rows'")
+    return parse_lines(path, parse, "JSON lines with 'doc', 'page' and 'rows' (or 'sealed')")
 
 
 def label_table(label: TableLabel, index: int = 0) -> Table:
@@ -107,8 +117,28 @@ def _value_key(text: str) -> str:
     return "-" if states_nothing(text) else _key(text)
 
 
-def _triples(table: Table) -> Counter[tuple[str, str, str]]:
-    return Counter((_key(r), _key(c), _value_key(v)) for r, c, v in table.triples())
+def _digest(r: str, c: str, v: str) -> str:
+    return hashlib.sha256("\x1f".join((r, c, v)).encode()).hexdigest()[:16]
+
+
+def _triples(table: Table) -> Counter[str]:
+    """The table's triples, normalised and digested (so plain and sealed labels compare alike)."""
+    return Counter(_digest(_key(r), _key(c), _value_key(v)) for r, c, v in table.triples())
+
+
+def seal_labels(labels: Sequence[TableLabel]) -> list[dict[str, Any]]:
+    """``labels`` as sealed JSON objects (one per table, in order): document, page, their ``kind`` and the digests
+    of their triples (a continuation's with the header it inherits); titles and other texts are left out."""
+    gold = gold_tables(labels)
+    seen: Counter[tuple[str, int]] = Counter()
+    out = []
+    for label in labels:
+        key = (label.doc, label.page)
+        digests = label.sealed or tuple(sorted(_triples(gold[key][seen[key]]).elements()))
+        seen[key] += not label.sealed
+        out.append({"doc": label.doc, "page": label.page} | ({"kind": label.extra["kind"]} if "kind" in label.extra
+                                                              else {}) | {"sealed": list(digests)})
+    return out
 
 
 @dataclass(frozen=True)
@@ -175,6 +205,8 @@ def gold_tables(labels: Sequence[TableLabel]) -> dict[tuple[str, int], list[Tabl
     """The labelled tables by ``(doc, page)``, continuations given the header of the part they continue."""
     out: dict[tuple[str, int], list[Table]] = {}
     for label in labels:
+        if label.sealed:  # no text: scored by its digests alone
+            continue
         table = label_table(label, len(out.get((label.doc, label.page), [])))
         if label.continued_from_previous and not label.header:
             before = out.get((label.doc, label.page - 1))
@@ -187,23 +219,27 @@ def gold_tables(labels: Sequence[TableLabel]) -> dict[tuple[str, int], list[Tabl
 def score_tables(predicted: dict[tuple[str, int], list[Table]], labels: Sequence[TableLabel]) -> TableScore:
     """Triple precision/recall/F1 of ``predicted`` tables (by ``(doc, page)``) against ``labels``, over the
     labelled pages (tables found on other pages are not counted)."""
-    gold = gold_tables(labels)
+    plain = gold_tables(labels)
+    gold: dict[tuple[str, int], list[tuple[Any, Counter[str]]]] = {}  # each page's labels: kind, triple digests
+    seen: Counter[tuple[str, int]] = Counter()
+    for label in labels:
+        key = (label.doc, label.page)
+        own = Counter(label.sealed) if label.sealed else _triples(plain[key][seen[key]])
+        seen[key] += not label.sealed
+        gold.setdefault(key, []).append((label.extra.get("kind"), own))
     per_page = []
     statements = whole = 0
-    kinds: dict[tuple[str, int], list[Any]] = {}  # each page's labels' kinds, in the order gold_tables keeps
-    for label in labels:
-        kinds.setdefault((label.doc, label.page), []).append(label.extra.get("kind"))
     for (doc, page), tables in sorted(gold.items()):
-        want = sum((_triples(t) for t in tables), Counter())
+        want = sum((own for _, own in tables), Counter())
         mine = predicted.get((doc, page), [])
-        got = sum((_triples(t) for t in mine), Counter())
+        found = [_triples(t) for t in mine]
+        got = sum(found, Counter())
         per_page.append(PageScore(doc, page, sum(want.values()), sum(got.values()), sum((want & got).values()),
                                   len(tables), len(mine)))
-        for i, table in enumerate(tables):
-            if kinds[(doc, page)][i] == "statement":
+        for kind, own in tables:
+            if kind == "statement":
                 statements += 1
-                own = _triples(table)
-                held = max((sum((own & _triples(t)).values()) for t in mine), default=0)
+                held = max((sum((own & t).values()) for t in found), default=0)
                 whole += held >= 0.9 * sum(own.values())
     return replace(_total(per_page), statements=statements, whole=whole)
 

@@ -235,7 +235,9 @@ def _segment(line: _Line, gap: float) -> None:
     groups: list[list[Word]] = [[line.words[0]]]
     for w in line.words[1:]:
         sign_after_number = w.text in ("$", "€", "£", "¥") and (_is_number(groups[-1][-1].text) or states_nothing(groups[-1][-1].text))
-        if w.box[0] - groups[-1][-1].box[2] > gap or sign_after_number:  # "9,889 $ 8,348": the $ is the next cell's
+        spread = (_SPREAD.fullmatch(w.text) is not None and re.fullmatch(r"[-−]?\d+\.\d+", groups[-1][-1].text) is not None
+                  and w.box[0] - groups[-1][-1].box[2] < 2 * gap)  # "62.6 (2.7)": a value and its spread
+        if (w.box[0] - groups[-1][-1].box[2] > gap and not spread) or sign_after_number:  # "9,889 $ 8,348": the $ is the next cell's
             groups.append([w])
         else:
             groups[-1].append(w)
@@ -246,6 +248,11 @@ _FIGURE = re.compile(r"[-−+(]?[$€£¥]?\d(?:[\d,.]*\d)?%?\)?(?:\([^\s)]*\))?
 """One printed figure: ``53.8``, ``(1,234)``, ``12.5%``, ``53.8(0.5)`` (a value and its spread), a dash."""
 
 
+_SPREAD = re.compile(r"\(\s*[±]?\d+\.\d+\s*\)|\([-–—−]\)")
+"""A spread printed after a value with decimals: ``(2.7)``, ``(±0.3)``, ``(−)``; not ``(456)``, a negative amount
+in the next column."""
+
+
 def _figures_apart(words: list[Word]) -> list[list[Word]]:
     """A run of figures set a single space apart ("53.8(0.5) 54.0(1.4) 55.9(0.5)", as dense results tables print
     them) as one cell each; a group of thousands ("1 234") stays whole."""
@@ -254,7 +261,13 @@ def _figures_apart(words: list[Word]) -> list[list[Word]]:
     if any(re.fullmatch(r"\d{3}(?:[.,]\d+)?%?\)?", b.text) and re.fullmatch(r"[-−+(]?[$€£¥]?\d{1,3}", a.text)
            for a, b in zip(words, words[1:], strict=False)):
         return [words]
-    return [[w] for w in words]
+    out: list[list[Word]] = []
+    for w in words:  # each figure a cell of its own, a spread after it ("62.6 (2.7)") kept with it
+        if out and _SPREAD.fullmatch(w.text) and re.fullmatch(r"[-−]?\d+\.\d+", out[-1][-1].text):
+            out[-1].append(w)
+        else:
+            out.append([w])
+    return out
 
 
 # -- candidates -------------------------------------------------------------------------------------------------
@@ -267,6 +280,8 @@ class _Row:
     lines: list[_Line]
     cells: dict[int, list[_Segment]] = field(default_factory=dict)
     spanning: list[tuple[int, int, _Segment]] = field(default_factory=list)
+    grouped: bool = False
+    """A line of group heads ("Micro", "Macro"), each centred over the run of columns it heads."""
 
     @property
     def y0(self) -> float:
@@ -374,7 +389,8 @@ def _split(run: list[_Line]) -> list[list[_Line]]:
     label_x1 = median(ln.segments[0].x1 for ln in run if len(ln.segments) >= 2)
     for line in run:
         text = " ".join(s.text for s in line.segments)
-        sentence = any(len(s.words) >= 8 and s.text.endswith(".") for s in line.segments)
+        sentence = any(len(s.words) >= 8 and s.text.endswith(".") and not s.text.endswith("..")  # not leaders
+                       for s in line.segments)
         underscores = bool(re.fullmatch(r"[_\s]{4,}", text))
         restart = (data >= 2 and len(line.segments) >= 2 and line.x0 > label_x1
                    and not any(_is_data(s.text) for s in line.segments))
@@ -442,6 +458,33 @@ def _cut_at_rules(lines: list[_Line], rules: Sequence[Box], x0: float, x1: float
                    and min(r[2], x1) - max(r[0], x0) > 0.3 * width})
 
 
+def _full_rules(run: list[_Line], rules: Sequence[Box], left: float, right: float) -> list[float]:
+    """y positions of horizontal rules across the whole of ``left..right`` (a table's top, middle and bottom rules,
+    as LaTeX's booktabs draws them) within the lines' extent."""
+    top, bottom, width = run[0].y0 - 4, run[-1].y1 + 4, right - left
+    return sorted({round((r[1] + r[3]) / 2, 1) for r in rules
+                   if r[3] - r[1] < 3 and top <= r[1] <= bottom and min(r[2], right) - max(r[0], left) >= 0.9 * width})
+
+
+def _middle_rule(run: list[_Line], full: list[float]) -> int | None:
+    """In a table of words ruled across its whole width, the first line under the first such rule below its first
+    line of cells (the middle rule): no figures tell the heads from the body there. None without one."""
+    first = next(i for i, ln in enumerate(run) if len(ln.segments) >= 2)
+    mid = next((y for y in full if y > run[first].y1 - 1 and sum(len(ln.segments) >= 2 for ln in run if ln.y0 > y) >= 2),
+               None)
+    return None if mid is None else next(i for i, ln in enumerate(run) if ln.y0 > mid)
+
+
+def _top_rule(run: list[_Line], first_data: int, full: list[float]) -> tuple[list[_Line], int]:
+    """The lines above the topmost rule across the whole table over its heads (the top rule; a grid's top edge)
+    are its caption, not heads: ``run`` and ``first_data`` without them."""
+    top = next((y for y in full if y < run[first_data].y0 and any(ln.y0 > y for ln in run[:first_data])), None)
+    if top is None:
+        return run, first_data
+    drop = sum(ln.y1 <= top + 1 for ln in run[:first_data])
+    return run[drop:], first_data - drop
+
+
 def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple[float, float]], list[_Row], int] | None:
     """Columns, rows and the number of header rows of a run of lines, or None when it is no table."""
     most = max((len(ln.segments) for ln in run if any(_is_data(s.text) for s in ln.segments[1:])), default=0)
@@ -474,14 +517,15 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
     first_data = next((i for i, ln in enumerate(run) if len(ln.segments) >= 2 and (in_label(ln) or not labelled) and (
         any(_is_data(s.text) for s in ln.segments[1:])  # a labelled line of figures; or one of numbers below a header
         or (i > first_multi and all(_is_number(s.text) for s in ln.segments[1:])))), None)
-    if first_data is None:  # a table of words: its first line heads it
-        first_data = first_multi + 1
+    left, right = min(ln.x0 for ln in multi), max(ln.x1 for ln in multi)
+    full = _full_rules(run, rules, left, right) if rules else []
+    if first_data is None:  # a table of words: its first line heads it, or all above its middle rule
+        first_data = _middle_rule(run, full) or first_multi + 1
         if first_data >= len(run):
             return None
     body = [ln for ln in run[first_data:] if len(ln.segments) >= 2]
     if len(body) < 2:
         return None
-    left, right = min(ln.x0 for ln in multi), max(ln.x1 for ln in multi)
     cols = _merge_symbol_columns(body, _columns(body, left, right))
     if len(cols) < 2:
         return None
@@ -504,6 +548,8 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
                 and below.y0 - above.y1 < 0.6 * h and not scale_of(above.segments[0].text)[1]):
             break
         first_data -= 1
+    if full:
+        run, first_data = _top_rule(run, first_data, full)
     hlines = _cut_at_rules(run, rules, left, right) if rules else []
     body_top, valued = run[first_data].y0, sum(len(ln.segments) >= 2 for ln in run[first_data:])
     if sum(body_top < y < run[-1].y1 for y in hlines) < 0.8 * (valued - 1):
@@ -529,7 +575,7 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
     def flush_header() -> None:
         nonlocal header_rows
         if pending:
-            row = _Row(list(pending))
+            row = _Row(list(pending), grouped=any(id(ln) in grouped for ln in pending))
             for ln in pending:
                 place(row, ln, True)
             rows.append(row)
@@ -541,7 +587,11 @@ def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple
         _split_at_columns(line, cols, 0.3 * h)
     spans = {id(ln): _spanning(ln, heads[i + 1] if i + 1 < len(heads) else None, cols, rules)
              for i, ln in enumerate(heads)}
+    grouped = {id(ln) for i, ln in enumerate(heads)  # group heads no rule or repeat told
+               if i + 1 < len(heads) and not spans[id(ln)] and _group_heads(ln, heads[i + 1], cols)}
     for line in heads:
+        if id(line) in grouped:
+            spans[id(line)] = {id(seg) for seg in line.segments}
         if spans[id(line)]:
             flush_header()
             pending.append(line)
@@ -620,13 +670,16 @@ def _split_at_columns(line: _Line, cols: list[tuple[float, float]], gap: float) 
     spaces = sorted(b.box[0] - a.box[2] for s in line.segments for a, b in zip(s.words, s.words[1:], strict=False))
     if not spaces:
         return
-    gap = max(gap, 1.8 * spaces[len(spaces) // 2])
+    least, gap = gap, max(gap, 1.8 * spaces[len(spaces) // 2])
     out: list[_Segment] = []
     for seg in line.segments:
         words = [seg.words[0]]
         for w in seg.words[1:]:
             a, b = words[-1].box[2], w.box[0]
-            if b - a > gap and any(cols[k][1] - 1 <= b and a <= cols[k + 1][0] + 1 for k in range(len(cols) - 1)):
+            inside = [next((k for k, (c0, c1) in enumerate(cols) if c0 - 1 <= x.box[0] and x.box[2] <= c1 + 1), None)
+                      for x in (words[-1], w)]
+            own = None not in inside and inside[0] != inside[1] and b - a > least  # "50-shot 100-shot", each in its column
+            if own or (b - a > gap and any(cols[k][1] - 1 <= b and a <= cols[k + 1][0] + 1 for k in range(len(cols) - 1))):
                 out.append(_Segment(words))
                 words = [w]
             else:
@@ -656,6 +709,53 @@ def _spanning(line: _Line, below: _Line | None, cols: list[tuple[float, float]],
         if repeats and len(under) == period * len(values) and sum(repeats) >= 0.6 * len(repeats):
             out |= {id(s) for s in values}  # most repeat: OCR may misread one ("ε3" for "Q3")
     return out
+
+
+def _group_heads(line: _Line, below: _Line, cols: list[tuple[float, float]]) -> bool:
+    """Whether ``line`` holds only heads of groups of columns: nothing over the labels, each of its heads over one
+    value column at most, and the line below heading at least twice as many columns ("Micro" and "Macro" over
+    "Prec. Rec. F1." twice): each heads the run of columns it is centred over, not only the one under it. Not
+    the first lines of heads wrapped over several lines: one that ends as a phrase goes on ("Number of"), or one
+    set flush with the head under it or centred on it ("North" over "America")."""
+    if len(cols) < 3 or any(seg.x0 <= cols[0][1] for seg in line.segments):
+        return False
+    under = [seg for seg in below.segments if seg.x0 > cols[0][1]]
+    if len(under) < 2 * len(line.segments) or any(len(_overlaps(seg, cols[1:])) > 1 for seg in line.segments):
+        return False
+    for seg in line.segments:  # a head's first line over its next ("North" / "America") is no group
+        if seg.text.rstrip().endswith((",", "-", " and", " of", "&", " in", " per")):
+            return False
+        for t in under:
+            if t.x0 < seg.x1 and seg.x0 < t.x1 and min(abs(t.x0 - seg.x0), abs(t.x1 - seg.x1),
+                                                       abs(t.x0 + t.x1 - seg.x0 - seg.x1) / 2) < 1.5:
+                return False  # set flush with the head under it, or centred on it: that head's first line
+    return True
+
+
+def _centred_groups(segs: list[_Segment], cols: list[tuple[float, float]]) -> list[tuple[int, int]]:
+    """For group heads left to right, the runs of value columns (first, last) they head: consecutive runs over
+    every value column, each head as near its run's centre as can be."""
+    n, m = len(cols), len(segs)
+    mids = [(seg.x0 + seg.x1) / 2 for seg in segs]
+    best: tuple[float, list[tuple[int, int]]] | None = None
+
+    def walk(i: int, start: int, runs: list[tuple[int, int]], cost: float) -> None:
+        nonlocal best
+        if best is not None and cost >= best[0]:
+            return
+        if i == m:
+            best = (cost, list(runs))
+            return
+        for end in range(start, n - (m - i - 1)):
+            if i == m - 1 and end != n - 1:
+                continue  # the last run ends at the last column
+            off = abs((cols[start][0] + cols[end][1]) / 2 - mids[i])
+            walk(i + 1, end + 1, [*runs, (start, end)], cost + off)
+
+    if m > 6 or n > 24:
+        return []
+    walk(0, 1, [], 0.0)
+    return best[1] if best else []
 
 
 def _plausible(cols: list[tuple[float, float]], rows: list[_Row], header_rows: int, *, ruled: bool) -> bool:
@@ -759,6 +859,9 @@ def find_tables(page: Page, rules: Sequence[Box] | Callable[[], Sequence[Box]] =
     if len(words) < 6:
         return []
     h = median(w.box[3] - w.box[1] for w in words)
+    upright = [w.box for w in words if _upright(w, h)]
+    if upright:  # and the short words of the same upright line
+        words = [w for w in words if not any(abs(w.box[0] - b[0]) < 1 and abs(w.box[2] - b[2]) < 1 for b in upright)]
     lines = _segmented(words, h)
     if sum(len(ln.segments) >= 2 for ln in lines) < 2:
         return []
@@ -777,6 +880,14 @@ def find_tables(page: Page, rules: Sequence[Box] | Callable[[], Sequence[Box]] =
     for i, t in enumerate(tables):
         t.index = i
     return tables
+
+
+def _upright(word: Word, h: float) -> bool:
+    """Whether ``word`` is set running up or down the page (a journal's "Downloaded from ..." in the margin, a
+    rotated group label): no line of cells holds it."""
+    x0, y0, x1, y1 = word.box
+    tall = y1 - y0
+    return (len(word.text) >= 2 and tall > 1.5 * h and tall > 3 * (x1 - x0)) or (len(word.text) >= 3 and tall > 2 * (x1 - x0))
 
 
 class _Lazy(Sequence[Box]):
@@ -841,15 +952,54 @@ def _gutter(lines: list[_Line], width: float) -> float | None:
     return x if left >= 5 and len(prose) - left >= 5 else None
 
 
+def _side_by_side(run: list[_Line], h: float) -> list[list[_Line]]:
+    """``run`` as two runs where it holds two tables set side by side: a blank strip down every line, with a
+    column of figures left of it and a column of labels (words, not figures) right of it, each side a table of
+    two columns or more; else ``[run]``. A table's own column of words after figures would have no figures
+    after it."""
+    multi = [ln for ln in run if len(ln.segments) >= 2]
+    if len(multi) < 4:
+        return [run]
+    spans: list[list[float]] = []
+    for x0, x1 in sorted((s.x0, s.x1) for ln in run for s in ln.segments):
+        if spans and x0 <= spans[-1][1] + 0.5:
+            spans[-1][1] = max(spans[-1][1], x1)
+        else:
+            spans.append([x0, x1])
+    for (_, a), (b, _) in zip(spans, spans[1:], strict=False):
+        if b - a < h:
+            continue
+        left = [[s for s in ln.segments if s.x1 <= a] for ln in multi]
+        right = [[s for s in ln.segments if s.x0 >= b] for ln in multi]
+        rows_l, rows_r = [r for r in left if len(r) >= 2], [r for r in right if len(r) >= 2]
+        if len(rows_l) < 2 or len(rows_r) < 2:
+            continue
+        figures_left = sum(_FIGURE.fullmatch(r[-1].text) is not None for r in rows_l) >= 0.6 * len(rows_l)
+        words_right = sum(_FIGURE.fullmatch(r[0].text) is None and re.search(r"[^\W\d_]{2}", r[0].text) is not None
+                          and not _PREFIX_UNITS.fullmatch(r[0].text + " ") for r in rows_r)
+        figures_right = sum(any(_FIGURE.fullmatch(s.text) for s in r[1:]) for r in rows_r)
+        if figures_left and words_right >= 0.8 * len(rows_r) and figures_right >= 0.6 * len(rows_r):
+            x = (a + b) / 2
+            sides: list[list[_Line]] = [[], []]
+            for ln in run:
+                for side, segs in zip(sides, ([g for g in ln.segments if g.x1 <= x], [g for g in ln.segments if g.x0 >= x]),
+                                      strict=True):
+                    if segs:
+                        side.append(_Line([w for g in segs for w in g.words], segs))
+            return [piece for side in sides for piece in _side_by_side(side, h)]
+    return [run]
+
+
 def _intersects(a: Box, b: Box) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _detect(page: Page, lines: list[_Line], h: float, rules: Sequence[Box]) -> list[Table]:
     tables: list[Table] = []
-    used_until = -1.0
-    for run in (piece for whole in _runs(lines, h) for piece in _split(whole)):
-        if run[0].y0 < used_until:
+    used: list[Box] = []  # where the tables found so far stand: their lines make no other table
+    for run in (part for whole in _runs(lines, h) for piece in _split(whole) for part in _side_by_side(piece, h)):
+        x0, x1 = min(ln.x0 for ln in run), max(ln.x1 for ln in run)
+        if any(_intersects((x0, run[0].y0, x1, run[0].y1), box) for box in used):
             continue
         built = _build(run, h, ())  # a first look without the rules, which may cost more to read than this
         if built is None or not _plausible(*built, ruled=True):
@@ -863,7 +1013,7 @@ def _detect(page: Page, lines: list[_Line], h: float, rules: Sequence[Box]) -> l
         if not _plausible(cols, rows, header_rows, ruled=ruled):
             continue
         tables.append(_table(page, lines, cols, rows, header_rows, h, len(tables)))
-        used_until = rows[-1].y1
+        used.append((x0, run[0].y0, x1, rows[-1].y1))
     return tables
 
 
@@ -1011,7 +1161,10 @@ def _spanning_cells(row: _Row, ri: int, cols: list[tuple[float, float]], scale_t
     covers, and those closer to it than to any other segment of the row)."""
     segs = sorted([s for _, _, s in row.spanning] + [s for k, ss in row.cells.items() if k > 0 for s in ss], key=lambda s: s.x0)
     owner: dict[int, _Segment] = {}
-    for k in range(1, len(cols)):
+    runs = _centred_groups(segs, cols) if row.grouped else []
+    for seg, (first, last) in zip(segs, runs, strict=False):
+        owner.update(dict.fromkeys(range(first, last + 1), seg))
+    for k in range(1, len(cols)) if not runs else ():
         a, b = cols[k]
         mid = (a + b) / 2
         owner[k] = min(segs, key=lambda s: 0 if s.x0 - 1 <= mid <= s.x1 + 1 else min(abs(mid - s.x0), abs(mid - s.x1)))

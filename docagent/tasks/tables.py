@@ -105,13 +105,22 @@ def _unlabelled_totals(table: Table) -> set[int]:
 
 def _sections(table: Table) -> list[str]:
     """Each body row's section: the label of the nearest row above it that has a label and no values (a heading
-    such as "Asia" over its rows); empty where there is none."""
-    grid, out, current = table.grid(), [], ""
+    such as "Asia" over its rows); empty where there is none. A section ends at its total ("Total current
+    assets" ends "Current assets:"): the rows after it are in the heading before it, and those after the current
+    ones are named as such a statement means them ("Non-current assets", a balance sheet's order)."""
+    grid, out, headings = table.grid(), [], []
     for r in range(table.header_rows, table.rows):
         label, filled = grid[r][0].strip(), any(grid[r][k].strip() for k in range(1, table.cols))
         if label and not filled:
-            current = label
-        out.append(current if filled else "")
+            headings.append(label)
+        out.append(headings[-1] if filled and headings else "")
+        said = set(_norm(_plain(label)).split())
+        if filled and headings and _is_total(label) and len(said) >= 2:
+            words = set(_norm(_plain(headings[-1])).split())
+            if words and words <= said:  # the section's total closes it
+                closed = _norm(_plain(headings.pop()))
+                if closed.startswith("current ") and headings[-1:] != [f"Non-{closed}"]:
+                    headings.append(f"Non-{closed}")
     return out
 
 
@@ -232,7 +241,18 @@ class TableCells(Mapping[tuple[str, str], Decimal]):
         asked = (_norm(key[0]), _norm(key[1]))
         found = list(dict.fromkeys(self._aliases.get(asked, [])))
         found = found or list(dict.fromkeys(self._loose.get((_stem(_plain(key[0])), _stem(_plain(key[1]))), [])))
+        several = None  # a column name several headers hold: said when nothing else fits
+        for c, r in (key, (key[1], key[0])):  # a column named by some of its header's words, the row as printed
+            try:
+                column = None if found else self.column(c)
+            except CalculationError as e:
+                several, column = several or e, None
+            if column is not None:
+                found = list(dict.fromkeys(self._aliases.get((_norm(column), _norm(r)), [])))
+                found = found or list(dict.fromkeys(self._loose.get((_stem(_plain(column)), _stem(_plain(r))), [])))
         found = found or self._by_words(key) or self._by_words((key[1], key[0]))
+        if not found and several is not None:
+            raise several
         if len(found) > 1:
             options = "; ".join(f'cell("{c}", "{r}")' for c, r in found[:6])
             msg = f'cell("{key[0]}", "{key[1]}") fits {len(found)} cells: {options}. Write the one you mean'
@@ -243,9 +263,8 @@ class TableCells(Mapping[tuple[str, str], Decimal]):
         """The cells in column ``key[0]`` whose row ``key[1]`` names by words in any order, its section's words
         among them ("Diluted earnings per share" for "Diluted" under "Earnings per share:", "Non-current term
         debt" for "Term debt" under "Non-current liabilities:"), the fewest words left unsaid first."""
-        try:
-            column = self.column(key[0])
-        except CalculationError:
+        column = self._column_quietly(key[0])
+        if column is None:
             return []
         said = _stem(_plain(key[1]))
         asked = set(said.split())
@@ -267,12 +286,21 @@ class TableCells(Mapping[tuple[str, str], Decimal]):
         best = min((n for n, _ in fits), default=None)
         return [k for n, k in fits if n == best]
 
+    def _column_quietly(self, name: str) -> str | None:
+        try:
+            return self.column(name)
+        except CalculationError:
+            return None
+
     def column(self, name: str) -> str | None:
         """The column name ``name`` names (forgiving, as cells are), None when none. Raises when several."""
         if any(c == name for c, _ in self._cells):
             return name
         found = list(dict.fromkeys(self._column_aliases.get(_norm(name), [])))
         found = found or list(dict.fromkeys(self._loose_columns.get(_stem(_plain(name)), [])))
+        asked = set(_stem(_plain(name)).split())
+        if not found and len(asked) >= 2:  # "nine months ended 2023": the one header holding every word said
+            found = [c for c in dict.fromkeys(c for c, _ in self._cells) if asked <= set(_stem(_plain(c)).split())]
         if len(found) > 1:
             msg = f'col("{name}") fits {len(found)} columns: ' + "; ".join(f'col("{c}")' for c in found[:6])
             raise CalculationError(msg + ". Write the one you mean")

@@ -1,0 +1,244 @@
+"""Tables as papers and annual reports print them, the structures MMLongBench-Doc's real pages showed docagent
+misreading (issue 29): a booktabs table of words under a caption, with heads of two lines; a journal's download
+notice printed up the margin; a value printed with its spread a space apart ("62.6 (2.7)"); neighbouring heads
+set closer than the words of one; two tables side by side; a statement label with dot leaders that is as long as
+a sentence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pymupdf
+import pytest
+
+from docagent.ingest.pdf import PdfSource
+from docagent.ingest.tables import find_tables
+from docagent.types import Table
+
+SIZE = 8.0
+
+
+def _put(page: pymupdf.Page, x: float, y: float, text: str, *, size: float = SIZE, right: bool = False,
+         rotate: int = 0) -> None:
+    font = pymupdf.Font("tiro")
+    if right:
+        x -= font.text_length(text, size)
+    page.insert_text((x, y), text, fontname="tiro", fontsize=size, rotate=rotate)
+
+
+def _rule(page: pymupdf.Page, x0: float, x1: float, y: float) -> None:
+    page.draw_line((x0, y), (x1, y), width=0.6)
+
+
+def _tables(path: Path) -> list[Table]:
+    with PdfSource(path) as source:
+        return find_tables(source.read_page(0), lambda: source.rules(0))
+
+
+METHODS = [("CoG [29]", "Wikipedia", "Text", "Phrase", "Iterative"),
+           ("DenseX [30]", "FactoidWiki", "Text", "Proposition", "Once"),
+           ("EAR [31]", "Dataset-base", "Text", "Sentence", "Once"),
+           ("FLARE [24]", "Search Engine", "Text", "Sentence", "Adaptive"),
+           ("RAPTOR [63]", "Dataset-base", "Text", "Chunk", "Recursive")]
+
+
+@pytest.fixture
+def summary(tmp_path: Path) -> Path:
+    """A survey's table of words: a centred caption of two lines above the top rule, heads of two lines (some
+    one-line heads set between them), the middle rule, five rows of words, the bottom rule; the journal's
+    download notice printed up the right margin."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    _put(page, 280, 60, "TABLE I")
+    _put(page, 245, 70, "SUMMARY OF RAG METHODS")
+    _rule(page, 80, 530, 80)
+    xs = [90, 200, 300, 380, 460]
+    _put(page, xs[0], 95, "Method")
+    _put(page, xs[1], 90, "Retrieval")
+    _put(page, xs[1], 100, "Source")
+    _put(page, xs[2], 90, "Retrieval")
+    _put(page, xs[2], 100, "Data Type")
+    _put(page, xs[3], 90, "Retrieval")
+    _put(page, xs[3], 100, "Granularity")
+    _put(page, xs[4], 95, "Process")
+    _rule(page, 80, 530, 106)
+    for i, row in enumerate(METHODS):
+        for x, text in zip(xs, row, strict=True):
+            _put(page, x, 120 + 11 * i, text)
+    _rule(page, 80, 530, 120 + 11 * len(METHODS))
+    _put(page, 572, 400, "Downloaded from http://example.org/journal/article.pdf by guest on 23 May 2024", rotate=90)
+    _put(page, 72, 220, "Retrieval sources differ in granularity, as the summary above shows for each method.")
+    path = tmp_path / "summary.pdf"
+    doc.save(path)
+    return path
+
+
+def test_a_table_of_words_under_a_caption_has_the_heads_above_its_middle_rule(summary: Path) -> None:
+    [table] = _tables(summary)
+    assert table.column_headers() == ["Method", "Retrieval Source", "Retrieval Data Type", "Retrieval Granularity",
+                                      "Process"]
+    assert table.row_labels() == [row[0] for row in METHODS]  # no head line among the rows, no caption among the heads
+    assert "SUMMARY OF RAG METHODS" in table.title
+    assert ("FLARE [24]", "Retrieval Source", "Search Engine") in table.triples()
+    assert table.cols == 5  # the notice up the margin is no column
+
+
+RESULTS = [("CODEX", ["53.8(0.5)", "54.0(1.4)", "60.3(2.4)", "62.4(2.6)"]),
+           ("InstructGPT", ["53.6(0.9)", "54.6(1.1)", "58.3(1.3)", "62.7(0.8)"]),
+           ("+ Rerank (L)", ["60.8(2.3)", "62.6 (2.7)", "72.3(0.3)", "74.5(1.5)"]),
+           ("+ Ensemble (S)", ["61.1(2.2)", "62.8(0.9)", "73.9(1.4)", "75.9(2.4)"])]
+
+
+def test_a_results_table_keeps_a_spread_with_its_value_and_heads_set_close_apart(tmp_path: Path) -> None:
+    """Four columns of results under two groups; the last two heads are closer together than a word space of the
+    line wide (each stands over its own column), and one value is printed with its spread a space apart."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    rights = [250, 300, 350, 386]
+    _rule(page, 80, 400, 80)
+    _put(page, 240, 92, "FewNERD", right=True)
+    _put(page, 372, 92, "TACREV", right=True)
+    for x, head in zip(rights, ["5-shot", "10-shot", "50-shot", "100-shot"], strict=True):
+        _put(page, x, 103, head, right=True)
+    _rule(page, 80, 400, 108)
+    for i, (label, values) in enumerate(RESULTS):
+        _put(page, 90, 122 + 11 * i, label)
+        for x, v in zip(rights, values, strict=True):
+            _put(page, x, 122 + 11 * i, v, right=True)
+    _rule(page, 80, 400, 122 + 11 * len(RESULTS))
+    path = tmp_path / "results.pdf"
+    doc.save(path)
+    [table] = _tables(path)
+    assert table.cols == 5, table.to_markdown()
+    assert table.column_headers()[1:] == ["FewNERD 5-shot", "FewNERD 10-shot", "TACREV 50-shot", "TACREV 100-shot"]
+    assert ("+ Rerank (L)", "FewNERD 10-shot", "62.6 (2.7)") in table.triples()
+    assert ("CODEX", "TACREV 100-shot", "62.4(2.6)") in table.triples()
+
+
+def test_two_tables_side_by_side_are_two_tables(tmp_path: Path) -> None:
+    """Error proportions on the left, a model's scores on the right, their rows on the same lines."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    errors = [("Syntax error", "0%", "0%"), ("Semantic error", "29%", "38%"), ("Token", "8%", "20%"),
+              ("Structure", "19%", "13%"), ("Subtask", "2%", "5%")]
+    models = [("InstructGPT", "56.51", "51.75"), ("Codex", "55.57", "53.42"), ("FLAN-T5", "48.27", "52.11"),
+              ("ProgramFC", "54.27", "54.18"), ("Self-Ask", "51.54", "51.47")]
+    _put(page, 80, 100, "Error Type")
+    _put(page, 210, 100, "2-hop", right=True)
+    _put(page, 250, 100, "3-hop", right=True)
+    _put(page, 330, 100, "Model")
+    _put(page, 470, 100, "2-hop", right=True)
+    _put(page, 520, 100, "3-hop", right=True)
+    for i, (left, right) in enumerate(zip(errors, models, strict=True)):
+        y = 114 + 11 * i
+        _put(page, 80, y, left[0])
+        _put(page, 210, y, left[1], right=True)
+        _put(page, 250, y, left[2], right=True)
+        _put(page, 330, y, right[0])
+        _put(page, 470, y, right[1], right=True)
+        _put(page, 520, y, right[2], right=True)
+    path = tmp_path / "side.pdf"
+    doc.save(path)
+    tables = _tables(path)
+    assert [t.column_headers() for t in tables] == [["Error Type", "2-hop", "3-hop"], ["Model", "2-hop", "3-hop"]]
+    assert tables[0].row_labels() == [e[0] for e in errors]
+    assert tables[1].row_labels() == [m[0] for m in models]
+    assert ("ProgramFC", "2-hop", "54.27") in tables[1].triples()
+
+
+def test_a_statement_label_as_long_as_a_sentence_with_dot_leaders_stays_a_row(tmp_path: Path) -> None:
+    """A balance sheet's row whose label runs to eight words and more and ends in dot leaders (".........") is
+    a row, not a sentence that ends the table."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    _put(page, 440, 90, "2015", right=True)
+    _put(page, 520, 90, "2014", right=True)
+    rows = [("Cash and cash equivalents........", "876,560", "1,117,400"),
+            ("Trade receivables, net of allowances for doubtful accounts of $7,293 and $7,867, respectively......",
+             "672,006", "591,800"),
+            ("Prepaid expenses and other current assets.......", "161,802", "175,758"),
+            ("Total current assets.........", "4,821,892", "4,602,328")]
+    for i, (label, a, b) in enumerate(rows):
+        _put(page, 72, 104 + 12 * i, label)
+        _put(page, 440, 104 + 12 * i, a, right=True)
+        _put(page, 520, 104 + 12 * i, b, right=True)
+    path = tmp_path / "sheet.pdf"
+    doc.save(path)
+    [table] = _tables(path)
+    assert len(table.row_labels()) == 4
+    assert table.row_labels()[1].startswith("Trade receivables") and not table.row_labels()[1].endswith(".")
+    assert ("Total current assets", "2014", "4,602,328") in table.triples()
+
+
+def test_group_heads_head_the_columns_they_are_centred_over(tmp_path: Path) -> None:
+    """"Micro" centred over five columns and "Macro" over the last three, each head over one column only: the
+    F1 column between them belongs to Micro, though Macro's head stands nearer to it."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    rights = [200, 250, 300, 350, 395, 445, 490, 530]
+    heads = ["Align.", "Corr.", "Prec.", "Rec.", "F1.", "Prec.", "Rec.", "F1."]
+    _put(page, 90, 100, "Model")
+    for x, head in zip(rights, heads, strict=True):
+        _put(page, x, 100, head, right=True)
+    font = pymupdf.Font("tiro")
+    micro = (rights[0] - 25 + rights[4]) / 2 - font.text_length("Micro", SIZE) / 2
+    macro = (rights[5] - 25 + rights[7]) / 2 - font.text_length("Macro", SIZE) / 2
+    _put(page, micro, 89, "Micro")
+    _put(page, macro, 89, "Macro")
+    models = [("GPT-4 (0.5)", "92.0", "97.6", "36.0", "43.6", "39.4", "40.7", "43.9", "42.3"),
+              ("ChatGPT (0.1)", "85.9", "96.1", "29.0", "50.8", "36.9", "32.7", "51.2", "39.9"),
+              ("Alpaca-7B", "46.9", "78.9", "14.9", "19.4", "16.8", "19.8", "19.9", "19.8")]
+    for i, row in enumerate(models):
+        _put(page, 90, 114 + 11 * i, row[0])
+        for x, v in zip(rights, row[1:], strict=True):
+            _put(page, x, 114 + 11 * i, v, right=True)
+    path = tmp_path / "groups.pdf"
+    doc.save(path)
+    [table] = _tables(path)
+    assert table.column_headers() == ["Model", *(f"Micro {h}" for h in heads[:5]), *(f"Macro {h}" for h in heads[5:])]
+    assert ("Alpaca-7B", "Micro F1.", "16.8") in table.triples()
+
+
+def test_a_negative_amount_in_the_next_column_is_no_spread(tmp_path: Path) -> None:
+    """Close columns of amounts, a negative printed in parentheses just after a figure: two cells, not a value
+    and its spread (which has decimals: "62.6 (2.7)")."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    font = pymupdf.Font("tiro")
+    rows = [("Revenue", "1,234", "(456)", "2,002"), ("Costs", "(310)", "(288)", "(301)"), ("Margin", "924", "(744)", "1,701")]
+    _put(page, 300, 100, "2019", right=True)
+    _put(page, 300 + 6 + font.text_length("(456)", SIZE), 100, "2018", right=True)
+    _put(page, 380, 100, "2017", right=True)
+    for i, (label, a, b, c) in enumerate(rows):
+        y = 114 + 11 * i
+        _put(page, 90, y, label)
+        _put(page, 300, y, a, right=True)
+        _put(page, 306, y, b)
+        _put(page, 380, y, c, right=True)
+    path = tmp_path / "close.pdf"
+    doc.save(path)
+    [table] = _tables(path)
+    assert table.cols == 4, table.to_markdown()
+    assert ("Revenue", "2018", "(456)") in table.triples()
+
+
+def test_heads_wrapped_over_two_lines_are_no_groups(tmp_path: Path) -> None:
+    """Heads set right over their columns, two of them wrapped ("North" over "America"): each line of a head
+    belongs to its own column, not a group over its neighbours."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    rights = [250, 300, 350, 400, 450]
+    _put(page, 350, 90, "North", right=True)
+    _put(page, 450, 90, "Middle", right=True)
+    _put(page, 90, 100, "Characteristic")
+    for x, head in zip(rights, ["Korea", "China", "America", "Europe", "East"], strict=True):
+        _put(page, x, 100, head, right=True)
+    for i, row in enumerate([("2018", "18.6%", "3.6%", "0.3%", "2.5%", "20.8%"), ("2019", "17.1%", "4.1%", "0.5%", "2.9%", "21.4%"),
+                             ("2020", "16.2%", "4.4%", "0.6%", "3.1%", "22.0%")]):
+        _put(page, 90, 114 + 11 * i, row[0])
+        for x, v in zip(rights, row[1:], strict=True):
+            _put(page, x, 114 + 11 * i, v, right=True)
+    path = tmp_path / "wrapped.pdf"
+    doc.save(path)
+    [table] = _tables(path)
+    assert table.column_headers() == ["Characteristic", "Korea", "China", "North America", "Europe", "Middle East"]
