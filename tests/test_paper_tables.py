@@ -1,8 +1,9 @@
 """Tables as papers and annual reports print them, the structures MMLongBench-Doc's real pages showed docagent
 misreading (issue 29): a booktabs table of words under a caption, with heads of two lines; a journal's download
-notice printed up the margin; a value printed with its spread a space apart ("62.6 (2.7)"); neighbouring heads
-set closer than the words of one; two tables side by side; a statement label with dot leaders that is as long as
-a sentence."""
+notice printed up the margin; neighbouring heads set closer than the words of one; two tables side by side; a
+statement label with dot leaders that is as long as a sentence; group heads centred over their columns. And the
+layouts a review found those rules must leave alone: rotated column heads inside a table, a column of words
+between columns of figures, heads over a rule with none above them, close columns of negative decimals."""
 
 from __future__ import annotations
 
@@ -85,13 +86,13 @@ def test_a_table_of_words_under_a_caption_has_the_heads_above_its_middle_rule(su
 
 RESULTS = [("CODEX", ["53.8(0.5)", "54.0(1.4)", "60.3(2.4)", "62.4(2.6)"]),
            ("InstructGPT", ["53.6(0.9)", "54.6(1.1)", "58.3(1.3)", "62.7(0.8)"]),
-           ("+ Rerank (L)", ["60.8(2.3)", "62.6 (2.7)", "72.3(0.3)", "74.5(1.5)"]),
+           ("+ Rerank (L)", ["60.8(2.3)", "62.6(2.7)", "72.3(0.3)", "74.5(1.5)"]),
            ("+ Ensemble (S)", ["61.1(2.2)", "62.8(0.9)", "73.9(1.4)", "75.9(2.4)"])]
 
 
-def test_a_results_table_keeps_a_spread_with_its_value_and_heads_set_close_apart(tmp_path: Path) -> None:
+def test_a_results_table_with_heads_set_close_apart(tmp_path: Path) -> None:
     """Four columns of results under two groups; the last two heads are closer together than a word space of the
-    line wide (each stands over its own column), and one value is printed with its spread a space apart."""
+    line wide, each over its own column."""
     doc = pymupdf.open()
     page = doc.new_page(width=612, height=792)
     rights = [250, 300, 350, 386]
@@ -111,7 +112,7 @@ def test_a_results_table_keeps_a_spread_with_its_value_and_heads_set_close_apart
     [table] = _tables(path)
     assert table.cols == 5, table.to_markdown()
     assert table.column_headers()[1:] == ["FewNERD 5-shot", "FewNERD 10-shot", "TACREV 50-shot", "TACREV 100-shot"]
-    assert ("+ Rerank (L)", "FewNERD 10-shot", "62.6 (2.7)") in table.triples()
+    assert ("+ Rerank (L)", "FewNERD 10-shot", "62.6(2.7)") in table.triples()
     assert ("CODEX", "TACREV 100-shot", "62.4(2.6)") in table.triples()
 
 
@@ -199,15 +200,15 @@ def test_group_heads_head_the_columns_they_are_centred_over(tmp_path: Path) -> N
     assert ("Alpaca-7B", "Micro F1.", "16.8") in table.triples()
 
 
-def test_a_negative_amount_in_the_next_column_is_no_spread(tmp_path: Path) -> None:
-    """Close columns of amounts, a negative printed in parentheses just after a figure: two cells, not a value
-    and its spread (which has decimals: "62.6 (2.7)")."""
+def test_a_negative_amount_in_the_next_close_column_is_its_own_cell(tmp_path: Path) -> None:
+    """Close columns of amounts, a negative printed in parentheses just after a figure ("0.8 (0.7)"): two cells,
+    not a value and its spread."""
     doc = pymupdf.open()
     page = doc.new_page(width=612, height=792)
     font = pymupdf.Font("tiro")
-    rows = [("Revenue", "1,234", "(456)", "2,002"), ("Costs", "(310)", "(288)", "(301)"), ("Margin", "924", "(744)", "1,701")]
+    rows = [("Revenue", "12.4", "(0.7)", "2.0"), ("Costs", "(3.1)", "(2.8)", "(3.0)"), ("Margin", "9.2", "(7.4)", "1.7")]
     _put(page, 300, 100, "2019", right=True)
-    _put(page, 300 + 6 + font.text_length("(456)", SIZE), 100, "2018", right=True)
+    _put(page, 300 + 6 + font.text_length("(0.7)", SIZE), 100, "2018", right=True)
     _put(page, 380, 100, "2017", right=True)
     for i, (label, a, b, c) in enumerate(rows):
         y = 114 + 11 * i
@@ -219,7 +220,7 @@ def test_a_negative_amount_in_the_next_column_is_no_spread(tmp_path: Path) -> No
     doc.save(path)
     [table] = _tables(path)
     assert table.cols == 4, table.to_markdown()
-    assert ("Revenue", "2018", "(456)") in table.triples()
+    assert ("Revenue", "2018", "(0.7)") in table.triples()
 
 
 def test_heads_wrapped_over_two_lines_are_no_groups(tmp_path: Path) -> None:
@@ -242,3 +243,93 @@ def test_heads_wrapped_over_two_lines_are_no_groups(tmp_path: Path) -> None:
     doc.save(path)
     [table] = _tables(path)
     assert table.column_headers() == ["Characteristic", "Korea", "China", "North America", "Europe", "Middle East"]
+
+
+def test_rotated_column_heads_inside_a_table_stay_its_heads(tmp_path: Path) -> None:
+    """Heads set up the page over their columns (as papers print narrow columns) are no margin note: the table
+    keeps them and every figure under them."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    xs = [220, 260, 300]
+    _put(page, 90, 130, "Split")
+    for x, head in zip(xs, ["Accuracy", "Precision", "Examples"], strict=True):
+        _put(page, x, 130, head, rotate=90)
+    rows = [("Train", "812", "790", "801"), ("Dev", "834", "822", "820"), ("Test", "751", "743", "740")]
+    for i, row in enumerate(rows):
+        _put(page, 90, 146 + 11 * i, row[0])
+        for x, v in zip(xs, row[1:], strict=True):
+            _put(page, x - 9, 146 + 11 * i, v)
+    path = tmp_path / "rotated.pdf"
+    doc.save(path)
+    [table] = _tables(path)
+    assert [r for r in table.row_labels()] == ["Train", "Dev", "Test"]
+    assert sum(1 for _, _, v in table.triples() if v.isdigit()) == 9  # no figure lost with the heads' column
+
+
+def test_a_column_of_words_between_figures_is_no_second_table(tmp_path: Path) -> None:
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    _put(page, 72, 90, "Company")
+    _put(page, 220, 90, "Revenue", right=True)
+    _put(page, 260, 90, "Sector")
+    _put(page, 380, 90, "Employees", right=True)
+    rows = [("Apple", "383.3", "Technology", "161,000"), ("Walmart", "611.3", "Retail", "2,100,000"),
+            ("ExxonMobil", "344.6", "Energy", "62,000"), ("UnitedHealth", "371.6", "Health care", "400,000"),
+            ("Amazon", "574.8", "Retail", "1,525,000")]
+    for i, (name, revenue, sector, staff) in enumerate(rows):
+        y = 104 + 11 * i
+        _put(page, 72, y, name)
+        _put(page, 220, y, revenue, right=True)
+        _put(page, 260, y, sector)
+        _put(page, 380, y, staff, right=True)
+    path = tmp_path / "companies.pdf"
+    doc.save(path)
+    [table] = _tables(path)
+    assert table.column_headers() == ["Company", "Revenue", "Sector", "Employees"]
+
+
+def test_heads_over_a_rule_with_no_rule_above_them_stay_heads(tmp_path: Path) -> None:
+    """"Three Months Ended" and "Nine Months Ended" over a rule under them, the years under it, rules between
+    the rows and none across the top: the periods head the columns, they are no caption."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    font = pymupdf.Font("tiro")
+    _put(page, 72, 60, "Revenue by quarter (in thousands)")
+    for centre, text in ((263, "Three Months Ended"), (383, "Nine Months Ended")):
+        _put(page, centre - font.text_length(text, SIZE) / 2, 80, text)
+    _rule(page, 70, 440, 84)
+    xs = [250, 300, 370, 420]
+    for x, year in zip(xs, ["2023", "2022", "2023", "2022"], strict=True):
+        _put(page, x, 93, year, right=True)
+    _rule(page, 70, 440, 96)
+    rows = [("Product", "1,200", "1,100", "3,600", "3,300"), ("Services", "800", "750", "2,400", "2,250"),
+            ("Licensing", "300", "280", "900", "840")]
+    for i, row in enumerate(rows):
+        y = 106 + 11 * i
+        _put(page, 72, y, row[0])
+        for x, v in zip(xs, row[1:], strict=True):
+            _put(page, x, y, v, right=True)
+        _rule(page, 70, 440, y + 3)
+    path = tmp_path / "periods.pdf"
+    doc.save(path)
+    [table] = _tables(path)
+    assert table.column_headers()[1:] == ["Three Months Ended 2023", "Three Months Ended 2022", "Nine Months Ended 2023",
+                                          "Nine Months Ended 2022"]
+
+
+def test_a_footnote_mark_over_a_head_is_no_head_line(tmp_path: Path) -> None:
+    """"FEVEROUS¹": the mark, in small type a little above the heads' line, heads no column."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    _put(page, 90, 100, "Model")
+    _put(page, 250, 100, "HOVER", right=True)
+    _put(page, 320, 100, "FEVEROUS", right=True)
+    _put(page, 321, 92, "1", size=5)
+    for i, (model, a, b) in enumerate([("Codex", "55.57", "57.85"), ("FLAN-T5", "48.27", "55.16"), ("ProgramFC", "54.27", "59.66")]):
+        _put(page, 90, 114 + 11 * i, model)
+        _put(page, 250, 114 + 11 * i, a, right=True)
+        _put(page, 320, 114 + 11 * i, b, right=True)
+    path = tmp_path / "mark.pdf"
+    doc.save(path)
+    [table] = _tables(path)
+    assert table.column_headers() == ["Model", "HOVER", "FEVEROUS"]

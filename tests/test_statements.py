@@ -161,6 +161,12 @@ def test_a_column_named_by_its_period_words_and_year() -> None:
     assert compute('cell("Three months ended 2022", "Total net sales")', [income]).value == 82_959
     with pytest.raises(CalculationError, match="fits 2"):  # both columns of 2023 hold these words
         compute('cell("months ended 2023", "Total net sales")', [income])
+    shares = label_table(TableLabel("s.pdf", 1, [["", "2023", "2023", "2022", "2022"],
+                                                 ["", "Amount", "% of revenue", "Amount", "% of revenue"]],
+                                    [["Revenue", "2,300", "100.0", "2,130", "100.0"],
+                                     ["Cost of sales", "1,200", "52.2", "1,100", "51.6"]]))
+    with pytest.raises(CalculationError, match="names no cell"):  # "% of revenue" says what the column holds
+        compute('cell("2023 revenue", "Cost of sales")', [shares])
 
 
 def test_a_row_after_its_sections_total_is_out_of_the_section() -> None:
@@ -171,7 +177,10 @@ def test_a_row_after_its_sections_total_is_out_of_the_section() -> None:
         ["Total current assets", "6,116", "4,489"], ["Software development", "54", "65"], ["Goodwill", "9,764", "9,762"],
         ["Total assets", "15,934", "14,316"]]))
     assert compute('cell("2019", "Non-current software development")', [sheet]).value == 54
+    assert compute('cell("2019", "Noncurrent software development")', [sheet]).value == 54
     assert compute('cell("2019", "Current software development")', [sheet]).value == 322
+    with pytest.raises(CalculationError, match="fits 2 cells"):  # neither said: both fit, none is guessed
+        compute('cell("2019", "Software development")', [sheet])
 
 
 def test_a_statement_continues_only_into_the_same_statement(store: PageStore, docs_dir: Path) -> None:

@@ -364,7 +364,9 @@ def test_sealed_labels_score_as_the_plain_ones_and_hold_no_text(tmp_path: Path) 
         score = score_tables(found, labels)
         assert (score.gold, score.found, score.matched, score.statements, score.whole) == (6, 6, 3, 1, 0)
     assert seal_labels(sealed) == sealed_lines  # sealing again changes nothing
-    (tmp_path / "bad.jsonl").write_text(json.dumps({"doc": "d.pdf", "page": 1, "sealed": ["Revenue"]}) + "\n")
+    (tmp_path / "bad.jsonl").write_text("\n".join(json.dumps(x) for x in [
+        {"doc": "d.pdf", "page": 1, "sealed": ["Revenue"]}, {"doc": "d.pdf", "page": 1, "sealed": 5},
+        {"doc": "d.pdf", "page": 1, "sealed": ["0123456789abcdef"], "rows": [["Revenue", "1"]]}]) + "\n")
     with pytest.raises(ConfigError, match="nothing usable"):  # a text where a digest belongs is no label
         load_table_labels(tmp_path / "bad.jsonl")
 

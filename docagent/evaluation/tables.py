@@ -23,6 +23,7 @@ micro-averaged over all triples; per page, the counts are kept for inspection.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -36,6 +37,8 @@ from docagent.evaluation.report import Report
 from docagent.evaluation.retrieval import parse_lines
 from docagent.ingest.tables import parse_number, states_nothing
 from docagent.types import Table, TableCell
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CellLabel", "CellOutcome", "CellScore", "PageScore", "TableLabel", "TableScore", "evaluate_cells",
            "evaluate_tables", "gold_tables", "label_table", "load_cell_labels", "load_table_labels", "score_tables",
@@ -68,8 +71,12 @@ def load_table_labels(path: str | Path) -> list[TableLabel]:
         extra = {k: v for k, v in row.items() if k not in known}
         if "sealed" in row:
             sealed = row["sealed"]
-            if not sealed or not all(isinstance(d, str) and re.fullmatch(r"[0-9a-f]{16}", d) for d in sealed):
+            if not isinstance(sealed, list) or not sealed or not all(isinstance(d, str) and re.fullmatch(r"[0-9a-f]{16}", d)
+                                                                     for d in sealed):
                 msg = "'sealed' must be a list of 16-hex-digit triple digests (made by seal_labels)"
+                raise ValueError(msg)
+            if "rows" in row or "header" in row:
+                msg = "a label is sealed or has rows, not both"
                 raise ValueError(msg)
             return TableLabel(str(row["doc"]), page, [], [], extra=extra, sealed=tuple(sealed))
         header = [[str(c) for c in r] for r in row.get("header") or []]
@@ -204,6 +211,7 @@ def _prf(matched: int, gold: int, found: int) -> tuple[float, float, float]:
 def gold_tables(labels: Sequence[TableLabel]) -> dict[tuple[str, int], list[Table]]:
     """The labelled tables by ``(doc, page)``, continuations given the header of the part they continue."""
     out: dict[tuple[str, int], list[Table]] = {}
+    sealed = {(label.doc, label.page) for label in labels if label.sealed}
     for label in labels:
         if label.sealed:  # no text: scored by its digests alone
             continue
@@ -212,6 +220,9 @@ def gold_tables(labels: Sequence[TableLabel]) -> dict[tuple[str, int], list[Tabl
             before = out.get((label.doc, label.page - 1))
             if before:
                 table.inherited_header = before[-1].column_headers()
+            elif (label.doc, label.page - 1) in sealed:
+                log.warning("%s page %d continues a sealed label, whose header it cannot inherit: seal them together",
+                            label.doc, label.page)
         out.setdefault((label.doc, label.page), []).append(table)
     return out
 

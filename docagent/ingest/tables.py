@@ -150,9 +150,13 @@ def _is_year(text: str) -> bool:
     return bool(re.fullmatch(r"(?:FY\s?|fiscal\s)?(19|20)\d{2}[A-Za-z*]?|(19|20)\d{2}\s?[-/–]\s?\d{2,4}", text.strip(), re.IGNORECASE))
 
 
+_WITH_SPREAD = re.compile(r"[-−+]?\d+(?:\.\d+)?%?\s?\((?:±\s?)?(?:\d+(?:\.\d+)?|[-–—−])\)")
+"""A result printed with its spread: ``53.8(0.5)``, ``62.6 (2.7)``, ``57.2(−)``."""
+
+
 def _is_data(text: str) -> bool:
-    """A number that is data rather than a heading (a year heads a column)."""
-    return _is_number(text) and not _is_year(text)
+    """A number that is data rather than a heading (a year heads a column), or a result with its spread."""
+    return (_is_number(text) and not _is_year(text)) or _WITH_SPREAD.fullmatch(text) is not None
 
 
 # -- geometry ---------------------------------------------------------------------------------------------------
@@ -224,6 +228,13 @@ def _lines(words: Sequence[Word]) -> list[_Line]:
     return sorted((_Line(sorted(ws, key=lambda w: w.box[0])) for _, _, ws in open_lines), key=lambda ln: ln.y0)
 
 
+def _mark(line: _Line, h: float) -> bool:
+    """Whether a line is only a footnote mark set above a line (the "1" of "FEVEROUS¹" on a line of its own):
+    one short mark in small type."""
+    return (len(line.words) == 1 and re.fullmatch(r"[\d*†‡§¶]{1,2}", line.words[0].text) is not None
+            and line.y1 - line.y0 < 0.75 * h)
+
+
 def _specks(line: _Line) -> bool:
     """Whether a line is mostly one- and two-letter fragments: OCR of a line it could not read."""
     short = sum(len(w.text) <= 2 and w.text.isalpha() for w in line.words)
@@ -235,9 +246,7 @@ def _segment(line: _Line, gap: float) -> None:
     groups: list[list[Word]] = [[line.words[0]]]
     for w in line.words[1:]:
         sign_after_number = w.text in ("$", "€", "£", "¥") and (_is_number(groups[-1][-1].text) or states_nothing(groups[-1][-1].text))
-        spread = (_SPREAD.fullmatch(w.text) is not None and re.fullmatch(r"[-−]?\d+\.\d+", groups[-1][-1].text) is not None
-                  and w.box[0] - groups[-1][-1].box[2] < 2 * gap)  # "62.6 (2.7)": a value and its spread
-        if (w.box[0] - groups[-1][-1].box[2] > gap and not spread) or sign_after_number:  # "9,889 $ 8,348": the $ is the next cell's
+        if w.box[0] - groups[-1][-1].box[2] > gap or sign_after_number:  # "9,889 $ 8,348": the $ is the next cell's
             groups.append([w])
         else:
             groups[-1].append(w)
@@ -248,11 +257,6 @@ _FIGURE = re.compile(r"[-−+(]?[$€£¥]?\d(?:[\d,.]*\d)?%?\)?(?:\([^\s)]*\))?
 """One printed figure: ``53.8``, ``(1,234)``, ``12.5%``, ``53.8(0.5)`` (a value and its spread), a dash."""
 
 
-_SPREAD = re.compile(r"\(\s*[±]?\d+\.\d+\s*\)|\([-–—−]\)")
-"""A spread printed after a value with decimals: ``(2.7)``, ``(±0.3)``, ``(−)``; not ``(456)``, a negative amount
-in the next column."""
-
-
 def _figures_apart(words: list[Word]) -> list[list[Word]]:
     """A run of figures set a single space apart ("53.8(0.5) 54.0(1.4) 55.9(0.5)", as dense results tables print
     them) as one cell each; a group of thousands ("1 234") stays whole."""
@@ -261,13 +265,7 @@ def _figures_apart(words: list[Word]) -> list[list[Word]]:
     if any(re.fullmatch(r"\d{3}(?:[.,]\d+)?%?\)?", b.text) and re.fullmatch(r"[-−+(]?[$€£¥]?\d{1,3}", a.text)
            for a, b in zip(words, words[1:], strict=False)):
         return [words]
-    out: list[list[Word]] = []
-    for w in words:  # each figure a cell of its own, a spread after it ("62.6 (2.7)") kept with it
-        if out and _SPREAD.fullmatch(w.text) and re.fullmatch(r"[-−]?\d+\.\d+", out[-1][-1].text):
-            out[-1].append(w)
-        else:
-            out.append([w])
-    return out
+    return [[w] for w in words]
 
 
 # -- candidates -------------------------------------------------------------------------------------------------
@@ -466,6 +464,10 @@ def _full_rules(run: list[_Line], rules: Sequence[Box], left: float, right: floa
                    if r[3] - r[1] < 3 and top <= r[1] <= bottom and min(r[2], right) - max(r[0], left) >= 0.9 * width})
 
 
+_CAPTION = re.compile(r"(?i)^(?:table|tab\.|exhibit)\s*[0-9ivxlc]+\b")
+"""A table's caption: "Table 3:", "TABLE I", "Exhibit 2"."""
+
+
 def _middle_rule(run: list[_Line], full: list[float]) -> int | None:
     """In a table of words ruled across its whole width, the first line under the first such rule below its first
     line of cells (the middle rule): no figures tell the heads from the body there. None without one."""
@@ -476,13 +478,16 @@ def _middle_rule(run: list[_Line], full: list[float]) -> int | None:
 
 
 def _top_rule(run: list[_Line], first_data: int, full: list[float]) -> tuple[list[_Line], int]:
-    """The lines above the topmost rule across the whole table over its heads (the top rule; a grid's top edge)
-    are its caption, not heads: ``run`` and ``first_data`` without them."""
+    """The lines above the topmost rule across the whole table over its heads (the top rule), when they are its
+    caption ("TABLE I" / "SUMMARY OF RAG METHODS": lines of one segment, the first naming the table), not heads:
+    ``run`` and ``first_data`` without them."""
     top = next((y for y in full if y < run[first_data].y0 and any(ln.y0 > y for ln in run[:first_data])), None)
     if top is None:
         return run, first_data
-    drop = sum(ln.y1 <= top + 1 for ln in run[:first_data])
-    return run[drop:], first_data - drop
+    above = [ln for ln in run[:first_data] if ln.y1 <= top + 1]
+    if not above or any(len(ln.segments) > 1 for ln in above) or not _CAPTION.match(above[0].segments[0].text):
+        return run, first_data  # heads over a rule under them ("Three Months Ended" / "Nine Months Ended")
+    return run[len(above):], first_data - len(above)
 
 
 def _build(run: list[_Line], h: float, rules: Sequence[Box]) -> tuple[list[tuple[float, float]], list[_Row], int] | None:
@@ -859,9 +864,7 @@ def find_tables(page: Page, rules: Sequence[Box] | Callable[[], Sequence[Box]] =
     if len(words) < 6:
         return []
     h = median(w.box[3] - w.box[1] for w in words)
-    upright = [w.box for w in words if _upright(w, h)]
-    if upright:  # and the short words of the same upright line
-        words = [w for w in words if not any(abs(w.box[0] - b[0]) < 1 and abs(w.box[2] - b[2]) < 1 for b in upright)]
+    words = _without_margin_notes(words, h)
     lines = _segmented(words, h)
     if sum(len(ln.segments) >= 2 for ln in lines) < 2:
         return []
@@ -883,11 +886,38 @@ def find_tables(page: Page, rules: Sequence[Box] | Callable[[], Sequence[Box]] =
 
 
 def _upright(word: Word, h: float) -> bool:
-    """Whether ``word`` is set running up or down the page (a journal's "Downloaded from ..." in the margin, a
-    rotated group label): no line of cells holds it."""
+    """Whether ``word`` is set running up or down the page: much taller than wide."""
     x0, y0, x1, y1 = word.box
-    tall = y1 - y0
-    return (len(word.text) >= 2 and tall > 1.5 * h and tall > 3 * (x1 - x0)) or (len(word.text) >= 3 and tall > 2 * (x1 - x0))
+    wide, tall = x1 - x0, y1 - y0
+    return wide > 0 and ((len(word.text) >= 2 and tall > 1.5 * h and tall > 3 * wide) or (len(word.text) >= 3 and tall > 2 * wide))
+
+
+def _without_margin_notes(words: list[Word], h: float) -> list[Word]:
+    """``words`` without a note set up the page (a journal's "Downloaded from ... by guest on 23 May 2024" up the
+    margin, a group label rotated beside the rows it groups): upright words, and the short ones of the same
+    upright line, with no level word above or below them within three lines. A table's rotated column heads,
+    with their column's figures under them, stay."""
+    chain = [w for w in words if _upright(w, h)]
+    if not chain:
+        return words
+    stacked = {id(w) for w in chain}
+    grown = True
+    while grown:  # the words set on the same upright line, each touching the next
+        grown = False
+        for w in words:
+            if id(w) not in stacked and any(abs(w.box[0] - c.box[0]) < 1 and abs(w.box[2] - c.box[2]) < 1
+                                            and min(abs(w.box[1] - c.box[3]), abs(c.box[1] - w.box[3])) < 0.5 * h
+                                            for c in chain):
+                stacked.add(id(w))
+                chain.append(w)
+                grown = True
+    level = [w for w in words if id(w) not in stacked]
+
+    def headed(w: Word) -> bool:  # a level word under it or over it, in its x-range, within three lines
+        return any(v.box[0] < w.box[2] and w.box[0] < v.box[2]
+                   and (0 <= v.box[1] - w.box[3] < 3 * h or 0 <= w.box[1] - v.box[3] < 3 * h) for v in level)
+
+    return [w for w in words if id(w) not in stacked or headed(w)]
 
 
 class _Lazy(Sequence[Box]):
@@ -917,7 +947,7 @@ class _Lazy(Sequence[Box]):
 
 def _segmented(words: list[Word], h: float) -> list[_Line]:
     """Lines of ``words`` with their segments: a cell gap is clearly wider than the word spaces."""
-    lines = [ln for ln in _lines(words) if not _specks(ln)]
+    lines = [ln for ln in _lines(words) if not _specks(ln) and not _mark(ln, h)]
     spaces = [b.box[0] - a.box[2] for ln in lines for a, b in zip(ln.words, ln.words[1:], strict=False)
               if 0 <= b.box[0] - a.box[2] < h]
     space = median(spaces) if spaces else 0.25 * h
@@ -952,11 +982,11 @@ def _gutter(lines: list[_Line], width: float) -> float | None:
     return x if left >= 5 and len(prose) - left >= 5 else None
 
 
-def _side_by_side(run: list[_Line], h: float) -> list[list[_Line]]:
-    """``run`` as two runs where it holds two tables set side by side: a blank strip down every line, with a
-    column of figures left of it and a column of labels (words, not figures) right of it, each side a table of
-    two columns or more; else ``[run]``. A table's own column of words after figures would have no figures
-    after it."""
+def _side_by_side(run: list[_Line], h: float, width: float) -> list[list[_Line]]:
+    """``run`` as two runs where it holds two tables set side by side in the two columns of a page ``width``
+    wide: a blank strip down every line at the page's middle, a column of figures left of it and a column of row
+    labels right of it (words, each its own, not a column of categories that repeat), each side a table of two
+    columns or more with figures; else ``[run]``."""
     multi = [ln for ln in run if len(ln.segments) >= 2]
     if len(multi) < 4:
         return [run]
@@ -978,7 +1008,10 @@ def _side_by_side(run: list[_Line], h: float) -> list[list[_Line]]:
         words_right = sum(_FIGURE.fullmatch(r[0].text) is None and re.search(r"[^\W\d_]{2}", r[0].text) is not None
                           and not _PREFIX_UNITS.fullmatch(r[0].text + " ") for r in rows_r)
         figures_right = sum(any(_FIGURE.fullmatch(s.text) for s in r[1:]) for r in rows_r)
-        if figures_left and words_right >= 0.8 * len(rows_r) and figures_right >= 0.6 * len(rows_r):
+        labels_right = [r[0].text.lower() for r in rows_r]
+        unique = len(set(labels_right)) >= 0.9 * len(labels_right)  # a row label each, not a column of categories
+        if figures_left and words_right >= 0.8 * len(rows_r) and figures_right >= 0.6 * len(rows_r) and unique \
+                and abs((a + b) / 2 - width / 2) < 0.06 * width:  # at the gutter of a page set in two columns
             x = (a + b) / 2
             sides: list[list[_Line]] = [[], []]
             for ln in run:
@@ -986,7 +1019,7 @@ def _side_by_side(run: list[_Line], h: float) -> list[list[_Line]]:
                                       strict=True):
                     if segs:
                         side.append(_Line([w for g in segs for w in g.words], segs))
-            return [piece for side in sides for piece in _side_by_side(side, h)]
+            return [piece for side in sides for piece in _side_by_side(side, h, width)]
     return [run]
 
 
@@ -997,7 +1030,7 @@ def _intersects(a: Box, b: Box) -> bool:
 def _detect(page: Page, lines: list[_Line], h: float, rules: Sequence[Box]) -> list[Table]:
     tables: list[Table] = []
     used: list[Box] = []  # where the tables found so far stand: their lines make no other table
-    for run in (part for whole in _runs(lines, h) for piece in _split(whole) for part in _side_by_side(piece, h)):
+    for run in (part for whole in _runs(lines, h) for piece in _split(whole) for part in _side_by_side(piece, h, page.width)):
         x0, x1 = min(ln.x0 for ln in run), max(ln.x1 for ln in run)
         if any(_intersects((x0, run[0].y0, x1, run[0].y1), box) for box in used):
             continue

@@ -107,7 +107,7 @@ def _sections(table: Table) -> list[str]:
     """Each body row's section: the label of the nearest row above it that has a label and no values (a heading
     such as "Asia" over its rows); empty where there is none. A section ends at its total ("Total current
     assets" ends "Current assets:"): the rows after it are in the heading before it, and those after the current
-    ones are named as such a statement means them ("Non-current assets", a balance sheet's order)."""
+    ones are named as such a statement means them ("Noncurrent assets", a balance sheet's order)."""
     grid, out, headings = table.grid(), [], []
     for r in range(table.header_rows, table.rows):
         label, filled = grid[r][0].strip(), any(grid[r][k].strip() for k in range(1, table.cols))
@@ -119,8 +119,8 @@ def _sections(table: Table) -> list[str]:
             words = set(_norm(_plain(headings[-1])).split())
             if words and words <= said:  # the section's total closes it
                 closed = _norm(_plain(headings.pop()))
-                if closed.startswith("current ") and headings[-1:] != [f"Non-{closed}"]:
-                    headings.append(f"Non-{closed}")
+                if closed.startswith("current ") and headings[-1:] != [f"Non{closed}"]:
+                    headings.append(f"Non{closed}")  # "Noncurrent assets": one word as qualifier, as "current"
     return out
 
 
@@ -299,8 +299,9 @@ class TableCells(Mapping[tuple[str, str], Decimal]):
         found = list(dict.fromkeys(self._column_aliases.get(_norm(name), [])))
         found = found or list(dict.fromkeys(self._loose_columns.get(_stem(_plain(name)), [])))
         asked = set(_stem(_plain(name)).split())
-        if not found and len(asked) >= 2:  # "nine months ended 2023": the one header holding every word said
-            found = [c for c in dict.fromkeys(c for c, _ in self._cells) if asked <= set(_stem(_plain(c)).split())]
+        if not found and len(asked) >= 2:  # "nine months ended 2023": the one header holding every word said,
+            found = [c for c in dict.fromkeys(c for c, _ in self._cells)  # its others only dates ("July 1")
+                     if asked <= (words := set(_stem(_plain(c)).split())) and all(_dating(w) for w in words - asked)]
         if len(found) > 1:
             msg = f'col("{name}") fits {len(found)} columns: ' + "; ".join(f'col("{c}")' for c in found[:6])
             raise CalculationError(msg + ". Write the one you mean")
@@ -368,9 +369,19 @@ _MONTHS = {m: m[:3] for m in ("january", "february", "march", "april", "june", "
 
 def _stem(name: str) -> str:
     """A name with each word's plural ``s`` dropped and months shortened: "Capital expenditure" and "capital
-    expenditures" meet, as do "September 30, 2023" and "Sep 30, 2023"."""
-    words = (_MONTHS.get(w, w) for w in _norm(name).split())
+    expenditures" meet, as do "September 30, 2023" and "Sep 30, 2023", and "Non-current" and "Noncurrent"."""
+    words = (_MONTHS.get(w, w) for w in re.sub(r"\bnon current\b", "noncurrent", _norm(name)).split())
     return " ".join(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words)
+
+
+_DATING = frozenset({"month", "week", "day", "year", "quarter", "ended", "ending", "three", "six", "nine", "twelve",
+                     "fiscal", "may", *_MONTHS.values()})
+
+
+def _dating(word: str) -> bool:
+    """Whether a header's word only dates its column ("ended", "July", "1"): a name can leave it out. A word
+    that says what the column holds ("%", "revenue", "amount") cannot be left out."""
+    return word.isdigit() or word in _DATING
 
 
 def _periods(header: str) -> set[str]:
