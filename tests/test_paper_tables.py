@@ -147,18 +147,19 @@ def test_two_tables_side_by_side_are_two_tables(tmp_path: Path) -> None:
     assert ("ProgramFC", "2-hop", "54.27") in tables[1].triples()
 
 
-def test_a_statement_label_as_long_as_a_sentence_with_dot_leaders_stays_a_row(tmp_path: Path) -> None:
-    """A balance sheet's row whose label runs to eight words and more and ends in dot leaders (".........") is
-    a row, not a sentence that ends the table."""
+@pytest.mark.parametrize("leaders", ["......", " . . . ."])
+def test_a_statement_label_as_long_as_a_sentence_with_dot_leaders_stays_a_row(tmp_path: Path, leaders: str) -> None:
+    """A balance sheet's row whose label runs to eight words and more and ends in dot leaders ("........" or
+    ". . . .") is a row, not a sentence that ends the table."""
     doc = pymupdf.open()
     page = doc.new_page(width=612, height=792)
     _put(page, 440, 90, "2015", right=True)
     _put(page, 520, 90, "2014", right=True)
-    rows = [("Cash and cash equivalents........", "876,560", "1,117,400"),
-            ("Trade receivables, net of allowances for doubtful accounts of $7,293 and $7,867, respectively......",
+    rows = [("Cash and cash equivalents" + leaders, "876,560", "1,117,400"),
+            ("Trade receivables, net of allowances for doubtful accounts of $7,293 and $7,867, respectively" + leaders,
              "672,006", "591,800"),
-            ("Prepaid expenses and other current assets.......", "161,802", "175,758"),
-            ("Total current assets.........", "4,821,892", "4,602,328")]
+            ("Prepaid expenses and other current assets" + leaders, "161,802", "175,758"),
+            ("Total current assets" + leaders, "4,821,892", "4,602,328")]
     for i, (label, a, b) in enumerate(rows):
         _put(page, 72, 104 + 12 * i, label)
         _put(page, 440, 104 + 12 * i, a, right=True)

@@ -378,6 +378,10 @@ def _section_heading(line: _Line, run: list[_Line], h: float) -> bool:
             and not text.endswith(".") and not re.search(r"\d{3}", text))  # "Assets", "Contingencies (Note 13)"
 
 
+_LEADERS = re.compile(r"(?:\.\s*){3,}$")
+"""Dot leaders ending a label, set close ("........") or spaced (". . . ."): no sentence's full stop."""
+
+
 def _split(run: list[_Line]) -> list[list[_Line]]:
     """A run cut where one table ends and another begins: before a sentence (a footnote, the prose between two
     tables) or a rule typed as underscores, and before a new header (a line of column heads with no label,
@@ -387,8 +391,7 @@ def _split(run: list[_Line]) -> list[list[_Line]]:
     label_x1 = median(ln.segments[0].x1 for ln in run if len(ln.segments) >= 2)
     for line in run:
         text = " ".join(s.text for s in line.segments)
-        sentence = any(len(s.words) >= 8 and s.text.endswith(".") and not s.text.endswith("..")  # not leaders
-                       for s in line.segments)
+        sentence = any(len(s.words) >= 8 and s.text.endswith(".") and not _LEADERS.search(s.text) for s in line.segments)
         underscores = bool(re.fullmatch(r"[_\s]{4,}", text))
         restart = (data >= 2 and len(line.segments) >= 2 and line.x0 > label_x1
                    and not any(_is_data(s.text) for s in line.segments))
