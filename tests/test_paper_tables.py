@@ -7,6 +7,7 @@ between columns of figures, heads over a rule with none above them, close column
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pymupdf
@@ -117,9 +118,13 @@ def test_a_results_table_with_heads_set_close_apart(tmp_path: Path) -> None:
 
 
 def test_two_tables_side_by_side_are_two_tables(tmp_path: Path) -> None:
-    """Error proportions on the left, a model's scores on the right, their rows on the same lines."""
+    """A page set in two columns, error proportions at the foot of the left one and a model's scores at the
+    foot of the right, their rows on the same lines."""
     doc = pymupdf.open()
     page = doc.new_page(width=612, height=792)
+    for i in range(8):  # the running text of both columns below the tables
+        _put(page, 72, 200 + 11 * i, "the proportion of semantic errors rises with the hops of a claim")
+        _put(page, 320, 200 + 11 * i, "we also include the large model with four different prompts here")
     errors = [("Syntax error", "0%", "0%"), ("Semantic error", "29%", "38%"), ("Token", "8%", "20%"),
               ("Structure", "19%", "13%"), ("Subtask", "2%", "5%")]
     models = [("InstructGPT", "56.51", "51.75"), ("Codex", "55.57", "53.42"), ("FLAN-T5", "48.27", "52.11"),
@@ -142,6 +147,7 @@ def test_two_tables_side_by_side_are_two_tables(tmp_path: Path) -> None:
     doc.save(path)
     tables = _tables(path)
     assert [t.column_headers() for t in tables] == [["Error Type", "2-hop", "3-hop"], ["Model", "2-hop", "3-hop"]]
+
     assert tables[0].row_labels() == [e[0] for e in errors]
     assert tables[1].row_labels() == [m[0] for m in models]
     assert ("ProgramFC", "2-hop", "54.27") in tables[1].triples()
@@ -334,3 +340,73 @@ def test_a_footnote_mark_over_a_head_is_no_head_line(tmp_path: Path) -> None:
     doc.save(path)
     [table] = _tables(path)
     assert table.column_headers() == ["Model", "HOVER", "FEVEROUS"]
+
+
+def test_a_table_across_a_one_column_page_is_one_table(tmp_path: Path) -> None:
+    """A numeric column left of the page's middle and a column of distinct names right of it, on a page of
+    running text across its width: one table."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    for i in range(8):
+        _put(page, 72, 60 + 11 * i, "The models below were trained on the corpora named in the table and scored on the test split.")
+    _put(page, 80, 160, "Model")
+    _put(page, 250, 160, "#Params", right=True)
+    _put(page, 330, 160, "Pretraining corpus")
+    _put(page, 480, 160, "Accuracy", right=True)
+    for i, (model, params, corpus, acc) in enumerate([("BERT", "110", "Wikipedia", "79.1"), ("RoBERTa", "125", "CC-News", "82.3"),
+                                                      ("T5", "220", "C4", "81.0"), ("XLNet", "117", "Giga5", "80.4")]):
+        y = 174 + 11 * i
+        _put(page, 80, y, model)
+        _put(page, 250, y, params, right=True)
+        _put(page, 330, y, corpus)
+        _put(page, 480, y, acc, right=True)
+    path = tmp_path / "wide.pdf"
+    doc.save(path)
+    [table] = _tables(path)
+    assert table.column_headers() == ["Model", "#Params", "Pretraining corpus", "Accuracy"]
+
+
+def test_prices_and_terms_in_a_table_in_thousands_are_read_as_printed(tmp_path: Path) -> None:
+    """A stock-option table "(in thousands, except per share data)": the options and the intrinsic value are in
+    thousands; the exercise price (per share) and the remaining term (years) are not."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    _put(page, 72, 60, "Stock option activity (in thousands, except per share data)")
+    xs = [260, 340, 420, 500]
+    heads = ["Options", "Exercise price", "Term (years)", "Intrinsic value"]
+    for x, head in zip(xs, heads, strict=True):
+        _put(page, x, 80, head, right=True)
+    for i, row in enumerate([("Outstanding at January 1", "1,200", "28.10", "6.2", "9,800"),
+                             ("Granted", "300", "31.40", "9.8", "1,100"),
+                             ("Outstanding at December 31", "1,350", "29.05", "5.9", "11,200")]):
+        _put(page, 72, 94 + 11 * i, row[0])
+        for x, v in zip(xs, row[1:], strict=True):
+            _put(page, x, 94 + 11 * i, v, right=True)
+    path = tmp_path / "options.pdf"
+    doc.save(path)
+    [table] = _tables(path)
+    numbers = {(table.row_labels()[c.row - table.header_rows], table.column_headers()[c.col]): c.number
+               for c in table.body() if c.number is not None}
+    assert numbers[("Granted", "Options")] == 300_000
+    assert numbers[("Granted", "Exercise price")] == Decimal("31.40")
+    assert numbers[("Granted", "Term (years)")] == Decimal("9.8")
+    assert numbers[("Outstanding at December 31", "Intrinsic value")] == 11_200_000
+
+
+def test_a_scale_one_columns_head_states_is_that_columns_alone(tmp_path: Path) -> None:
+    """"Params (M)" scales the parameter counts, not the accuracies beside them."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    _put(page, 90, 80, "Model")
+    _put(page, 260, 80, "Params (M)", right=True)
+    _put(page, 340, 80, "Accuracy", right=True)
+    for i, (model, params, acc) in enumerate([("BERT", "110", "79.1"), ("RoBERTa", "125", "82.3"), ("T5", "220", "81.0")]):
+        _put(page, 90, 94 + 11 * i, model)
+        _put(page, 260, 94 + 11 * i, params, right=True)
+        _put(page, 340, 94 + 11 * i, acc, right=True)
+    path = tmp_path / "params.pdf"
+    doc.save(path)
+    [table] = _tables(path)
+    numbers = {(table.row_labels()[c.row - table.header_rows], c.col): c.number for c in table.body() if c.number is not None}
+    assert numbers[("RoBERTa", 1)] == 125_000_000
+    assert numbers[("RoBERTa", 2)] == Decimal("82.3")

@@ -720,12 +720,12 @@ def _spanning(line: _Line, below: _Line | None, cols: list[tuple[float, float]],
 
 
 def _group_heads(line: _Line, below: _Line, cols: list[tuple[float, float]]) -> bool:
-    """Whether ``line`` holds only heads of groups of columns: nothing over the labels, each of its heads over one
+    """Whether ``line`` holds only heads of groups of columns: two or more, nothing over the labels, each over one
     value column at most, and the line below heading at least twice as many columns ("Micro" and "Macro" over
     "Prec. Rec. F1." twice): each heads the run of columns it is centred over, not only the one under it. Not
     the first lines of heads wrapped over several lines: one that ends as a phrase goes on ("Number of"), or one
     set flush with the head under it or centred on it ("North" over "America")."""
-    if len(cols) < 3 or any(seg.x0 <= cols[0][1] for seg in line.segments):
+    if len(cols) < 3 or len(line.segments) < 2 or any(seg.x0 <= cols[0][1] for seg in line.segments):
         return False
     under = [seg for seg in below.segments if seg.x0 > cols[0][1]]
     if len(under) < 2 * len(line.segments) or any(len(_overlaps(seg, cols[1:])) > 1 for seg in line.segments):
@@ -735,7 +735,7 @@ def _group_heads(line: _Line, below: _Line, cols: list[tuple[float, float]]) -> 
             return False
         for t in under:
             if t.x0 < seg.x1 and seg.x0 < t.x1 and min(abs(t.x0 - seg.x0), abs(t.x1 - seg.x1),
-                                                       abs(t.x0 + t.x1 - seg.x0 - seg.x1) / 2) < 1.5:
+                                                       abs(t.x0 + t.x1 - seg.x0 - seg.x1) / 2) < 0.35 * (t.y1 - t.y0):
                 return False  # set flush with the head under it, or centred on it: that head's first line
     return True
 
@@ -900,27 +900,37 @@ def _without_margin_notes(words: list[Word], h: float) -> list[Word]:
     margin, a group label rotated beside the rows it groups): upright words, and the short ones of the same
     upright line, with no level word above or below them within three lines. A table's rotated column heads,
     with their column's figures under them, stay."""
-    chain = [w for w in words if _upright(w, h)]
-    if not chain:
+    seeds = [w for w in words if _upright(w, h)]
+    if not seeds:
         return words
-    stacked = {id(w) for w in chain}
-    grown = True
-    while grown:  # the words set on the same upright line, each touching the next
-        grown = False
-        for w in words:
-            if id(w) not in stacked and any(abs(w.box[0] - c.box[0]) < 1 and abs(w.box[2] - c.box[2]) < 1
-                                            and min(abs(w.box[1] - c.box[3]), abs(c.box[1] - w.box[3])) < 0.5 * h
-                                            for c in chain):
-                stacked.add(id(w))
-                chain.append(w)
-                grown = True
+    chains: list[list[Word]] = []
+    stacked: set[int] = set()
+    for seed in seeds:
+        if id(seed) in stacked:
+            continue
+        chain = [seed]
+        stacked.add(id(seed))
+        grown = True
+        while grown:  # the words set on the same upright line, each touching the next
+            grown = False
+            for w in words:
+                if id(w) not in stacked and any(abs(w.box[0] - c.box[0]) < 1 and abs(w.box[2] - c.box[2]) < 1
+                                                and min(abs(w.box[1] - c.box[3]), abs(c.box[1] - w.box[3])) < 0.5 * h
+                                                for c in chain):
+                    stacked.add(id(w))
+                    chain.append(w)
+                    grown = True
+        chains.append(chain)
     level = [w for w in words if id(w) not in stacked]
 
-    def headed(w: Word) -> bool:  # a level word under it or over it, in its x-range, within three lines
-        return any(v.box[0] < w.box[2] and w.box[0] < v.box[2]
-                   and (0 <= v.box[1] - w.box[3] < 3 * h or 0 <= w.box[1] - v.box[3] < 3 * h) for v in level)
+    def headed(chain: list[Word]) -> bool:  # a level word under it or over it, in its x-range, within three lines
+        x0, x1 = min(w.box[0] for w in chain), max(w.box[2] for w in chain)
+        y0, y1 = min(w.box[1] for w in chain), max(w.box[3] for w in chain)
+        return any(v.box[0] < x1 and x0 < v.box[2] and (0 <= v.box[1] - y1 < 3 * h or 0 <= y0 - v.box[3] < 3 * h)
+                   for v in level)
 
-    return [w for w in words if id(w) not in stacked or headed(w)]
+    notes = {id(w) for chain in chains if not headed(chain) for w in chain}
+    return [w for w in words if id(w) not in notes]
 
 
 class _Lazy(Sequence[Box]):
@@ -985,7 +995,15 @@ def _gutter(lines: list[_Line], width: float) -> float | None:
     return x if left >= 5 and len(prose) - left >= 5 else None
 
 
-def _side_by_side(run: list[_Line], h: float, width: float) -> list[list[_Line]]:
+def _two_columns(prose: list[_Segment], x: float) -> bool:
+    """Whether the page's running text (segments of five words or more) is set in two columns either side of
+    ``x``: five lines or more on each side, few across it."""
+    left = sum(s.x1 <= x for s in prose)
+    right = sum(s.x0 >= x for s in prose)
+    return left >= 5 and right >= 5 and len(prose) - left - right <= 0.2 * len(prose)
+
+
+def _side_by_side(run: list[_Line], h: float, width: float, prose: list[_Segment]) -> list[list[_Line]]:
     """``run`` as two runs where it holds two tables set side by side in the two columns of a page ``width``
     wide: a blank strip down every line at the page's middle, a column of figures left of it and a column of row
     labels right of it (words, each its own, not a column of categories that repeat), each side a table of two
@@ -1013,16 +1031,16 @@ def _side_by_side(run: list[_Line], h: float, width: float) -> list[list[_Line]]
         figures_right = sum(any(_FIGURE.fullmatch(s.text) for s in r[1:]) for r in rows_r)
         labels_right = [r[0].text.lower() for r in rows_r]
         unique = len(set(labels_right)) >= 0.9 * len(labels_right)  # a row label each, not a column of categories
+        x = (a + b) / 2
         if figures_left and words_right >= 0.8 * len(rows_r) and figures_right >= 0.6 * len(rows_r) and unique \
-                and abs((a + b) / 2 - width / 2) < 0.06 * width:  # at the gutter of a page set in two columns
-            x = (a + b) / 2
+                and abs(x - width / 2) < 0.06 * width and _two_columns(prose, x):  # at a two-column page's gutter
             sides: list[list[_Line]] = [[], []]
             for ln in run:
                 for side, segs in zip(sides, ([g for g in ln.segments if g.x1 <= x], [g for g in ln.segments if g.x0 >= x]),
                                       strict=True):
                     if segs:
                         side.append(_Line([w for g in segs for w in g.words], segs))
-            return [piece for side in sides for piece in _side_by_side(side, h, width)]
+            return [piece for side in sides for piece in _side_by_side(side, h, width, prose)]
     return [run]
 
 
@@ -1033,7 +1051,9 @@ def _intersects(a: Box, b: Box) -> bool:
 def _detect(page: Page, lines: list[_Line], h: float, rules: Sequence[Box]) -> list[Table]:
     tables: list[Table] = []
     used: list[Box] = []  # where the tables found so far stand: their lines make no other table
-    for run in (part for whole in _runs(lines, h) for piece in _split(whole) for part in _side_by_side(piece, h, page.width)):
+    prose = [s for ln in lines for s in ln.segments if len(s.words) >= 5]
+    for run in (part for whole in _runs(lines, h) for piece in _split(whole)
+                for part in _side_by_side(piece, h, page.width, prose)):
         x0, x1 = min(ln.x0 for ln in run), max(ln.x1 for ln in run)
         if any(_intersects((x0, run[0].y0, x1, run[0].y1), box) for box in used):
             continue
@@ -1061,8 +1081,8 @@ def _table(page: Page, lines: list[_Line], cols: list[tuple[float, float]], rows
     title = _title(lines, y0, h, x0, x1)
     head_text = " ".join(r.text(k) for r in rows[:header_rows] for k in range(len(cols)))
     head_text += " " + " ".join(s.text for r in rows[:header_rows] for _, _, s in r.spanning)
-    scale, scale_text = scale_of(f"{title} {head_text}") if scale_of(f"{title} {head_text}")[1] else scale_of(
-        _lead_in(lines, y0, h, x0, x1))
+    lead_in = _lead_in(lines, y0, h, x0, x1)
+    scale, scale_text = scale_of(f"{title} {head_text}") if scale_of(f"{title} {head_text}")[1] else scale_of(lead_in)
     cells: list[TableCell] = []
     for ri, row in enumerate(rows):
         spanned: set[int] = set()
@@ -1079,13 +1099,15 @@ def _table(page: Page, lines: list[_Line], cols: list[tuple[float, float]], rows
             text = re.sub(r"\s*(?:\.\s*){3,}(?:[$€£¥]\s*)?$", "", text).strip()  # dot leaders (and the $ after them)
             box = (min(s.x0 for s in segs), min(s.y0 for s in segs), max(s.x1 for s in segs), max(s.y1 for s in segs))
             cells.append(TableCell(ri, k, text, box))
-    cells = _state_numbers(cells, header_rows, f"{title} {head_text}", scale, scale_text)
+    cells = _state_numbers(cells, header_rows, f"{title} {head_text}", scale, scale_text, f"{title} {lead_in}")
     return Table(page.doc, page.number, index, (x0, y0, x1, y1), len(rows), len(cols), header_rows, cells,
                  title=title, scale=scale, scale_text=scale_text)
 
 
-_NOT_SCALED_COLUMN = re.compile(r"%|\bpercent|\bper\s?cent|\bpct\b|\bratio\b|\bbps\b|basis points|per[- ]share", re.I)
-"""A column head whose values no scale applies to ("% of Sales", "Percent to Sales", "Per share")."""
+_NOT_SCALED_COLUMN = re.compile(r"%|\bpercent|\bper\s?cent|\bpct\b|\bratio\b|\bbps\b|basis points|per[- ]share|\bprices?\b"
+                                r"|\((?:in )?years\)|\b(?:contractual|remaining) (?:life|term)\b", re.I)
+"""A column head whose values no scale applies to ("% of Sales", "Percent to Sales", "Per share", "Weighted average
+exercise price", "Remaining contractual term (years)")."""
 _PER_SHARE = re.compile(r"\bper[- ](?:common |ordinary |basic |diluted )?share\b|\beps\b|earnings per|dividends? declared per",
                         re.I)
 _SHARES = re.compile(r"^(?:(?:basic|diluted)\b.{0,40}\bshares\b|weighted[- ]average\b.{0,30}\bshares\b|shares\b|"
@@ -1100,16 +1122,23 @@ _SUB_LABEL = re.compile(r"(?:basic|diluted|basic and diluted|total|other|class [
 """A label that names a row only under its section ("Diluted" under "Earnings per share:")."""
 
 
-def _state_numbers(cells: list[TableCell], header_rows: int, heading: str, scale: Decimal, scale_text: str) -> list[TableCell]:
+def _state_numbers(cells: list[TableCell], header_rows: int, heading: str, scale: Decimal, scale_text: str,
+                   title: str = "") -> list[TableCell]:
     """``cells`` in order, each body cell of a value column with the exact number it states, in the table's scale
     where that applies (:func:`_row_scale`), header cells without the scale caption printed into them ("(Dollars in
-    millions) 2021" -> "2021"). ``heading``: the title and header text the scale was read from."""
+    millions) 2021" -> "2021"). ``heading``: the title and header text the scale was read from; ``title`` the
+    title and caption alone: a scale only some columns' own heads state ("Params (M)") is those columns'."""
     said = _scale_statement(heading, scale_text)
     heads: dict[int, list[str]] = {}
     for c in cells:
         if c.row < header_rows and c.col_span == 1:
             heads.setdefault(c.col, []).append(c.text)
     unscaled_cols = {k for k, texts in heads.items() if k > 0 and _NOT_SCALED_COLUMN.search(" ".join(texts))}
+    values = {c.col for c in cells if c.row >= header_rows and c.col > 0}
+    stating = {k for k, texts in heads.items() if k > 0 and scale_of(" ".join(texts))[1]}
+    spans = any(scale_of(c.text)[1] for c in cells if c.row < header_rows and (c.col_span > 1 or c.col == 0))
+    if scale_text and stating and not scale_of(title)[1] and not spans and stating < values:
+        unscaled_cols |= values - stating  # "Params (M)": the other columns are as printed
     labels = {c.row: c.text for c in cells if c.col == 0}
     filled: dict[int, int] = {}
     for c in cells:
@@ -1138,7 +1167,7 @@ def grid_table(doc: str, page: int, index: int, cells: list[TableCell], rows: in
     span set; the numbers and the scale are read here as for a table found on the page."""
     head_text = " ".join(c.text for c in cells if c.row < header_rows)
     scale, scale_text = scale_of(f"{title} {head_text}")
-    cells = _state_numbers(cells, header_rows, f"{title} {head_text}", scale, scale_text)
+    cells = _state_numbers(cells, header_rows, f"{title} {head_text}", scale, scale_text, title)
     boxes = [c.box for c in cells] or [(0.0, 0.0, 0.0, 0.0)]
     box = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
     return Table(doc, page, index, box, rows, cols, header_rows, cells, title=title, scale=scale, scale_text=scale_text)

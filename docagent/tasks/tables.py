@@ -106,21 +106,32 @@ def _unlabelled_totals(table: Table) -> set[int]:
 def _sections(table: Table) -> list[str]:
     """Each body row's section: the label of the nearest row above it that has a label and no values (a heading
     such as "Asia" over its rows); empty where there is none. A section ends at its total ("Total current
-    assets" ends "Current assets:"): the rows after it are in the heading before it, and those after the current
-    ones are named as such a statement means them ("Noncurrent assets", a balance sheet's order)."""
-    grid, out, headings = table.grid(), [], []
+    assets" ends "Current assets:"): the rows after it are in the heading over it (one ending in a colon or in
+    capitals: "LIABILITIES AND EQUITY:"), and those after the current ones are named as a statement means them
+    ("Noncurrent assets:", a balance sheet's order)."""
+    grid, out, headings = table.grid(), [], list[str]()
+    made = ""  # the heading a total implied ("Noncurrent assets:"), until the statement prints its own
     for r in range(table.header_rows, table.rows):
         label, filled = grid[r][0].strip(), any(grid[r][k].strip() for k in range(1, table.cols))
         if label and not filled:
+            if made and headings[-1:] == [made]:
+                headings.pop()
             headings.append(label)
+            made = ""
         out.append(headings[-1] if filled and headings else "")
-        said = set(_norm(_plain(label)).split())
-        if filled and headings and _is_total(label) and len(said) >= 2:
+        said = set(_norm(_plain(label)).split()) - {"total"}
+        if filled and made and headings[-1:] == [made] and said == set(_norm(made).split()[1:]):
+            headings.pop()  # "Total assets" ends the noncurrent assets it implied
+            made = ""
+        if filled and headings and _is_total(label) and said:
             words = set(_norm(_plain(headings[-1])).split())
-            if words and words <= said:  # the section's total closes it
+            if words == said:  # the section's own total ("Total current assets" for "Current assets:") closes it
                 closed = _norm(_plain(headings.pop()))
-                if closed.startswith("current ") and headings[-1:] != [f"Non{closed}"]:
-                    headings.append(f"Non{closed}")  # "Noncurrent assets": one word as qualifier, as "current"
+                while headings and not (headings[-1].endswith(":") or headings[-1].isupper()):
+                    headings.pop()  # back to a heading over it ("LIABILITIES AND EQUITY:"), past lines of no values
+                if closed.startswith("current "):
+                    made = f"Non{closed}:"  # "Noncurrent assets": one word as qualifier, as "current"
+                    headings.append(made)
     return out
 
 
@@ -301,7 +312,7 @@ class TableCells(Mapping[tuple[str, str], Decimal]):
         asked = set(_stem(_plain(name)).split())
         if not found and len(asked) >= 2:  # "nine months ended 2023": the one header holding every word said,
             found = [c for c in dict.fromkeys(c for c, _ in self._cells)  # its others only dates ("July 1")
-                     if asked <= (words := set(_stem(_plain(c)).split())) and all(_dating(w) for w in words - asked)]
+                     if asked <= (words := set(_stem(_plain(c)).split())) and all(_dating(w, words) for w in words - asked)]
         if len(found) > 1:
             msg = f'col("{name}") fits {len(found)} columns: ' + "; ".join(f'col("{c}")' for c in found[:6])
             raise CalculationError(msg + ". Write the one you mean")
@@ -378,10 +389,12 @@ _DATING = frozenset({"month", "week", "day", "year", "quarter", "ended", "ending
                      "fiscal", "may", *_MONTHS.values()})
 
 
-def _dating(word: str) -> bool:
-    """Whether a header's word only dates its column ("ended", "July", "1"): a name can leave it out. A word
-    that says what the column holds ("%", "revenue", "amount") cannot be left out."""
-    return word.isdigit() or word in _DATING
+def _dating(word: str, header: set[str]) -> bool:
+    """Whether a header's word only dates its column ("ended", "July", the "1" of "July 1"): a name can leave
+    it out. A word that says what the column holds ("%", "revenue", "amount", the "3" of "1-3 years") cannot."""
+    if word.isdigit():
+        return int(word) <= 31 and bool(header & set(_MONTHS.values()) | header & {"may"})
+    return word in _DATING
 
 
 def _periods(header: str) -> set[str]:
