@@ -28,6 +28,15 @@ def _put(page: pymupdf.Page, x: float, y: float, text: str, *, size: float = SIZ
     page.insert_text((x, y), text, fontname="tiro", fontsize=size, rotate=rotate)
 
 
+def _grid(page: pymupdf.Page, cols: list[tuple[float, bool]], lines: list[tuple[str, ...]], y: float) -> None:
+    """Print ``lines`` (heads, then rows) from ``y`` down, 11 points apart, one text per column at ``cols``
+    (x, set flush right)."""
+    for i, line in enumerate(lines):
+        for (x, right), text in zip(cols, line, strict=True):
+            if text:
+                _put(page, x, y + 11 * i, text, right=right)
+
+
 def _rule(page: pymupdf.Page, x0: float, x1: float, y: float) -> None:
     page.draw_line((x0, y), (x1, y), width=0.6)
 
@@ -185,9 +194,6 @@ def test_group_heads_head_the_columns_they_are_centred_over(tmp_path: Path) -> N
     page = doc.new_page(width=612, height=792)
     rights = [200, 250, 300, 350, 395, 445, 490, 530]
     heads = ["Align.", "Corr.", "Prec.", "Rec.", "F1.", "Prec.", "Rec.", "F1."]
-    _put(page, 90, 100, "Model")
-    for x, head in zip(rights, heads, strict=True):
-        _put(page, x, 100, head, right=True)
     font = pymupdf.Font("tiro")
     micro = (rights[0] - 25 + rights[4]) / 2 - font.text_length("Micro", SIZE) / 2
     macro = (rights[5] - 25 + rights[7]) / 2 - font.text_length("Macro", SIZE) / 2
@@ -196,10 +202,7 @@ def test_group_heads_head_the_columns_they_are_centred_over(tmp_path: Path) -> N
     models = [("GPT-4 (0.5)", "92.0", "97.6", "36.0", "43.6", "39.4", "40.7", "43.9", "42.3"),
               ("ChatGPT (0.1)", "85.9", "96.1", "29.0", "50.8", "36.9", "32.7", "51.2", "39.9"),
               ("Alpaca-7B", "46.9", "78.9", "14.9", "19.4", "16.8", "19.8", "19.9", "19.8")]
-    for i, row in enumerate(models):
-        _put(page, 90, 114 + 11 * i, row[0])
-        for x, v in zip(rights, row[1:], strict=True):
-            _put(page, x, 114 + 11 * i, v, right=True)
+    _grid(page, [(90, False), *((x, True) for x in rights)], [("Model", *heads), *models], 100)
     path = tmp_path / "groups.pdf"
     doc.save(path)
     [table] = _tables(path)
@@ -238,14 +241,9 @@ def test_heads_wrapped_over_two_lines_are_no_groups(tmp_path: Path) -> None:
     rights = [250, 300, 350, 400, 450]
     _put(page, 350, 90, "North", right=True)
     _put(page, 450, 90, "Middle", right=True)
-    _put(page, 90, 100, "Characteristic")
-    for x, head in zip(rights, ["Korea", "China", "America", "Europe", "East"], strict=True):
-        _put(page, x, 100, head, right=True)
-    for i, row in enumerate([("2018", "18.6%", "3.6%", "0.3%", "2.5%", "20.8%"), ("2019", "17.1%", "4.1%", "0.5%", "2.9%", "21.4%"),
-                             ("2020", "16.2%", "4.4%", "0.6%", "3.1%", "22.0%")]):
-        _put(page, 90, 114 + 11 * i, row[0])
-        for x, v in zip(rights, row[1:], strict=True):
-            _put(page, x, 114 + 11 * i, v, right=True)
+    _grid(page, [(90, False), *((x, True) for x in rights)], [
+        ("Characteristic", "Korea", "China", "America", "Europe", "East"), ("2018", "18.6%", "3.6%", "0.3%", "2.5%", "20.8%"),
+        ("2019", "17.1%", "4.1%", "0.5%", "2.9%", "21.4%"), ("2020", "16.2%", "4.4%", "0.6%", "3.1%", "22.0%")], 100)
     path = tmp_path / "wrapped.pdf"
     doc.save(path)
     [table] = _tables(path)
@@ -276,19 +274,10 @@ def test_rotated_column_heads_inside_a_table_stay_its_heads(tmp_path: Path) -> N
 def test_a_column_of_words_between_figures_is_no_second_table(tmp_path: Path) -> None:
     doc = pymupdf.open()
     page = doc.new_page(width=612, height=792)
-    _put(page, 72, 90, "Company")
-    _put(page, 220, 90, "Revenue", right=True)
-    _put(page, 260, 90, "Sector")
-    _put(page, 380, 90, "Employees", right=True)
-    rows = [("Apple", "383.3", "Technology", "161,000"), ("Walmart", "611.3", "Retail", "2,100,000"),
-            ("ExxonMobil", "344.6", "Energy", "62,000"), ("UnitedHealth", "371.6", "Health care", "400,000"),
-            ("Amazon", "574.8", "Retail", "1,525,000")]
-    for i, (name, revenue, sector, staff) in enumerate(rows):
-        y = 104 + 11 * i
-        _put(page, 72, y, name)
-        _put(page, 220, y, revenue, right=True)
-        _put(page, 260, y, sector)
-        _put(page, 380, y, staff, right=True)
+    _grid(page, [(72, False), (220, True), (260, False), (380, True)], [
+        ("Company", "Revenue", "Sector", "Employees"), ("Apple", "383.3", "Technology", "161,000"),
+        ("Walmart", "611.3", "Retail", "2,100,000"), ("ExxonMobil", "344.6", "Energy", "62,000"),
+        ("UnitedHealth", "371.6", "Health care", "400,000"), ("Amazon", "574.8", "Retail", "1,525,000")], 90)
     path = tmp_path / "companies.pdf"
     doc.save(path)
     [table] = _tables(path)
@@ -328,14 +317,10 @@ def test_a_footnote_mark_over_a_head_is_no_head_line(tmp_path: Path) -> None:
     """"FEVEROUS¹": the mark, in small type a little above the heads' line, heads no column."""
     doc = pymupdf.open()
     page = doc.new_page(width=612, height=792)
-    _put(page, 90, 100, "Model")
-    _put(page, 250, 100, "HOVER", right=True)
-    _put(page, 320, 100, "FEVEROUS", right=True)
     _put(page, 321, 92, "1", size=5)
-    for i, (model, a, b) in enumerate([("Codex", "55.57", "57.85"), ("FLAN-T5", "48.27", "55.16"), ("ProgramFC", "54.27", "59.66")]):
-        _put(page, 90, 114 + 11 * i, model)
-        _put(page, 250, 114 + 11 * i, a, right=True)
-        _put(page, 320, 114 + 11 * i, b, right=True)
+    _grid(page, [(90, False), (250, True), (320, True)], [
+        ("Model", "HOVER", "FEVEROUS"), ("Codex", "55.57", "57.85"), ("FLAN-T5", "48.27", "55.16"),
+        ("ProgramFC", "54.27", "59.66")], 100)
     path = tmp_path / "mark.pdf"
     doc.save(path)
     [table] = _tables(path)
@@ -349,17 +334,9 @@ def test_a_table_across_a_one_column_page_is_one_table(tmp_path: Path) -> None:
     page = doc.new_page(width=612, height=792)
     for i in range(8):
         _put(page, 72, 60 + 11 * i, "The models below were trained on the corpora named in the table and scored on the test split.")
-    _put(page, 80, 160, "Model")
-    _put(page, 250, 160, "#Params", right=True)
-    _put(page, 330, 160, "Pretraining corpus")
-    _put(page, 480, 160, "Accuracy", right=True)
-    for i, (model, params, corpus, acc) in enumerate([("BERT", "110", "Wikipedia", "79.1"), ("RoBERTa", "125", "CC-News", "82.3"),
-                                                      ("T5", "220", "C4", "81.0"), ("XLNet", "117", "Giga5", "80.4")]):
-        y = 174 + 11 * i
-        _put(page, 80, y, model)
-        _put(page, 250, y, params, right=True)
-        _put(page, 330, y, corpus)
-        _put(page, 480, y, acc, right=True)
+    _grid(page, [(80, False), (250, True), (330, False), (480, True)], [
+        ("Model", "#Params", "Pretraining corpus", "Accuracy"), ("BERT", "110", "Wikipedia", "79.1"),
+        ("RoBERTa", "125", "CC-News", "82.3"), ("T5", "220", "C4", "81.0"), ("XLNet", "117", "Giga5", "80.4")], 160)
     path = tmp_path / "wide.pdf"
     doc.save(path)
     [table] = _tables(path)
@@ -372,16 +349,10 @@ def test_prices_and_terms_in_a_table_in_thousands_are_read_as_printed(tmp_path: 
     doc = pymupdf.open()
     page = doc.new_page(width=612, height=792)
     _put(page, 72, 60, "Stock option activity (in thousands, except per share data)")
-    xs = [260, 340, 420, 500]
-    heads = ["Options", "Exercise price", "Term (years)", "Intrinsic value"]
-    for x, head in zip(xs, heads, strict=True):
-        _put(page, x, 80, head, right=True)
-    for i, row in enumerate([("Outstanding at January 1", "1,200", "28.10", "6.2", "9,800"),
-                             ("Granted", "300", "31.40", "9.8", "1,100"),
-                             ("Outstanding at December 31", "1,350", "29.05", "5.9", "11,200")]):
-        _put(page, 72, 94 + 11 * i, row[0])
-        for x, v in zip(xs, row[1:], strict=True):
-            _put(page, x, 94 + 11 * i, v, right=True)
+    _grid(page, [(72, False), (260, True), (340, True), (420, True), (500, True)], [
+        ("", "Options", "Exercise price", "Term (years)", "Intrinsic value"),
+        ("Outstanding at January 1", "1,200", "28.10", "6.2", "9,800"), ("Granted", "300", "31.40", "9.8", "1,100"),
+        ("Outstanding at December 31", "1,350", "29.05", "5.9", "11,200")], 80)
     path = tmp_path / "options.pdf"
     doc.save(path)
     [table] = _tables(path)
@@ -397,13 +368,8 @@ def test_a_scale_one_columns_head_states_is_that_columns_alone(tmp_path: Path) -
     """"Params (M)" scales the parameter counts, not the accuracies beside them."""
     doc = pymupdf.open()
     page = doc.new_page(width=612, height=792)
-    _put(page, 90, 80, "Model")
-    _put(page, 260, 80, "Params (M)", right=True)
-    _put(page, 340, 80, "Accuracy", right=True)
-    for i, (model, params, acc) in enumerate([("BERT", "110", "79.1"), ("RoBERTa", "125", "82.3"), ("T5", "220", "81.0")]):
-        _put(page, 90, 94 + 11 * i, model)
-        _put(page, 260, 94 + 11 * i, params, right=True)
-        _put(page, 340, 94 + 11 * i, acc, right=True)
+    _grid(page, [(90, False), (260, True), (340, True)], [
+        ("Model", "Params (M)", "Accuracy"), ("BERT", "110", "79.1"), ("RoBERTa", "125", "82.3"), ("T5", "220", "81.0")], 80)
     path = tmp_path / "params.pdf"
     doc.save(path)
     [table] = _tables(path)
