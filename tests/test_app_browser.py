@@ -404,6 +404,7 @@ def test_the_chat_survives_saving_settings_and_charts_compute_a_question_in_word
             page.get_by_text("Computed without a model:").first.wait_for(timeout=120_000)
             settled(page)
             page.get_by_test_id("stRadioGroup").get_by_text("Settings", exact=True).click()
+            settled(page)  # the Settings page whole (its machine checks run after the form): a click before is lost
             page.get_by_role("button", name="Save").click()
             page.get_by_text("Saved for this store.").wait_for(timeout=60_000)
             page.get_by_test_id("stRadioGroup").get_by_text("Chat", exact=True).click()
