@@ -24,6 +24,7 @@ Ruling lines are read (when passed as a function) only once a candidate is plaus
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -378,8 +379,9 @@ def _section_heading(line: _Line, run: list[_Line], h: float) -> bool:
             and not text.endswith(".") and not re.search(r"\d{3}", text))  # "Assets", "Contingencies (Note 13)"
 
 
-_LEADERS = re.compile(r"(?:\.\s*){3,}$")
-"""Dot leaders ending a label, set close ("........") or spaced (". . . ."): no sentence's full stop."""
+_LEADERS = re.compile(r"\s*(?:\.\s*){3,}(?:[$€£¥]\s*)?$")
+"""Dot leaders ending a label (and a ``$`` after them), set close ("........") or spaced (". . . ."): no sentence's
+full stop, and no part of the label's text."""
 
 
 def _split(run: list[_Line]) -> list[list[_Line]]:
@@ -1011,12 +1013,7 @@ def _side_by_side(run: list[_Line], h: float, width: float, prose: list[_Segment
     multi = [ln for ln in run if len(ln.segments) >= 2]
     if len(multi) < 4:
         return [run]
-    spans: list[list[float]] = []
-    for x0, x1 in sorted((s.x0, s.x1) for ln in run for s in ln.segments):
-        if spans and x0 <= spans[-1][1] + 0.5:
-            spans[-1][1] = max(spans[-1][1], x1)
-        else:
-            spans.append([x0, x1])
+    spans = _columns(run, -math.inf, math.inf)  # the blank strips down every line lie between these
     for (_, a), (b, _) in zip(spans, spans[1:], strict=False):
         if b - a < h:
             continue
@@ -1096,7 +1093,7 @@ def _table(page: Page, lines: list[_Line], cols: list[tuple[float, float]], rows
             if row.spanning and k in spanned:
                 continue
             text = " ".join(s.text for s in segs)
-            text = re.sub(r"\s*(?:\.\s*){3,}(?:[$€£¥]\s*)?$", "", text).strip()  # dot leaders (and the $ after them)
+            text = _LEADERS.sub("", text).strip()
             box = (min(s.x0 for s in segs), min(s.y0 for s in segs), max(s.x1 for s in segs), max(s.y1 for s in segs))
             cells.append(TableCell(ri, k, text, box))
     cells = _state_numbers(cells, header_rows, f"{title} {head_text}", scale, scale_text, f"{title} {lead_in}")

@@ -274,7 +274,10 @@ class TableCells(Mapping[tuple[str, str], Decimal]):
         """The cells in column ``key[0]`` whose row ``key[1]`` names by words in any order, its section's words
         among them ("Diluted earnings per share" for "Diluted" under "Earnings per share:", "Non-current term
         debt" for "Term debt" under "Non-current liabilities:"), the fewest words left unsaid first."""
-        column = self._column_quietly(key[0])
+        try:
+            column = self.column(key[0])
+        except CalculationError:
+            return []
         if column is None:
             return []
         said = _stem(_plain(key[1]))
@@ -296,12 +299,6 @@ class TableCells(Mapping[tuple[str, str], Decimal]):
                 self.read_as[fits[0][1]] = key[1]
         best = min((n for n, _ in fits), default=None)
         return [k for n, k in fits if n == best]
-
-    def _column_quietly(self, name: str) -> str | None:
-        try:
-            return self.column(name)
-        except CalculationError:
-            return None
 
     def column(self, name: str) -> str | None:
         """The column name ``name`` names (forgiving, as cells are), None when none. Raises when several."""
